@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Developer tasks for Feedback Queue; needs only Python 3.11+ to start.
+
+    python3 dev.py install   create .venv and install the project with its dev extras
+    python3 dev.py gen       regenerate the protobuf stubs (feedback_queue/v1/)
+    python3 dev.py lint      ruff and mypy --strict
+    python3 dev.py test      install, check, then run the whole test suite (extra args go to pytest)
+    python3 dev.py bench     run the benchmarks in benchmarks/
+    python3 dev.py run       install, then start everything with the demo (fbq up --demo)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / "python"
+PROTO_ROOT = ROOT / "protos"
+PROTOS = ["feedback_queue/v1/queue.proto"]
+
+
+def _run(*args: str | Path, **kwargs: object) -> None:
+    cmd = [str(a) for a in args]
+    print("+", " ".join(cmd), flush=True)
+    result = subprocess.run(cmd, cwd=ROOT, check=False, **kwargs)  # type: ignore[call-overload]  # noqa: S603
+    if result.returncode != 0:
+        sys.exit(result.returncode)
+
+
+def install() -> None:
+    """Create .venv and install the project; skipped when pyproject.toml is unchanged."""
+    if not PY.exists():
+        print(f"creating {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    stamp = VENV / ".fbq-installed"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    _run(PY, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", ".[dev]")
+    stamp.write_text(digest)
+
+
+def gen(out: Path = ROOT) -> None:
+    """Write feedback_queue/v1/*_pb2*.py(i) under `out` from protos/."""
+    (out / "feedback_queue" / "v1").mkdir(parents=True, exist_ok=True)
+    _run(
+        PY, "-m", "grpc_tools.protoc",
+        f"-I{PROTO_ROOT}",
+        f"--plugin=protoc-gen-mypy={BIN / 'protoc-gen-mypy'}",
+        f"--plugin=protoc-gen-mypy_grpc={BIN / 'protoc-gen-mypy_grpc'}",
+        f"--python_out={out}",
+        f"--grpc_python_out={out}",
+        f"--mypy_out={out}",
+        f"--mypy_grpc_out={out}",
+        *PROTOS,
+    )
+
+
+def lint() -> None:
+    _run(PY, "-m", "ruff", "check", ".")
+    _run(PY, "-m", "ruff", "format", "--check", ".")
+    _run(PY, "-m", "mypy")
+
+
+def test(args: list[str]) -> None:
+    install()
+    _run(PY, "-m", "pytest", *args)
+
+
+def bench(args: list[str]) -> None:
+    install()
+    for script in sorted((ROOT / "benchmarks").glob("*.py")):
+        _run(PY, script, *args)
+
+
+def run(args: list[str]) -> None:
+    install()
+    _run(BIN / "fbq", "up", "--demo", *args)
+
+
+def main(argv: list[str]) -> None:
+    if not argv or argv[0] in {"-h", "--help", "help"}:
+        print(__doc__)
+        return
+    task, rest = argv[0], argv[1:]
+    if task == "install":
+        install()
+    elif task == "gen":
+        install()
+        gen(Path(rest[1]) if rest[:1] == ["--out"] else ROOT)
+    elif task == "lint":
+        install()
+        lint()
+    elif task == "test":
+        test(rest)
+    elif task == "bench":
+        bench(rest)
+    elif task == "run":
+        run(rest)
+    else:
+        sys.exit(f"unknown task {task!r}; see python3 dev.py --help")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

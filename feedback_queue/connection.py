@@ -1,0 +1,112 @@
+"""Redis clients built from settings, and the translation of redis-py errors into ours.
+
+redis-py 6 and later retry every command three times on connection errors and timeouts by
+default. That is unsafe for a queue without knowing which commands are replay-safe, and it hides
+outages from the caller's own retry policy. So our clients retry nothing at this level
+(`Retry(NoBackoff(), 0)`): each caller retries with tenacity, knowing what a replay means. Every
+script is written to be replay-safe or to leave only recoverable state (see the scripts' headers).
+
+`socket_timeout` must exceed the longest blocking call: BLMOVE waits `block_timeout` seconds at
+most, far below the default socket timeout, so a quiet queue never looks like a dead socket.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis.exceptions as rex
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from feedback_queue.errors import QueueAuthError, QueueError, QueueFull, QueueUnavailable
+from feedback_queue.settings import RedisSettings
+
+
+def client_kwargs(rs: RedisSettings) -> dict[str, Any]:
+    """Keyword arguments for a redis-py client (sync or asyncio) from our settings."""
+    kwargs: dict[str, Any] = {
+        "db": rs.db,
+        "username": rs.username,
+        "password": rs.password,
+        "socket_connect_timeout": rs.connect_timeout,
+        "socket_timeout": rs.socket_timeout,
+        "health_check_interval": 30,
+        "client_name": "feedback-queue",
+    }
+    if rs.unix_socket:
+        kwargs["unix_socket_path"] = rs.unix_socket
+        return kwargs
+    kwargs.update(host=rs.host, port=rs.port, socket_keepalive=True)
+    if rs.tls:
+        kwargs.update(
+            ssl=True,
+            ssl_ca_certs=rs.tls_ca_cert,
+            ssl_certfile=rs.tls_cert,
+            ssl_keyfile=rs.tls_key,
+            ssl_cert_reqs=ssl.CERT_REQUIRED if rs.tls_verify else ssl.CERT_NONE,
+            ssl_check_hostname=rs.tls_verify,
+        )
+    return kwargs
+
+
+def create_client(rs: RedisSettings, *, max_connections: int | None = None) -> Redis:
+    """An asyncio client that returns bytes and leaves retrying to the caller."""
+    return Redis(
+        **client_kwargs(rs),
+        retry=Retry(NoBackoff(), 0),
+        max_connections=max_connections,
+    )
+
+
+def translate(exc: rex.RedisError, address: str) -> QueueError:
+    """Our error for a redis-py error: what happened, and what to check."""
+    text = str(exc)
+    if isinstance(exc, rex.AuthenticationError) or text.startswith(("WRONGPASS", "NOAUTH")):
+        return QueueAuthError(
+            f"Redis at {address} refused the credentials: check REDIS_PASSWORD and "
+            "REDIS_USERNAME (or the user:password part of REDIS_URL)"
+        )
+    if isinstance(exc, rex.NoPermissionError) or text.startswith("NOPERM"):
+        return QueueAuthError(
+            f"the Redis user at {address} lacks a permission the queue needs "
+            f"({_first_line(text)}): check the ACL of REDIS_USERNAME"
+        )
+    if isinstance(exc, rex.BusyLoadingError):
+        return QueueUnavailable(f"Redis at {address} is loading its data set; retry shortly")
+    if isinstance(exc, rex.ReadOnlyError) or text.startswith("READONLY"):
+        return QueueUnavailable(
+            f"Redis at {address} is a read-only replica (failover under way?); retry shortly"
+        )
+    if isinstance(exc, rex.ConnectionError | rex.TimeoutError):
+        return QueueUnavailable(
+            f"cannot reach Redis at {address} ({_first_line(text) or type(exc).__name__}): is it "
+            "running there? check REDIS_URL, or REDIS_HOST and REDIS_PORT"
+        )
+    if text.startswith("OOM") or "OOM command not allowed" in text:
+        return QueueFull(
+            "Redis is out of memory (maxmemory reached): nothing was accepted; free memory or "
+            "raise maxmemory"
+        )
+    return QueueError(f"Redis at {address} answered an error: {_first_line(text)}")
+
+
+@asynccontextmanager
+async def translated(address: str) -> AsyncIterator[None]:
+    """Re-raise redis-py errors raised inside as our errors (without the redis-py chain)."""
+    try:
+        yield
+    except rex.RedisError as exc:
+        raise translate(exc, address) from None
+    except OSError as exc:  # e.g. a TLS handshake failure surfaces as ssl.SSLError
+        raise QueueUnavailable(
+            f"cannot reach Redis at {address} ({exc.__class__.__name__}: {exc}): check REDIS_URL "
+            "and the TLS settings"
+        ) from None
+
+
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if text else ""

@@ -1,0 +1,59 @@
+"""The one error hierarchy of the core; servicers and the gateway translate it at their boundary.
+
+Messages say what went wrong and what to check, and never carry a secret or submission content.
+"""
+
+from __future__ import annotations
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class QueueError(Exception):
+    """Base of every error the queue raises on purpose."""
+
+
+class QueueUnavailable(QueueError):
+    """Redis cannot be reached, or refused us; safe to retry (with the same idempotency key)."""
+
+
+class QueueAuthError(QueueUnavailable):
+    """Redis refused the credentials or the ACL forbids a command."""
+
+
+class QueueFull(QueueError):
+    """Back-pressure: the queue is at its cap or Redis is out of memory. Nothing was accepted."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimited(QueueFull):
+    """A submitter sent more than its rate allows."""
+
+
+class InvalidSubmission(QueueError):
+    """A field of a submission or request is missing or malformed."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class NotFound(QueueError):
+    """No submission has that id (never had one, or it has expired)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"no submission with id {job_id!r}")
+        self.job_id = job_id
+
+
+class Conflict(QueueError):
+    """The request contradicts the stored state (idempotency key reused, wrong status)."""
+
+
+class IdCollision(QueueError):
+    """A freshly drawn id already exists with another payload; draw again."""

@@ -1,0 +1,217 @@
+"""The redis-health report: what an operator needs to know about the Redis behind the queue.
+
+`assess` is a pure function of INFO, one PING's latency and the queue counts, so every rule is
+tested without a Redis in a bad state. `check` gathers those through the queue.
+
+healthy    Redis answers, accepts writes, and nothing below is wrong.
+degraded   it works, but something puts submissions at risk or slows them: an allkeys-*
+           eviction policy (queue keys could be evicted), memory above the warning threshold,
+           no AOF, slow PINGs.
+unhealthy  it cannot take submissions: unreachable, refused credentials, still loading, a
+           read-only replica, out of memory, or its last disk write failed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from feedback_queue.errors import QueueError
+from feedback_queue.queue import Queue, QueueStats
+from feedback_queue.v1 import queue_pb2 as pb
+
+HEALTHY, DEGRADED, UNHEALTHY = "healthy", "degraded", "unhealthy"
+MEMORY_WARNING = 0.90
+LATENCY_WARNING_MS = 100.0
+_SAFE_POLICIES = {"noeviction", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"}
+
+
+@dataclass(frozen=True)
+class Memory:
+    used_bytes: int = 0
+    total_bytes: int = 0
+
+    @property
+    def percent_used(self) -> float:
+        return round(100.0 * self.used_bytes / self.total_bytes, 1) if self.total_bytes else 0.0
+
+
+@dataclass(frozen=True)
+class Persistence:
+    aof_enabled: bool = False
+    aof_last_write_status: str = ""
+    rdb_last_bgsave_status: str = ""
+    rdb_last_save_time: int = 0
+    rdb_changes_since_last_save: int = 0
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    status: str
+    connected: bool
+    version: str = ""
+    memory: Memory = field(default_factory=Memory)
+    queue: QueueStats = field(default_factory=QueueStats)
+    latency_ms: float = 0.0
+    persistence: Persistence = field(default_factory=Persistence)
+    maxmemory_policy: str = ""
+    connected_clients: int = 0
+    keyspace_hits: int = 0
+    keyspace_misses: int = 0
+    warnings: tuple[str, ...] = ()
+    role: str = ""
+    mode: str = ""
+
+    def to_proto(self) -> pb.RedisHealth:
+        q = self.queue
+        return pb.RedisHealth(
+            status=self.status,
+            connected=self.connected,
+            version=self.version,
+            memory_usage=pb.MemoryUsage(
+                used_bytes=self.memory.used_bytes,
+                total_bytes=self.memory.total_bytes,
+                percent_used=self.memory.percent_used,
+                used=human_bytes(self.memory.used_bytes),
+                total=human_bytes(self.memory.total_bytes),
+            ),
+            queue_stats=pb.QueueStats(
+                waiting=q.waiting,
+                active=q.active,
+                delayed=q.delayed,
+                completed=q.completed,
+                failed=q.failed,
+                workers=q.workers,
+                paused=q.paused,
+                enqueued_total=q.enqueued_total,
+                failed_total=q.failed_total,
+                retried_total=q.retried_total,
+                recovered_total=q.recovered_total,
+            ),
+            latency_ms=round(self.latency_ms, 3),
+            persistence=pb.Persistence(
+                aof_enabled=self.persistence.aof_enabled,
+                aof_last_write_status=self.persistence.aof_last_write_status,
+                rdb_last_bgsave_status=self.persistence.rdb_last_bgsave_status,
+                rdb_last_save_time=(
+                    {"seconds": self.persistence.rdb_last_save_time}
+                    if self.persistence.rdb_last_save_time
+                    else None
+                ),
+                rdb_changes_since_last_save=self.persistence.rdb_changes_since_last_save,
+            ),
+            maxmemory_policy=self.maxmemory_policy,
+            connected_clients=self.connected_clients,
+            keyspace_hits=self.keyspace_hits,
+            keyspace_misses=self.keyspace_misses,
+            warnings=list(self.warnings),
+            role=self.role,
+            mode=self.mode,
+        )
+
+
+def human_bytes(n: int) -> str:
+    """Sizes as the seed's JSON shows them: "512B", "1.2GB"."""
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{n}B" if unit == "B" else f"{value:.1f}{unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def _int(info: dict[str, object], key: str) -> int:
+    value = info.get(key, 0)
+    return int(value) if isinstance(value, int | float | str) and str(value).isdigit() else 0
+
+
+def assess(
+    info: dict[str, object],
+    latency_ms: float,
+    queue: QueueStats,
+    *,
+    memory_warning: float = MEMORY_WARNING,
+    latency_warning_ms: float = LATENCY_WARNING_MS,
+) -> HealthReport:
+    """Judge a Redis server from its INFO (as redis-py parses it)."""
+    problems: list[str] = []  # make it unhealthy
+    risks: list[str] = []  # make it degraded
+    notes: list[str] = []  # worth a look, status unchanged
+
+    used, maxmemory = _int(info, "used_memory"), _int(info, "maxmemory")
+    memory = Memory(used, maxmemory or _int(info, "total_system_memory"))
+    policy = str(info.get("maxmemory_policy", ""))
+    if maxmemory and used >= maxmemory:
+        problems.append(
+            f"memory is full ({human_bytes(used)} of maxmemory {human_bytes(maxmemory)}): "
+            "new submissions are refused"
+        )
+    elif maxmemory and used >= memory_warning * maxmemory:
+        risks.append(
+            f"memory is {memory.percent_used}% of maxmemory: raise maxmemory or drain the queue"
+        )
+    if not maxmemory:
+        notes.append("maxmemory is not set: Redis may take all the machine's memory")
+    if policy.startswith("allkeys-"):
+        risks.append(
+            f"maxmemory-policy is {policy}: queued submissions could be evicted; use volatile-lru "
+            "or noeviction"
+        )
+    elif policy and policy not in _SAFE_POLICIES:
+        notes.append(f"unknown maxmemory-policy {policy}")
+
+    persistence = Persistence(
+        aof_enabled=bool(_int(info, "aof_enabled")),
+        aof_last_write_status=str(info.get("aof_last_write_status", "")),
+        rdb_last_bgsave_status=str(info.get("rdb_last_bgsave_status", "")),
+        rdb_last_save_time=_int(info, "rdb_last_save_time"),
+        rdb_changes_since_last_save=_int(info, "rdb_changes_since_last_save"),
+    )
+    if persistence.aof_enabled and persistence.aof_last_write_status == "err":
+        problems.append("the last AOF write failed: check the Redis disk")
+    if persistence.rdb_last_bgsave_status == "err":
+        problems.append("the last RDB snapshot failed: Redis may refuse writes; check its disk")
+    if not persistence.aof_enabled:
+        risks.append(
+            "AOF is off: a Redis restart loses the submissions written since the last snapshot "
+            "(set appendonly yes)"
+        )
+    if _int(info, "loading"):
+        problems.append("Redis is loading its data set")
+    role = str(info.get("role", ""))
+    if role == "slave":
+        problems.append("connected to a read-only replica: point REDIS_URL at the master")
+    if latency_ms >= latency_warning_ms:
+        risks.append(f"a PING took {latency_ms:.0f} ms: check the network and Redis CPU")
+
+    status = UNHEALTHY if problems else DEGRADED if risks else HEALTHY
+    return HealthReport(
+        status=status,
+        connected=True,
+        version=str(info.get("redis_version", "")),
+        memory=memory,
+        queue=queue,
+        latency_ms=latency_ms,
+        persistence=persistence,
+        maxmemory_policy=policy,
+        connected_clients=_int(info, "connected_clients"),
+        keyspace_hits=_int(info, "keyspace_hits"),
+        keyspace_misses=_int(info, "keyspace_misses"),
+        warnings=tuple(problems + risks + notes),
+        role=role,
+        mode=str(info.get("redis_mode", "")),
+    )
+
+
+def unreachable(reason: str) -> HealthReport:
+    """The report when Redis cannot be asked at all."""
+    return HealthReport(status=UNHEALTHY, connected=False, warnings=(reason,))
+
+
+async def check(queue: Queue) -> HealthReport:
+    """Ask Redis and judge; never raises for a Redis problem (that is what it reports)."""
+    try:
+        server = await queue.server_info()
+        stats = await queue.stats()
+    except QueueError as exc:
+        return unreachable(str(exc))
+    return assess(server.info, server.latency_ms, stats)

@@ -1,0 +1,81 @@
+"""The job as the rest of the code sees it: an id, its decoded record, and its submission."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from enum import IntEnum
+from functools import cached_property
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from feedback_queue.record import Record, decode
+from feedback_queue.v1 import queue_pb2 as pb
+
+
+class Status(IntEnum):
+    """Mirror of `feedback_queue.v1.Status`; the numbers are stored in Redis."""
+
+    WAITING = pb.WAITING
+    ACTIVE = pb.ACTIVE
+    DELAYED = pb.DELAYED
+    COMPLETED = pb.COMPLETED
+    FAILED = pb.FAILED
+
+
+FINAL = frozenset({Status.COMPLETED, Status.FAILED})
+
+
+def new_id() -> str:
+    """12 URL-safe characters, 72 random bits: short keys, no coordination between replicas."""
+    return secrets.token_urlsafe(9)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One submission with its state, as read from Redis."""
+
+    id: str
+    record: Record
+
+    @classmethod
+    def from_raw(cls, job_id: str | bytes, raw: bytes) -> Job:
+        return cls(job_id.decode() if isinstance(job_id, bytes) else job_id, decode(raw))
+
+    @property
+    def status(self) -> Status:
+        return Status(self.record.status)
+
+    @property
+    def attempts(self) -> int:
+        return self.record.attempts
+
+    @cached_property
+    def submission(self) -> pb.Submission:
+        return pb.Submission.FromString(self.record.payload)
+
+    def to_info(self, max_attempts: int) -> pb.SubmissionInfo:
+        """The API's view of this job."""
+        rec = self.record
+        return pb.SubmissionInfo(
+            id=self.id,
+            submission=self.submission,
+            status=pb.Status.ValueType(rec.status),
+            attempts=rec.attempts,
+            max_attempts=max_attempts,
+            enqueued_at=_timestamp(rec.enqueued_ms),
+            started_at=_timestamp(rec.started_ms),
+            finished_at=_timestamp(rec.finished_ms),
+            run_at=_timestamp(rec.run_at_ms),
+            worker=rec.worker,
+            last_error=rec.error,
+            result=rec.result,
+        )
+
+
+def _timestamp(ms: int) -> Timestamp | None:
+    if not ms:
+        return None
+    stamp = Timestamp()
+    stamp.FromMilliseconds(ms)
+    return stamp

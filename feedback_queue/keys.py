@@ -1,0 +1,105 @@
+"""Every Redis key name of a queue; no other module spells one.
+
+All keys of queue Q share the hash tag ``{fbq:Q}``: one queue lives in one Redis Cluster slot,
+so BLMOVE and every script stay single-slot.
+
+======================================  ======  ==================================================
+key                                     type    role
+======================================  ======  ==================================================
+``{fbq:Q}:waiting``                     list    ids ready to run; LPUSH in, (B)LMOVE RIGHT out
+``{fbq:Q}:active:<worker>``             list    one processing list per worker
+``{fbq:Q}:workers``                     zset    worker id -> last heartbeat (ms)
+``{fbq:Q}:delayed``                     zset    id -> when due (ms): retry backoff, delayed submit
+``{fbq:Q}:failed``                      zset    dead letters: id -> when it failed (ms)
+``{fbq:Q}:completed``                   zset    id -> when it completed (ms); index for listing,
+                                                trimmed to the retention period
+``{fbq:Q}:job:<id>``                    string  the job record (see ``record.py``); PEXPIRE only
+                                                once COMPLETED
+``{fbq:Q}:idem``                        hash    idempotency key -> "<id>:<payload digest>"
+``{fbq:Q}:idem-expiry``                 zset    idempotency key -> when the record may go (ms)
+``{fbq:Q}:stats``                       hash    monotonic counters (enqueued, completed, ...)
+``{fbq:Q}:paused``                      string  present while the queue is paused
+``{fbq:Q}:limiter``                     string  global rate limiter state
+``{fbq:Q}:submitter:<id>``              string  per-submitter rate window (TTL: it is a limit,
+                                                not data; eviction only forgets a count)
+``{fbq:Q}:lock:<name>``                 string  housekeeping lock (SET NX PX)
+======================================  ======  ==================================================
+
+Scripts that touch job records named by ids read from lists receive the job key prefix
+``{fbq:Q}:job:`` as a KEYS entry, so cluster routing sees the queue's slot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    """The key names of one queue."""
+
+    queue: str
+
+    @property
+    def tag(self) -> str:
+        return "{fbq:" + self.queue + "}"
+
+    @property
+    def waiting(self) -> str:
+        return f"{self.tag}:waiting"
+
+    @property
+    def workers(self) -> str:
+        return f"{self.tag}:workers"
+
+    @property
+    def delayed(self) -> str:
+        return f"{self.tag}:delayed"
+
+    @property
+    def failed(self) -> str:
+        return f"{self.tag}:failed"
+
+    @property
+    def completed(self) -> str:
+        return f"{self.tag}:completed"
+
+    @property
+    def job_prefix(self) -> str:
+        return f"{self.tag}:job:"
+
+    @property
+    def active_prefix(self) -> str:
+        return f"{self.tag}:active:"
+
+    @property
+    def idem(self) -> str:
+        return f"{self.tag}:idem"
+
+    @property
+    def idem_expiry(self) -> str:
+        return f"{self.tag}:idem-expiry"
+
+    @property
+    def stats(self) -> str:
+        return f"{self.tag}:stats"
+
+    @property
+    def paused(self) -> str:
+        return f"{self.tag}:paused"
+
+    @property
+    def limiter(self) -> str:
+        return f"{self.tag}:limiter"
+
+    def job(self, job_id: str) -> str:
+        return f"{self.job_prefix}{job_id}"
+
+    def active(self, worker: str) -> str:
+        return f"{self.active_prefix}{worker}"
+
+    def submitter(self, submitter_id: str) -> str:
+        return f"{self.tag}:submitter:{submitter_id}"
+
+    def lock(self, name: str) -> str:
+        return f"{self.tag}:lock:{name}"

@@ -1,0 +1,510 @@
+"""The queue API over Redis: the only module that talks to Redis.
+
+Life of a job (DESIGN.md §3): `enqueue` writes its record and LPUSHes its id to `waiting`;
+`reserve` moves ids into the worker's own processing list (the take script for a backlog,
+BLMOVE when idle) and marks them ACTIVE; `ack` completes them, `fail` backs off into `delayed` or
+dead-letters into `failed`. `promote_due` brings due delayed jobs back, `reap` returns the
+processing lists of workers whose heartbeat stopped. Every clock reading comes from `clock`, so
+tests age heartbeats and backoffs without sleeping.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from redis.asyncio import Redis
+
+from feedback_queue.backoff import Backoff
+from feedback_queue.connection import translated
+from feedback_queue.errors import (
+    Conflict,
+    IdCollision,
+    InvalidSubmission,
+    NotFound,
+    QueueError,
+    QueueFull,
+)
+from feedback_queue.job import Job, Status, new_id
+from feedback_queue.keys import Keys
+from feedback_queue.record import encode_new
+from feedback_queue.scripts import Scripts
+from feedback_queue.settings import DEFAULT_QUEUE, Settings
+from feedback_queue.v1 import queue_pb2 as pb
+from feedback_queue.validation import Limits, validate_delay, validate_id, validate_submission
+
+# Jobs per enqueue script call: long enough to amortise the round trip, short enough that one
+# call never holds Redis for more than a few milliseconds.
+ENQUEUE_CHUNK = 256
+MAX_ERROR_CHARS = 2000
+_ID_DRAWS = 3
+
+
+class _Pending(NamedTuple):
+    index: int
+    payload: bytes
+    idempotency_key: str
+    delay: float
+
+
+@dataclass(frozen=True)
+class EnqueueResult:
+    id: str
+    status: Status
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failed attempt: the job as reserved, what went wrong, and whether retrying can help."""
+
+    job: Job
+    error: str
+    permanent: bool = False
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    waiting: int = 0
+    active: int = 0
+    delayed: int = 0
+    completed: int = 0
+    failed: int = 0
+    workers: int = 0
+    paused: bool = False
+    enqueued_total: int = 0
+    failed_total: int = 0
+    retried_total: int = 0
+    recovered_total: int = 0
+
+
+@dataclass(frozen=True)
+class Page:
+    jobs: list[Job]
+    next_cursor: str
+    total: int
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """INFO of the Redis server and the round trip of one PING."""
+
+    info: dict[str, object]
+    latency_ms: float
+
+
+@dataclass
+class Queue:
+    """One named queue on one Redis client."""
+
+    client: Redis
+    name: str = DEFAULT_QUEUE
+    address: str = "redis"
+    max_attempts: int = 5
+    backoff: Backoff = field(default_factory=Backoff)
+    retention: float = 7 * 86400.0
+    idempotency_ttl: float = 86400.0
+    max_waiting: int = 0
+    heartbeat_grace: float = 15.0
+    limits: Limits = field(default_factory=Limits)
+    clock: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
+        self.keys = Keys(self.name)
+        self.scripts = Scripts.register(self.client)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, client: Redis, **overrides: object) -> Queue:
+        """A queue configured as `settings` says; keyword overrides are for tests."""
+        options: dict[str, object] = {
+            "name": settings.queue,
+            "address": settings.redis.address,
+            "max_attempts": settings.max_attempts,
+            "backoff": Backoff(settings.backoff_base, settings.backoff_max),
+            "retention": settings.retention,
+            "idempotency_ttl": settings.idempotency_ttl,
+            "max_waiting": settings.max_waiting,
+            "heartbeat_grace": settings.heartbeat_grace,
+            "limits": Limits(settings.max_content_bytes, settings.kinds),
+        }
+        options.update(overrides)
+        return cls(client, **options)  # type: ignore[arg-type]
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    # -- producing ----------------------------------------------------------------------------
+
+    async def enqueue(self, submission: pb.Submission, delay: float = 0.0) -> EnqueueResult:
+        """Validate and durably enqueue one submission; raise on refusal."""
+        result = (await self.enqueue_many([(submission, delay)]))[0]
+        if isinstance(result, QueueError):
+            raise result
+        return result
+
+    async def enqueue_many(
+        self, items: Sequence[tuple[pb.Submission, float]]
+    ) -> list[EnqueueResult | QueueError]:
+        """Enqueue many (submission, delay) pairs; each gets its result or its own error.
+
+        One script call per chunk of ENQUEUE_CHUNK. Invalid items fail alone and are not sent.
+        """
+        results: list[EnqueueResult | QueueError] = []
+        pending: list[_Pending] = []
+        for index, (submission, delay) in enumerate(items):
+            try:
+                validate_submission(submission, self.limits)
+                validate_delay(delay)
+            except QueueError as exc:
+                results.append(exc)
+                continue
+            # A placeholder until Redis answers; every pending index is overwritten below.
+            results.append(QueueError("not enqueued"))
+            payload = submission.SerializeToString(deterministic=True)
+            pending.append(_Pending(index, payload, submission.idempotency_key, delay))
+        for _ in range(_ID_DRAWS):
+            collided: list[_Pending] = []
+            for start in range(0, len(pending), ENQUEUE_CHUNK):
+                chunk = pending[start : start + ENQUEUE_CHUNK]
+                for item, outcome in zip(chunk, await self._enqueue_chunk(chunk), strict=True):
+                    if isinstance(outcome, IdCollision):
+                        collided.append(item)
+                    else:
+                        results[item.index] = outcome
+            pending = collided
+            if not pending:
+                break
+        for item in pending:
+            results[item.index] = QueueError("could not draw a free id; retry the submission")
+        return results
+
+    async def _enqueue_chunk(self, chunk: Sequence[_Pending]) -> list[EnqueueResult | QueueError]:
+        now = self.now_ms()
+        args: list[object] = [now, int(self.idempotency_ttl * 1000), self.max_waiting]
+        for _, payload, key, delay in chunk:
+            run_at = now + int(delay * 1000) if delay > 0 else 0
+            args += [
+                new_id(),
+                encode_new(payload, Status.DELAYED if run_at else Status.WAITING, now, run_at),
+                key,
+                hashlib.blake2b(payload, digest_size=12).hexdigest() if key else "",
+                run_at,
+            ]
+        k = self.keys
+        async with translated(self.address):
+            raw = await self.scripts.enqueue(
+                keys=[k.waiting, k.delayed, k.idem, k.idem_expiry, k.stats, k.job_prefix],
+                args=args,
+            )
+        return [
+            self._enqueue_outcome(raw[i].decode(), int(raw[i + 1]), int(raw[i + 2]))
+            for i in range(0, len(raw), 3)
+        ]
+
+    def _enqueue_outcome(self, job_id: str, status: int, outcome: int) -> EnqueueResult | QueueError:
+        if outcome >= 0:
+            return EnqueueResult(job_id, Status(status), duplicate=outcome == 1)
+        if outcome == -1:
+            return Conflict(
+                "idempotency_key was already used with a different payload; use a new key for "
+                "new content"
+            )
+        if outcome == -2:
+            return IdCollision(job_id)
+        return QueueFull(
+            f"the queue holds its maximum of {self.max_waiting} waiting submissions "
+            "(FBQ_MAX_WAITING); retry later",
+            retry_after=1.0,
+        )
+
+    # -- consuming ----------------------------------------------------------------------------
+
+    async def reserve(self, worker: str, count: int = 1, block: float = 0.0) -> list[Job]:
+        """Take up to `count` jobs into `worker`'s processing list, marked ACTIVE.
+
+        With a backlog, one take script moves many at once. With none and `block` > 0, BLMOVE
+        waits up to `block` seconds for one. Nothing is taken while the queue is paused.
+        """
+        k = self.keys
+        active = k.active(worker)
+        async with translated(self.address):
+            raw = await self.scripts.take(
+                keys=[k.waiting, active, k.paused, k.job_prefix],
+                args=[self.now_ms(), worker, count],
+            )
+            if raw:
+                return [Job.from_raw(raw[i], raw[i + 1]) for i in range(0, len(raw), 2)]
+            if block <= 0 or await self.client.exists(k.paused):
+                return []
+            moved = await self.client.blmove(k.waiting, active, block, "RIGHT", "LEFT")
+            if moved is None:
+                return []
+            record = await self.scripts.start(
+                keys=[active, k.waiting, k.paused, k.job_prefix],
+                args=[self.now_ms(), worker, moved],
+            )
+        return [Job.from_raw(moved, record)] if record else []
+
+    async def ack(self, worker: str, done: Iterable[tuple[str, str]]) -> int:
+        """Complete (job id, result) pairs taken by `worker`; returns how many completed now."""
+        args: list[object] = [self.now_ms(), max(int(self.retention * 1000), 1)]
+        for job_id, result in done:
+            args += [job_id, result]
+        if len(args) == 2:
+            return 0
+        k = self.keys
+        async with translated(self.address):
+            return int(
+                await self.scripts.ack(
+                    keys=[
+                        k.active(worker), k.waiting, k.delayed, k.failed, k.completed, k.stats,
+                        k.job_prefix,
+                    ],
+                    args=args,
+                )
+            )
+
+    async def fail(self, worker: str, failures: Sequence[Failure]) -> list[Status | None]:
+        """Record failed attempts: DELAYED with backoff, or FAILED when permanent or the last.
+
+        Returns each job's new status, or None when the job had already moved on (the attempt
+        was reaped or this is a replay), in which case nothing changed.
+        """
+        if not failures:
+            return []
+        now = self.now_ms()
+        args: list[object] = [now]
+        for f in failures:
+            retry_at = 0
+            if not f.permanent and f.job.attempts < self.max_attempts:
+                retry_at = now + max(int(self.backoff.delay(f.job.attempts) * 1000), 1)
+            args += [f.job.id, f.job.attempts, f.error[:MAX_ERROR_CHARS], retry_at]
+        k = self.keys
+        async with translated(self.address):
+            outcomes = await self.scripts.fail(
+                keys=[k.active(worker), k.delayed, k.failed, k.stats, k.job_prefix], args=args
+            )
+        return [{1: Status.DELAYED, 2: Status.FAILED}.get(int(o)) for o in outcomes]
+
+    async def release(self, worker: str, job_ids: Iterable[str]) -> int:
+        """Hand `worker`'s unfinished jobs back to the front of waiting (shutdown)."""
+        return await self._release(worker, "only", job_ids)
+
+    async def recover(self, worker: str, keep: Iterable[str]) -> int:
+        """Hand back every job in `worker`'s processing list except `keep`.
+
+        A worker calls this after a lost reply: a take or BLMOVE that ran in Redis but never
+        answered leaves jobs in its list that it does not know about.
+        """
+        return await self._release(worker, "except", keep)
+
+    async def _release(self, worker: str, mode: str, job_ids: Iterable[str]) -> int:
+        k = self.keys
+        async with translated(self.address):
+            return int(
+                await self.scripts.release(
+                    keys=[k.active(worker), k.waiting, k.job_prefix], args=[mode, *job_ids]
+                )
+            )
+
+    async def heartbeat(self, worker: str) -> None:
+        """Tell the fleet `worker` is alive; its processing list is safe from the reaper."""
+        async with translated(self.address):
+            await self.client.zadd(self.keys.workers, {worker: self.now_ms()})
+
+    async def leave(self, worker: str) -> int:
+        """Hand back whatever `worker` still holds and leave the registry (clean shutdown)."""
+        returned = await self.recover(worker, ())
+        async with translated(self.address):
+            await self.client.zrem(self.keys.workers, worker)
+        return returned
+
+    # -- housekeeping -------------------------------------------------------------------------
+
+    async def promote_due(self, limit: int = 1000) -> int:
+        """Move delayed jobs whose time has come to waiting; returns how many."""
+        k = self.keys
+        async with translated(self.address):
+            return int(
+                await self.scripts.promote(
+                    keys=[k.delayed, k.waiting, k.job_prefix], args=[self.now_ms(), limit]
+                )
+            )
+
+    async def reap(self) -> int:
+        """Return the jobs of workers silent for longer than the grace period; returns how many."""
+        k = self.keys
+        now = self.now_ms()
+        alive_after = now - int(self.heartbeat_grace * 1000)
+        returned = 0
+        async with translated(self.address):
+            stale = await self.client.zrangebyscore(k.workers, "-inf", f"({alive_after}")
+            for worker_b in stale:
+                worker = worker_b.decode()
+                n = await self.scripts.reap(
+                    keys=[k.workers, k.active(worker), k.waiting, k.failed, k.stats, k.job_prefix],
+                    args=[now, worker, alive_after, self.max_attempts],
+                )
+                returned += max(int(n), 0)
+        return returned
+
+    async def sweep(self, limit: int = 1000) -> tuple[int, int]:
+        """Forget expired idempotency keys and trim the completed index."""
+        k = self.keys
+        now = self.now_ms()
+        async with translated(self.address):
+            forgotten, trimmed = await self.scripts.sweep(
+                keys=[k.idem, k.idem_expiry, k.completed],
+                args=[now, now - int(self.retention * 1000), limit],
+            )
+        return int(forgotten), int(trimmed)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def get(self, job_id: str) -> Job:
+        """The job with this id, or NotFound."""
+        validate_id(job_id)
+        async with translated(self.address):
+            raw = await self.client.get(self.keys.job(job_id))
+        if raw is None:
+            raise NotFound(job_id)
+        return Job.from_raw(job_id, raw)
+
+    async def list_by_status(self, status: Status, limit: int = 50, cursor: str = "") -> Page:
+        """One page of the jobs in `status`: waiting and delayed oldest or soonest first,
+        completed and failed newest first. `cursor` comes from the previous page."""
+        if not cursor:
+            offset = 0
+        elif cursor.isdigit():
+            offset = int(cursor)
+        else:
+            raise InvalidSubmission("page_token", "not a token from a previous page")
+        limit = max(1, min(limit, 500))
+        k = self.keys
+        async with translated(self.address):
+            ids, total = await self._page_ids(status, offset, limit)
+            raws = await self.client.mget([k.job(i) for i in ids]) if ids else []
+        jobs = [Job.from_raw(i, raw) for i, raw in zip(ids, raws, strict=True) if raw is not None]
+        more = offset + limit < total
+        return Page(jobs, str(offset + limit) if more else "", total)
+
+    async def _page_ids(self, status: Status, offset: int, limit: int) -> tuple[list[str], int]:
+        k, c = self.keys, self.client
+        last = offset + limit - 1
+        if status == Status.WAITING:
+            ids = list(reversed(await c.lrange(k.waiting, -(last + 1), -(offset + 1))))
+            total = await c.llen(k.waiting)
+        elif status == Status.ACTIVE:
+            everyone: list[bytes] = []
+            for worker in await c.zrange(k.workers, 0, -1):
+                everyone += await c.lrange(k.active(worker.decode()), 0, -1)
+            ids, total = everyone[offset : last + 1], len(everyone)
+        elif status == Status.DELAYED:
+            ids, total = await c.zrange(k.delayed, offset, last), await c.zcard(k.delayed)
+        elif status in (Status.FAILED, Status.COMPLETED):
+            zset = k.failed if status == Status.FAILED else k.completed
+            ids, total = await c.zrevrange(zset, offset, last), await c.zcard(zset)
+        else:
+            raise InvalidSubmission("status", "must be one of WAITING, ACTIVE, DELAYED, COMPLETED, FAILED")
+        return [i.decode() for i in ids], int(total)
+
+    async def stats(self) -> QueueStats:
+        """Counts of every state and the monotonic counters, in one round trip."""
+        k = self.keys
+        alive_after = self.now_ms() - int(self.heartbeat_grace * 1000)
+        async with translated(self.address):
+            raw = await self.scripts.stats(
+                keys=[
+                    k.waiting, k.delayed, k.failed, k.workers, k.stats, k.paused, k.active_prefix,
+                ],
+                args=[alive_after],
+            )
+        counters = {raw[i].decode(): int(raw[i + 1]) for i in range(6, len(raw), 2)}
+        return QueueStats(
+            waiting=int(raw[0]),
+            active=int(raw[1]),
+            delayed=int(raw[2]),
+            failed=int(raw[3]),
+            workers=int(raw[4]),
+            paused=bool(raw[5]),
+            completed=counters.get("completed", 0),
+            enqueued_total=counters.get("enqueued", 0),
+            failed_total=counters.get("failed", 0),
+            retried_total=counters.get("retried", 0),
+            recovered_total=counters.get("recovered", 0),
+        )
+
+    async def server_info(self) -> ServerInfo:
+        """INFO and the latency of one PING, for the health report."""
+        async with translated(self.address):
+            started = time.perf_counter()
+            await self.client.ping()
+            latency_ms = (time.perf_counter() - started) * 1000
+            info = await self.client.info()
+        return ServerInfo(dict(info), latency_ms)
+
+    # -- steering -----------------------------------------------------------------------------
+
+    async def retry(self, job_id: str) -> None:
+        """Send a FAILED job back to waiting with its attempts starting over."""
+        validate_id(job_id)
+        outcome = (await self._retry([job_id]))[0]
+        if outcome == 0:
+            raise NotFound(job_id)
+        if outcome < 0:
+            raise Conflict(f"submission {job_id!r} is not FAILED; only failed ones can be retried")
+
+    async def retry_all_failed(self, chunk: int = 500) -> int:
+        """Retry every FAILED job; returns how many."""
+        retried = skipped = 0
+        while True:
+            async with translated(self.address):
+                ids = await self.client.zrange(self.keys.failed, skipped, skipped + chunk - 1)
+            if not ids:
+                return retried
+            outcomes = await self._retry([i.decode() for i in ids])
+            done = sum(1 for o in outcomes if o == 1)
+            retried += done
+            skipped += len(outcomes) - done
+
+    async def _retry(self, job_ids: list[str]) -> list[int]:
+        k = self.keys
+        async with translated(self.address):
+            raw = await self.scripts.retry(
+                keys=[k.failed, k.waiting, k.stats, k.job_prefix], args=job_ids
+            )
+        return [int(o) for o in raw]
+
+    async def delete(self, job_id: str) -> None:
+        """Remove a job that is not ACTIVE."""
+        validate_id(job_id)
+        k = self.keys
+        async with translated(self.address):
+            outcome = int(
+                await self.scripts.delete(
+                    keys=[k.waiting, k.delayed, k.failed, k.completed, k.stats, k.job_prefix],
+                    args=[job_id],
+                )
+            )
+        if outcome == 0:
+            raise NotFound(job_id)
+        if outcome < 0:
+            raise Conflict(
+                f"submission {job_id!r} is being processed; delete it once it has finished"
+            )
+
+    async def pause(self) -> None:
+        """Workers take nothing new until `resume`; running jobs finish."""
+        async with translated(self.address):
+            await self.client.set(self.keys.paused, b"1")
+
+    async def resume(self) -> None:
+        async with translated(self.address):
+            await self.client.delete(self.keys.paused)
+
+    async def is_paused(self) -> bool:
+        async with translated(self.address):
+            return bool(await self.client.exists(self.keys.paused))

@@ -1,0 +1,77 @@
+-- Enqueue one or more jobs, each with its idempotency check, in one round trip.
+-- KEYS[1] = waiting list        KEYS[2] = delayed zset      KEYS[3] = idem hash
+-- KEYS[4] = idem-expiry zset    KEYS[5] = stats hash        KEYS[6] = job key prefix
+-- ARGV[1] = now (ms)            ARGV[2] = idempotency TTL (ms)
+-- ARGV[3] = waiting cap (0: none)
+-- then 5 per job: id, record, idempotency key ('' for none), payload digest, run-at (ms, 0: now)
+-- Returns 3 per job: id, status, outcome (0 created, 1 duplicate of an earlier id by
+-- idempotency key, 2 replay of this very id, -1 key used with another payload, -2 id taken by
+-- another payload, -3 queue full).
+-- Replay-safe: ids are drawn by the caller, so a re-sent script finds its own job and says 2.
+local now, idem_ttl, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local waiting_len = redis.call('LLEN', KEYS[1])
+local out = {}
+
+local function status_of(job_key)
+  local raw = redis.call('GET', job_key)
+  if not raw then return false end
+  return rec_decode(raw).status
+end
+
+for i = 4, #ARGV, 5 do
+  local id, record, key, digest, run_at = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
+    tonumber(ARGV[i + 4])
+  local job_key = KEYS[6] .. id
+  local outcome, status = nil, nil
+
+  if key ~= '' then
+    local seen = redis.call('HGET', KEYS[3], key)
+    local expires = redis.call('ZSCORE', KEYS[4], key)
+    if seen and expires and tonumber(expires) > now then
+      local sep = string.find(seen, ':', 1, true)
+      local old_id, old_digest = string.sub(seen, 1, sep - 1), string.sub(seen, sep + 1)
+      local old_status = status_of(KEYS[6] .. old_id)
+      if old_status then
+        if old_digest == digest then
+          outcome, status, id = (old_id == id) and 2 or 1, old_status, old_id
+        else
+          outcome, status = -1, 0
+        end
+      end
+    end
+  end
+
+  if outcome == nil then
+    local existing = redis.call('GET', job_key)
+    if existing then
+      local rec = rec_decode(existing)
+      if rec.payload == rec_decode(record).payload then
+        outcome, status = 2, rec.status
+      else
+        outcome, status = -2, 0
+      end
+    elseif run_at <= now and cap > 0 and waiting_len >= cap then
+      outcome, status = -3, 0
+    else
+      redis.call('SET', job_key, record)
+      if run_at > now then
+        redis.call('ZADD', KEYS[2], run_at, id)
+        status = DELAYED
+      else
+        redis.call('LPUSH', KEYS[1], id)
+        waiting_len = waiting_len + 1
+        status = WAITING
+      end
+      if key ~= '' then
+        redis.call('HSET', KEYS[3], key, id .. ':' .. digest)
+        redis.call('ZADD', KEYS[4], now + idem_ttl, key)
+      end
+      redis.call('HINCRBY', KEYS[5], 'enqueued', 1)
+      outcome = 0
+    end
+  end
+  out[#out + 1] = id
+  out[#out + 1] = status
+  out[#out + 1] = outcome
+end
+return out

@@ -1,0 +1,39 @@
+-- Record failed attempts: back off into delayed, or dead-letter into failed.
+-- KEYS[1] = this worker's processing list   KEYS[2] = delayed zset   KEYS[3] = failed zset
+-- KEYS[4] = stats hash                      KEYS[5] = job key prefix
+-- ARGV[1] = now (ms), then 4 per job: id, attempt it failed in, error, retry at (ms; 0: FAILED)
+-- Returns one outcome per job: 1 delayed, 2 failed, 0 stale (the job is no longer in that
+-- attempt: a replayed call, or it was reaped meanwhile; nothing changes).
+local now = tonumber(ARGV[1])
+local out = {}
+local retried, failed = 0, 0
+for i = 2, #ARGV, 4 do
+  local id, attempt, err, retry_at = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2],
+    tonumber(ARGV[i + 3])
+  local job_key = KEYS[5] .. id
+  local raw = redis.call('GET', job_key)
+  local rec = raw and rec_decode(raw)
+  local outcome = 0
+  if rec and rec.status == ACTIVE and rec.attempts == attempt then
+    redis.call('LREM', KEYS[1], 1, id)
+    rec.extra.x = err
+    if retry_at > 0 then
+      rec.status = DELAYED
+      rec.extra.d = retry_at
+      redis.call('ZADD', KEYS[2], retry_at, id)
+      retried = retried + 1
+      outcome = 1
+    else
+      rec.status = FAILED
+      rec.extra.f = now
+      redis.call('ZADD', KEYS[3], now, id)
+      failed = failed + 1
+      outcome = 2
+    end
+    redis.call('SET', job_key, rec_encode(rec))
+  end
+  out[#out + 1] = outcome
+end
+if retried > 0 then redis.call('HINCRBY', KEYS[4], 'retried', retried) end
+if failed > 0 then redis.call('HINCRBY', KEYS[4], 'failed', failed) end
+return out

@@ -1,0 +1,44 @@
+-- Return the processing list of a worker whose heartbeat stopped to the front of waiting.
+-- KEYS[1] = workers zset   KEYS[2] = that worker's processing list   KEYS[3] = waiting list
+-- KEYS[4] = failed zset    KEYS[5] = stats hash                       KEYS[6] = job key prefix
+-- ARGV[1] = now (ms)   ARGV[2] = worker id   ARGV[3] = beats at or after this (ms) mean alive
+-- ARGV[4] = max attempts
+-- Returns how many jobs went back to waiting, or -1 when the worker beat again meanwhile.
+-- A job that died in its last attempt is dead-lettered instead, so a poison submission that
+-- kills its worker cannot kill the fleet one worker at a time.
+local now, worker, alive_after, max_attempts = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]),
+  tonumber(ARGV[4])
+local beat = redis.call('ZSCORE', KEYS[1], worker)
+if beat and tonumber(beat) >= alive_after then
+  return -1
+end
+local returned, failed = 0, 0
+-- Newest first, each to the consuming end: the oldest ends up first in line.
+for _, id in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+  local job_key = KEYS[6] .. id
+  local raw = redis.call('GET', job_key)
+  if raw then
+    local rec = rec_decode(raw)
+    if rec.status == ACTIVE and rec.attempts >= max_attempts then
+      rec.status = FAILED
+      rec.extra.f = now
+      rec.extra.x = 'worker ' .. worker .. ' stopped during the last attempt (' .. rec.attempts .. ')'
+      redis.call('SET', job_key, rec_encode(rec))
+      redis.call('ZADD', KEYS[4], now, id)
+      failed = failed + 1
+    elseif rec.status == ACTIVE or rec.status == WAITING then
+      if rec.status == ACTIVE then
+        rec.status = WAITING
+        rec.extra.x = 'worker ' .. worker .. ' stopped during attempt ' .. rec.attempts
+        redis.call('SET', job_key, rec_encode(rec))
+      end
+      redis.call('RPUSH', KEYS[3], id)
+      returned = returned + 1
+    end
+  end
+end
+redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[1], worker)
+if returned > 0 then redis.call('HINCRBY', KEYS[5], 'recovered', returned) end
+if failed > 0 then redis.call('HINCRBY', KEYS[5], 'failed', failed) end
+return returned

@@ -1,0 +1,52 @@
+-- Shared prelude, prepended to every script at load time (see scripts/__init__.py).
+-- The job record codec (layout documented in record.py) and the status numbers of
+-- feedback_queue.v1.Status. Scripts build job keys as KEYS[job prefix] .. id: every job key of a
+-- queue carries the queue's hash tag, so it lives in the same cluster slot as the prefix.
+local WAITING, ACTIVE, DELAYED, COMPLETED, FAILED = 1, 2, 3, 4, 5
+local REC_HEADER = '>BBHI6I4'
+
+local function rec_decode(raw)
+  local _, status, attempts, enqueued, size, pos = struct.unpack(REC_HEADER, raw)
+  local rec = {status = status, attempts = attempts, enqueued = enqueued,
+               payload = string.sub(raw, pos, pos + size - 1), extra = {}}
+  if #raw >= pos + size then
+    rec.extra = cmsgpack.unpack(string.sub(raw, pos + size))
+  end
+  return rec
+end
+
+local function rec_encode(rec)
+  local out = struct.pack(REC_HEADER, 1, rec.status, rec.attempts, rec.enqueued, #rec.payload)
+    .. rec.payload
+  if next(rec.extra) ~= nil then
+    out = out .. cmsgpack.pack(rec.extra)
+  end
+  return out
+end
+
+-- Mark a taken job ACTIVE for `worker`: one more attempt, started now. Returns the new raw
+-- record, or false when the job is gone or already COMPLETED (then it is dropped from `active`).
+-- A replayed call (same worker, already ACTIVE) returns the record unchanged.
+local function mark_active(job_key, active_key, id, worker, now)
+  local raw = redis.call('GET', job_key)
+  if not raw then
+    redis.call('LREM', active_key, 1, id)
+    return false
+  end
+  local rec = rec_decode(raw)
+  if rec.status == COMPLETED then
+    redis.call('LREM', active_key, 1, id)
+    return false
+  end
+  if rec.status == ACTIVE and rec.extra.w == worker then
+    return raw
+  end
+  rec.status = ACTIVE
+  rec.attempts = rec.attempts + 1
+  rec.extra.w = worker
+  rec.extra.t = now
+  rec.extra.d = nil
+  raw = rec_encode(rec)
+  redis.call('SET', job_key, raw)
+  return raw
+end

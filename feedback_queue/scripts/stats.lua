@@ -1,0 +1,22 @@
+-- Queue counts in one round trip.
+-- KEYS[1] = waiting list   KEYS[2] = delayed zset   KEYS[3] = failed zset   KEYS[4] = workers zset
+-- KEYS[5] = stats hash     KEYS[6] = paused flag    KEYS[7] = processing list prefix
+-- ARGV[1] = beats at or after this (ms) count as live workers
+-- Returns waiting, active, delayed, failed, live workers, paused, then the stats hash as
+-- field, value pairs.
+local active = 0
+for _, worker in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
+  active = active + redis.call('LLEN', KEYS[7] .. worker)
+end
+local out = {
+  redis.call('LLEN', KEYS[1]),
+  active,
+  redis.call('ZCARD', KEYS[2]),
+  redis.call('ZCARD', KEYS[3]),
+  redis.call('ZCOUNT', KEYS[4], ARGV[1], '+inf'),
+  redis.call('EXISTS', KEYS[6]),
+}
+for _, v in ipairs(redis.call('HGETALL', KEYS[5])) do
+  out[#out + 1] = v
+end
+return out

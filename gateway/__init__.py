@@ -1,0 +1,1 @@
+"""gateway: built in its own issue; see README."""

@@ -1,0 +1,1 @@
+"""ingest_service: built in its own issue; see README."""

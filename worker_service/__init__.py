@@ -1,0 +1,1 @@
+"""worker_service: built in its own issue; see README."""

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Developer tasks for Feedback Queue; needs only Python 3.11+ to start.
 
-    python3 dev.py install   create .venv and install the project with its dev extras
-    python3 dev.py gen       regenerate the protobuf stubs (feedback_queue/v1/)
-    python3 dev.py lint      ruff and mypy --strict
-    python3 dev.py test      install, check, then run the whole test suite (extra args go to pytest)
-    python3 dev.py bench     run the benchmarks in benchmarks/
-    python3 dev.py run       install, then start everything with the demo (fbq up --demo)
+python3 dev.py install   create .venv and install the project with its dev extras
+python3 dev.py gen       regenerate the protobuf stubs (feedback_queue/v1/)
+python3 dev.py lint      ruff and mypy --strict
+python3 dev.py test      install, check, then run the whole test suite (extra args go to pytest)
+python3 dev.py bench     run the benchmarks in benchmarks/
+python3 dev.py run       install, then start everything with the demo (fbq up --demo)
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ def gen(out: Path = ROOT) -> None:
     """Write feedback_queue/v1/*_pb2*.py(i) under `out` from protos/."""
     (out / "feedback_queue" / "v1").mkdir(parents=True, exist_ok=True)
     _run(
-        PY, "-m", "grpc_tools.protoc",
+        PY,
+        "-m",
+        "grpc_tools.protoc",
         f"-I{PROTO_ROOT}",
         f"--plugin=protoc-gen-mypy={BIN / 'protoc-gen-mypy'}",
         f"--plugin=protoc-gen-mypy_grpc={BIN / 'protoc-gen-mypy_grpc'}",

@@ -1,8 +1,8 @@
 """Feedback Queue: a durable submission queue on Redis (shared core of the services)."""
 
 from feedback_queue.errors import (
-    Conflict,
     ConfigError,
+    Conflict,
     InvalidSubmission,
     NotFound,
     QueueAuthError,

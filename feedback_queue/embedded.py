@@ -69,6 +69,7 @@ class EmbeddedRedis:
     start_timeout: float = 20.0
     process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _log_tail: deque[str] = field(default_factory=lambda: deque(maxlen=20), init=False)
+    _ready_seen: bool = field(default=False, init=False)
 
     @property
     def url(self) -> str:
@@ -82,13 +83,20 @@ class EmbeddedRedis:
     def command(self) -> list[str]:
         args = [
             find_server_binary(self.binary),
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", str(self.data_dir),
-            "--appendonly", "yes" if self.appendonly else "no",
-            "--appendfsync", self.appendfsync,
-            "--daemonize", "no",
-            "--logfile", "",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir),
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--appendfsync",
+            self.appendfsync,
+            "--daemonize",
+            "no",
+            "--logfile",
+            "",
         ]
         if self.password:
             args += ["--requirepass", self.password]
@@ -110,14 +118,19 @@ class EmbeddedRedis:
 
     def _start_once(self) -> bool:
         ready = threading.Event()
+        self._ready_seen = False
         self.process = subprocess.Popen(  # noqa: S603  (our own argv, no shell)
-            self.command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            self.command(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         stdout = self.process.stdout
         assert stdout is not None
         threading.Thread(target=self._pump, args=(stdout, ready), daemon=True).start()
         # The pump sets `ready` on the ready line, or when the output ends (the server died).
-        if ready.wait(self.start_timeout) and self.process.poll() is None:
+        ready.wait(self.start_timeout)
+        if self._ready_seen and self.process.poll() is None:
             return True
         self.kill()
         return False
@@ -129,6 +142,7 @@ class EmbeddedRedis:
                 log.flush()
                 self._log_tail.append(line.decode(errors="replace").rstrip())
                 if READY in line:
+                    self._ready_seen = True
                     ready.set()
         ready.set()
 
@@ -142,11 +156,13 @@ class EmbeddedRedis:
                 self.kill()
 
     def kill(self) -> None:
-        """SIGKILL, as a crash would."""
-        if self.process and self.process.poll() is None:
+        """SIGKILL, as a crash would; the process is reaped before this returns."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
             self.process.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(10)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(10)
 
     def restart(self) -> EmbeddedRedis:
         """Start again on the same port and data folder (after stop or kill)."""

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from feedback_queue.errors import QueueError
 from feedback_queue.queue import Queue, QueueStats
 from feedback_queue.v1 import queue_pb2 as pb
@@ -93,7 +95,7 @@ class HealthReport:
                 aof_last_write_status=self.persistence.aof_last_write_status,
                 rdb_last_bgsave_status=self.persistence.rdb_last_bgsave_status,
                 rdb_last_save_time=(
-                    {"seconds": self.persistence.rdb_last_save_time}
+                    Timestamp(seconds=self.persistence.rdb_last_save_time)
                     if self.persistence.rdb_last_save_time
                     else None
                 ),

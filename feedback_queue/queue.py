@@ -14,7 +14,7 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from redis.asyncio import Redis
 
@@ -43,8 +43,12 @@ MAX_ERROR_CHARS = 2000
 _ID_DRAWS = 3
 
 
+# What redis-py accepts as a script argument.
+Arg = bytes | str | int | float
+
+
 class _Pending(NamedTuple):
-    index: int
+    position: int
     payload: bytes
     idempotency_key: str
     delay: float
@@ -173,17 +177,17 @@ class Queue:
                     if isinstance(outcome, IdCollision):
                         collided.append(item)
                     else:
-                        results[item.index] = outcome
+                        results[item.position] = outcome
             pending = collided
             if not pending:
                 break
         for item in pending:
-            results[item.index] = QueueError("could not draw a free id; retry the submission")
+            results[item.position] = QueueError("could not draw a free id; retry the submission")
         return results
 
     async def _enqueue_chunk(self, chunk: Sequence[_Pending]) -> list[EnqueueResult | QueueError]:
         now = self.now_ms()
-        args: list[object] = [now, int(self.idempotency_ttl * 1000), self.max_waiting]
+        args: list[Arg] = [now, int(self.idempotency_ttl * 1000), self.max_waiting]
         for _, payload, key, delay in chunk:
             run_at = now + int(delay * 1000) if delay > 0 else 0
             args += [
@@ -204,7 +208,9 @@ class Queue:
             for i in range(0, len(raw), 3)
         ]
 
-    def _enqueue_outcome(self, job_id: str, status: int, outcome: int) -> EnqueueResult | QueueError:
+    def _enqueue_outcome(
+        self, job_id: str, status: int, outcome: int
+    ) -> EnqueueResult | QueueError:
         if outcome >= 0:
             return EnqueueResult(job_id, Status(status), duplicate=outcome == 1)
         if outcome == -1:
@@ -239,7 +245,14 @@ class Queue:
                 return [Job.from_raw(raw[i], raw[i + 1]) for i in range(0, len(raw), 2)]
             if block <= 0 or await self.client.exists(k.paused):
                 return []
-            moved = await self.client.blmove(k.waiting, active, block, "RIGHT", "LEFT")
+            # redis-py annotates the timeout as int; Redis 6+ takes fractions of a second.
+            moved = await self.client.blmove(
+                k.waiting,
+                active,
+                block,  # type: ignore[arg-type]
+                "RIGHT",
+                "LEFT",
+            )
             if moved is None:
                 return []
             record = await self.scripts.start(
@@ -250,7 +263,7 @@ class Queue:
 
     async def ack(self, worker: str, done: Iterable[tuple[str, str]]) -> int:
         """Complete (job id, result) pairs taken by `worker`; returns how many completed now."""
-        args: list[object] = [self.now_ms(), max(int(self.retention * 1000), 1)]
+        args: list[Arg] = [self.now_ms(), max(int(self.retention * 1000), 1)]
         for job_id, result in done:
             args += [job_id, result]
         if len(args) == 2:
@@ -260,7 +273,12 @@ class Queue:
             return int(
                 await self.scripts.ack(
                     keys=[
-                        k.active(worker), k.waiting, k.delayed, k.failed, k.completed, k.stats,
+                        k.active(worker),
+                        k.waiting,
+                        k.delayed,
+                        k.failed,
+                        k.completed,
+                        k.stats,
                         k.job_prefix,
                     ],
                     args=args,
@@ -276,7 +294,7 @@ class Queue:
         if not failures:
             return []
         now = self.now_ms()
-        args: list[object] = [now]
+        args: list[Arg] = [now]
         for f in failures:
             retry_at = 0
             if not f.permanent and f.job.attempts < self.max_attempts:
@@ -341,9 +359,8 @@ class Queue:
         alive_after = now - int(self.heartbeat_grace * 1000)
         returned = 0
         async with translated(self.address):
-            stale = await self.client.zrangebyscore(k.workers, "-inf", f"({alive_after}")
-            for worker_b in stale:
-                worker = worker_b.decode()
+            stale = _strs(await self.client.zrangebyscore(k.workers, "-inf", f"({alive_after}"))
+            for worker in stale:
                 n = await self.scripts.reap(
                     keys=[k.workers, k.active(worker), k.waiting, k.failed, k.stats, k.job_prefix],
                     args=[now, worker, alive_after, self.max_attempts],
@@ -368,7 +385,7 @@ class Queue:
         """The job with this id, or NotFound."""
         validate_id(job_id)
         async with translated(self.address):
-            raw = await self.client.get(self.keys.job(job_id))
+            raw: Any = await self.client.get(self.keys.job(job_id))
         if raw is None:
             raise NotFound(job_id)
         return Job.from_raw(job_id, raw)
@@ -386,7 +403,7 @@ class Queue:
         k = self.keys
         async with translated(self.address):
             ids, total = await self._page_ids(status, offset, limit)
-            raws = await self.client.mget([k.job(i) for i in ids]) if ids else []
+            raws: list[Any] = await self.client.mget([k.job(i) for i in ids]) if ids else []
         jobs = [Job.from_raw(i, raw) for i, raw in zip(ids, raws, strict=True) if raw is not None]
         more = offset + limit < total
         return Page(jobs, str(offset + limit) if more else "", total)
@@ -394,22 +411,25 @@ class Queue:
     async def _page_ids(self, status: Status, offset: int, limit: int) -> tuple[list[str], int]:
         k, c = self.keys, self.client
         last = offset + limit - 1
+        ids: list[str]
         if status == Status.WAITING:
-            ids = list(reversed(await c.lrange(k.waiting, -(last + 1), -(offset + 1))))
+            ids = _strs(await c.lrange(k.waiting, -(last + 1), -(offset + 1)))[::-1]
             total = await c.llen(k.waiting)
         elif status == Status.ACTIVE:
-            everyone: list[bytes] = []
-            for worker in await c.zrange(k.workers, 0, -1):
-                everyone += await c.lrange(k.active(worker.decode()), 0, -1)
+            everyone: list[str] = []
+            for worker in _strs(await c.zrange(k.workers, 0, -1)):
+                everyone += _strs(await c.lrange(k.active(worker), 0, -1))
             ids, total = everyone[offset : last + 1], len(everyone)
         elif status == Status.DELAYED:
-            ids, total = await c.zrange(k.delayed, offset, last), await c.zcard(k.delayed)
+            ids, total = _strs(await c.zrange(k.delayed, offset, last)), await c.zcard(k.delayed)
         elif status in (Status.FAILED, Status.COMPLETED):
             zset = k.failed if status == Status.FAILED else k.completed
-            ids, total = await c.zrevrange(zset, offset, last), await c.zcard(zset)
+            ids, total = _strs(await c.zrevrange(zset, offset, last)), await c.zcard(zset)
         else:
-            raise InvalidSubmission("status", "must be one of WAITING, ACTIVE, DELAYED, COMPLETED, FAILED")
-        return [i.decode() for i in ids], int(total)
+            raise InvalidSubmission(
+                "status", "must be one of WAITING, ACTIVE, DELAYED, COMPLETED, FAILED"
+            )
+        return ids, int(total)
 
     async def stats(self) -> QueueStats:
         """Counts of every state and the monotonic counters, in one round trip."""
@@ -418,7 +438,13 @@ class Queue:
         async with translated(self.address):
             raw = await self.scripts.stats(
                 keys=[
-                    k.waiting, k.delayed, k.failed, k.workers, k.stats, k.paused, k.active_prefix,
+                    k.waiting,
+                    k.delayed,
+                    k.failed,
+                    k.workers,
+                    k.stats,
+                    k.paused,
+                    k.active_prefix,
                 ],
                 args=[alive_after],
             )
@@ -462,10 +488,12 @@ class Queue:
         retried = skipped = 0
         while True:
             async with translated(self.address):
-                ids = await self.client.zrange(self.keys.failed, skipped, skipped + chunk - 1)
+                ids = _strs(
+                    await self.client.zrange(self.keys.failed, skipped, skipped + chunk - 1)
+                )
             if not ids:
                 return retried
-            outcomes = await self._retry([i.decode() for i in ids])
+            outcomes = await self._retry(ids)
             done = sum(1 for o in outcomes if o == 1)
             retried += done
             skipped += len(outcomes) - done
@@ -508,3 +536,8 @@ class Queue:
     async def is_paused(self) -> bool:
         async with translated(self.address):
             return bool(await self.client.exists(self.keys.paused))
+
+
+def _strs(values: Any) -> list[str]:
+    """Decode a list reply (our clients answer bytes)."""
+    return [v.decode() for v in values]

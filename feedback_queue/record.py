@@ -60,7 +60,8 @@ def encode_new(payload: bytes, status: int, enqueued_ms: int, run_at_ms: int = 0
         FORMAT, status, 0, enqueued_ms >> 32, enqueued_ms & 0xFFFFFFFF, len(payload)
     )
     if run_at_ms:
-        return header + payload + msgpack.packb({"d": run_at_ms})
+        extra: bytes = msgpack.packb({"d": run_at_ms})
+        return header + payload + extra
     return header + payload
 
 

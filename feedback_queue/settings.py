@@ -76,7 +76,7 @@ class RedisSettings:
 
     @classmethod
     def from_url(cls, url: str, **extra: object) -> RedisSettings:
-        """Parse REDIS_URL; errors name the variable but never echo the URL (it may hold a password)."""
+        """Parse REDIS_URL; errors never echo the URL (it may hold a password)."""
         try:
             parts = urlsplit(url)
             port = parts.port
@@ -151,20 +151,20 @@ class Settings:
             ingest_port=env.port("FBQ_INGEST_PORT", 50051),
             worker_health_port=env.port("FBQ_WORKER_HEALTH_PORT", 50052),
             gateway_port=env.port("FBQ_GATEWAY_PORT", 8080),
-            ingest_addr=env.str("FBQ_INGEST_ADDR", "localhost:50051"),
-            concurrency=env.int("FBQ_CONCURRENCY", 16, minimum=1),
-            max_attempts=env.int("FBQ_MAX_ATTEMPTS", 5, minimum=1, maximum=1000),
+            ingest_addr=env.text("FBQ_INGEST_ADDR", "localhost:50051"),
+            concurrency=env.integer("FBQ_CONCURRENCY", 16, minimum=1),
+            max_attempts=env.integer("FBQ_MAX_ATTEMPTS", 5, minimum=1, maximum=1000),
             backoff_base=env.duration("FBQ_BACKOFF_BASE", 1.0),
             backoff_max=env.duration("FBQ_BACKOFF_MAX", 300.0),
             job_timeout=env.duration("FBQ_JOB_TIMEOUT", 300.0),
             heartbeat_grace=env.duration("FBQ_HEARTBEAT_GRACE", 15.0),
             rate_limit=env.rate("FBQ_RATE_LIMIT"),
             submitter_rate=env.rate("FBQ_SUBMITTER_RATE"),
-            max_waiting=env.int("FBQ_MAX_WAITING", 0, minimum=0),
-            max_content_bytes=env.int(
+            max_waiting=env.integer("FBQ_MAX_WAITING", 0, minimum=0),
+            max_content_bytes=env.integer(
                 "FBQ_MAX_CONTENT_BYTES", 256 * 1024, minimum=1, maximum=64 * 1024 * 1024
             ),
-            kinds=frozenset(k.strip() for k in env.str("FBQ_KINDS", "").split(",") if k.strip()),
+            kinds=frozenset(k.strip() for k in env.text("FBQ_KINDS", "").split(",") if k.strip()),
             retention=env.duration("FBQ_RETENTION", 7 * 86400.0),
             idempotency_ttl=env.duration("FBQ_IDEMPOTENCY_TTL", 86400.0),
             admin_token=env.secret("FBQ_ADMIN_TOKEN"),
@@ -183,7 +183,7 @@ def _redis_from_env(env: _Env) -> RedisSettings:
         "tls_ca_cert": env.optional("REDIS_TLS_CA_CERT"),
         "tls_cert": env.optional("REDIS_TLS_CERT"),
         "tls_key": env.optional("REDIS_TLS_KEY"),
-        "tls_verify": env.bool("REDIS_TLS_VERIFY", True),
+        "tls_verify": env.flag("REDIS_TLS_VERIFY", True),
     }
     url = env.secret("REDIS_URL")
     if url:
@@ -192,7 +192,7 @@ def _redis_from_env(env: _Env) -> RedisSettings:
     return RedisSettings(
         host=host or "localhost",
         port=env.port("REDIS_PORT", 6379),
-        db=env.int("REDIS_DB", 0, minimum=0),
+        db=env.integer("REDIS_DB", 0, minimum=0),
         username=env.optional("REDIS_USERNAME"),
         password=env.secret("REDIS_PASSWORD"),
         configured=host is not None,
@@ -215,16 +215,16 @@ class _Env:
         value = self._environ.get(name, "")
         return value or None
 
-    def str(self, name: str, default: str) -> str:
+    def text(self, name: str, default: str) -> str:
         return self.optional(name) or default
 
     def pattern(self, name: str, default: str, regex: re.Pattern[str], what: str) -> str:
-        value = self.str(name, default)
+        value = self.text(name, default)
         if not regex.match(value):
             raise ConfigError(f"{name}: expected {what}, got {value!r}")
         return value
 
-    def int(
+    def integer(
         self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
     ) -> int:
         text = self.optional(name)
@@ -241,9 +241,9 @@ class _Env:
         return value
 
     def port(self, name: str, default: int) -> int:
-        return self.int(name, default, minimum=0, maximum=65535)
+        return self.integer(name, default, minimum=0, maximum=65535)
 
-    def bool(self, name: str, default: bool) -> bool:
+    def flag(self, name: str, default: bool) -> bool:
         text = self.optional(name)
         if text is None:
             return default
@@ -261,7 +261,9 @@ class _Env:
             return default
         match = _DURATION.match(text)
         if not match:
-            raise ConfigError(f"{name}: expected a duration like '15s', '500ms' or '5m', got {text!r}")
+            raise ConfigError(
+                f"{name}: expected a duration like '15s', '500ms' or '5m', got {text!r}"
+            )
         seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
         if seconds <= 0:
             raise ConfigError(f"{name}: must be more than zero, got {text!r}")

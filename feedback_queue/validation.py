@@ -56,7 +56,8 @@ def validate_submission(sub: pb.Submission, limits: Limits, field: str = "submis
     for key, value in sub.metadata.items():
         if not METADATA_KEY.match(key):
             raise InvalidSubmission(
-                f"{field}.metadata", f"key {key[:64]!r} must be 1-64 characters of A-Z a-z 0-9 . _ -"
+                f"{field}.metadata",
+                f"key {key[:64]!r} must be 1-64 characters of A-Z a-z 0-9 . _ -",
             )
         if len(value.encode("utf-8")) > MAX_METADATA_VALUE_BYTES:
             raise InvalidSubmission(

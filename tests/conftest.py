@@ -9,13 +9,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 
 from feedback_queue.backoff import Backoff
 from feedback_queue.connection import create_client
 from feedback_queue.embedded import EmbeddedRedis
 from feedback_queue.queue import Queue
 from feedback_queue.settings import RedisSettings, Settings
-from redis.asyncio import Redis
 
 
 class FakeClock:
@@ -39,7 +39,9 @@ def server_binary() -> str | None:
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
     """One Redis for the session; tests keep apart by using their own queue names."""
     server = EmbeddedRedis(
-        tmp_path_factory.mktemp("redis"), binary=server_binary(), appendonly=False,
+        tmp_path_factory.mktemp("redis"),
+        binary=server_binary(),
+        appendonly=False,
         extra_args=("--save", ""),
     )
     with server:

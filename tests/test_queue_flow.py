@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from redis.asyncio import Redis
 
 from feedback_queue.errors import Conflict, NotFound, QueueFull
 from feedback_queue.job import Status
 from feedback_queue.queue import Failure, Queue
-from redis.asyncio import Redis
 from tests.conftest import FakeClock
 from tests.helpers import submission
 

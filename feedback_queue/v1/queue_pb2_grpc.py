@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class SubmissionServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Producers hand in submissions and follow them to a final state.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -57,7 +58,8 @@ class SubmissionServiceStub:
 
 
 class SubmissionServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Producers hand in submissions and follow them to a final state.
+    """
 
     def Submit(self, request, context):
         """Validate and durably enqueue one submission. OK means Redis has it.
@@ -118,7 +120,8 @@ def add_SubmissionServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class SubmissionService:
-    """Missing associated documentation comment in .proto file."""
+    """Producers hand in submissions and follow them to a final state.
+    """
 
     @staticmethod
     def Submit(request,
@@ -230,7 +233,8 @@ class SubmissionService:
 
 
 class AdminServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Operators inspect and steer the queue. Guard it: set FBQ_GRPC_TOKEN.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -276,7 +280,8 @@ class AdminServiceStub:
 
 
 class AdminServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Operators inspect and steer the queue. Guard it: set FBQ_GRPC_TOKEN.
+    """
 
     def GetRedisHealth(self, request, context):
         """Missing associated documentation comment in .proto file."""
@@ -370,7 +375,8 @@ def add_AdminServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AdminService:
-    """Missing associated documentation comment in .proto file."""
+    """Operators inspect and steer the queue. Guard it: set FBQ_GRPC_TOKEN.
+    """
 
     @staticmethod
     def GetRedisHealth(request,

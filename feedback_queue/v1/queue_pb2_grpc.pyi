@@ -46,6 +46,8 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class SubmissionServiceStub:
+    """Producers hand in submissions and follow them to a final state."""
+
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
@@ -60,6 +62,8 @@ class SubmissionServiceStub:
 
 @_typing.type_check_only
 class SubmissionServiceAsyncStub(SubmissionServiceStub):
+    """Producers hand in submissions and follow them to a final state."""
+
     def __init__(self, channel: _aio.Channel) -> None: ...
     Submit: _aio.UnaryUnaryMultiCallable[_queue_pb2.SubmitRequest, _queue_pb2.SubmitResponse]  # type: ignore[assignment]
     """Validate and durably enqueue one submission. OK means Redis has it."""
@@ -70,6 +74,8 @@ class SubmissionServiceAsyncStub(SubmissionServiceStub):
     """The current state at once, then every change until COMPLETED or FAILED."""
 
 class SubmissionServiceServicer(metaclass=_abc_1.ABCMeta):
+    """Producers hand in submissions and follow them to a final state."""
+
     @_abc_1.abstractmethod
     def Submit(
         self,
@@ -104,6 +110,8 @@ class SubmissionServiceServicer(metaclass=_abc_1.ABCMeta):
 def add_SubmissionServiceServicer_to_server(servicer: SubmissionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
 class AdminServiceStub:
+    """Operators inspect and steer the queue. Guard it: set FBQ_GRPC_TOKEN."""
+
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
@@ -121,6 +129,8 @@ class AdminServiceStub:
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
+    """Operators inspect and steer the queue. Guard it: set FBQ_GRPC_TOKEN."""
+
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetRedisHealth: _aio.UnaryUnaryMultiCallable[_queue_pb2.GetRedisHealthRequest, _queue_pb2.RedisHealth]  # type: ignore[assignment]
     GetQueueStats: _aio.UnaryUnaryMultiCallable[_queue_pb2.GetQueueStatsRequest, _queue_pb2.QueueStats]  # type: ignore[assignment]
@@ -134,6 +144,8 @@ class AdminServiceAsyncStub(AdminServiceStub):
     ResumeQueue: _aio.UnaryUnaryMultiCallable[_queue_pb2.ResumeQueueRequest, _queue_pb2.QueueState]  # type: ignore[assignment]
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
+    """Operators inspect and steer the queue. Guard it: set FBQ_GRPC_TOKEN."""
+
     @_abc_1.abstractmethod
     def GetRedisHealth(
         self,

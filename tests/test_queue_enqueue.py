@@ -1,0 +1,152 @@
+"""Enqueue: batches, idempotency, replays, delays and validation, against a real Redis."""
+
+from __future__ import annotations
+
+import pytest
+from redis.asyncio import Redis
+
+from feedback_queue.errors import Conflict, InvalidSubmission, QueueError
+from feedback_queue.job import Status, new_id
+from feedback_queue.queue import Arg, EnqueueResult, Queue
+from feedback_queue.record import encode_new
+from tests.conftest import FakeClock
+from tests.helpers import submission
+
+
+async def test_same_key_same_payload_returns_the_original(queue: Queue) -> None:
+    first = await queue.enqueue(submission("essay", idempotency_key="k1"))
+    again = await queue.enqueue(submission("essay", idempotency_key="k1"))
+    assert again == EnqueueResult(first.id, Status.WAITING, duplicate=True)
+    assert (await queue.stats()).waiting == 1
+
+
+async def test_same_key_other_payload_is_refused(queue: Queue) -> None:
+    await queue.enqueue(submission("essay", idempotency_key="k1"))
+    with pytest.raises(Conflict, match="idempotency_key"):
+        await queue.enqueue(submission("another essay", idempotency_key="k1"))
+    assert (await queue.stats()).waiting == 1
+
+
+async def test_duplicate_reports_the_current_status(queue: Queue) -> None:
+    first = await queue.enqueue(submission("essay", idempotency_key="k1"))
+    [job] = await queue.reserve("w1")
+    await queue.ack("w1", [(job.id, "done")])
+    again = await queue.enqueue(submission("essay", idempotency_key="k1"))
+    assert again == EnqueueResult(first.id, Status.COMPLETED, duplicate=True)
+
+
+async def test_idempotency_key_expires_and_is_swept(queue: Queue, clock: FakeClock) -> None:
+    first = await queue.enqueue(submission("essay", idempotency_key="k1"))
+    clock.advance(queue.idempotency_ttl + 1)
+    second = await queue.enqueue(submission("essay", idempotency_key="k1"))
+    assert second.id != first.id
+    assert not second.duplicate
+    clock.advance(queue.idempotency_ttl + 1)
+    forgotten, _ = await queue.sweep()
+    assert forgotten == 1
+
+
+async def test_replayed_enqueue_script_creates_nothing_twice(
+    queue: Queue, client: Redis, clock: FakeClock
+) -> None:
+    # What a Redis-level retry does: the very same script call, same drawn id, sent again.
+    job_id = new_id()
+    payload = submission("essay", idempotency_key="k9").SerializeToString(deterministic=True)
+    k = queue.keys
+    keys = [k.waiting, k.delayed, k.idem, k.idem_expiry, k.stats, k.job_prefix]
+    now = int(clock.now * 1000)
+    args: list[Arg] = [
+        now,
+        60_000,
+        0,
+        job_id,
+        encode_new(payload, Status.WAITING, now),
+        "k9",
+        "d1",
+        0,
+    ]
+    first = await queue.scripts.enqueue(keys=keys, args=args)
+    replay = await queue.scripts.enqueue(keys=keys, args=args)
+    assert first == [job_id.encode(), Status.WAITING, 0]
+    assert replay == [job_id.encode(), Status.WAITING, 2]  # 2: this very id, already there
+    assert await client.llen(k.waiting) == 1
+    stats = await queue.stats()
+    assert stats.enqueued_total == 1
+    # Without an idempotency key the replay is recognised by the id alone.
+    args2: list[Arg] = [now, 60_000, 0, "other-id-001", encode_new(payload, 1, now), "", "", 0]
+    await queue.scripts.enqueue(keys=keys, args=args2)
+    assert (await queue.scripts.enqueue(keys=keys, args=args2))[2] == 2
+    assert await client.llen(k.waiting) == 2
+
+
+async def test_id_collision_with_another_payload_draws_again(
+    queue: Queue, client: Redis, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken = (await queue.enqueue(submission("first"))).id
+    draws = iter([taken, "fresh-id-0001"])
+    monkeypatch.setattr("feedback_queue.queue.new_id", lambda: next(draws))
+    result = await queue.enqueue(submission("second"))
+    assert result.id == "fresh-id-0001"
+    assert (await queue.get(taken)).submission.content == "first"
+
+
+async def test_enqueue_many_keeps_order_and_fails_bad_items_alone(queue: Queue) -> None:
+    items = [(submission(f"essay {i}"), 0.0) for i in range(600)]
+    items[3] = (submission("   "), 0.0)
+    items[400] = (submission("x", submitter_id="bad id!"), 0.0)
+    results = await queue.enqueue_many(items)
+    assert isinstance(results[3], InvalidSubmission)
+    assert results[3].field == "submission.content"
+    assert isinstance(results[400], InvalidSubmission)
+    good = [r for r in results if isinstance(r, EnqueueResult)]
+    assert len(good) == 598
+    assert len({r.id for r in good}) == 598
+    jobs = await queue.reserve("w1", count=600)
+    assert [j.id for j in jobs] == [r.id for r in good]
+
+
+async def test_delayed_submit_waits_for_its_time(queue: Queue, clock: FakeClock) -> None:
+    result = await queue.enqueue(submission(), delay=30)
+    assert result.status == Status.DELAYED
+    job = await queue.get(result.id)
+    assert job.record.run_at_ms == int((clock.now + 30) * 1000)
+    assert await queue.reserve("w1") == []
+    clock.advance(29)
+    assert await queue.promote_due() == 0
+    clock.advance(1)
+    assert await queue.promote_due() == 1
+    [taken] = await queue.reserve("w1")
+    assert taken.id == result.id
+    assert taken.record.run_at_ms == 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"submitter_id": ""}, "submission.submitter_id", "required"),
+        ({"content": ""}, "submission.content", "required"),
+        ({"content": "\n\t "}, "submission.content", "blank"),
+        ({"content": "x" * 2049}, "submission.content", "at most 2048"),
+        ({"metadata": {"bad key": "v"}}, "submission.metadata", "key"),
+        ({"idempotency_key": "k" * 129}, "submission.idempotency_key", "128"),
+    ],
+)
+async def test_invalid_submissions_are_refused_with_the_field(
+    queue: Queue, fields: dict[str, object], field: str, message: str
+) -> None:
+    queue.limits = type(queue.limits)(max_content_bytes=2048)
+    sub = submission(**{"content": "ok", **fields})  # type: ignore[arg-type]
+    with pytest.raises(InvalidSubmission, match=message) as info:
+        await queue.enqueue(sub)
+    assert info.value.field == field
+    assert (await queue.stats()).enqueued_total == 0
+
+
+async def test_negative_delay_is_refused(queue: Queue) -> None:
+    with pytest.raises(InvalidSubmission, match="delay"):
+        await queue.enqueue(submission(), delay=-1)
+
+
+async def test_bad_page_token_is_refused(queue: Queue) -> None:
+    with pytest.raises(QueueError, match="page_token"):
+        await queue.list_by_status(Status.WAITING, cursor="abc")

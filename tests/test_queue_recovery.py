@@ -1,0 +1,123 @@
+"""Crash recovery: reaping silent workers, lost replies, late acks. Clocks are moved, not slept."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from feedback_queue.job import Status
+from feedback_queue.queue import Failure, Queue
+from tests.conftest import FakeClock
+from tests.helpers import submission
+
+
+async def test_abandoned_jobs_come_back_exactly_once(
+    queue: Queue, clock: FakeClock, client: Redis
+) -> None:
+    ids = [(await queue.enqueue(submission(f"t{i}"))).id for i in range(3)]
+    await queue.heartbeat("doomed")
+    taken = await queue.reserve("doomed", count=3)
+    assert len(taken) == 3
+    # Within the grace period nothing moves.
+    clock.advance(queue.heartbeat_grace - 1)
+    assert await queue.reap() == 0
+    clock.advance(2)
+    assert await queue.reap() == 3
+    assert await queue.reap() == 0  # nothing twice
+    assert await client.exists(queue.keys.active("doomed")) == 0
+    assert await client.zscore(queue.keys.workers, "doomed") is None
+    # Back first in line, oldest first, each once.
+    await queue.heartbeat("rescuer")
+    again = await queue.reserve("rescuer", count=10)
+    assert [j.id for j in again] == ids
+    assert all(j.attempts == 2 for j in again)
+    assert "doomed" in (await queue.get(ids[0])).record.error
+    assert (await queue.stats()).recovered_total == 3
+
+
+async def test_reaper_spares_a_worker_that_beats(queue: Queue, clock: FakeClock) -> None:
+    await queue.enqueue(submission())
+    await queue.heartbeat("slow")
+    await queue.reserve("slow")
+    for _ in range(5):
+        clock.advance(queue.heartbeat_grace - 1)
+        await queue.heartbeat("slow")
+        assert await queue.reap() == 0
+    assert (await queue.stats()).active == 1
+
+
+async def test_job_that_kills_its_last_worker_is_dead_lettered(
+    queue: Queue, clock: FakeClock
+) -> None:
+    result = await queue.enqueue(submission("poison"))
+    for attempt in range(1, queue.max_attempts + 1):
+        worker = f"victim-{attempt}"
+        await queue.heartbeat(worker)
+        [job] = await queue.reserve(worker)
+        assert job.attempts == attempt
+        clock.advance(queue.heartbeat_grace + 1)
+        await queue.reap()
+    dead = await queue.get(result.id)
+    assert dead.status == Status.FAILED
+    assert "last attempt" in dead.record.error
+    stats = await queue.stats()
+    assert (stats.waiting, stats.failed) == (0, 1)
+
+
+async def test_late_ack_from_a_reaped_worker_completes_and_does_not_rerun(
+    queue: Queue, clock: FakeClock
+) -> None:
+    await queue.enqueue(submission())
+    await queue.heartbeat("zombie")
+    [job] = await queue.reserve("zombie")
+    clock.advance(queue.heartbeat_grace + 1)
+    assert await queue.reap() == 1
+    assert await queue.ack("zombie", [(job.id, "late but done")]) == 1
+    assert (await queue.get(job.id)).status == Status.COMPLETED
+    assert await queue.reserve("other", count=5) == []
+
+
+async def test_completed_job_found_in_waiting_is_not_run_again(
+    queue: Queue, clock: FakeClock, client: Redis
+) -> None:
+    await queue.enqueue(submission())
+    [job] = await queue.reserve("w1")
+    await queue.ack("w1", [(job.id, "done")])
+    await client.lpush(queue.keys.waiting, job.id)  # as if a stale copy had come back
+    assert await queue.reserve("w2", count=5) == []
+    assert await client.llen(queue.keys.active("w2")) == 0
+
+
+async def test_recover_hands_back_what_a_lost_reply_left(queue: Queue, client: Redis) -> None:
+    for i in range(4):
+        await queue.enqueue(submission(f"t{i}"))
+    known = await queue.reserve("w1", count=1)
+    lost = await queue.reserve("w1", count=3)  # pretend this reply never arrived
+    assert await queue.recover("w1", keep=[j.id for j in known]) == 3
+    assert await client.lrange(queue.keys.active("w1"), 0, -1) == [known[0].id.encode()]
+    back = await queue.reserve("w2", count=5)
+    assert [j.id for j in back] == [j.id for j in lost]
+    # The attempt that never reached the worker is not counted against the job.
+    assert all(j.attempts == 1 for j in back)
+
+
+async def test_release_at_shutdown_puts_jobs_first_in_line(queue: Queue, client: Redis) -> None:
+    first = (await queue.enqueue(submission("first"))).id
+    second = (await queue.enqueue(submission("second"))).id
+    await queue.heartbeat("w1")
+    await queue.reserve("w1", count=2)
+    third = (await queue.enqueue(submission("third"))).id
+    assert await queue.leave("w1") == 2
+    assert await client.zscore(queue.keys.workers, "w1") is None
+    again = await queue.reserve("w2", count=5)
+    assert [j.id for j in again] == [first, second, third]
+    assert [j.attempts for j in again] == [1, 1, 1]
+
+
+async def test_fail_after_reap_is_stale(queue: Queue, clock: FakeClock) -> None:
+    await queue.enqueue(submission())
+    await queue.heartbeat("w1")
+    [job] = await queue.reserve("w1")
+    clock.advance(queue.heartbeat_grace + 1)
+    await queue.reap()
+    assert await queue.fail("w1", [Failure(job, "too late")]) == [None]
+    assert (await queue.get(job.id)).status == Status.WAITING

@@ -1,0 +1,67 @@
+"""Redis trouble becomes our errors, each naming the cause and the variable to check."""
+
+from __future__ import annotations
+
+import pytest
+
+from feedback_queue.connection import create_client
+from feedback_queue.embedded import EmbeddedRedis, free_port
+from feedback_queue.errors import QueueAuthError, QueueFull, QueueUnavailable
+from feedback_queue.job import Status
+from feedback_queue.queue import Queue
+from feedback_queue.settings import RedisSettings
+from tests.conftest import redis_settings
+from tests.helpers import submission
+
+
+async def test_connection_refused() -> None:
+    settings = RedisSettings(host="127.0.0.1", port=free_port(), connect_timeout=2)
+    client = create_client(settings)
+    queue = Queue(client, address=settings.address)
+    with pytest.raises(QueueUnavailable, match=r"cannot reach Redis at redis://127\.0") as info:
+        await queue.enqueue(submission())
+    await client.aclose()
+    assert "REDIS_URL" in str(info.value)
+    assert info.value.__cause__ is None  # translated at the boundary, no redis-py chain
+
+
+async def test_wrong_password_names_the_variables_not_the_secret(
+    make_server: type[EmbeddedRedis],
+) -> None:
+    server = make_server(password="right-horse-battery")  # type: ignore[call-arg]
+    settings = redis_settings(server, password="wrong-staple-9")
+    client = create_client(settings)
+    with pytest.raises(QueueAuthError, match="REDIS_PASSWORD") as info:
+        await Queue(client, address=settings.address).enqueue(submission())
+    await client.aclose()
+    assert "wrong-staple-9" not in str(info.value)
+    assert "right-horse-battery" not in str(info.value)
+
+
+async def test_out_of_memory_accepts_nothing_and_recovers(
+    make_server: type[EmbeddedRedis],
+) -> None:
+    server = make_server(  # type: ignore[call-arg]
+        extra_args=("--maxmemory", "3mb", "--maxmemory-policy", "noeviction")
+    )
+    client = create_client(redis_settings(server))
+    queue = Queue(client, name="oom")
+    acknowledged: list[str] = []
+
+    async def fill() -> None:
+        while len(acknowledged) < 100_000:
+            acknowledged.append((await queue.enqueue(submission("x" * 4000))).id)
+
+    with pytest.raises(QueueFull, match="out of memory"):
+        await fill()
+    accepted = len(acknowledged)
+    assert accepted > 0
+    stats = await queue.stats()
+    assert stats.waiting == accepted == stats.enqueued_total  # nothing half-written
+    # An admin deletes some (deleting works while full), and the queue takes work again.
+    page = await queue.list_by_status(Status.WAITING, limit=accepted // 2)
+    for job in page.jobs:
+        await queue.delete(job.id)
+    result = await queue.enqueue(submission("after"))
+    assert (await queue.get(result.id)).submission.content == "after"
+    await client.aclose()

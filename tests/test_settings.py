@@ -1,0 +1,137 @@
+"""Settings.from_env: the seed's Redis variables, FBQ_* values, errors naming the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from feedback_queue.errors import ConfigError
+from feedback_queue.settings import Rate, RedisSettings, Settings
+
+
+def test_defaults() -> None:
+    s = Settings.from_env({})
+    assert s.redis == RedisSettings()
+    assert not s.redis.configured
+    assert s.redis.address == "redis://localhost:6379/0"
+    assert (s.queue, s.ingest_port, s.worker_health_port, s.gateway_port) == (
+        "submissions",
+        50051,
+        50052,
+        8080,
+    )
+    assert (s.concurrency, s.max_attempts, s.heartbeat_grace) == (16, 5, 15.0)
+    assert s.rate_limit is None
+    assert s.max_content_bytes == 256 * 1024
+
+
+def test_components() -> None:
+    s = Settings.from_env(
+        {
+            "REDIS_HOST": "cache.internal",
+            "REDIS_PORT": "6380",
+            "REDIS_PASSWORD": "s3cret pass ",
+            "REDIS_USERNAME": "ingest",
+            "REDIS_DB": "2",
+        }
+    )
+    assert (s.redis.host, s.redis.port, s.redis.db, s.redis.username) == (
+        "cache.internal",
+        6380,
+        2,
+        "ingest",
+    )
+    assert s.redis.password == "s3cret pass "  # secrets keep their exact bytes
+    assert s.redis.configured
+    assert not s.redis.tls
+
+
+def test_url_wins_over_components() -> None:
+    s = Settings.from_env(
+        {
+            "REDIS_URL": "rediss://worker:p%40ss@redis.example:6390/3",
+            "REDIS_HOST": "ignored",
+            "REDIS_PASSWORD": "ignored",
+        }
+    )
+    r = s.redis
+    assert (r.host, r.port, r.db, r.username, r.password, r.tls) == (
+        "redis.example",
+        6390,
+        3,
+        "worker",
+        "p@ss",
+        True,
+    )
+    assert r.address == "rediss://redis.example:6390/3"
+
+
+def test_unix_url() -> None:
+    r = Settings.from_env({"REDIS_URL": "unix:///run/redis.sock?db=4"}).redis
+    assert (r.unix_socket, r.db) == ("/run/redis.sock", 4)
+    assert r.address == "unix:///run/redis.sock"
+
+
+def test_secrets_never_show() -> None:
+    s = Settings.from_env(
+        {
+            "REDIS_URL": "redis://u:hunter2hunter2@h:1/0",
+            "FBQ_ADMIN_TOKEN": "tok-admin-123",
+            "FBQ_GRPC_TOKEN": "tok-grpc-456",
+        }
+    )
+    text = repr(s) + str(s) + s.redis.address
+    for secret in ("hunter2hunter2", "tok-admin-123", "tok-grpc-456"):
+        assert secret not in text
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"REDIS_URL": "http://h:1"}, "REDIS_URL: scheme must be"),
+        ({"REDIS_URL": "redis://u:topsecret@h:port/0"}, "REDIS_URL: not a valid URL"),
+        ({"REDIS_URL": "redis://h:1/x"}, "REDIS_URL: the database must be a number"),
+        ({"REDIS_PORT": "sixty"}, "REDIS_PORT: expected a whole number"),
+        ({"REDIS_PORT": "70000"}, "REDIS_PORT: must be at most 65535"),
+        ({"REDIS_DB": "-1"}, "REDIS_DB: must be at least 0"),
+        ({"FBQ_CONCURRENCY": "0"}, "FBQ_CONCURRENCY: must be at least 1"),
+        ({"FBQ_RATE_LIMIT": "fast"}, "FBQ_RATE_LIMIT: expected a rate"),
+        ({"FBQ_JOB_TIMEOUT": "soon"}, "FBQ_JOB_TIMEOUT: expected a duration"),
+        ({"FBQ_QUEUE": "a{b}"}, "FBQ_QUEUE: expected 1-64"),
+        ({"FBQ_BACKOFF_BASE": "10s", "FBQ_BACKOFF_MAX": "5s"}, "FBQ_BACKOFF_MAX"),
+        ({"REDIS_TLS_VERIFY": "maybe"}, "REDIS_TLS_VERIFY: expected true or false"),
+    ],
+)
+def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        Settings.from_env(env)
+    assert "topsecret" not in str(info.value)
+
+
+def test_durations_and_rates() -> None:
+    s = Settings.from_env(
+        {
+            "FBQ_JOB_TIMEOUT": "500ms",
+            "FBQ_HEARTBEAT_GRACE": "1m",
+            "FBQ_RETENTION": "7d",
+            "FBQ_BACKOFF_BASE": "2",
+            "FBQ_RATE_LIMIT": "500/s",
+            "FBQ_SUBMITTER_RATE": "60 / m",
+            "FBQ_KINDS": "essay, code ,",
+        }
+    )
+    assert (s.job_timeout, s.heartbeat_grace, s.retention, s.backoff_base) == (
+        0.5,
+        60.0,
+        7 * 86400.0,
+        2.0,
+    )
+    assert s.rate_limit == Rate(500, 1.0)
+    assert s.submitter_rate == Rate(60, 60.0)
+    assert Rate.parse("10/5s", name="X") == Rate(10, 5.0)
+    assert s.kinds == frozenset({"essay", "code"})
+
+
+def test_empty_values_count_as_unset() -> None:
+    s = Settings.from_env({"REDIS_URL": "", "REDIS_HOST": " ", "FBQ_CONCURRENCY": ""})
+    assert not s.redis.configured
+    assert s.concurrency == 16

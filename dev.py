@@ -73,6 +73,7 @@ def lint() -> None:
 
 def test(args: list[str]) -> None:
     install()
+    lint()
     _run(PY, "-m", "pytest", *args)
 
 
@@ -84,6 +85,11 @@ def bench(args: list[str]) -> None:
 
 def run(args: list[str]) -> None:
     install()
+    probe = subprocess.run(  # noqa: S603
+        [str(BIN / "fbq"), "up", "--help"], cwd=ROOT, capture_output=True, check=False
+    )
+    if probe.returncode != 0:
+        sys.exit("`fbq up` is not built yet (it lands with the services); nothing to run.")
     _run(BIN / "fbq", "up", "--demo", *args)
 
 

@@ -231,19 +231,30 @@ class Queue:
     async def reserve(self, worker: str, count: int = 1, block: float = 0.0) -> list[Job]:
         """Take up to `count` jobs into `worker`'s processing list, marked ACTIVE.
 
-        With a backlog, one take script moves many at once. With none and `block` > 0, BLMOVE
-        waits up to `block` seconds for one. Nothing is taken while the queue is paused.
+        With a backlog, one take script moves many at once (`take`). With none and `block` > 0,
+        BLMOVE waits up to `block` seconds for one (`wait_one`). Nothing is taken while paused.
         """
+        jobs = await self.take(worker, count)
+        if jobs or block <= 0:
+            return jobs
+        return await self.wait_one(worker, block)
+
+    async def take(self, worker: str, count: int) -> list[Job]:
+        """The backlog path: up to `count` waiting jobs in one round trip, oldest first."""
+        k = self.keys
+        async with translated(self.address):
+            raw = await self.scripts.take(
+                keys=[k.waiting, k.active(worker), k.paused, k.job_prefix],
+                args=[self.now_ms(), worker, count],
+            )
+        return [Job.from_raw(raw[i], raw[i + 1]) for i in range(0, len(raw), 2)]
+
+    async def wait_one(self, worker: str, block: float) -> list[Job]:
+        """The idle path: BLMOVE waits up to `block` seconds for one job, then marks it ACTIVE."""
         k = self.keys
         active = k.active(worker)
         async with translated(self.address):
-            raw = await self.scripts.take(
-                keys=[k.waiting, active, k.paused, k.job_prefix],
-                args=[self.now_ms(), worker, count],
-            )
-            if raw:
-                return [Job.from_raw(raw[i], raw[i + 1]) for i in range(0, len(raw), 2)]
-            if block <= 0 or await self.client.exists(k.paused):
+            if await self.client.exists(k.paused):
                 return []
             # redis-py annotates the timeout as int; Redis 6+ takes fractions of a second.
             moved = await self.client.blmove(

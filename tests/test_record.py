@@ -21,17 +21,24 @@ def test_new_record_round_trips() -> None:
         1_750_000_000_123,
         b"payload",
     )
-    assert record.payload_of(raw) == b"payload"
 
 
 def test_delayed_record_carries_run_at() -> None:
     raw = record.encode_new(b"p", Status.DELAYED, 5, run_at_ms=1_750_000_099_000)
-    assert record.decode(raw).run_at_ms == 1_750_000_099_000
+    rec = record.decode(raw)
+    assert (rec.payload, rec.run_at_ms) == (b"p", 1_750_000_099_000)
+
+
+def test_a_queued_record_is_header_and_payload_only() -> None:
+    # The memory budget depends on it: no length field, no extras until a job starts.
+    payload = bytes(range(200))
+    raw = record.encode_new(payload, Status.WAITING, 1)
+    assert raw == bytes([0x10, Status.WAITING, 0, 0, 0, 0, 0, 0, 0, 1]) + payload
 
 
 def test_unknown_format_is_refused() -> None:
     raw = bytearray(record.encode_new(b"p", 1, 5))
-    raw[0] = 9
+    raw[0] = 0x90
     with pytest.raises(ValueError, match="format 9"):
         record.decode(bytes(raw))
 

@@ -3,25 +3,30 @@
 -- feedback_queue.v1.Status. Scripts build job keys as KEYS[job prefix] .. id: every job key of a
 -- queue carries the queue's hash tag, so it lives in the same cluster slot as the prefix.
 local WAITING, ACTIVE, DELAYED, COMPLETED, FAILED = 1, 2, 3, 4, 5
-local REC_HEADER = '>BBHI6I4'
+local REC_HEADER = '>BBHI6'
+local REC_PLAIN, REC_WITH_EXTRAS = 16, 17
 
 local function rec_decode(raw)
-  local _, status, attempts, enqueued, size, pos = struct.unpack(REC_HEADER, raw)
-  local rec = {status = status, attempts = attempts, enqueued = enqueued,
-               payload = string.sub(raw, pos, pos + size - 1), extra = {}}
-  if #raw >= pos + size then
-    rec.extra = cmsgpack.unpack(string.sub(raw, pos + size))
+  local flags, status, attempts, enqueued, pos = struct.unpack(REC_HEADER, raw)
+  local rec = {status = status, attempts = attempts, enqueued = enqueued, extra = {}}
+  if flags == REC_WITH_EXTRAS then
+    local size = struct.unpack('>I4', raw, #raw - 3)
+    local extra_at = #raw - 3 - size
+    rec.extra = cmsgpack.unpack(string.sub(raw, extra_at, #raw - 4))
+    rec.payload = string.sub(raw, pos, extra_at - 1)
+  else
+    rec.payload = string.sub(raw, pos)
   end
   return rec
 end
 
 local function rec_encode(rec)
-  local out = struct.pack(REC_HEADER, 1, rec.status, rec.attempts, rec.enqueued, #rec.payload)
-    .. rec.payload
-  if next(rec.extra) ~= nil then
-    out = out .. cmsgpack.pack(rec.extra)
+  if next(rec.extra) == nil then
+    return struct.pack(REC_HEADER, REC_PLAIN, rec.status, rec.attempts, rec.enqueued) .. rec.payload
   end
-  return out
+  local extra = cmsgpack.pack(rec.extra)
+  return struct.pack(REC_HEADER, REC_WITH_EXTRAS, rec.status, rec.attempts, rec.enqueued)
+    .. rec.payload .. extra .. struct.pack('>I4', #extra)
 end
 
 -- Mark a taken job ACTIVE for `worker`: one more attempt, started now. Returns the new raw

@@ -1,0 +1,181 @@
+"""Core queue throughput and memory against one local Redis, beside raw redis-py baselines.
+
+    python3 dev.py bench    (or .venv/bin/python benchmarks/core_throughput.py --jobs 20000)
+
+Starts its own redis-server (AOF on, appendfsync everysec, as the embedded default runs), then
+measures, one after another on the same server and the same kind of client:
+  - enqueue: one at a time (one script call each) and enqueue_many (chunks of 256)
+  - drain through reserve + ack with a no-op processor: the idle path (BLMOVE + start script,
+    one job per round trip pair) and the backlog path (take script + batched ack)
+  - Redis bytes per queued job with a 200-byte payload (the serialized Submission)
+  - baselines with raw redis-py: single LPUSH, pipelined LPUSH, and the naive reliable-queue
+    drain of one LMOVE + one LREM per job
+Figures are jobs/s; ratios compare with the baselines measured in this same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from feedback_queue.connection import create_client
+from feedback_queue.embedded import EmbeddedRedis, find_server_binary
+from feedback_queue.queue import Queue
+from feedback_queue.settings import RedisSettings
+from feedback_queue.v1 import queue_pb2 as pb
+
+PAYLOAD_BYTES = 200
+
+
+def payload_submission() -> pb.Submission:
+    """A Submission whose serialized form is exactly PAYLOAD_BYTES long."""
+    sub = pb.Submission(submitter_id="bench-user", content="")
+    sub.content = "x" * (PAYLOAD_BYTES - len(sub.SerializeToString()) - 3)
+    assert len(sub.SerializeToString()) == PAYLOAD_BYTES
+    return sub
+
+
+async def rate(jobs: int, work: Callable[[], Awaitable[object]]) -> float:
+    started = time.perf_counter()
+    await work()
+    return jobs / (time.perf_counter() - started)
+
+
+async def used_memory(client: Redis) -> int:
+    info = await client.info("memory")
+    return int(info["used_memory"])
+
+
+async def bench_core(client: Redis, jobs: int) -> dict[str, float]:
+    sub = payload_submission()
+    results: dict[str, float] = {}
+
+    async def fresh(name: str) -> Queue:
+        queue = Queue(client, name=name)
+        await client.delete(queue.keys.waiting)
+        return queue
+
+    single = await fresh("bench-single")
+
+    async def enqueue_single() -> None:
+        for _ in range(jobs):
+            await single.enqueue(sub)
+
+    results["enqueue, one at a time"] = await rate(jobs, enqueue_single)
+
+    many = await fresh("bench-many")
+    batch = [(sub, 0.0)] * jobs
+    results["enqueue_many"] = await rate(jobs, lambda: many.enqueue_many(batch))
+
+    async def drain_idle() -> None:
+        for _ in range(jobs):
+            [job] = await single.wait_one("bench-worker", block=1.0)
+            await single.ack("bench-worker", [(job.id, "")])
+
+    results["drain, idle path (BLMOVE + start + ack)"] = await rate(jobs, drain_idle)
+
+    async def drain_backlog(queue: Queue, count: int) -> None:
+        while True:
+            taken = await queue.take("bench-worker", count)
+            if not taken:
+                return
+            await queue.ack("bench-worker", [(job.id, "") for job in taken])
+
+    results["drain, backlog path (take 100 + ack)"] = await rate(
+        jobs, lambda: drain_backlog(many, 100)
+    )
+    again = await fresh("bench-many-2")
+    await again.enqueue_many(batch)
+    results["drain, backlog path (take 500 + ack)"] = await rate(
+        jobs, lambda: drain_backlog(again, 500)
+    )
+
+    # Memory: only the queued jobs of one fresh queue on an otherwise quiet server.
+    await client.flushdb()
+    before = await used_memory(client)
+    await (await fresh("bench-memory")).enqueue_many(batch)
+    results["bytes per queued job"] = (await used_memory(client) - before) / jobs
+    await client.flushdb()
+    return results
+
+
+async def bench_raw(client: Redis, jobs: int) -> dict[str, float]:
+    payload = payload_submission().SerializeToString()
+    results: dict[str, float] = {}
+
+    async def lpush_single() -> None:
+        for _ in range(jobs):
+            await client.lpush("raw:waiting", payload)
+
+    results["raw LPUSH, one at a time"] = await rate(jobs, lpush_single)
+
+    async def lpush_pipelined() -> None:
+        for start in range(0, jobs, 256):
+            pipe = client.pipeline(transaction=False)
+            for _ in range(min(256, jobs - start)):
+                pipe.lpush("raw:waiting2", payload)
+            await pipe.execute()
+
+    results["raw LPUSH, pipelined"] = await rate(jobs, lpush_pipelined)
+
+    async def naive_drain() -> None:
+        while True:
+            item = await client.lmove("raw:waiting", "raw:processing", "RIGHT", "LEFT")
+            if item is None:
+                return
+            await client.lrem("raw:processing", 1, item)  # type: ignore[arg-type]  # bytes reply
+
+    results["raw LMOVE + LREM, one job at a time"] = await rate(jobs, naive_drain)
+    before = await used_memory(client)
+    await client.delete("raw:waiting2")
+    results["raw LPUSH bytes per payload"] = (before - await used_memory(client)) / jobs
+    return results
+
+
+async def main(jobs: int) -> None:
+    with tempfile.TemporaryDirectory() as folder, EmbeddedRedis(Path(folder)) as server:
+        client = create_client(RedisSettings(host="127.0.0.1", port=server.port))
+        info = await client.info("server")
+        print(
+            f"redis {info['redis_version']} ({find_server_binary()}), python "
+            f"{platform.python_version()}, {jobs} jobs of {PAYLOAD_BYTES}-byte payload, "
+            f"AOF everysec"
+        )
+        raw = await bench_raw(client, jobs)
+        core = await bench_core(client, jobs)
+        await client.aclose()
+
+    naive = raw["raw LMOVE + LREM, one job at a time"]
+    single = raw["raw LPUSH, one at a time"]
+    print(f"\n{'measure':44} {'value':>12}  ratio")
+    for name, value in raw.items():
+        if "bytes" not in name:
+            print(f"{name:44} {value:10,.0f}/s")
+    for name, value in core.items():
+        if name.startswith("enqueue"):
+            print(f"{name:44} {value:10,.0f}/s  {value / single:.2f}x raw single LPUSH")
+        elif name.startswith("drain"):
+            print(f"{name:44} {value:10,.0f}/s  {value / naive:.2f}x naive LMOVE+LREM")
+    per_job = core["bytes per queued job"]
+    print(f"{'bytes per queued job':44} {per_job:10,.0f} B   (target <= 350)")
+    print(
+        f"{'raw LPUSH bytes per 200-byte payload':44} {raw['raw LPUSH bytes per payload']:10,.0f} B"
+    )
+    backlog = core["drain, backlog path (take 100 + ack)"]
+    print(
+        f"\nbacklog drain / naive = {backlog / naive:.2f}x (target >= 3x); "
+        f"bytes per queued job = {per_job:.0f} (target <= 350)"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=20_000, help="jobs per measurement")
+    asyncio.run(main(parser.parse_args().jobs))

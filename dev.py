@@ -85,8 +85,9 @@ def bench(args: list[str]) -> None:
 
 def run(args: list[str]) -> None:
     install()
+    # `fbq up` lives in feedback_queue/up.py once the services have landed.
     probe = subprocess.run(  # noqa: S603
-        [str(BIN / "fbq"), "up", "--help"], cwd=ROOT, capture_output=True, check=False
+        [str(PY), "-c", "import feedback_queue.up"], cwd=ROOT, capture_output=True, check=False
     )
     if probe.returncode != 0:
         sys.exit("`fbq up` is not built yet (it lands with the services); nothing to run.")

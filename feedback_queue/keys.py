@@ -20,8 +20,8 @@ key                                     type    role
 ``{fbq:Q}:stats``                       hash    monotonic counters (enqueued, completed, ...)
 ``{fbq:Q}:paused``                      string  present while the queue is paused
 ``{fbq:Q}:limiter``                     string  global rate limiter state
-``{fbq:Q}:submitter:<id>``              string  per-submitter rate window (TTL: it is a limit,
-                                                not data; eviction only forgets a count)
+``{fbq:Q}:submitter:<id>``              string  per-submitter rate state (GCRA arrival time; a
+                                                TTL: eviction only forgets a limit, not data)
 ``{fbq:Q}:lock:<name>``                 string  housekeeping lock (SET NX PX)
 ======================================  ======  ==================================================
 
@@ -98,8 +98,12 @@ class Keys:
     def active(self, worker: str) -> str:
         return f"{self.active_prefix}{worker}"
 
+    @property
+    def submitter_prefix(self) -> str:
+        return f"{self.tag}:submitter:"
+
     def submitter(self, submitter_id: str) -> str:
-        return f"{self.tag}:submitter:{submitter_id}"
+        return f"{self.submitter_prefix}{submitter_id}"
 
     def lock(self, name: str) -> str:
         return f"{self.tag}:lock:{name}"

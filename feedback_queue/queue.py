@@ -27,12 +27,13 @@ from feedback_queue.errors import (
     NotFound,
     QueueError,
     QueueFull,
+    RateLimited,
 )
 from feedback_queue.job import Job, Status, new_id
 from feedback_queue.keys import Keys
 from feedback_queue.record import encode_new
 from feedback_queue.scripts import Scripts
-from feedback_queue.settings import DEFAULT_QUEUE, Settings
+from feedback_queue.settings import DEFAULT_QUEUE, Rate, Settings
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.validation import Limits, validate_delay, validate_id, validate_submission
 
@@ -52,6 +53,7 @@ class _Pending(NamedTuple):
     payload: bytes
     idempotency_key: str
     delay: float
+    submitter_id: str
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ class Queue:
     retention: float = 7 * 86400.0
     idempotency_ttl: float = 86400.0
     max_waiting: int = 0
+    submitter_rate: Rate | None = None
     heartbeat_grace: float = 15.0
     limits: Limits = field(default_factory=Limits)
     clock: Callable[[], float] = time.time
@@ -131,6 +134,7 @@ class Queue:
             "retention": settings.retention,
             "idempotency_ttl": settings.idempotency_ttl,
             "max_waiting": settings.max_waiting,
+            "submitter_rate": settings.submitter_rate,
             "heartbeat_grace": settings.heartbeat_grace,
             "limits": Limits(settings.max_content_bytes, settings.kinds),
         }
@@ -168,7 +172,9 @@ class Queue:
             # A placeholder until Redis answers; every pending index is overwritten below.
             results.append(QueueError("not enqueued"))
             payload = submission.SerializeToString(deterministic=True)
-            pending.append(_Pending(index, payload, submission.idempotency_key, delay))
+            pending.append(
+                _Pending(index, payload, submission.idempotency_key, delay, submission.submitter_id)
+            )
         for _ in range(_ID_DRAWS):
             collided: list[_Pending] = []
             for start in range(0, len(pending), ENQUEUE_CHUNK):
@@ -187,8 +193,15 @@ class Queue:
 
     async def _enqueue_chunk(self, chunk: Sequence[_Pending]) -> list[EnqueueResult | QueueError]:
         now = self.now_ms()
-        args: list[Arg] = [now, int(self.idempotency_ttl * 1000), self.max_waiting]
-        for _, payload, key, delay in chunk:
+        rate = self.submitter_rate
+        args: list[Arg] = [
+            now,
+            int(self.idempotency_ttl * 1000),
+            self.max_waiting,
+            rate.limit if rate else 0,
+            int(rate.period * 1000) if rate else 0,
+        ]
+        for _, payload, key, delay, submitter_id in chunk:
             run_at = now + int(delay * 1000) if delay > 0 else 0
             args += [
                 new_id(),
@@ -196,11 +209,20 @@ class Queue:
                 key,
                 hashlib.blake2b(payload, digest_size=12).hexdigest() if key else "",
                 run_at,
+                submitter_id,
             ]
         k = self.keys
         async with translated(self.address):
             raw = await self.scripts.enqueue(
-                keys=[k.waiting, k.delayed, k.idem, k.idem_expiry, k.stats, k.job_prefix],
+                keys=[
+                    k.waiting,
+                    k.delayed,
+                    k.idem,
+                    k.idem_expiry,
+                    k.stats,
+                    k.job_prefix,
+                    k.submitter_prefix,
+                ],
                 args=args,
             )
         return [
@@ -220,6 +242,13 @@ class Queue:
             )
         if outcome == -2:
             return IdCollision(job_id)
+        if outcome == -4:
+            wait = status / 1000
+            return RateLimited(
+                f"submitter is over its rate of {self.submitter_rate} (FBQ_SUBMITTER_RATE); "
+                f"retry in {wait:.1f}s",
+                retry_after=wait,
+            )
         return QueueFull(
             f"the queue holds its maximum of {self.max_waiting} waiting submissions "
             "(FBQ_MAX_WAITING); retry later",

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from redis.asyncio import Redis
 
-from feedback_queue.errors import Conflict, InvalidSubmission, QueueError
+from feedback_queue.errors import Conflict, InvalidSubmission, QueueError, RateLimited
 from feedback_queue.job import Status, new_id
 from feedback_queue.queue import Arg, EnqueueResult, Queue
 from feedback_queue.record import encode_new
+from feedback_queue.settings import Rate
 from tests.conftest import FakeClock
 from tests.helpers import submission
 
@@ -53,18 +54,11 @@ async def test_replayed_enqueue_script_creates_nothing_twice(
     job_id = new_id()
     payload = submission("essay", idempotency_key="k9").SerializeToString(deterministic=True)
     k = queue.keys
-    keys = [k.waiting, k.delayed, k.idem, k.idem_expiry, k.stats, k.job_prefix]
+    keys = [k.waiting, k.delayed, k.idem, k.idem_expiry, k.stats, k.job_prefix, k.submitter_prefix]
     now = int(clock.now * 1000)
-    args: list[Arg] = [
-        now,
-        60_000,
-        0,
-        job_id,
-        encode_new(payload, Status.WAITING, now),
-        "k9",
-        "d1",
-        0,
-    ]
+    record = encode_new(payload, Status.WAITING, now)
+    # now, idempotency TTL, cap, rate, period; then id, record, key, digest, run-at, submitter
+    args: list[Arg] = [now, 60_000, 0, 0, 0, job_id, record, "k9", "d1", 0, "s1"]
     first = await queue.scripts.enqueue(keys=keys, args=args)
     replay = await queue.scripts.enqueue(keys=keys, args=args)
     assert first == [job_id.encode(), Status.WAITING, 0]
@@ -73,7 +67,8 @@ async def test_replayed_enqueue_script_creates_nothing_twice(
     stats = await queue.stats()
     assert stats.enqueued_total == 1
     # Without an idempotency key the replay is recognised by the id alone.
-    args2: list[Arg] = [now, 60_000, 0, "other-id-001", encode_new(payload, 1, now), "", "", 0]
+    other = encode_new(payload, Status.WAITING, now)
+    args2: list[Arg] = [now, 60_000, 0, 0, 0, "other-id-01", other, "", "", 0, "s1"]
     await queue.scripts.enqueue(keys=keys, args=args2)
     assert (await queue.scripts.enqueue(keys=keys, args=args2))[2] == 2
     assert await client.llen(k.waiting) == 2
@@ -150,3 +145,22 @@ async def test_negative_delay_is_refused(queue: Queue) -> None:
 async def test_bad_page_token_is_refused(queue: Queue) -> None:
     with pytest.raises(QueueError, match="page_token"):
         await queue.list_by_status(Status.WAITING, cursor="abc")
+
+
+async def test_submitter_rate_allows_a_burst_then_one_per_interval(
+    queue: Queue, clock: FakeClock
+) -> None:
+    queue.submitter_rate = Rate(3, 60.0)  # 3 at once, then one every 20 s
+    for i in range(3):
+        await queue.enqueue(submission(f"t{i}", submitter_id="eager"))
+    with pytest.raises(RateLimited, match="FBQ_SUBMITTER_RATE") as info:
+        await queue.enqueue(submission("t3", submitter_id="eager"))
+    assert info.value.retry_after == pytest.approx(20.0, abs=0.01)
+    # Other submitters are not affected; duplicates cost nothing.
+    await queue.enqueue(submission("t0", submitter_id="calm"))
+    clock.advance(19.9)
+    with pytest.raises(RateLimited):
+        await queue.enqueue(submission("t3", submitter_id="eager"))
+    clock.advance(0.2)
+    await queue.enqueue(submission("t3", submitter_id="eager"))
+    assert (await queue.stats()).waiting == 5

@@ -1,16 +1,35 @@
 -- Enqueue one or more jobs, each with its idempotency check, in one round trip.
 -- KEYS[1] = waiting list        KEYS[2] = delayed zset      KEYS[3] = idem hash
 -- KEYS[4] = idem-expiry zset    KEYS[5] = stats hash        KEYS[6] = job key prefix
+-- KEYS[7] = submitter rate key prefix
 -- ARGV[1] = now (ms)            ARGV[2] = idempotency TTL (ms)
 -- ARGV[3] = waiting cap (0: none)
--- then 5 per job: id, record, idempotency key ('' for none), payload digest, run-at (ms, 0: now)
--- Returns 3 per job: id, status, outcome (0 created, 1 duplicate of an earlier id by
--- idempotency key, 2 replay of this very id, -1 key used with another payload, -2 id taken by
--- another payload, -3 queue full).
+-- ARGV[4] = submissions per submitter per period (0: no limit)   ARGV[5] = that period (ms)
+-- then 6 per job: id, record, idempotency key ('' for none), payload digest, run-at (ms, 0: now),
+-- submitter id
+-- Returns 3 per job: id, status (or, for -4, the ms to wait), outcome: 0 created, 1 duplicate of
+-- an earlier id by idempotency key, 2 replay of this very id, -1 key used with another payload,
+-- -2 id taken by another payload, -3 queue full, -4 submitter over its rate.
+-- The rate is a GCRA: `limit` at once, then one every period/limit; duplicates cost nothing.
 -- Replay-safe: ids are drawn by the caller, so a re-sent script finds its own job and says 2.
 local now, idem_ttl, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local rate, period = tonumber(ARGV[4]), tonumber(ARGV[5])
 local waiting_len = redis.call('LLEN', KEYS[1])
 local out = {}
+
+-- 0 when the submitter may go on (and it is counted), else how many ms it must wait.
+local function admit(submitter)
+  local key = KEYS[7] .. submitter
+  local tat = tonumber(redis.call('GET', key) or 0)
+  if tat < now then tat = now end
+  local new_tat = tat + period / rate
+  local wait = new_tat - now - period
+  if wait > 0 then
+    return math.ceil(wait)
+  end
+  redis.call('SET', key, string.format('%.3f', new_tat), 'PX', math.ceil(new_tat - now))
+  return 0
+end
 
 local function status_of(job_key)
   local raw = redis.call('GET', job_key)
@@ -18,9 +37,9 @@ local function status_of(job_key)
   return rec_decode(raw).status
 end
 
-for i = 4, #ARGV, 5 do
-  local id, record, key, digest, run_at = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
-    tonumber(ARGV[i + 4])
+for i = 6, #ARGV, 6 do
+  local id, record, key, digest, run_at, submitter = ARGV[i], ARGV[i + 1], ARGV[i + 2],
+    ARGV[i + 3], tonumber(ARGV[i + 4]), ARGV[i + 5]
   local job_key = KEYS[6] .. id
   local outcome, status = nil, nil
 
@@ -52,7 +71,14 @@ for i = 4, #ARGV, 5 do
       end
     elseif run_at <= now and cap > 0 and waiting_len >= cap then
       outcome, status = -3, 0
-    else
+    end
+    if outcome == nil and rate > 0 then
+      local wait = admit(submitter)
+      if wait > 0 then
+        outcome, status = -4, wait
+      end
+    end
+    if outcome == nil then
       redis.call('SET', job_key, record)
       if run_at > now then
         redis.call('ZADD', KEYS[2], run_at, id)

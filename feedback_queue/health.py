@@ -64,7 +64,6 @@ class HealthReport:
     mode: str = ""
 
     def to_proto(self) -> pb.RedisHealth:
-        q = self.queue
         return pb.RedisHealth(
             status=self.status,
             connected=self.connected,
@@ -76,19 +75,7 @@ class HealthReport:
                 used=human_bytes(self.memory.used_bytes),
                 total=human_bytes(self.memory.total_bytes),
             ),
-            queue_stats=pb.QueueStats(
-                waiting=q.waiting,
-                active=q.active,
-                delayed=q.delayed,
-                completed=q.completed,
-                failed=q.failed,
-                workers=q.workers,
-                paused=q.paused,
-                enqueued_total=q.enqueued_total,
-                failed_total=q.failed_total,
-                retried_total=q.retried_total,
-                recovered_total=q.recovered_total,
-            ),
+            queue_stats=self.queue.to_proto(),
             latency_ms=round(self.latency_ms, 3),
             persistence=pb.Persistence(
                 aof_enabled=self.persistence.aof_enabled,

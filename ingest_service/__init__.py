@@ -1,1 +1,1 @@
-"""ingest_service: built in its own issue; see README."""
+"""The ingest service: the gRPC front door that validates and durably enqueues submissions."""

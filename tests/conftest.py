@@ -82,10 +82,16 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def queue(client: Redis, clock: FakeClock) -> Queue:
+def queue_name() -> str:
+    """A queue of the test's own on the shared Redis."""
+    return f"t-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def queue(client: Redis, clock: FakeClock, queue_name: str) -> Queue:
     return Queue(
         client,
-        name=f"t-{uuid.uuid4().hex[:10]}",
+        name=queue_name,
         address="test-redis",
         max_attempts=3,
         backoff=Backoff(base=1.0, cap=60.0, rng=random.Random(7)),

@@ -1,0 +1,3 @@
+from ingest_service.server import main
+
+main()

@@ -1,0 +1,103 @@
+"""AdminService over the core: health, stats, listing, retry, delete, pause and resume."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, TypeAlias
+
+import grpc
+
+from feedback_queue import health
+from feedback_queue.errors import InvalidSubmission, QueueError
+from feedback_queue.job import Status
+from feedback_queue.queue import Queue
+from feedback_queue.rpc import abort
+from feedback_queue.v1 import queue_pb2 as pb
+from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
+
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+DEFAULT_PAGE = 50
+MAX_PAGE = 500
+
+
+class AdminServicer(pb_grpc.AdminServiceServicer):
+    def __init__(self, queue: Queue) -> None:
+        self.queue = queue
+
+    async def GetRedisHealth(
+        self, request: pb.GetRedisHealthRequest, context: Context
+    ) -> pb.RedisHealth:
+        return (await health.check(self.queue)).to_proto()
+
+    async def GetQueueStats(
+        self, request: pb.GetQueueStatsRequest, context: Context
+    ) -> pb.QueueStats:
+        try:
+            return (await self.queue.stats()).to_proto()
+        except QueueError as exc:
+            await abort(context, exc, "GetQueueStats")
+
+    async def ListSubmissions(
+        self, request: pb.ListSubmissionsRequest, context: Context
+    ) -> pb.ListSubmissionsResponse:
+        try:
+            if request.status not in {s.value for s in Status}:
+                raise InvalidSubmission(
+                    "status", "required: one of WAITING, ACTIVE, DELAYED, COMPLETED, FAILED"
+                )
+            if request.page_size > MAX_PAGE:
+                raise InvalidSubmission("page_size", f"at most {MAX_PAGE}")
+            page = await self.queue.list_by_status(
+                Status(request.status), request.page_size or DEFAULT_PAGE, request.page_token
+            )
+        except QueueError as exc:
+            await abort(context, exc, "ListSubmissions")
+        return pb.ListSubmissionsResponse(
+            submissions=[job.to_info(self.queue.max_attempts) for job in page.jobs],
+            next_page_token=page.next_cursor,
+            total=page.total,
+        )
+
+    async def RetrySubmission(
+        self, request: pb.RetrySubmissionRequest, context: Context
+    ) -> pb.RetrySubmissionResponse:
+        try:
+            if request.all_failed == bool(request.id):
+                raise InvalidSubmission("id", "give either an id or all_failed=true, not both")
+            if request.all_failed:
+                retried = await self.queue.retry_all_failed()
+            else:
+                await self.queue.retry(request.id)
+                retried = 1
+        except QueueError as exc:
+            await abort(context, exc, "RetrySubmission")
+        log.info("RetrySubmission: %d sent back to waiting", retried)
+        return pb.RetrySubmissionResponse(retried=retried)
+
+    async def DeleteSubmission(
+        self, request: pb.DeleteSubmissionRequest, context: Context
+    ) -> pb.DeleteSubmissionResponse:
+        try:
+            await self.queue.delete(request.id)
+        except QueueError as exc:
+            await abort(context, exc, "DeleteSubmission")
+        log.info("DeleteSubmission: %s deleted", request.id)
+        return pb.DeleteSubmissionResponse()
+
+    async def PauseQueue(self, request: pb.PauseQueueRequest, context: Context) -> pb.QueueState:
+        try:
+            await self.queue.pause()
+        except QueueError as exc:
+            await abort(context, exc, "PauseQueue")
+        log.info("PauseQueue: queue %s paused", self.queue.name)
+        return pb.QueueState(paused=True)
+
+    async def ResumeQueue(self, request: pb.ResumeQueueRequest, context: Context) -> pb.QueueState:
+        try:
+            await self.queue.resume()
+        except QueueError as exc:
+            await abort(context, exc, "ResumeQueue")
+        log.info("ResumeQueue: queue %s resumed", self.queue.name)
+        return pb.QueueState(paused=False)

@@ -1,0 +1,62 @@
+"""Group commit for unary Submit: calls that arrive while a write is in flight share the next one.
+
+One caller alone pays one round trip, as before; many concurrent callers share script calls,
+so Redis sees few large writes instead of many small ones. A call is answered only after Redis
+acknowledged the write that carried it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from feedback_queue.errors import QueueError
+from feedback_queue.queue import EnqueueResult, Queue
+from feedback_queue.v1 import queue_pb2 as pb
+
+
+@dataclass
+class Batcher:
+    queue: Queue
+    max_batch: int = 256
+    max_in_flight: int = 4
+    _pending: list[tuple[pb.Submission, float, asyncio.Future[EnqueueResult]]] = field(
+        default_factory=list
+    )
+    _flushers: int = 0
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def submit(self, submission: pb.Submission, delay: float) -> EnqueueResult:
+        """Enqueue one submission with whatever else is waiting; raise its own error."""
+        future: asyncio.Future[EnqueueResult] = asyncio.get_running_loop().create_future()
+        self._pending.append((submission, delay, future))
+        if self._flushers < self.max_in_flight:
+            self._flushers += 1
+            task = asyncio.create_task(self._flush())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await future
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch = self._pending[: self.max_batch]
+                del self._pending[: self.max_batch]
+                results: list[EnqueueResult | QueueError]
+                try:
+                    results = await self.queue.enqueue_many([(s, d) for s, d, _ in batch])
+                except QueueError as exc:
+                    results = [exc] * len(batch)
+                except BaseException:  # cancelled at shutdown: the callers' calls end too
+                    for *_, future in batch:
+                        future.cancel()
+                    raise
+                for (*_, future), result in zip(batch, results, strict=True):
+                    if future.done():  # the caller went away; its submission is in Redis anyway
+                        continue
+                    if isinstance(result, QueueError):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        finally:
+            self._flushers -= 1

@@ -1,0 +1,125 @@
+"""Build the ingest gRPC server, then serve it until SIGTERM or SIGINT.
+
+fbq ingest  |  python -m ingest_service      (port: FBQ_INGEST_PORT, default 50051)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from redis.asyncio import Redis
+
+from feedback_queue import logs
+from feedback_queue.connection import create_client
+from feedback_queue.errors import ConfigError
+from feedback_queue.queue import Queue
+from feedback_queue.rpc import HealthReporter, server_options
+from feedback_queue.settings import Settings
+from feedback_queue.v1 import queue_pb2 as pb
+from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
+from ingest_service.admin import AdminServicer
+from ingest_service.auth import TokenAuthInterceptor
+from ingest_service.submissions import SubmissionServicer
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = [
+    pb.DESCRIPTOR.services_by_name["SubmissionService"].full_name,
+    pb.DESCRIPTOR.services_by_name["AdminService"].full_name,
+]
+
+
+@dataclass
+class IngestServer:
+    """A built, not yet started, ingest server and what it owns."""
+
+    server: grpc.aio.Server
+    port: int
+    queue: Queue
+    health: HealthReporter
+    settings: Settings
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        await self.health.check_once()
+        await self.server.start()
+        self._tasks.append(asyncio.create_task(self.health.run()))
+        log.info(
+            "ingest serving queue %s on :%d (Redis %s, auth %s)",
+            self.queue.name,
+            self.port,
+            self.settings.redis.address,
+            "on" if self.settings.grpc_token else "off",
+        )
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Health to NOT_SERVING, refuse new calls, let running ones finish within `grace`."""
+        await self.health.shutdown()
+        await self.server.stop(self.settings.shutdown_grace if grace is None else grace)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.queue.client.aclose()
+
+
+def create_server(
+    settings: Settings, *, client: Redis | None = None, port: int | None = None
+) -> IngestServer:
+    """Build the server on `port` (default: settings.ingest_port; 0 picks a free one)."""
+    client = client or create_client(settings.redis)
+    queue = Queue.from_settings(settings, client)
+    health = HealthReporter(queue.ping, SERVICE_NAMES, settings.health_interval)
+    interceptors = [TokenAuthInterceptor(settings.grpc_token)] if settings.grpc_token else []
+    server = grpc.aio.server(
+        interceptors=interceptors, options=server_options(settings.max_content_bytes)
+    )
+    pb_grpc.add_SubmissionServiceServicer_to_server(
+        SubmissionServicer(queue, watch_interval=settings.watch_interval), server
+    )
+    pb_grpc.add_AdminServiceServicer_to_server(AdminServicer(queue), server)
+    health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
+    if settings.reflection:
+        reflection.enable_server_reflection(
+            [
+                *SERVICE_NAMES,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ],
+            server,
+        )
+    bound = server.add_insecure_port(f"[::]:{settings.ingest_port if port is None else port}")
+    return IngestServer(server, bound, queue, health, settings)
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGTERM/SIGINT, then shut down gracefully."""
+    ingest = create_server(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await ingest.start()
+    await stop.wait()
+    log.info("shutting down: finishing in-flight calls (grace %.0fs)", settings.shutdown_grace)
+    await ingest.stop()
+    log.info("stopped")
+
+
+def main() -> None:
+    try:
+        settings = Settings.from_env(os.environ)
+    except ConfigError as exc:
+        sys.exit(f"fbq ingest: {exc}")
+    logs.configure(settings.log_level)
+    asyncio.run(serve(settings))

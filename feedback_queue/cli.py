@@ -1,24 +1,47 @@
-"""The `fbq` command line."""
+"""The `fbq` command line: one entry point for every process and tool."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from feedback_queue import __version__
 
 
+def _ingest(args: argparse.Namespace) -> int:
+    from ingest_service.server import main  # noqa: PLC0415  (each command loads only its own code)
+
+    main()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="fbq", description="Feedback Queue: a durable submission queue on Redis."
+        prog="fbq",
+        description="Feedback Queue: a durable submission queue on Redis.",
+        epilog="Configuration comes from the environment (REDIS_URL, FBQ_*); see the README.",
     )
     parser.add_argument("--version", action="version", version=f"fbq {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    ingest = commands.add_parser(
+        "ingest",
+        help="run the gRPC ingest service (port FBQ_INGEST_PORT, default 50051)",
+        description="Run the ingest service until SIGTERM or Ctrl-C.",
+        epilog="example: REDIS_URL=redis://localhost:6379/0 fbq ingest",
+    )
+    ingest.set_defaults(run=_ingest)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    build_parser().parse_args(argv)
-    return 0
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run: Callable[[argparse.Namespace], int] | None = getattr(args, "run", None)
+    if run is None:
+        parser.print_help()
+        return 2
+    return run(args)
 
 
 if __name__ == "__main__":

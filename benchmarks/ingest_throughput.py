@@ -1,0 +1,129 @@
+"""Ingest throughput over gRPC, beside the core's direct enqueue measured in the same run.
+
+    .venv/bin/python benchmarks/ingest_throughput.py --jobs 20000
+
+Starts its own redis-server (AOF on, appendfsync everysec) and the ingest service as a separate
+process (`python -m ingest_service`), then measures from this process over one real channel:
+  - the core's direct `Queue.enqueue`, one at a time (the baseline)
+  - unary Submit with 1 caller, and with 32 concurrent callers
+  - SubmitStream: one bidirectional stream carrying every submission
+Figures are submissions/s; ratios are against the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from feedback_queue.connection import create_client
+from feedback_queue.embedded import EmbeddedRedis, free_port
+from feedback_queue.queue import Queue
+from feedback_queue.settings import RedisSettings
+from feedback_queue.v1 import queue_pb2 as pb
+from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
+
+ROOT = Path(__file__).resolve().parent.parent
+SUBMISSION = pb.Submission(submitter_id="bench-user", content="x" * 185)
+
+
+async def rate(jobs: int, work: Callable[[], Awaitable[object]]) -> float:
+    started = time.perf_counter()
+    await work()
+    return jobs / (time.perf_counter() - started)
+
+
+async def direct_enqueue(port: int, jobs: int) -> float:
+    client = create_client(RedisSettings(host="127.0.0.1", port=port))
+    queue = Queue(client, name="bench-direct")
+
+    async def work() -> None:
+        for _ in range(jobs):
+            await queue.enqueue(SUBMISSION)
+
+    result = await rate(jobs, work)
+    await client.aclose()
+    return result
+
+
+async def wait_ready(channel: grpc.aio.Channel) -> None:
+    health = health_pb2_grpc.HealthStub(channel)
+    request = health_pb2.HealthCheckRequest(service="readiness")
+    async for reply in health.Watch(request, wait_for_ready=True):
+        if reply.status == health_pb2.HealthCheckResponse.SERVING:
+            return
+
+
+async def over_grpc(address: str, jobs: int) -> dict[str, float]:
+    results: dict[str, float] = {}
+    async with grpc.aio.insecure_channel(address) as channel:
+        await wait_ready(channel)
+        stub = pb_grpc.SubmissionServiceStub(channel)
+        request = pb.SubmitRequest(submission=SUBMISSION)
+
+        async def callers(n: int) -> None:
+            async def caller(count: int) -> None:
+                for _ in range(count):
+                    await stub.Submit(request)
+
+            await asyncio.gather(*(caller(jobs // n) for _ in range(n)))
+
+        results["Submit, 1 caller"] = await rate(jobs, lambda: callers(1))
+        results["Submit, 32 callers"] = await rate(jobs, lambda: callers(32))
+
+        async def requests() -> AsyncIterator[pb.SubmitRequest]:
+            for _ in range(jobs):
+                yield request
+
+        async def stream() -> None:
+            accepted = 0
+            async for reply in stub.SubmitStream(requests()):
+                accepted += reply.WhichOneof("outcome") == "accepted"
+            assert accepted == jobs, f"only {accepted} of {jobs} accepted"
+
+        results["SubmitStream, 1 stream"] = await rate(jobs, stream)
+    return results
+
+
+async def main(jobs: int) -> None:
+    with tempfile.TemporaryDirectory() as folder, EmbeddedRedis(Path(folder)) as redis:
+        baseline = await direct_enqueue(redis.port, jobs)
+        port = free_port()
+        env = {
+            **os.environ,
+            "REDIS_URL": f"redis://127.0.0.1:{redis.port}/0",
+            "FBQ_QUEUE": "bench-ingest",
+            "FBQ_INGEST_PORT": str(port),
+            "FBQ_LOG_LEVEL": "WARNING",
+        }
+        server = subprocess.Popen([sys.executable, "-m", "ingest_service"], env=env, cwd=ROOT)
+        try:
+            measured = await over_grpc(f"127.0.0.1:{port}", jobs)
+        finally:
+            server.terminate()
+            server.wait(30)
+    print(f"ingest over gRPC, {jobs} submissions of 200 bytes, server in its own process")
+    print(f"\n{'measure':36} {'submissions/s':>14}  ratio to direct enqueue")
+    print(f"{'core enqueue, direct, one at a time':36} {baseline:14,.0f}  1.00x")
+    for name, value in measured.items():
+        print(f"{name:36} {value:14,.0f}  {value / baseline:.2f}x")
+    print(
+        f"\n32-caller Submit = {measured['Submit, 32 callers'] / baseline:.2f}x direct "
+        f"(target >= 0.5x); SubmitStream = "
+        f"{measured['SubmitStream, 1 stream'] / baseline:.2f}x direct (target >= 1.5x)"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=20_000, help="submissions per measurement")
+    asyncio.run(main(parser.parse_args().jobs))

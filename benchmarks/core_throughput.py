@@ -76,14 +76,14 @@ async def bench_core(client: Redis, jobs: int) -> dict[str, float]:
 
     async def drain_idle() -> None:
         for _ in range(jobs):
-            [job] = await single.wait_one("bench-worker", block=1.0)
+            [job] = (await single.wait_one("bench-worker", block=1.0)).jobs
             await single.ack("bench-worker", [(job.id, "")])
 
     results["drain, idle path (BLMOVE + start + ack)"] = await rate(jobs, drain_idle)
 
     async def drain_backlog(queue: Queue, count: int) -> None:
         while True:
-            taken = await queue.take("bench-worker", count)
+            taken = (await queue.take("bench-worker", count)).jobs
             if not taken:
                 return
             await queue.ack("bench-worker", [(job.id, "") for job in taken])

@@ -16,6 +16,13 @@ def _ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace) -> int:
+    from worker_service.server import main  # noqa: PLC0415
+
+    main(["--burst"] if args.burst else [])
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fbq",
@@ -31,6 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: REDIS_URL=redis://localhost:6379/0 fbq ingest",
     )
     ingest.set_defaults(run=_ingest)
+    worker = commands.add_parser(
+        "worker",
+        help="run a worker (health on FBQ_WORKER_HEALTH_PORT, default 50052)",
+        description="Take submissions from the queue and process them until SIGTERM or Ctrl-C.",
+        epilog="example: FBQ_CONCURRENCY=32 FBQ_PROCESSOR=http "
+        "FBQ_PROCESSOR_URL=http://model:8000/feedback fbq worker",
+    )
+    worker.add_argument("--burst", action="store_true", help="drain the queue, then exit")
+    worker.set_defaults(run=_worker)
     return parser
 
 

@@ -64,12 +64,24 @@ class EnqueueResult:
 
 
 @dataclass(frozen=True)
+class Taken:
+    """What a take or wait found: jobs, or why there are none."""
+
+    jobs: list[Job]
+    paused: bool = False
+    # Seconds until the global rate limit allows another start (0: not limited).
+    wait: float = 0.0
+
+
+@dataclass(frozen=True)
 class Failure:
     """A failed attempt: the job as reserved, what went wrong, and whether retrying can help."""
 
     job: Job
     error: str
     permanent: bool = False
+    # At least this long before the next attempt (e.g. an HTTP Retry-After), in seconds.
+    retry_after: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -130,6 +142,7 @@ class Queue:
     idempotency_ttl: float = 86400.0
     max_waiting: int = 0
     submitter_rate: Rate | None = None
+    rate_limit: Rate | None = None
     heartbeat_grace: float = 15.0
     limits: Limits = field(default_factory=Limits)
     clock: Callable[[], float] = time.time
@@ -150,6 +163,7 @@ class Queue:
             "idempotency_ttl": settings.idempotency_ttl,
             "max_waiting": settings.max_waiting,
             "submitter_rate": settings.submitter_rate,
+            "rate_limit": settings.rate_limit,
             "heartbeat_grace": settings.heartbeat_grace,
             "limits": Limits(settings.max_content_bytes, settings.kinds),
         }
@@ -276,30 +290,36 @@ class Queue:
         """Take up to `count` jobs into `worker`'s processing list, marked ACTIVE.
 
         With a backlog, one take script moves many at once (`take`). With none and `block` > 0,
-        BLMOVE waits up to `block` seconds for one (`wait_one`). Nothing is taken while paused.
+        BLMOVE waits up to `block` seconds for one (`wait_one`). Nothing is taken while paused
+        or while the global rate limit allows no start.
         """
-        jobs = await self.take(worker, count)
-        if jobs or block <= 0:
-            return jobs
-        return await self.wait_one(worker, block)
+        taken = await self.take(worker, count)
+        if taken.jobs or taken.paused or taken.wait or block <= 0:
+            return taken.jobs
+        return (await self.wait_one(worker, block)).jobs
 
-    async def take(self, worker: str, count: int) -> list[Job]:
+    async def take(self, worker: str, count: int) -> Taken:
         """The backlog path: up to `count` waiting jobs in one round trip, oldest first."""
         k = self.keys
         async with translated(self.address):
             raw = await self.scripts.take(
-                keys=[k.waiting, k.active(worker), k.paused, k.job_prefix],
-                args=[self.now_ms(), worker, count],
+                keys=[k.waiting, k.active(worker), k.paused, k.job_prefix, k.limiter],
+                args=[self.now_ms(), worker, count, *self._rate_args()],
             )
-        return [Job.from_raw(raw[i], raw[i + 1]) for i in range(0, len(raw), 2)]
+        state = int(raw[0])
+        if state:
+            return Taken([], paused=state < 0, wait=max(state, 0) / 1000)
+        return Taken([Job.from_raw(raw[i], raw[i + 1]) for i in range(1, len(raw), 2)])
 
-    async def wait_one(self, worker: str, block: float) -> list[Job]:
-        """The idle path: BLMOVE waits up to `block` seconds for one job, then marks it ACTIVE."""
+    async def wait_one(self, worker: str, block: float) -> Taken:
+        """The idle path: BLMOVE waits up to `block` seconds for one job, then marks it ACTIVE.
+
+        Call it after `take` found the queue empty (not paused): BLMOVE itself cannot see the
+        pause flag or the rate limit, so the start script hands the job back when either says no.
+        """
         k = self.keys
         active = k.active(worker)
         async with translated(self.address):
-            if await self.client.exists(k.paused):
-                return []
             # redis-py annotates the timeout as int; Redis 6+ takes fractions of a second.
             moved = await self.client.blmove(
                 k.waiting,
@@ -309,12 +329,19 @@ class Queue:
                 "LEFT",
             )
             if moved is None:
-                return []
-            record = await self.scripts.start(
-                keys=[active, k.waiting, k.paused, k.job_prefix],
-                args=[self.now_ms(), worker, moved],
+                return Taken([])
+            state, record = await self.scripts.start(
+                keys=[active, k.waiting, k.paused, k.job_prefix, k.limiter],
+                args=[self.now_ms(), worker, moved, *self._rate_args()],
             )
-        return [Job.from_raw(moved, record)] if record else []
+        state = int(state)
+        if state:
+            return Taken([], paused=state < 0, wait=max(state, 0) / 1000)
+        return Taken([Job.from_raw(moved, record)] if record else [])
+
+    def _rate_args(self) -> tuple[int, int]:
+        rate = self.rate_limit
+        return (rate.limit, int(rate.period * 1000)) if rate else (0, 0)
 
     async def ack(self, worker: str, done: Iterable[tuple[str, str]]) -> int:
         """Complete (job id, result) pairs taken by `worker`; returns how many completed now."""
@@ -353,7 +380,8 @@ class Queue:
         for f in failures:
             retry_at = 0
             if not f.permanent and f.job.attempts < self.max_attempts:
-                retry_at = now + max(int(self.backoff.delay(f.job.attempts) * 1000), 1)
+                delay = max(self.backoff.delay(f.job.attempts), f.retry_after)
+                retry_at = now + max(int(delay * 1000), 1)
             args += [f.job.id, f.job.attempts, f.error[:MAX_ERROR_CHARS], retry_at]
         k = self.keys
         async with translated(self.address):
@@ -422,6 +450,14 @@ class Queue:
                 )
                 returned += max(int(n), 0)
         return returned
+
+    async def hold_lease(self, name: str, owner: str, lease: float) -> bool:
+        """Take or renew the lease `name` for `owner` for `lease` seconds; 0 gives it up."""
+        async with translated(self.address):
+            held = await self.scripts.lock(
+                keys=[self.keys.lock(name)], args=[owner, max(int(lease * 1000), 0)]
+            )
+        return bool(held)
 
     async def sweep(self, limit: int = 1000) -> tuple[int, int]:
         """Forget expired idempotency keys and trim the completed index."""

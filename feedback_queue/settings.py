@@ -146,6 +146,9 @@ class Settings:
     health_interval: float = 2.0
     watch_interval: float = 0.25
     log_level: str = "INFO"
+    processor: str = "feedback"
+    processor_url: str | None = field(default=None, repr=False)
+    liveness_window: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -180,6 +183,9 @@ class Settings:
             shutdown_grace=env.duration("FBQ_SHUTDOWN_GRACE", 10.0),
             health_interval=env.duration("FBQ_HEALTH_INTERVAL", 2.0),
             watch_interval=env.duration("FBQ_WATCH_INTERVAL", 0.25),
+            processor=env.text("FBQ_PROCESSOR", "feedback"),
+            processor_url=env.optional("FBQ_PROCESSOR_URL"),
+            liveness_window=env.duration("FBQ_LIVENESS_WINDOW", 30.0),
             log_level=env.pattern(
                 "FBQ_LOG_LEVEL", "INFO", _LOG_LEVEL, "DEBUG, INFO, WARNING or ERROR"
             ).upper(),

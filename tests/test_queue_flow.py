@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from feedback_queue.errors import Conflict, NotFound, QueueFull
 from feedback_queue.job import Status
 from feedback_queue.queue import Failure, Queue
+from feedback_queue.settings import Rate
 from tests.conftest import FakeClock
 from tests.helpers import submission
 
@@ -185,3 +186,48 @@ async def test_max_waiting_refuses_and_accepts_nothing(queue: Queue) -> None:
     with pytest.raises(QueueFull, match="FBQ_MAX_WAITING"):
         await queue.enqueue(submission("c"))
     assert (await queue.stats()).waiting == 2
+
+
+async def test_take_says_why_it_returns_nothing(queue: Queue) -> None:
+    await queue.enqueue(submission())
+    await queue.pause()
+    taken = await queue.take("w1", 5)
+    assert (taken.jobs, taken.paused, taken.wait) == ([], True, 0.0)
+    await queue.resume()
+    assert len((await queue.take("w1", 5)).jobs) == 1
+    empty = await queue.take("w1", 5)
+    assert (empty.jobs, empty.paused, empty.wait) == ([], False, 0.0)
+
+
+async def test_global_rate_limit_is_shared_by_all_workers(queue: Queue, clock: FakeClock) -> None:
+    queue.rate_limit = Rate(4, 1.0)  # 4 at once, then one every 250 ms
+    for i in range(20):
+        await queue.enqueue(submission(f"t{i}"))
+    started = len((await queue.take("w1", 3)).jobs) + len((await queue.take("w2", 10)).jobs)
+    assert started == 4
+    limited = await queue.take("w1", 10)
+    assert limited.jobs == []
+    assert limited.wait == pytest.approx(0.25, abs=0.002)
+    clock.advance(0.25)
+    assert len((await queue.take("w2", 10)).jobs) == 1
+    # Then one start per 250 ms across both workers, however much they ask for.
+    per_tick = []
+    for _ in range(20):
+        clock.advance(0.25)
+        per_tick.append(sum([len((await queue.take(w, 10)).jobs) for w in ("w1", "w2")]))
+    assert per_tick == [1] * 15 + [0] * 5  # 4 + 1 + 15 = all 20, at the limited pace
+
+
+async def test_rate_limit_and_pause_on_the_idle_path(queue: Queue, clock: FakeClock) -> None:
+    queue.rate_limit = Rate(1, 10.0)
+    await queue.enqueue(submission("a"))
+    assert len((await queue.wait_one("w1", 1.0)).jobs) == 1
+    second = await queue.enqueue(submission("b"))
+    limited = await queue.wait_one("w1", 1.0)
+    assert limited.jobs == []
+    assert limited.wait == pytest.approx(10.0, abs=0.01)
+    # Handed back first in line, untouched.
+    assert (await queue.get(second.id)).status == Status.WAITING
+    assert (await queue.get(second.id)).attempts == 0
+    clock.advance(10)
+    assert [j.id for j in (await queue.wait_one("w1", 1.0)).jobs] == [second.id]

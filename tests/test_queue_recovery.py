@@ -121,3 +121,15 @@ async def test_fail_after_reap_is_stale(queue: Queue, clock: FakeClock) -> None:
     await queue.reap()
     assert await queue.fail("w1", [Failure(job, "too late")]) == [None]
     assert (await queue.get(job.id)).status == Status.WAITING
+
+
+async def test_housekeeping_lease_is_held_by_one_worker_at_a_time(
+    queue: Queue, client: Redis
+) -> None:
+    assert await queue.hold_lease("housekeeping", "w1", 5.0)
+    assert not await queue.hold_lease("housekeeping", "w2", 5.0)
+    assert await queue.hold_lease("housekeeping", "w1", 5.0)  # renewed
+    assert 0 < await client.pttl(queue.keys.lock("housekeeping")) <= 5000
+    assert not await queue.hold_lease("housekeeping", "w2", 0)  # not w2's to give up
+    assert not await queue.hold_lease("housekeeping", "w1", 0)  # given up
+    assert await queue.hold_lease("housekeeping", "w2", 5.0)

@@ -1,1 +1,1 @@
-"""worker_service: built in its own issue; see README."""
+"""The worker service: reliable consumption, retries with backoff, rate limiting, processors."""

@@ -41,6 +41,7 @@ class Scripts:
     delete: AsyncScript
     stats: AsyncScript
     sweep: AsyncScript
+    lock: AsyncScript
 
     @classmethod
     def register(cls, client: Redis) -> Scripts:

@@ -55,3 +55,22 @@ local function mark_active(job_key, active_key, id, worker, now)
   redis.call('SET', job_key, raw)
   return raw
 end
+
+-- The global rate limiter (GCRA) over `key`: may `n` more jobs start now? Returns how many may
+-- (counted as started) and, when none may, how many ms until one can. limit <= 0: no limit.
+-- The key holds the theoretical arrival time; it has no TTL (a forgotten limit would let a burst
+-- through), and stays a few bytes.
+local function limiter_admit(key, now, limit, period, n)
+  if limit <= 0 then
+    return n, 0
+  end
+  local interval = period / limit
+  local tat = tonumber(redis.call('GET', key) or 0)
+  if tat < now then tat = now end
+  local allowed = math.min(n, math.floor((now + period - tat) / interval))
+  if allowed <= 0 then
+    return 0, math.max(math.ceil(tat + interval - period - now), 1)
+  end
+  redis.call('SET', key, string.format('%.3f', tat + allowed * interval))
+  return allowed, 0
+end

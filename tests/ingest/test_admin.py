@@ -32,7 +32,7 @@ async def test_stats_list_retry_delete(ingest: Ingest) -> None:
         (await ingest.submissions.Submit(pb.SubmitRequest(submission=submission(f"t{i}")))).id
         for i in range(4)
     ]
-    jobs = await q.take("w1", 2)
+    jobs = (await q.take("w1", 2)).jobs
     await q.fail("w1", [Failure(jobs[0], "bad", permanent=True)])
     await q.fail("w1", [Failure(jobs[1], "bad too", permanent=True)])
     stats = await ingest.admin.GetQueueStats(pb.GetQueueStatsRequest())
@@ -109,6 +109,6 @@ async def test_pause_and_resume(ingest: Ingest) -> None:
     await ingest.submissions.Submit(pb.SubmitRequest(submission=submission()))
     assert (await ingest.admin.PauseQueue(pb.PauseQueueRequest())).paused
     assert (await ingest.admin.GetQueueStats(pb.GetQueueStatsRequest())).paused
-    assert await ingest.queue.take("w1", 5) == []
+    assert (await ingest.queue.take("w1", 5)).jobs == []
     assert not (await ingest.admin.ResumeQueue(pb.ResumeQueueRequest())).paused
-    assert len(await ingest.queue.take("w1", 5)) == 1
+    assert len((await ingest.queue.take("w1", 5)).jobs) == 1

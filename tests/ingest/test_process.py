@@ -145,6 +145,6 @@ async def test_sigterm_finishes_in_flight_calls_and_loses_nothing(
     assert set(refused) <= {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}
     client = create_client(redis_settings(redis_server))
     queue = Queue(client, name=queue_name)
-    stored = {job.id for job in await queue.take("check", 10_000)}
+    stored = {job.id for job in (await queue.take("check", 10_000)).jobs}
     await client.aclose()
     assert set(acknowledged) <= stored

@@ -66,7 +66,7 @@ async def test_many_concurrent_submits_each_get_their_own_answer(ingest: Ingest)
         *(ingest.submissions.Submit(request(f"essay {i}")) for i in range(200))
     )
     assert len({r.id for r in replies}) == 200
-    jobs = await ingest.queue.take("w1", 500)
+    jobs = (await ingest.queue.take("w1", 500)).jobs
     assert {j.id: j.submission.content for j in jobs} == {
         r.id: f"essay {i}" for i, r in enumerate(replies)
     }
@@ -80,7 +80,7 @@ async def test_watch_follows_to_completed(ingest: Ingest) -> None:
         seen.append(info.status)
         # Drive the job along once the watcher has seen each state.
         if info.status == pb.WAITING:
-            [job] = await ingest.queue.take("w1", 1)
+            [job] = (await ingest.queue.take("w1", 1)).jobs
         elif info.status == pb.ACTIVE:
             assert info.attempts == 1
             assert info.worker == "w1"

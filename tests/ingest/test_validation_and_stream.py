@@ -88,7 +88,7 @@ async def test_stream_answers_each_item_in_order_and_a_bad_one_fails_alone(
     good = [r.accepted.id for r in responses if r.WhichOneof("outcome") == "accepted"]
     assert len(good) == 598
     assert len(set(good)) == 597  # one duplicate
-    jobs = await ingest.queue.take("w1", 1000)
+    jobs = (await ingest.queue.take("w1", 1000)).jobs
     assert len(jobs) == 597
     assert jobs[0].submission.content == "essay 0"
 

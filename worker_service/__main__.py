@@ -1,0 +1,3 @@
+from worker_service.server import main
+
+main()

@@ -1,0 +1,98 @@
+"""Choosing and calling the processor named by FBQ_PROCESSOR.
+
+feedback          the built-in deterministic writing feedback (default)
+http              POST each submission as JSON to FBQ_PROCESSOR_URL (a model service)
+module:function   your own code; async functions are awaited, plain ones run in threads
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import json
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from feedback_queue.errors import ConfigError
+from feedback_queue.processing import JobContext
+from feedback_queue.settings import Settings
+from worker_service import feedback
+
+AsyncProcessor = Callable[[JobContext], Awaitable[Any]]
+
+
+@dataclass
+class Processor:
+    """An async callable over any processor, with what it needs closed at shutdown."""
+
+    name: str
+    call: AsyncProcessor
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def __call__(self, job: JobContext) -> str:
+        return as_result(await self.call(job))
+
+    async def aclose(self) -> None:
+        for close in self.closers:
+            await close()
+
+
+def as_result(value: Any) -> str:
+    """The stored form of a processor's return value."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def load(settings: Settings) -> Processor:
+    """The processor FBQ_PROCESSOR names; ConfigError names what is wrong with it."""
+    name = settings.processor
+    executor = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="fbq-processor")
+
+    async def stop_threads() -> None:
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    if name == "http":
+        from worker_service.http_processor import HttpProcessor  # noqa: PLC0415
+
+        if not settings.processor_url:
+            raise ConfigError("FBQ_PROCESSOR_URL: required when FBQ_PROCESSOR=http")
+        http = HttpProcessor(settings.processor_url, timeout=settings.job_timeout)
+        return Processor(name, http, [http.aclose, stop_threads])
+    function = feedback.process if name == "feedback" else _import(name)
+    return Processor(name, _as_async(function, executor), [stop_threads])
+
+
+def _import(spec: str) -> Callable[[JobContext], Any]:
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise ConfigError(
+            f"FBQ_PROCESSOR: expected feedback, http or module:function, got {spec!r}"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"FBQ_PROCESSOR: cannot import {module_name!r}: {exc}") from None
+    function = getattr(module, attribute, None)
+    if not callable(function):
+        raise ConfigError(f"FBQ_PROCESSOR: {module_name!r} has no function {attribute!r}")
+    return function  # type: ignore[no-any-return]
+
+
+def _as_async(
+    function: Callable[[JobContext], Any], executor: ThreadPoolExecutor
+) -> AsyncProcessor:
+    if inspect.iscoroutinefunction(function):
+        return function
+
+    async def in_thread(job: JobContext) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(executor, function, job)
+
+    return in_thread

@@ -1,0 +1,104 @@
+"""Run a worker with its gRPC health server until SIGTERM/SIGINT (or, with --burst, until done).
+
+    fbq worker [--burst]  |  python -m worker_service [--burst]
+    (health on FBQ_WORKER_HEALTH_PORT, default 50052)
+
+The first signal stops fetching and gives running jobs FBQ_SHUTDOWN_GRACE to finish; the rest
+go back to waiting. A second signal exits at once: the reaper recovers whatever was left.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+import grpc
+from grpc_health.v1 import health_pb2_grpc
+
+from feedback_queue import logs
+from feedback_queue.connection import create_client
+from feedback_queue.errors import ConfigError
+from feedback_queue.queue import Queue
+from feedback_queue.rpc import HealthReporter
+from feedback_queue.settings import Settings
+from worker_service import processors
+from worker_service.worker import Worker, WorkerConfig
+
+log = logging.getLogger(__name__)
+
+
+def worker_config(settings: Settings) -> WorkerConfig:
+    return WorkerConfig(
+        concurrency=settings.concurrency,
+        job_timeout=settings.job_timeout,
+        shutdown_grace=settings.shutdown_grace,
+        block_timeout=settings.block_timeout,
+        heartbeat_every=min(settings.heartbeat_grace / 3, 5.0),
+    )
+
+
+async def serve(
+    settings: Settings, *, burst: bool = False, processor: processors.Processor | None = None
+) -> None:
+    processor = processor or processors.load(settings)
+    client = create_client(settings.redis)
+    queue = Queue.from_settings(settings, client)
+    worker = Worker(queue, processor, worker_config(settings))
+    health = HealthReporter(
+        queue.ping,
+        [],
+        settings.health_interval,
+        liveness=lambda: worker.alive(settings.liveness_window),
+    )
+    server = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
+    port = server.add_insecure_port(f"[::]:{settings.worker_health_port}")
+    await health.check_once()
+    await server.start()
+    health_task = asyncio.create_task(health.run())
+    log.info("worker health on :%d", port)
+
+    signals = 0
+
+    def on_signal() -> None:
+        nonlocal signals
+        signals += 1
+        if signals > 1:
+            log.warning("second signal: exiting now; the reaper will recover running jobs")
+            os._exit(1)
+        worker.stop()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal)
+    try:
+        await worker.run(burst=burst)
+    finally:
+        await health.shutdown()
+        health_task.cancel()
+        await server.stop(1.0)
+        await processor.aclose()
+        await client.aclose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="fbq worker", description=__doc__.splitlines()[0])
+    parser.add_argument("--burst", action="store_true", help="drain the queue, then exit")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env(os.environ)
+        processor = processors.load(settings)  # a bad FBQ_PROCESSOR fails before Redis is asked
+    except ConfigError as exc:
+        sys.exit(f"fbq worker: {exc}")
+    logs.configure(settings.log_level)
+    asyncio.run(serve(settings, burst=args.burst, processor=processor))
+    # A plain processor stuck in its thread would hold the interpreter at exit; its job is
+    # already back in waiting, so leave now.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -1,0 +1,301 @@
+"""The worker: one fetch loop, `concurrency` slots, batched acks, housekeeping, clean shutdown.
+
+The fetch loop takes work only for free slots (no hoarding): the take script while there is a
+backlog, BLMOVE into the worker's own processing list when idle. Finished jobs are acked (and
+failed ones recorded) in batches by a flusher: whatever finished while the previous batch was
+in flight goes in the next. A job whose ack was not yet written when the worker died is still in
+its processing list, so the reaper runs it again: at-least-once, never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import secrets
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from google.protobuf.message import DecodeError
+from tenacity import stop_after_delay
+from tenacity.stop import StopBaseT
+
+from feedback_queue.errors import InvalidSubmission, QueueError
+from feedback_queue.job import Job
+from feedback_queue.processing import JobContext, PermanentError, RetryableError
+from feedback_queue.queue import Failure, Queue
+from worker_service.processors import Processor
+from worker_service.retrying import RedisGuard, Sleep
+
+log = logging.getLogger(__name__)
+
+HOUSEKEEPING_LEASE = "housekeeping"
+T = TypeVar("T")
+
+
+def make_worker_id() -> str:
+    """host-pid-random: unique, readable in logs, safe in a Redis key."""
+    host = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname())[:40] or "host"
+    return f"{host}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    concurrency: int = 16
+    job_timeout: float = 300.0
+    shutdown_grace: float = 10.0
+    block_timeout: float = 1.0
+    heartbeat_every: float = 5.0
+    housekeeping_every: float = 1.0
+    sweep_every: float = 60.0
+
+
+class Worker:
+    def __init__(
+        self,
+        queue: Queue,
+        processor: Processor,
+        config: WorkerConfig,
+        *,
+        worker_id: str | None = None,
+        sleep: Sleep = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.queue = queue
+        self.processor = processor
+        self.config = config
+        self.id = worker_id or make_worker_id()
+        self.monotonic = monotonic
+        self.last_turn = monotonic()
+        self.turns = 0
+        self.turned = asyncio.Event()  # set at every turn of the fetch loop (tests await it)
+        self.inflight: dict[str, asyncio.Task[None]] = {}
+        self.processed = self.failed = 0
+        self._stopping = asyncio.Event()
+        self._closing = asyncio.Event()  # background loops end once this is set
+        self._flush_lock = asyncio.Lock()
+        self._slot_free = asyncio.Event()
+        self._flush_wake = asyncio.Event()
+        self._acks: list[tuple[str, str]] = []
+        self._failures: list[Failure] = []
+        self._background: list[asyncio.Task[None]] = []
+        self._guard = RedisGuard(sleep, on_retry=self._turned, on_recovery=self._recover)
+
+    # -- control ------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop fetching; running jobs get `shutdown_grace` to finish."""
+        if not self._stopping.is_set():
+            log.info("worker %s stopping: %d jobs in flight", self.id, len(self.inflight))
+            self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def alive(self, window: float) -> bool:
+        """The fetch loop turned (or waited on purpose) within `window` seconds."""
+        return self.monotonic() - self.last_turn < window
+
+    async def run(self, *, burst: bool = False) -> None:
+        """Work until `stop()` (or, in burst mode, until nothing is left to do)."""
+        await self._redis("register", lambda: self.queue.heartbeat(self.id))
+        log.info(
+            "worker %s taking from queue %s with %d slots (processor %s%s)",
+            self.id,
+            self.queue.name,
+            self.config.concurrency,
+            self.processor.name,
+            ", burst" if burst else "",
+        )
+        self._background = [
+            asyncio.create_task(self._flusher()),
+            asyncio.create_task(self._housekeeping()),
+        ]
+        try:
+            await self._fetch_loop(burst)
+        finally:
+            await self._shutdown()
+
+    # -- fetching -----------------------------------------------------------------------------
+
+    def _turned(self) -> None:
+        self.last_turn = self.monotonic()
+        self.turns += 1
+        self.turned.set()
+
+    async def _fetch_loop(self, burst: bool) -> None:
+        while not self.stopping:
+            try:
+                if not await self._fetch_once(burst):
+                    return
+            except QueueError as exc:
+                if self.stopping:
+                    return
+                log.error("fetching failed: %s", exc)
+                await self._wait(self._stopping, self.config.block_timeout)
+
+    async def _fetch_once(self, burst: bool) -> bool:
+        """One turn of the fetch loop; False when a burst is done."""
+        cfg = self.config
+        self._turned()
+        free = cfg.concurrency - len(self.inflight)
+        if free <= 0:
+            await self._wait(self._slot_free, cfg.block_timeout)
+            return True
+        taken = await self._redis("take", lambda: self.queue.take(self.id, free))
+        if not taken.jobs and not taken.paused and not taken.wait:
+            if burst:
+                if self.inflight:
+                    await self._wait(self._slot_free, cfg.block_timeout)
+                    return True
+                return bool(await self._redis("promote", self.queue.promote_due))
+            taken = await self._redis(
+                "wait", lambda: self.queue.wait_one(self.id, cfg.block_timeout)
+            )
+        if taken.paused or taken.wait:
+            # Paused or rate-limited: look again within a second, sooner if the limit says.
+            await self._wait(self._stopping, min(taken.wait or cfg.block_timeout, 1.0))
+            return True
+        for job in taken.jobs:
+            self.inflight[job.id] = asyncio.create_task(self._run_job(job))
+        return True
+
+    async def _wait(self, event: asyncio.Event, seconds: float) -> None:
+        """Until `event` is set or `seconds` pass; wake-up events are cleared, states are not."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), seconds)
+        if event in (self._slot_free, self._flush_wake):
+            event.clear()
+
+    async def _redis(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
+        """A Redis call of the fetch loop: retried through outages until the worker stops."""
+        return await self._guard.call(what, fn, lambda _state: self.stopping)
+
+    # -- running ------------------------------------------------------------------------------
+
+    async def _run_job(self, job: Job) -> None:
+        try:
+            context = JobContext(job.id, job.submission, job.attempts, self.queue.max_attempts)
+            result = await asyncio.wait_for(self.processor(context), self.config.job_timeout)
+        except asyncio.CancelledError:
+            raise  # shutdown: the job goes back to waiting with the rest
+        except (PermanentError, InvalidSubmission, DecodeError) as exc:
+            self._failed(job, f"{type(exc).__name__}: {exc}", permanent=True)
+        except RetryableError as exc:
+            self._failed(job, str(exc), retry_after=exc.retry_after)
+        except TimeoutError:
+            self._failed(job, f"timed out after {self.config.job_timeout:g}s (FBQ_JOB_TIMEOUT)")
+        except Exception as exc:
+            log.warning("job %s attempt %d raised", job.id, job.attempts, exc_info=True)
+            self._failed(job, f"{type(exc).__name__}: {exc}")
+        else:
+            self._acks.append((job.id, result))
+            self.processed += 1
+        finally:
+            self.inflight.pop(job.id, None)
+            self._slot_free.set()
+            self._flush_wake.set()
+
+    def _failed(
+        self, job: Job, error: str, *, permanent: bool = False, retry_after: float = 0.0
+    ) -> None:
+        log.info("job %s attempt %d failed: %s", job.id, job.attempts, error)
+        self._failures.append(Failure(job, error, permanent, retry_after))
+        self.failed += 1
+
+    async def _flusher(self) -> None:
+        while not self._closing.is_set():
+            await self._wait(self._flush_wake, self.config.block_timeout)
+            await self._flush(lambda _state: self._closing.is_set())
+
+    async def _flush(self, stop: StopBaseT) -> None:
+        """Write the acks and failures gathered so far; one flush at a time.
+
+        Items leave the lists only once Redis has them: a flush given up at shutdown leaves them
+        for the final one (acks and failures are replay-safe).
+        """
+        async with self._flush_lock:
+            acks = self._acks[:]
+            if acks:
+                await self._guard.call("ack", lambda: self.queue.ack(self.id, acks), stop)
+                del self._acks[: len(acks)]
+            failures = self._failures[:]
+            if failures:
+                await self._guard.call("fail", lambda: self.queue.fail(self.id, failures), stop)
+                del self._failures[: len(failures)]
+
+    # -- housekeeping -------------------------------------------------------------------------
+
+    async def _housekeeping(self) -> None:
+        """Heartbeat; and, while this worker holds the fleet's lease: promote, reap, sweep."""
+        cfg = self.config
+        last_beat = last_sweep = float("-inf")
+        while not self._closing.is_set():
+            now = self.monotonic()
+            try:
+                if now - last_beat >= cfg.heartbeat_every:
+                    await self.queue.heartbeat(self.id)
+                    last_beat = now
+                lease = max(cfg.housekeeping_every * 3, 1.0)
+                if await self.queue.hold_lease(HOUSEKEEPING_LEASE, self.id, lease):
+                    await self.queue.promote_due()
+                    reaped = await self.queue.reap()
+                    if reaped:
+                        log.warning("returned %d jobs of silent workers to waiting", reaped)
+                    if now - last_sweep >= cfg.sweep_every:
+                        await self.queue.sweep()
+                        last_sweep = now
+            except QueueError as exc:
+                log.debug("housekeeping skipped: %s", exc)  # the fetch loop reports outages
+            await self._wait(self._closing, cfg.housekeeping_every)
+
+    async def _recover(self) -> None:
+        """After an outage: hand back jobs a lost reply left in our list without our knowing."""
+        returned = await self.queue.recover(self.id, keep=list(self.inflight))
+        if returned:
+            log.warning("handed back %d jobs taken by a reply that was lost", returned)
+
+    # -- shutdown -----------------------------------------------------------------------------
+
+    async def _shutdown(self) -> None:
+        cfg = self.config
+        if self.inflight:
+            log.info("waiting up to %gs for %d jobs", cfg.shutdown_grace, len(self.inflight))
+            await asyncio.wait(list(self.inflight.values()), timeout=cfg.shutdown_grace)
+        unfinished = list(self.inflight.values())
+        for task in unfinished:
+            task.cancel()
+        if unfinished:  # bounded: a processor that swallows cancellation must not hold us
+            await asyncio.wait(unfinished, timeout=1.0)
+        # Background loops end at their next turn; a flush under way finishes (or gives up).
+        self._closing.set()
+        _, stuck = await asyncio.wait(self._background, timeout=cfg.shutdown_grace)
+        for task in stuck:
+            task.cancel()
+        try:
+            await asyncio.wait_for(
+                self._flush(stop_after_delay(cfg.shutdown_grace)), cfg.shutdown_grace * 2
+            )
+            returned = await self._guard.call(
+                "leave", lambda: self.queue.leave(self.id), stop_after_delay(cfg.shutdown_grace)
+            )
+            await self.queue.hold_lease(HOUSEKEEPING_LEASE, self.id, 0)
+        except (QueueError, TimeoutError) as exc:
+            log.warning(
+                "left without telling Redis (%s): the reaper will recover our jobs",
+                exc or "timed out",
+            )
+            return
+        log.info(
+            "worker %s stopped: %d processed, %d failed attempts, %d handed back",
+            self.id,
+            self.processed,
+            self.failed,
+            returned,
+        )

@@ -122,7 +122,8 @@ class HealthReporter:
         except (QueueError, TimeoutError, OSError) as exc:
             ready = False
             if self._ready is not False:
-                log.warning("not ready: %s", exc or type(exc).__name__)
+                level = logging.WARNING if self._ready else logging.INFO
+                log.log(level, "not ready: %s", exc or type(exc).__name__)
         if ready and self._ready is False:
             log.info("ready again: Redis answers")
         self._ready = ready

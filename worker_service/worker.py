@@ -76,6 +76,7 @@ class Worker:
         self.turned = asyncio.Event()  # set at every turn of the fetch loop (tests await it)
         self.inflight: dict[str, asyncio.Task[None]] = {}
         self.processed = self.failed = 0
+        self.registered = False
         self._stopping = asyncio.Event()
         self._closing = asyncio.Event()  # background loops end once this is set
         self._flush_lock = asyncio.Lock()
@@ -84,7 +85,8 @@ class Worker:
         self._acks: list[tuple[str, str]] = []
         self._failures: list[Failure] = []
         self._background: list[asyncio.Task[None]] = []
-        self._guard = RedisGuard(sleep, on_retry=self._turned, on_recovery=self._recover)
+        self._guard = RedisGuard(sleep, on_retry=self._turned, on_recovery=self._outage_over)
+        self._recover_pending = False
 
     # -- control ------------------------------------------------------------------------------
 
@@ -105,6 +107,7 @@ class Worker:
     async def run(self, *, burst: bool = False) -> None:
         """Work until `stop()` (or, in burst mode, until nothing is left to do)."""
         await self._redis("register", lambda: self.queue.heartbeat(self.id))
+        self.registered = True
         log.info(
             "worker %s taking from queue %s with %d slots (processor %s%s)",
             self.id,
@@ -144,6 +147,10 @@ class Worker:
         """One turn of the fetch loop; False when a burst is done."""
         cfg = self.config
         self._turned()
+        if self._recover_pending:
+            # Here, between takes, every job this worker took is in `inflight` or flushing.
+            self._recover_pending = False
+            await self._redis("recover", self._recover)
         free = cfg.concurrency - len(self.inflight)
         if free <= 0:
             await self._wait(self._slot_free, cfg.block_timeout)
@@ -255,9 +262,16 @@ class Worker:
                 log.debug("housekeeping skipped: %s", exc)  # the fetch loop reports outages
             await self._wait(self._closing, cfg.housekeeping_every)
 
+    async def _outage_over(self) -> None:
+        self._recover_pending = True
+
     async def _recover(self) -> None:
-        """After an outage: hand back jobs a lost reply left in our list without our knowing."""
-        returned = await self.queue.recover(self.id, keep=list(self.inflight))
+        """After an outage: hand back jobs a lost reply left in our list without our knowing.
+
+        Jobs running, or finished and waiting for their ack or failure to be written, stay.
+        """
+        keep = [*self.inflight, *(i for i, _ in self._acks), *(f.job.id for f in self._failures)]
+        returned = await self.queue.recover(self.id, keep=keep)
         if returned:
             log.warning("handed back %d jobs taken by a reply that was lost", returned)
 

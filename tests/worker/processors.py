@@ -1,7 +1,7 @@
 """Processors for tests: they report each start and finish to a Redis list the test reads.
 
-Named as module:function in FBQ_PROCESSOR for worker processes. The list is `FBQ_TEST_EVENTS`
-(a Redis URL); events are "start <id> <attempt> <pid>" and "done <id> <attempt> <pid>".
+Named as module:function in FBQ_PROCESSOR for worker processes. The list is FBQ_TEST_EVENTS_KEY
+at FBQ_TEST_EVENTS (a Redis URL); events are "start <id> <attempt> <pid>" and "done ...".
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import redis
 
 from feedback_queue.processing import JobContext
 
-EVENTS_KEY = "test:events"
 _client: redis.Redis | None = None
 
 
@@ -21,7 +20,8 @@ def emit(kind: str, job: JobContext) -> None:
     global _client  # noqa: PLW0603  (one client per worker process)
     if _client is None:
         _client = redis.Redis.from_url(os.environ["FBQ_TEST_EVENTS"])
-    _client.rpush(EVENTS_KEY, f"{kind} {job.id} {job.attempt} {os.getpid()}")
+    key = os.environ.get("FBQ_TEST_EVENTS_KEY", "test:events")
+    _client.rpush(key, f"{kind} {job.id} {job.attempt} {os.getpid()}")
 
 
 def record(job: JobContext) -> dict[str, bool]:

@@ -39,8 +39,12 @@ class Job:
     record: Record
 
     @classmethod
-    def from_raw(cls, job_id: str | bytes, raw: bytes) -> Job:
-        return cls(job_id.decode() if isinstance(job_id, bytes) else job_id, decode(raw))
+    def from_raw(
+        cls, job_id: str | bytes, raw: bytes, worker: str = "", started_ms: int = 0
+    ) -> Job:
+        """`worker` and `started_ms` describe the running attempt of an ACTIVE job."""
+        job_id = job_id.decode() if isinstance(job_id, bytes) else job_id
+        return cls(job_id, decode(raw, worker, started_ms))
 
     @property
     def status(self) -> Status:

@@ -15,6 +15,8 @@ key                                     type    role
                                                 trimmed to the retention period
 ``{fbq:Q}:job:<id>``                    string  the job record (see ``record.py``); PEXPIRE only
                                                 once COMPLETED
+``{fbq:Q}:started``                     hash    ACTIVE job id -> "<worker>|<started ms>"; moved
+                                                into the record when the attempt ends
 ``{fbq:Q}:idem``                        hash    idempotency key -> "<id>:<payload digest>"
 ``{fbq:Q}:idem-expiry``                 zset    idempotency key -> when the record may go (ms)
 ``{fbq:Q}:stats``                       hash    monotonic counters (enqueued, completed, ...)
@@ -71,6 +73,10 @@ class Keys:
     @property
     def active_prefix(self) -> str:
         return f"{self.tag}:active:"
+
+    @property
+    def started(self) -> str:
+        return f"{self.tag}:started"
 
     @property
     def idem(self) -> str:

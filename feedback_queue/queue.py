@@ -300,16 +300,43 @@ class Queue:
 
     async def take(self, worker: str, count: int) -> Taken:
         """The backlog path: up to `count` waiting jobs in one round trip, oldest first."""
-        k = self.keys
+        now = self.now_ms()
         async with translated(self.address):
             raw = await self.scripts.take(
-                keys=[k.waiting, k.active(worker), k.paused, k.job_prefix, k.limiter],
-                args=[self.now_ms(), worker, count, *self._rate_args()],
+                keys=self._consuming_keys(worker), args=[now, worker, count, *self._rate_args()]
             )
-        state = int(raw[0])
-        if state:
-            return Taken([], paused=state < 0, wait=max(state, 0) / 1000)
-        return Taken([Job.from_raw(raw[i], raw[i + 1]) for i in range(1, len(raw), 2)])
+        return _taken(raw, worker, now)
+
+    async def ack_take(
+        self, worker: str, done: Iterable[tuple[str, str]], count: int
+    ) -> tuple[int, Taken]:
+        """`ack` and `take` in one round trip: how many completed, and what was taken."""
+        now = self.now_ms()
+        args: list[Arg] = [now, self._retention_ms(), worker, count, *self._rate_args()]
+        for job_id, result in done:
+            args += [job_id, result]
+        async with translated(self.address):
+            raw = await self.scripts.ack_take(keys=self._consuming_keys(worker), args=args)
+        return int(raw[0]), _taken(raw[1:], worker, now)
+
+    def _consuming_keys(self, worker: str) -> list[str]:
+        """The KEYS layout shared by the ack, take and ack_take scripts (see record.lua)."""
+        k = self.keys
+        return [
+            k.waiting,
+            k.active(worker),
+            k.delayed,
+            k.failed,
+            k.completed,
+            k.stats,
+            k.job_prefix,
+            k.started,
+            k.paused,
+            k.limiter,
+        ]
+
+    def _retention_ms(self) -> int:
+        return max(int(self.retention * 1000), 1)
 
     async def wait_one(self, worker: str, block: float) -> Taken:
         """The idle path: BLMOVE waits up to `block` seconds for one job, then marks it ACTIVE.
@@ -330,14 +357,15 @@ class Queue:
             )
             if moved is None:
                 return Taken([])
+            now = self.now_ms()
             state, record = await self.scripts.start(
-                keys=[active, k.waiting, k.paused, k.job_prefix, k.limiter],
-                args=[self.now_ms(), worker, moved, *self._rate_args()],
+                keys=[active, k.waiting, k.paused, k.job_prefix, k.limiter, k.started],
+                args=[now, worker, moved, *self._rate_args()],
             )
         state = int(state)
         if state:
             return Taken([], paused=state < 0, wait=max(state, 0) / 1000)
-        return Taken([Job.from_raw(moved, record)] if record else [])
+        return Taken([Job.from_raw(moved, record, worker, now)] if record else [])
 
     def _rate_args(self) -> tuple[int, int]:
         rate = self.rate_limit
@@ -345,27 +373,13 @@ class Queue:
 
     async def ack(self, worker: str, done: Iterable[tuple[str, str]]) -> int:
         """Complete (job id, result) pairs taken by `worker`; returns how many completed now."""
-        args: list[Arg] = [self.now_ms(), max(int(self.retention * 1000), 1)]
+        args: list[Arg] = [self.now_ms(), self._retention_ms()]
         for job_id, result in done:
             args += [job_id, result]
         if len(args) == 2:
             return 0
-        k = self.keys
         async with translated(self.address):
-            return int(
-                await self.scripts.ack(
-                    keys=[
-                        k.active(worker),
-                        k.waiting,
-                        k.delayed,
-                        k.failed,
-                        k.completed,
-                        k.stats,
-                        k.job_prefix,
-                    ],
-                    args=args,
-                )
-            )
+            return int(await self.scripts.ack(keys=self._consuming_keys(worker), args=args))
 
     async def fail(self, worker: str, failures: Sequence[Failure]) -> list[Status | None]:
         """Record failed attempts: DELAYED with backoff, or FAILED when permanent or the last.
@@ -386,7 +400,8 @@ class Queue:
         k = self.keys
         async with translated(self.address):
             outcomes = await self.scripts.fail(
-                keys=[k.active(worker), k.delayed, k.failed, k.stats, k.job_prefix], args=args
+                keys=[k.active(worker), k.delayed, k.failed, k.stats, k.job_prefix, k.started],
+                args=args,
             )
         return [{1: Status.DELAYED, 2: Status.FAILED}.get(int(o)) for o in outcomes]
 
@@ -407,7 +422,8 @@ class Queue:
         async with translated(self.address):
             return int(
                 await self.scripts.release(
-                    keys=[k.active(worker), k.waiting, k.job_prefix], args=[mode, *job_ids]
+                    keys=[k.active(worker), k.waiting, k.job_prefix, k.started],
+                    args=[mode, *job_ids],
                 )
             )
 
@@ -445,7 +461,15 @@ class Queue:
             stale = _strs(await self.client.zrangebyscore(k.workers, "-inf", f"({alive_after}"))
             for worker in stale:
                 n = await self.scripts.reap(
-                    keys=[k.workers, k.active(worker), k.waiting, k.failed, k.stats, k.job_prefix],
+                    keys=[
+                        k.workers,
+                        k.active(worker),
+                        k.waiting,
+                        k.failed,
+                        k.stats,
+                        k.job_prefix,
+                        k.started,
+                    ],
                     args=[now, worker, alive_after, self.max_attempts],
                 )
                 returned += max(int(n), 0)
@@ -475,11 +499,30 @@ class Queue:
     async def get(self, job_id: str) -> Job:
         """The job with this id, or NotFound."""
         validate_id(job_id)
-        async with translated(self.address):
-            raw: Any = await self.client.get(self.keys.job(job_id))
-        if raw is None:
+        jobs = await self._read([job_id])
+        if not jobs:
             raise NotFound(job_id)
-        return Job.from_raw(job_id, raw)
+        return jobs[0]
+
+    async def _read(self, ids: list[str]) -> list[Job]:
+        """The jobs with these ids that exist, with who runs the ACTIVE ones, in one round trip."""
+        if not ids:
+            return []
+        k = self.keys
+        async with translated(self.address), self.client.pipeline(transaction=False) as pipe:
+            pipe.mget([k.job(i) for i in ids])
+            pipe.hmget(k.started, ids)
+            raws, started = await pipe.execute()
+        jobs = []
+        for job_id, raw, who in zip(ids, raws, started, strict=True):
+            if raw is None:
+                continue
+            job = Job.from_raw(job_id, raw)
+            if who and job.status == Status.ACTIVE:
+                worker, _, since = who.decode().partition("|")
+                job = Job.from_raw(job_id, raw, worker, int(since))
+            jobs.append(job)
+        return jobs
 
     async def list_by_status(self, status: Status, limit: int = 50, cursor: str = "") -> Page:
         """One page of the jobs in `status`: waiting and delayed oldest or soonest first,
@@ -491,11 +534,9 @@ class Queue:
         else:
             raise InvalidSubmission("page_token", "not a token from a previous page")
         limit = max(1, min(limit, 500))
-        k = self.keys
         async with translated(self.address):
             ids, total = await self._page_ids(status, offset, limit)
-            raws: list[Any] = await self.client.mget([k.job(i) for i in ids]) if ids else []
-        jobs = [Job.from_raw(i, raw) for i, raw in zip(ids, raws, strict=True) if raw is not None]
+        jobs = await self._read(ids)
         more = offset + limit < total
         return Page(jobs, str(offset + limit) if more else "", total)
 
@@ -609,7 +650,15 @@ class Queue:
         async with translated(self.address):
             outcome = int(
                 await self.scripts.delete(
-                    keys=[k.waiting, k.delayed, k.failed, k.completed, k.stats, k.job_prefix],
+                    keys=[
+                        k.waiting,
+                        k.delayed,
+                        k.failed,
+                        k.completed,
+                        k.stats,
+                        k.job_prefix,
+                        k.started,
+                    ],
                     args=[job_id],
                 )
             )
@@ -637,3 +686,11 @@ class Queue:
 def _strs(values: Any) -> list[str]:
     """Decode a list reply (our clients answer bytes)."""
     return [v.decode() for v in values]
+
+
+def _taken(raw: Any, worker: str, now: int) -> Taken:
+    """Decode what take_jobs (record.lua) returned."""
+    state = int(raw[0])
+    if state:
+        return Taken([], paused=state < 0, wait=max(state, 0) / 1000)
+    return Taken([Job.from_raw(raw[i], raw[i + 1], worker, now) for i in range(1, len(raw), 2)])

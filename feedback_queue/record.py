@@ -73,14 +73,18 @@ def encode_new(payload: bytes, status: int, enqueued_ms: int, run_at_ms: int = 0
     )
 
 
-def decode(raw: bytes) -> Record:
-    """Decode a record written by `encode_new` or by a script."""
+def decode(raw: bytes, worker: str = "", started_ms: int = 0) -> Record:
+    """Decode a record written by `encode_new` or by a script.
+
+    `worker` and `started_ms`, when given, describe the running attempt (they live outside the
+    record while a job is ACTIVE) and win over those of an earlier attempt.
+    """
     flags, status, attempts, hi, lo = _HEADER.unpack_from(raw)
     if flags >> 4 != VERSION:
         raise ValueError(f"unknown job record format {flags >> 4}")
     enqueued_ms = (hi << 32) | lo
     if not flags & 1:
-        return Record(status, attempts, enqueued_ms, raw[HEADER_SIZE:])
+        return Record(status, attempts, enqueued_ms, raw[HEADER_SIZE:], worker, started_ms)
     (size,) = _TRAILER.unpack_from(raw, len(raw) - _TRAILER.size)
     extra_at = len(raw) - _TRAILER.size - size
     extra: dict[str, Any] = msgpack.unpackb(
@@ -91,8 +95,8 @@ def decode(raw: bytes) -> Record:
         attempts,
         enqueued_ms,
         raw[HEADER_SIZE:extra_at],
-        worker=extra.get("w", ""),
-        started_ms=int(extra.get("t", 0)),
+        worker=worker or extra.get("w", ""),
+        started_ms=started_ms or int(extra.get("t", 0)),
         finished_ms=int(extra.get("f", 0)),
         run_at_ms=int(extra.get("d", 0)),
         error=extra.get("x", ""),

@@ -57,6 +57,12 @@ class RedisGuard:
     async def call(
         self, what: str, fn: Callable[[], Awaitable[T]], stop: StopBaseT = stop_never
     ) -> T:
+        if self.failing_since is None:
+            try:  # the fast path: no retry machinery while Redis is well
+                return await fn()
+            except QueueUnavailable as exc:
+                self._first_failure(what, exc)
+
         async def attempt() -> T:  # a coroutine function, so tenacity awaits it
             return await fn()
 
@@ -72,6 +78,10 @@ class RedisGuard:
             if self.on_recovery:
                 await self.on_recovery()
         return result
+
+    def _first_failure(self, what: str, exc: QueueUnavailable) -> None:
+        self.failing_since = time.monotonic()
+        log.warning("%s failed, retrying: %s", what, exc)
 
     def _before_sleep(self, what: str, state: RetryCallState) -> None:
         if self.failing_since is None:

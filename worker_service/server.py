@@ -15,6 +15,8 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Coroutine
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2_grpc
@@ -85,6 +87,16 @@ async def serve(
         await client.aclose()
 
 
+def run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """uvloop when it is installed (it halves the event loop's own cost), else asyncio's."""
+    try:
+        import uvloop  # noqa: PLC0415
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="fbq worker", description=__doc__.splitlines()[0])
     parser.add_argument("--burst", action="store_true", help="drain the queue, then exit")
@@ -95,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         sys.exit(f"fbq worker: {exc}")
     logs.configure(settings.log_level)
-    asyncio.run(serve(settings, burst=args.burst, processor=processor))
+    run_loop(serve(settings, burst=args.burst, processor=processor))
     # A plain processor stuck in its thread would hold the interpreter at exit; its job is
     # already back in waiting, so leave now.
     logging.shutdown()

@@ -31,6 +31,7 @@ class Scripts:
 
     enqueue: AsyncScript
     take: AsyncScript
+    ack_take: AsyncScript
     start: AsyncScript
     ack: AsyncScript
     fail: AsyncScript

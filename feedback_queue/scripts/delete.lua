@@ -1,6 +1,7 @@
 -- Admin delete of a job that is not ACTIVE, from wherever it is.
 -- KEYS[1] = waiting list   KEYS[2] = delayed zset   KEYS[3] = failed zset
 -- KEYS[4] = completed index zset   KEYS[5] = stats hash   KEYS[6] = job key prefix
+-- KEYS[7] = started hash
 -- ARGV[1] = id
 -- Returns 1 deleted, 0 not found, -1 ACTIVE (nothing changes: let the worker finish).
 local id = ARGV[1]
@@ -17,5 +18,6 @@ redis.call('ZREM', KEYS[2], id)
 redis.call('ZREM', KEYS[3], id)
 redis.call('ZREM', KEYS[4], id)
 redis.call('DEL', job_key)
+redis.call('HDEL', KEYS[7], id)
 redis.call('HINCRBY', KEYS[5], 'deleted', 1)
 return 1

@@ -1,6 +1,7 @@
 -- Record failed attempts: back off into delayed, or dead-letter into failed.
 -- KEYS[1] = this worker's processing list   KEYS[2] = delayed zset   KEYS[3] = failed zset
 -- KEYS[4] = stats hash                      KEYS[5] = job key prefix
+-- KEYS[6] = started hash
 -- ARGV[1] = now (ms), then 4 per job: id, attempt it failed in, error, retry at (ms; 0: FAILED)
 -- Returns one outcome per job: 1 delayed, 2 failed, 0 stale (the job is no longer in that
 -- attempt: a replayed call, or it was reaped meanwhile; nothing changes).
@@ -16,6 +17,7 @@ for i = 2, #ARGV, 4 do
   local outcome = 0
   if rec and rec.status == ACTIVE and rec.attempts == attempt then
     redis.call('LREM', KEYS[1], 1, id)
+    settle_started(rec, KEYS[6], id)
     rec.extra.x = err
     if retry_at > 0 then
       rec.status = DELAYED

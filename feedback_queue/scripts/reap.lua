@@ -1,6 +1,7 @@
 -- Return the processing list of a worker whose heartbeat stopped to the front of waiting.
 -- KEYS[1] = workers zset   KEYS[2] = that worker's processing list   KEYS[3] = waiting list
 -- KEYS[4] = failed zset    KEYS[5] = stats hash                       KEYS[6] = job key prefix
+-- KEYS[7] = started hash
 -- ARGV[1] = now (ms)   ARGV[2] = worker id   ARGV[3] = beats at or after this (ms) mean alive
 -- ARGV[4] = max attempts
 -- Returns how many jobs went back to waiting, or -1 when the worker beat again meanwhile.
@@ -19,6 +20,7 @@ for _, id in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
   local raw = redis.call('GET', job_key)
   if raw then
     local rec = rec_decode(raw)
+    settle_started(rec, KEYS[7], id)
     if rec.status == ACTIVE and rec.attempts >= max_attempts then
       rec.status = FAILED
       rec.extra.f = now

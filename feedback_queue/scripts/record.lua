@@ -29,31 +29,45 @@ local function rec_encode(rec)
     .. rec.payload .. extra .. struct.pack('>I4', #extra)
 end
 
--- Mark a taken job ACTIVE for `worker`: one more attempt, started now. Returns the new raw
--- record, or false when the job is gone or already COMPLETED (then it is dropped from `active`).
+-- Who runs an ACTIVE job, and since when, lives in the queue's `started` hash (id ->
+-- "worker|ms"), not in the record: taking a job patches three header bytes in place (SETRANGE)
+-- instead of decoding and rewriting the whole record. The attempt's end moves both into the
+-- record (settle_started).
+
+-- Mark a taken job ACTIVE for `worker`: one more attempt, started now. Returns the raw record,
+-- or false when the job is gone or already COMPLETED (then it is dropped from `active`).
 -- A replayed call (same worker, already ACTIVE) returns the record unchanged.
-local function mark_active(job_key, active_key, id, worker, now)
-  local raw = redis.call('GET', job_key)
-  if not raw then
+local function mark_active(job_key, active_key, started_key, id, worker, now)
+  local head = redis.call('GETRANGE', job_key, 0, 3)
+  if #head < 4 then
     redis.call('LREM', active_key, 1, id)
     return false
   end
-  local rec = rec_decode(raw)
-  if rec.status == COMPLETED then
+  local _, status, attempts = struct.unpack('>BBH', head)
+  if status == COMPLETED then
     redis.call('LREM', active_key, 1, id)
     return false
   end
-  if rec.status == ACTIVE and rec.extra.w == worker then
-    return raw
+  if status == ACTIVE then
+    local who = redis.call('HGET', started_key, id)
+    if who and string.sub(who, 1, #worker + 1) == worker .. '|' then
+      return redis.call('GET', job_key)
+    end
   end
-  rec.status = ACTIVE
-  rec.attempts = rec.attempts + 1
-  rec.extra.w = worker
-  rec.extra.t = now
-  rec.extra.d = nil
-  raw = rec_encode(rec)
-  redis.call('SET', job_key, raw)
-  return raw
+  redis.call('SETRANGE', job_key, 1, struct.pack('>BH', ACTIVE, attempts + 1))
+  redis.call('HSET', started_key, id, worker .. '|' .. string.format('%.0f', now))
+  return redis.call('GET', job_key)
+end
+
+-- The attempt of `id` ends: its worker and start time go into the record's extras.
+local function settle_started(rec, started_key, id)
+  local who = redis.call('HGET', started_key, id)
+  if who then
+    local sep = string.find(who, '|', 1, true)
+    rec.extra.w = string.sub(who, 1, sep - 1)
+    rec.extra.t = tonumber(string.sub(who, sep + 1))
+    redis.call('HDEL', started_key, id)
+  end
 end
 
 -- The global rate limiter (GCRA) over `key`: may `n` more jobs start now? Returns how many may
@@ -73,4 +87,76 @@ local function limiter_admit(key, now, limit, period, n)
   end
   redis.call('SET', key, string.format('%.3f', tat + allowed * interval))
   return allowed, 0
+end
+
+-- Completing and taking share one KEYS layout, so a worker can do both in one call
+-- (ack_take.lua) as well as apart (ack.lua, take.lua):
+--   KEYS[1] = waiting list      KEYS[2] = this worker's processing list   KEYS[3] = delayed zset
+--   KEYS[4] = failed zset       KEYS[5] = completed index zset            KEYS[6] = stats hash
+--   KEYS[7] = job key prefix    KEYS[8] = started hash   KEYS[9] = paused flag
+--   KEYS[10] = rate limiter
+
+-- Complete the jobs named in ARGV[first..] as id, result pairs: drop them from the processing
+-- list, store the result, start retention. Returns how many became COMPLETED. Replay-safe: a
+-- COMPLETED job is left as it is. A late ack from a worker that was reaped still completes the
+-- job, and takes it out of waiting, delayed or failed, so it does not run again.
+local function ack_jobs(now, retention, first)
+  local done = 0
+  for i = first, #ARGV, 2 do
+    local id, result = ARGV[i], ARGV[i + 1]
+    local job_key = KEYS[7] .. id
+    local raw = redis.call('GET', job_key)
+    if redis.call('LREM', KEYS[2], 1, id) == 0 and raw then
+      redis.call('LREM', KEYS[1], 1, id)
+      redis.call('ZREM', KEYS[3], id)
+      redis.call('ZREM', KEYS[4], id)
+    end
+    if raw then
+      local rec = rec_decode(raw)
+      if rec.status ~= COMPLETED then
+        settle_started(rec, KEYS[8], id)
+        rec.status = COMPLETED
+        rec.extra.f = now
+        rec.extra.r = result
+        rec.extra.d = nil
+        redis.call('SET', job_key, rec_encode(rec), 'PX', retention)
+        redis.call('ZADD', KEYS[5], now, id)
+        done = done + 1
+      end
+    end
+  end
+  if done > 0 then
+    redis.call('HINCRBY', KEYS[6], 'completed', done)
+  end
+  return done
+end
+
+-- Move up to n waiting jobs, oldest first, into the processing list and mark them ACTIVE.
+-- Returns a state, then id1, record1, id2, record2, ...: state 0 normally (maybe no jobs),
+-- -1 while the queue is paused, or the ms to wait while the rate limit allows none (no jobs).
+local function take_jobs(now, worker, n, rate, period)
+  if redis.call('EXISTS', KEYS[9]) == 1 then
+    return {-1}
+  end
+  n = math.min(n, redis.call('LLEN', KEYS[1]))
+  if n == 0 then
+    return {0}
+  end
+  local allowed, wait = limiter_admit(KEYS[10], now, rate, period, n)
+  if allowed == 0 then
+    return {wait}
+  end
+  local ids = redis.call('LRANGE', KEYS[1], -allowed, -1)
+  redis.call('LTRIM', KEYS[1], 0, -#ids - 1)
+  local out = {0}
+  for i = #ids, 1, -1 do
+    local id = ids[i]
+    redis.call('LPUSH', KEYS[2], id)
+    local raw = mark_active(KEYS[7] .. id, KEYS[2], KEYS[8], id, worker, now)
+    if raw then
+      out[#out + 1] = id
+      out[#out + 1] = raw
+    end
+  end
+  return out
 end

@@ -1,6 +1,7 @@
 -- A live worker hands jobs of its own processing list back to the front of waiting: at shutdown
 -- the ones it will not finish, or after a lost reply the ones it never received.
 -- KEYS[1] = this worker's processing list   KEYS[2] = waiting list   KEYS[3] = job key prefix
+-- KEYS[4] = started hash
 -- ARGV[1] = mode: 'only' hands back the ids that follow, 'except' all but the ids that follow
 -- ARGV[2..] = ids
 -- Returns how many went back. The interrupted attempt is not counted against the job.
@@ -12,6 +13,7 @@ for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
     redis.call('LREM', KEYS[1], 1, id)
     local job_key = KEYS[3] .. id
     local raw = redis.call('GET', job_key)
+    redis.call('HDEL', KEYS[4], id)
     if raw then
       local rec = rec_decode(raw)
       if rec.status ~= COMPLETED then

@@ -1,6 +1,7 @@
 -- Mark one job ACTIVE after BLMOVE put it in the worker's processing list (the idle path).
 -- KEYS[1] = this worker's processing list   KEYS[2] = waiting list
 -- KEYS[3] = paused flag   KEYS[4] = job key prefix   KEYS[5] = rate limiter
+-- KEYS[6] = started hash
 -- ARGV[1] = now (ms)   ARGV[2] = worker id   ARGV[3] = job id
 -- ARGV[4] = global rate: jobs per period (0: no limit)   ARGV[5] = that period (ms)
 -- Returns {state, record}: state 0 with the record ('' when the job is gone or finished), or,
@@ -23,4 +24,4 @@ if state ~= 0 then
   end
   return {state, ''}
 end
-return {0, mark_active(KEYS[4] .. id, KEYS[1], id, worker, now) or ''}
+return {0, mark_active(KEYS[4] .. id, KEYS[1], KEYS[6], id, worker, now) or ''}

@@ -1,0 +1,123 @@
+"""Worker drain throughput: one worker process, beside the naive reliable-queue baseline.
+
+    .venv/bin/python benchmarks/worker_throughput.py --jobs 20000
+
+Starts its own redis-server (AOF on, appendfsync everysec). For each case it pauses the queue,
+fills it, starts `python -m worker_service` (one process), waits for its readiness, resumes the
+queue and times the drain from the first job taken until every job is COMPLETED. The baseline
+is raw redis-py draining the same number of ids with one LMOVE + one LREM per job, measured in
+the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from redis.asyncio import Redis
+
+from benchmarks.core_throughput import payload_submission
+from feedback_queue.connection import create_client
+from feedback_queue.embedded import EmbeddedRedis, free_port
+from feedback_queue.queue import Queue
+from feedback_queue.settings import RedisSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = [
+    ("no-op, concurrency 1", "noop", 1),
+    ("no-op, concurrency 16", "noop", 16),
+    ("no-op, concurrency 64", "noop", 64),
+    ("10 ms await, concurrency 64", "wait_10ms", 64),
+]
+
+
+async def naive_baseline(client: Redis, jobs: int) -> float:
+    payload = payload_submission().SerializeToString()
+    for start in range(0, jobs, 1000):
+        await client.lpush("naive:waiting", *[payload] * min(1000, jobs - start))
+    started = time.perf_counter()
+    while True:
+        item = await client.lmove("naive:waiting", "naive:processing", "RIGHT", "LEFT")
+        if item is None:
+            break
+        await client.lrem("naive:processing", 1, item)  # type: ignore[arg-type]  # bytes reply
+    return jobs / (time.perf_counter() - started)
+
+
+async def ready(port: int) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        request = health_pb2.HealthCheckRequest(service="readiness")
+        async for reply in health_pb2_grpc.HealthStub(channel).Watch(request, wait_for_ready=True):
+            if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                return
+
+
+async def drain(
+    redis_port: int, client: Redis, case: str, processor: str, slots: int, jobs: int
+) -> float:
+    queue = Queue(client, name=f"bench-{processor}-{slots}")
+    await queue.pause()
+    batch = [(payload_submission(), 0.0)] * jobs
+    await queue.enqueue_many(batch)
+    health = free_port()
+    env = {
+        **os.environ,
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "FBQ_QUEUE": queue.name,
+        "FBQ_PROCESSOR": f"benchmarks.processors:{processor}",
+        "FBQ_CONCURRENCY": str(slots),
+        "FBQ_WORKER_HEALTH_PORT": str(health),
+        "FBQ_LOG_LEVEL": "WARNING",
+    }
+    worker = subprocess.Popen([sys.executable, "-m", "worker_service"], env=env, cwd=ROOT)
+    try:
+        await ready(health)
+        await queue.resume()
+        # The clock starts when the worker has noticed the resume (it looks every second while
+        # paused) and ends when every job is COMPLETED; both are seen within 5 ms.
+        while (stats := await queue.stats()).active == 0 and stats.completed == 0:  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+        started = time.perf_counter()
+        while (await queue.stats()).completed < jobs:  # noqa: ASYNC110  (the measurement)
+            await asyncio.sleep(0.005)
+        elapsed = time.perf_counter() - started
+    finally:
+        worker.terminate()
+        worker.wait(30)
+    return jobs / elapsed
+
+
+async def main(jobs: int) -> None:
+    with tempfile.TemporaryDirectory() as folder, EmbeddedRedis(Path(folder)) as server:
+        client = create_client(RedisSettings(host="127.0.0.1", port=server.port))
+        naive = await naive_baseline(client, jobs)
+        results = {}
+        for name, processor, slots in CASES:
+            count = jobs if slots > 1 else max(jobs // 10, 1000)
+            results[name] = await drain(server.port, client, name, processor, slots, count)
+        await client.aclose()
+    print(f"one worker process draining {jobs} jobs (concurrency 1: {max(jobs // 10, 1000)})")
+    print(f"\n{'measure':40} {'jobs/s':>10}  ratio")
+    print(f"{'naive LMOVE + LREM, raw redis-py':40} {naive:10,.0f}  1.00x")
+    for name, value in results.items():
+        print(f"{name:40} {value:10,.0f}  {value / naive:.2f}x naive")
+    ideal = 64 / 0.010
+    waited = results["10 ms await, concurrency 64"]
+    print(
+        f"\nno-op at 16 = {results['no-op, concurrency 16'] / naive:.2f}x naive (target >= 3x); "
+        f"10 ms at 64 = {waited / ideal:.0%} of the ideal {ideal:,.0f}/s (target >= 80%)"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=20_000, help="jobs per case")
+    asyncio.run(main(parser.parse_args().jobs))

@@ -1,0 +1,11 @@
+-- Complete some jobs and take their successors in one round trip: the busy worker's cycle.
+-- KEYS: the consuming layout of record.lua (waiting, processing list, ..., limiter)
+-- ARGV[1] = now (ms)   ARGV[2] = retention (ms)   ARGV[3] = worker id   ARGV[4] = N to take
+-- ARGV[5] = global rate: jobs per period (0: no limit)   ARGV[6] = that period (ms)
+-- then 2 per completed job: id, result
+-- Returns how many became COMPLETED, then what take_jobs returns.
+local now = tonumber(ARGV[1])
+local done = ack_jobs(now, tonumber(ARGV[2]), 7)
+local taken = take_jobs(now, ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
+table.insert(taken, 1, done)
+return taken

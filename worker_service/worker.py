@@ -28,7 +28,7 @@ from tenacity.stop import StopBaseT
 from feedback_queue.errors import InvalidSubmission, QueueError
 from feedback_queue.job import Job
 from feedback_queue.processing import JobContext, PermanentError, RetryableError
-from feedback_queue.queue import Failure, Queue
+from feedback_queue.queue import Failure, Queue, Taken
 from worker_service.processors import Processor
 from worker_service.retrying import RedisGuard, Sleep
 
@@ -169,7 +169,7 @@ class Worker:
             # millisecond or two of latency for far fewer round trips.
             await self._wait(self._slot_free, cfg.linger)
             free = cfg.concurrency - len(self.inflight)
-        taken = await self._redis("take", lambda: self.queue.take(self.id, free))
+        taken = await self._take(free)
         if not taken.jobs and not taken.paused and not taken.wait:
             if burst:
                 if self.inflight:
@@ -186,6 +186,14 @@ class Worker:
         for job in taken.jobs:
             self.inflight[job.id] = asyncio.create_task(self._run_job(job))
         return True
+
+    async def _take(self, count: int) -> Taken:
+        """Take up to `count` jobs, writing the acks gathered so far in the same round trip."""
+        async with self._flush_lock:
+            acks = self._acks[:]
+            _, taken = await self._redis("take", lambda: self.queue.ack_take(self.id, acks, count))
+            del self._acks[: len(acks)]
+        return taken
 
     async def _wait(self, event: asyncio.Event, seconds: float) -> None:
         """Until `event` is set or `seconds` pass; wake-up events are cleared, states are not."""

@@ -79,8 +79,8 @@ def test(args: list[str]) -> None:
 
 def bench(args: list[str]) -> None:
     install()
-    for script in sorted((ROOT / "benchmarks").glob("*.py")):
-        _run(PY, script, *args)
+    for name in ("core_throughput", "ingest_throughput", "worker_throughput"):
+        _run(PY, "-m", f"benchmarks.{name}", *args)
 
 
 def run(args: list[str]) -> None:

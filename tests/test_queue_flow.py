@@ -231,3 +231,34 @@ async def test_rate_limit_and_pause_on_the_idle_path(queue: Queue, clock: FakeCl
     assert (await queue.get(second.id)).attempts == 0
     clock.advance(10)
     assert [j.id for j in (await queue.wait_one("w1", 1.0)).jobs] == [second.id]
+
+
+async def test_ack_take_completes_and_takes_in_one_call(queue: Queue) -> None:
+    for i in range(5):
+        await queue.enqueue(submission(f"t{i}"))
+    first = (await queue.take("w1", 2)).jobs
+    done, taken = await queue.ack_take("w1", [(j.id, "ok") for j in first], 10)
+    assert done == 2
+    assert len(taken.jobs) == 3
+    assert [(await queue.get(j.id)).status for j in first] == [Status.COMPLETED] * 2
+    stats = await queue.stats()
+    assert (stats.completed, stats.waiting) == (2, 0)
+    # Replayed: nothing completes twice, nothing more to take.
+    again, empty = await queue.ack_take("w1", [(j.id, "ok") for j in first], 10)
+    assert (again, empty.jobs) == (0, [])
+
+
+async def test_active_job_shows_its_worker_and_start(queue: Queue, clock: FakeClock) -> None:
+    result = await queue.enqueue(submission())
+    await queue.take("w9", 1)
+    job = await queue.get(result.id)
+    assert (job.status, job.record.worker, job.record.started_ms) == (
+        Status.ACTIVE,
+        "w9",
+        int(clock.now * 1000),
+    )
+    clock.advance(2)
+    await queue.ack("w9", [(result.id, "r")])
+    done = await queue.get(result.id)
+    # The attempt's worker and start moved into the record when it ended.
+    assert (done.record.worker, done.record.started_ms) == ("w9", int((clock.now - 2) * 1000))

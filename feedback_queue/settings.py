@@ -149,6 +149,7 @@ class Settings:
     processor: str = "feedback"
     processor_url: str | None = field(default=None, repr=False)
     liveness_window: float = 30.0
+    startup_timeout: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -186,6 +187,7 @@ class Settings:
             processor=env.text("FBQ_PROCESSOR", "feedback"),
             processor_url=env.optional("FBQ_PROCESSOR_URL"),
             liveness_window=env.duration("FBQ_LIVENESS_WINDOW", 30.0),
+            startup_timeout=env.duration("FBQ_STARTUP_TIMEOUT", 30.0),
             log_level=env.pattern(
                 "FBQ_LOG_LEVEL", "INFO", _LOG_LEVEL, "DEBUG, INFO, WARNING or ERROR"
             ).upper(),

@@ -20,10 +20,11 @@ from redis.asyncio import Redis
 
 from feedback_queue import logs
 from feedback_queue.connection import create_client
-from feedback_queue.errors import ConfigError
+from feedback_queue.errors import ConfigError, QueueError
 from feedback_queue.queue import Queue
 from feedback_queue.rpc import HealthReporter, server_options
 from feedback_queue.settings import Settings
+from feedback_queue.startup import require_redis
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 from ingest_service.admin import AdminServicer
@@ -105,6 +106,7 @@ def create_server(
 async def serve(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT, then shut down gracefully."""
     ingest = create_server(settings)
+    await require_redis(ingest.queue, settings.startup_timeout)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -122,4 +124,7 @@ def main() -> None:
     except ConfigError as exc:
         sys.exit(f"fbq ingest: {exc}")
     logs.configure(settings.log_level)
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except QueueError as exc:
+        sys.exit(f"fbq ingest: {exc}")

@@ -23,10 +23,11 @@ from grpc_health.v1 import health_pb2_grpc
 
 from feedback_queue import logs
 from feedback_queue.connection import create_client
-from feedback_queue.errors import ConfigError
+from feedback_queue.errors import ConfigError, QueueError, QueueUnavailable
 from feedback_queue.queue import Queue
 from feedback_queue.rpc import HealthReporter
 from feedback_queue.settings import Settings
+from feedback_queue.startup import require_redis
 from worker_service import processors
 from worker_service.worker import Worker, WorkerConfig
 
@@ -50,8 +51,15 @@ async def serve(
     client = create_client(settings.redis)
     queue = Queue.from_settings(settings, client)
     worker = Worker(queue, processor, worker_config(settings))
+    await require_redis(queue, settings.startup_timeout)
+
+    async def ready() -> None:
+        await queue.ping()
+        if not worker.registered or worker.stopping:
+            raise QueueUnavailable("the worker is not taking work")
+
     health = HealthReporter(
-        queue.ping,
+        ready,
         [],
         settings.health_interval,
         liveness=lambda: worker.alive(settings.liveness_window),
@@ -107,7 +115,10 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         sys.exit(f"fbq worker: {exc}")
     logs.configure(settings.log_level)
-    run_loop(serve(settings, burst=args.burst, processor=processor))
+    try:
+        run_loop(serve(settings, burst=args.burst, processor=processor))
+    except QueueError as exc:
+        sys.exit(f"fbq worker: {exc}")
     # A plain processor stuck in its thread would hold the interpreter at exit; its job is
     # already back in waiting, so leave now.
     logging.shutdown()

@@ -23,6 +23,13 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gateway(args: argparse.Namespace) -> int:
+    from gateway.server import main  # noqa: PLC0415
+
+    main(args.gateway_args)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fbq",
@@ -47,6 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--burst", action="store_true", help="drain the queue, then exit")
     worker.set_defaults(run=_worker)
+    gateway = commands.add_parser(
+        "gateway",
+        help="run the admin HTTP gateway (port FBQ_GATEWAY_PORT, default 8080)",
+        description="Serve the admin API, /metrics and /healthz over HTTP.",
+        epilog="example: FBQ_ADMIN_TOKEN=... FBQ_INGEST_ADDR=ingest:50051 fbq gateway",
+        add_help=False,
+    )
+    gateway.add_argument("gateway_args", nargs=argparse.REMAINDER)
+    gateway.set_defaults(run=_gateway)
     return parser
 
 

@@ -8,6 +8,7 @@ server log instead, so an API client never learns internal addresses.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, NoReturn
@@ -108,16 +109,22 @@ class HealthReporter:
         self._interval = interval
         self._liveness = liveness
         self._ready: bool | None = None
+        self._stop = asyncio.Event()
 
     async def run(self) -> None:
-        """Check forever; cancel to stop."""
-        while True:
+        """Check every interval until `shutdown`."""
+        while not self._stop.is_set():
             await self.check_once()
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._interval):
+                    await self._stop.wait()
 
     async def check_once(self) -> bool:
         try:
-            await asyncio.wait_for(self._check(), timeout=max(self._interval, 1.0))
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+            # that arrives as the check completes, and the caller then waits forever.
+            async with asyncio.timeout(max(self._interval, 1.0)):
+                await self._check()
             ready = True
         except (QueueError, TimeoutError, OSError) as exc:
             ready = False
@@ -134,5 +141,6 @@ class HealthReporter:
         return ready
 
     async def shutdown(self) -> None:
-        """Every service NOT_SERVING from now on (before the server stops)."""
+        """Every service NOT_SERVING from now on (before the server stops); `run` ends."""
+        self._stop.set()
         await self.servicer.enter_graceful_shutdown()

@@ -150,6 +150,9 @@ class Settings:
     processor_url: str | None = field(default=None, repr=False)
     liveness_window: float = 30.0
     startup_timeout: float = 30.0
+    gateway_host: str = "0.0.0.0"  # noqa: S104  (a service; --host 127.0.0.1 for loopback only)
+    rpc_deadline: float = 5.0
+    cors_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -188,6 +191,11 @@ class Settings:
             processor_url=env.optional("FBQ_PROCESSOR_URL"),
             liveness_window=env.duration("FBQ_LIVENESS_WINDOW", 30.0),
             startup_timeout=env.duration("FBQ_STARTUP_TIMEOUT", 30.0),
+            gateway_host=env.text("FBQ_GATEWAY_HOST", "0.0.0.0"),  # noqa: S104
+            rpc_deadline=env.duration("FBQ_RPC_DEADLINE", 5.0),
+            cors_origins=tuple(
+                o.strip() for o in env.text("FBQ_CORS_ORIGINS", "").split(",") if o.strip()
+            ),
             log_level=env.pattern(
                 "FBQ_LOG_LEVEL", "INFO", _LOG_LEVEL, "DEBUG, INFO, WARNING or ERROR"
             ).upper(),

@@ -1,1 +1,1 @@
-"""gateway: built in its own issue; see README."""
+"""The gateway: the admin HTTP layer over the ingest service's AdminService."""

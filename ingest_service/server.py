@@ -6,7 +6,6 @@ fbq ingest  |  python -m ingest_service      (port: FBQ_INGEST_PORT, default 500
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -66,11 +65,8 @@ class IngestServer:
         """Health to NOT_SERVING, refuse new calls, let running ones finish within `grace`."""
         await self.health.shutdown()
         await self.server.stop(self.settings.shutdown_grace if grace is None else grace)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:  # the health loop ends by itself once shutdown() was called
+            await asyncio.wait(self._tasks, timeout=5.0)
         await self.queue.client.aclose()
 
 

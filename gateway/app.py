@@ -1,0 +1,221 @@
+"""The admin HTTP API: routes, bearer-token auth, security headers. Built by `create_app`."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import grpc
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from gateway import views
+from gateway.client import IngestClient
+from gateway.errors import from_rpc_error, problem
+from gateway.metrics import QueueCollector
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Request], Awaitable[Response]]
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+class AdminApi:
+    """The route handlers, over one ingest client."""
+
+    def __init__(self, client: IngestClient) -> None:
+        self.client = client
+        self.collector = QueueCollector()
+        self.registry = CollectorRegistry()
+        self.registry.register(self.collector)
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def metrics(self, request: Request) -> Response:
+        try:
+            self.collector.snapshot = await self.client.redis_health()
+        except grpc.aio.AioRpcError:
+            self.collector.snapshot = None
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def redis_health(self, request: Request) -> Response:
+        try:
+            body = views.redis_health(await self.client.redis_health())
+        except grpc.aio.AioRpcError as error:
+            reason = (
+                "the ingest service did not answer in time"
+                if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+                else "the ingest service is unreachable"
+            )
+            body = views.unreachable(self.client.address, reason)
+        return JSONResponse(body, status_code=503 if body["status"] == "unhealthy" else 200)
+
+    async def stats(self, request: Request) -> Response:
+        return JSONResponse(views.queue_stats(await self.client.stats()))
+
+    async def list_submissions(self, request: Request) -> Response:
+        name = request.query_params.get("status", "")
+        if name not in views.STATUS_NAMES:
+            return problem(400, "status: one of " + ", ".join(views.STATUS_NAMES))
+        size = request.query_params.get("pageSize", "50")
+        if not size.isdigit() or not 1 <= int(size) <= 500:
+            return problem(400, "pageSize: a whole number from 1 to 500")
+        page = await self.client.list(
+            views.STATUS_NAMES[name], int(size), request.query_params.get("pageToken", "")
+        )
+        return JSONResponse(
+            {
+                "submissions": [views.submission(s) for s in page.submissions],
+                "nextPageToken": page.next_page_token,
+                "total": page.total,
+            }
+        )
+
+    async def get_submission(self, request: Request) -> Response:
+        return JSONResponse(views.submission(await self.client.get(request.path_params["id"])))
+
+    async def retry(self, request: Request) -> Response:
+        return JSONResponse({"retried": await self.client.retry(request.path_params["id"])})
+
+    async def retry_failed(self, request: Request) -> Response:
+        return JSONResponse({"retried": await self.client.retry(all_failed=True)})
+
+    async def delete(self, request: Request) -> Response:
+        await self.client.delete(request.path_params["id"])
+        return Response(status_code=204)
+
+    async def pause(self, request: Request) -> Response:
+        return JSONResponse({"paused": await self.client.pause()})
+
+    async def resume(self, request: Request) -> Response:
+        return JSONResponse({"paused": await self.client.resume()})
+
+
+def require_token(handler: Handler, token: str | None, address: str) -> Handler:
+    """Require the bearer token (401 without, 403 wrong), and turn ingest's errors into
+    problem responses."""
+    expected = f"Bearer {token}".encode() if token else None
+
+    async def guarded(request: Request) -> Response:
+        if expected is not None:
+            given = request.headers.get("authorization", "")
+            if not given:
+                return problem(
+                    401,
+                    "send Authorization: Bearer <FBQ_ADMIN_TOKEN>",
+                    {"WWW-Authenticate": 'Bearer realm="fbq-admin"'},
+                )
+            if not hmac.compare_digest(given.encode(), expected):
+                log.info("%s %s refused: wrong token", request.method, request.url.path)
+                return problem(403, "the token is not the admin token")
+        try:
+            return await handler(request)
+        except grpc.aio.AioRpcError as error:
+            log.info(
+                "%s %s: ingest answered %s", request.method, request.url.path, error.code().name
+            )
+            return from_rpc_error(error, address)
+
+    return guarded
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return problem(404, f"no route {request.method} {request.url.path}")
+
+
+async def _method_not_allowed(request: Request, exc: Exception) -> Response:
+    return problem(405, f"{request.method} is not allowed on {request.url.path}")
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.exception("%s %s failed", request.method, request.url.path)
+    return problem(500, "internal error; see the gateway's log")
+
+
+def create_app(
+    client: IngestClient, *, token: str | None, cors_origins: tuple[str, ...] = ()
+) -> Starlette:
+    """The ASGI app; `token` None means no auth (only allowed on loopback, see server.py)."""
+    h = AdminApi(client)
+
+    def admin(path: str, handler: Handler, method: str = "GET") -> Route:
+        guarded = require_token(handler, token, client.address)
+        return Route(f"/api/admin{path}", guarded, methods=[method])
+
+    routes = [
+        Route("/healthz", h.healthz),
+        Route("/metrics", h.metrics),
+        admin("/system/redis-health", h.redis_health),
+        admin("/queue/stats", h.stats),
+        admin("/queue/pause", h.pause, "POST"),
+        admin("/queue/resume", h.resume, "POST"),
+        admin("/submissions", h.list_submissions),
+        admin("/submissions/retry-failed", h.retry_failed, "POST"),
+        admin("/submissions/{id}", h.get_submission),
+        admin("/submissions/{id}", h.delete, "DELETE"),
+        admin("/submissions/{id}/retry", h.retry, "POST"),
+    ]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await client.close()
+
+    middleware = [Middleware(SecurityHeaders)]
+    if cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(cors_origins),
+                allow_methods=["GET", "POST", "DELETE"],
+                allow_headers=["authorization", "content-type"],
+            )
+        )
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={
+            404: _not_found,
+            405: _method_not_allowed,
+            500: _server_error,
+        },
+    )
+
+
+class SecurityHeaders:
+    """no-store, nosniff and friends on every response."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                for key, value in SECURITY_HEADERS.items():
+                    if key.lower().encode() not in names:
+                        headers.append((key.lower().encode(), value.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

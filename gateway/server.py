@@ -1,0 +1,74 @@
+"""Serve the gateway with uvicorn.
+
+    fbq gateway [--host H] [--port P] [--insecure-no-auth]  |  python -m gateway
+
+It refuses to start without FBQ_ADMIN_TOKEN, unless --insecure-no-auth is given and it binds to
+loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import sys
+
+import uvicorn
+
+from feedback_queue import logs
+from feedback_queue.errors import ConfigError
+from feedback_queue.settings import Settings
+from gateway.app import create_app
+from gateway.client import IngestClient
+
+log = logging.getLogger(__name__)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="fbq gateway", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", help="address to bind (default FBQ_GATEWAY_HOST, 0.0.0.0)")
+    parser.add_argument("--port", type=int, help="port (default FBQ_GATEWAY_PORT, 8080)")
+    parser.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="serve the admin API without a token (loopback only)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env(os.environ)
+    except ConfigError as exc:
+        sys.exit(f"fbq gateway: {exc}")
+    host = args.host or settings.gateway_host
+    port = settings.gateway_port if args.port is None else args.port
+    token = settings.admin_token
+    if not token:
+        if not args.insecure_no_auth:
+            sys.exit(
+                "fbq gateway: FBQ_ADMIN_TOKEN is not set; set it (the admin API needs a token), "
+                "or pass --insecure-no-auth with --host 127.0.0.1 for a local trial"
+            )
+        if not is_loopback(host):
+            sys.exit(f"fbq gateway: --insecure-no-auth only binds to loopback, not {host}")
+    logs.configure(settings.log_level)
+    if not token:
+        log.warning("the admin API has NO authentication (--insecure-no-auth, loopback only)")
+    client = IngestClient(settings.ingest_addr, settings.rpc_deadline, settings.grpc_token)
+    app = create_app(client, token=token, cors_origins=settings.cors_origins)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        server_header=False,
+    )

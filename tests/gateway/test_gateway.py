@@ -236,3 +236,15 @@ async def test_metrics_when_ingest_is_unreachable(start_stack: StartStack) -> No
     stack = await start_stack(ingest_address=f"127.0.0.1:{free_port()}")
     families = list(text_string_to_metric_families((await stack.http.get("/metrics")).text))
     assert [(f.name, f.samples[0].value) for f in families] == [("fbq_redis_up", 0.0)]
+
+
+async def test_redis_health_unhealthy_when_ingest_stops(stack: Stack) -> None:
+    assert stack.ingest is not None
+    assert (await stack.http.get("/api/admin/system/redis-health", headers=AUTH)).status_code == 200
+    await stack.ingest.server.stop(grace=0)
+    reply = await stack.http.get("/api/admin/system/redis-health", headers=AUTH)
+    assert reply.status_code == 503
+    body = reply.json()
+    check_shape(body, SEED_SHAPE)
+    assert body["connected"] is False
+    assert body["warnings"][0].startswith("the ingest service is unreachable")

@@ -55,8 +55,8 @@ async def serve(
 
     async def ready() -> None:
         await queue.ping()
-        if not worker.registered or worker.stopping:
-            raise QueueUnavailable("the worker is not taking work")
+        if not worker.registered:
+            raise QueueUnavailable("the worker has not registered yet")
 
     health = HealthReporter(
         ready,
@@ -73,6 +73,7 @@ async def serve(
     log.info("worker health on :%d", port)
 
     signals = 0
+    shutting_down: list[asyncio.Task[None]] = []
 
     def on_signal() -> None:
         nonlocal signals
@@ -81,6 +82,8 @@ async def serve(
             log.warning("second signal: exiting now; the reaper will recover running jobs")
             os._exit(1)
         worker.stop()
+        # NOT_SERVING from now on, and no more checks that would call it a failure.
+        shutting_down.append(asyncio.create_task(health.shutdown()))
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeAlias
 
 import grpc
 from grpc_health.v1 import health_pb2
@@ -27,6 +27,9 @@ from feedback_queue.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+# What a grpc.aio servicer method is given as its context.
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -62,9 +65,7 @@ def retry_after_ms(exc: BaseException) -> int | None:
     return None
 
 
-async def abort(
-    context: grpc.aio.ServicerContext[Any, Any], exc: BaseException, method: str
-) -> NoReturn:
+async def abort(context: Context, exc: BaseException, method: str) -> NoReturn:
     """End the call with the status for `exc`, logging the refusal once (no content, no secret)."""
     code, message = status_for(exc)
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL):

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, TypeAlias
-
-import grpc
 
 from feedback_queue import health
 from feedback_queue.errors import InvalidSubmission, QueueError
 from feedback_queue.job import Status
 from feedback_queue.queue import Queue
-from feedback_queue.rpc import abort
+from feedback_queue.rpc import Context, abort
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
 
-Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
 

@@ -5,14 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Any, TypeAlias
-
-import grpc
 
 from feedback_queue.errors import InvalidSubmission, QueueError
 from feedback_queue.job import FINAL
 from feedback_queue.queue import EnqueueResult, Queue
-from feedback_queue.rpc import abort, status_for
+from feedback_queue.rpc import Context, abort, status_for
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 from feedback_queue.validation import validate_id
@@ -20,7 +17,6 @@ from ingest_service.batcher import Batcher
 
 log = logging.getLogger(__name__)
 
-Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 # Requests a stream may have read ahead of the writes; beyond it the client is slowed down.
 STREAM_BUFFER = 1024
 STREAM_BATCH = 256

@@ -10,23 +10,23 @@ from feedback_queue import __version__
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from ingest_service.server import main  # noqa: PLC0415  (each command loads only its own code)
+    from ingest_service.server import run  # noqa: PLC0415  (each command loads only its own code)
 
-    main()
+    run(args)
     return 0
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from worker_service.server import main  # noqa: PLC0415
+    from worker_service.server import run  # noqa: PLC0415
 
-    main(["--burst"] if args.burst else [])
+    run(args)
     return 0
 
 
 def _gateway(args: argparse.Namespace) -> int:
-    from gateway.server import main  # noqa: PLC0415
+    from gateway.server import run  # noqa: PLC0415
 
-    main(args.gateway_args)
+    run(args)
     return 0
 
 
@@ -59,9 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the admin HTTP gateway (port FBQ_GATEWAY_PORT, default 8080)",
         description="Serve the admin API, /metrics and /healthz over HTTP.",
         epilog="example: FBQ_ADMIN_TOKEN=... FBQ_INGEST_ADDR=ingest:50051 fbq gateway",
-        add_help=False,
     )
-    gateway.add_argument("gateway_args", nargs=argparse.REMAINDER)
+    gateway.add_argument("--host", help="address to bind (default FBQ_GATEWAY_HOST, 0.0.0.0)")
+    gateway.add_argument("--port", type=int, help="port (default FBQ_GATEWAY_PORT, 8080)")
+    gateway.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="serve the admin API without a token (loopback only)",
+    )
     gateway.set_defaults(run=_gateway)
     return parser
 

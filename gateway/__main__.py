@@ -1,3 +1,5 @@
-from gateway.server import main
+import sys
 
-main()
+from feedback_queue.cli import main
+
+sys.exit(main(["gateway", *sys.argv[1:]]))

@@ -34,16 +34,8 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="fbq gateway", description=__doc__.splitlines()[0])
-    parser.add_argument("--host", help="address to bind (default FBQ_GATEWAY_HOST, 0.0.0.0)")
-    parser.add_argument("--port", type=int, help="port (default FBQ_GATEWAY_PORT, 8080)")
-    parser.add_argument(
-        "--insecure-no-auth",
-        action="store_true",
-        help="serve the admin API without a token (loopback only)",
-    )
-    args = parser.parse_args(argv)
+def run(args: argparse.Namespace) -> None:
+    """Serve until stopped; `args` are those of `fbq gateway` (feedback_queue/cli.py)."""
     try:
         settings = Settings.from_env(os.environ)
     except ConfigError as exc:

@@ -1,3 +1,5 @@
-from ingest_service.server import main
+import sys
 
-main()
+from feedback_queue.cli import main
+
+sys.exit(main(["ingest", *sys.argv[1:]]))

@@ -5,6 +5,7 @@ fbq ingest  |  python -m ingest_service      (port: FBQ_INGEST_PORT, default 500
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import os
@@ -114,7 +115,8 @@ async def serve(settings: Settings) -> None:
     log.info("stopped")
 
 
-def main() -> None:
+def run(args: argparse.Namespace) -> None:
+    """Serve until stopped; `args` are those of `fbq ingest` (feedback_queue/cli.py)."""
     try:
         settings = Settings.from_env(os.environ)
     except ConfigError as exc:

@@ -1,3 +1,5 @@
-from worker_service.server import main
+import sys
 
-main()
+from feedback_queue.cli import main
+
+sys.exit(main(["worker", *sys.argv[1:]]))

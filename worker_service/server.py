@@ -108,10 +108,8 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
         uvloop.run(main)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="fbq worker", description=__doc__.splitlines()[0])
-    parser.add_argument("--burst", action="store_true", help="drain the queue, then exit")
-    args = parser.parse_args(argv)
+def run(args: argparse.Namespace) -> None:
+    """Work until stopped; `args` are those of `fbq worker` (feedback_queue/cli.py)."""
     try:
         settings = Settings.from_env(os.environ)
         processor = processors.load(settings)  # a bad FBQ_PROCESSOR fails before Redis is asked

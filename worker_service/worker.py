@@ -58,7 +58,7 @@ class WorkerConfig:
 
     @property
     def min_batch(self) -> int:
-        return max(1, self.concurrency // 8)
+        return max(1, self.concurrency // 16)
 
 
 class Worker:
@@ -80,7 +80,10 @@ class Worker:
         self.last_turn = monotonic()
         self.turns = 0
         self.turned = asyncio.Event()  # set at every turn of the fetch loop (tests await it)
-        self.inflight: dict[str, asyncio.Task[None]] = {}
+        self.inflight: dict[str, asyncio.Task[None]] = {}  # job id -> the slot running it
+        self._ready: asyncio.Queue[Job] = asyncio.Queue()  # taken, not yet picked by a slot
+        self._handed: set[str] = set()  # the ids in _ready
+        self._slots: list[asyncio.Task[None]] = []
         self._deadlines: dict[str, float] = {}
         self._timed_out: set[str] = set()
         self.processed = self.failed = 0
@@ -124,6 +127,8 @@ class Worker:
             self.processor.name,
             ", burst" if burst else "",
         )
+        # One long-lived task per slot: a task per job would cost more than the job's own await.
+        self._slots = [asyncio.create_task(self._slot()) for _ in range(self.config.concurrency)]
         self._background = [
             asyncio.create_task(self._flusher()),
             asyncio.create_task(self._housekeeping()),
@@ -160,7 +165,7 @@ class Worker:
             # Here, between takes, every job this worker took is in `inflight` or flushing.
             self._recover_pending = False
             await self._redis("recover", self._recover)
-        free = cfg.concurrency - len(self.inflight)
+        free = self._free()
         if free <= 0:
             await self._wait(self._slot_free, cfg.block_timeout)
             return True
@@ -168,7 +173,7 @@ class Worker:
             # Linger a moment so that one take fills several slots: under load this trades a
             # millisecond or two of latency for far fewer round trips.
             await self._wait(self._slot_free, cfg.linger)
-            free = cfg.concurrency - len(self.inflight)
+            free = self._free()
         taken = await self._take(free)
         if not taken.jobs and not taken.paused and not taken.wait:
             if burst:
@@ -184,8 +189,13 @@ class Worker:
             await self._wait(self._stopping, min(taken.wait or cfg.block_timeout, 1.0))
             return True
         for job in taken.jobs:
-            self.inflight[job.id] = asyncio.create_task(self._run_job(job))
+            self._handed.add(job.id)
+            self._ready.put_nowait(job)
         return True
+
+    def _free(self) -> int:
+        """Slots neither running a job nor about to start one."""
+        return self.config.concurrency - len(self.inflight) - len(self._handed)
 
     async def _take(self, count: int) -> Taken:
         """Take up to `count` jobs, writing the acks gathered so far in the same round trip."""
@@ -209,6 +219,14 @@ class Worker:
         return await self._guard.call(what, fn, lambda _state: self.stopping)
 
     # -- running ------------------------------------------------------------------------------
+
+    async def _slot(self) -> None:
+        """One slot: run the jobs the fetch loop hands over, one after another."""
+        while True:
+            job = await self._ready.get()
+            self._handed.discard(job.id)
+            self.inflight[job.id] = asyncio.current_task()  # type: ignore[assignment]
+            await self._run_job(job)
 
     async def _run_job(self, job: Job) -> None:
         # The watchdog enforces the deadline: one timer for all jobs, not one per job.
@@ -309,9 +327,15 @@ class Worker:
     async def _recover(self) -> None:
         """After an outage: hand back jobs a lost reply left in our list without our knowing.
 
-        Jobs running, or finished and waiting for their ack or failure to be written, stay.
+        Jobs running, handed to a slot, or finished and waiting for their ack or failure to be
+        written, stay.
         """
-        keep = [*self.inflight, *(i for i, _ in self._acks), *(f.job.id for f in self._failures)]
+        keep = [
+            *self.inflight,
+            *self._handed,
+            *(i for i, _ in self._acks),
+            *(f.job.id for f in self._failures),
+        ]
         returned = await self.queue.recover(self.id, keep=keep)
         if returned:
             log.warning("handed back %d jobs taken by a reply that was lost", returned)
@@ -322,12 +346,14 @@ class Worker:
         cfg = self.config
         if self.inflight:
             log.info("waiting up to %gs for %d jobs", cfg.shutdown_grace, len(self.inflight))
-            await asyncio.wait(list(self.inflight.values()), timeout=cfg.shutdown_grace)
-        unfinished = list(self.inflight.values())
-        for task in unfinished:
+            deadline = self.monotonic() + cfg.shutdown_grace
+            while self.inflight and self.monotonic() < deadline:
+                await self._wait(self._slot_free, deadline - self.monotonic())
+        # Slots still running a job are cancelled: those jobs go back to waiting with leave().
+        for task in self._slots:
             task.cancel()
-        if unfinished:  # bounded: a processor that swallows cancellation must not hold us
-            await asyncio.wait(unfinished, timeout=1.0)
+        if self._slots:  # bounded: a processor that swallows cancellation must not hold us
+            await asyncio.wait(self._slots, timeout=1.0)
         # Background loops end at their next turn; a flush under way finishes (or gives up).
         self._closing.set()
         self._flush_wake.set()

@@ -177,7 +177,7 @@ class Worker:
         taken = await self._take(free)
         if not taken.jobs and not taken.paused and not taken.wait:
             if burst:
-                if self.inflight:
+                if self.inflight or self._handed:
                     await self._wait(self._slot_free, cfg.block_timeout)
                     return True
                 return bool(await self._redis("promote", self.queue.promote_due))

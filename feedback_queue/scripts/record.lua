@@ -119,25 +119,41 @@ local function ack_jobs(now, retention, first)
   for i = first, #ARGV, 2 do
     local id, result = ARGV[i], ARGV[i + 1]
     local job_key = KEYS[7] .. id
-    local raw = redis.call('GET', job_key)
-    if redis.call('LREM', KEYS[2], 1, id) == 0 and raw then
+    local head = redis.call('GETRANGE', job_key, 0, 3)
+    local exists = #head == 4
+    if redis.call('LREM', KEYS[2], 1, id) == 0 and exists then
       redis.call('LREM', KEYS[1], 1, id)
       redis.call('ZREM', KEYS[3], id)
       redis.call('ZREM', KEYS[4], id)
     end
-    if raw then
-      local rec = rec_decode(raw)
-      if rec.status ~= COMPLETED then
+    local flags, status = 0, COMPLETED
+    if exists then
+      flags, status = struct.unpack('>BB', head)
+    end
+    if status ~= COMPLETED then
+      if flags == REC_PLAIN then
+        -- The common case, a first attempt: patch the header and append the extras, so the
+        -- payload is neither copied here nor written to the AOF again.
+        local rec = {extra = {}}
+        settle_started(rec, KEYS[8], id, settled)
+        rec.extra.f = now
+        rec.extra.r = result
+        local extra = cmsgpack.pack(rec.extra)
+        redis.call('SETRANGE', job_key, 0, struct.pack('>BB', REC_WITH_EXTRAS, COMPLETED))
+        redis.call('APPEND', job_key, extra .. struct.pack('>I4', #extra))
+        redis.call('PEXPIRE', job_key, retention)
+      else
+        local rec = rec_decode(redis.call('GET', job_key))
         settle_started(rec, KEYS[8], id, settled)
         rec.status = COMPLETED
         rec.extra.f = now
         rec.extra.r = result
         rec.extra.d = nil
         redis.call('SET', job_key, rec_encode(rec), 'PX', retention)
-        index[#index + 1] = now
-        index[#index + 1] = id
-        done = done + 1
       end
+      index[#index + 1] = now
+      index[#index + 1] = id
+      done = done + 1
     end
   end
   if done > 0 then

@@ -4,7 +4,9 @@
 
 Starts its own redis-server (AOF on, appendfsync everysec). For each case it pauses the queue,
 fills it, starts `python -m worker_service` (one process), waits for its readiness, resumes the
-queue and times the drain from the first job taken until every job is COMPLETED. The baseline
+queue and times the drain from the first job taken until every job is COMPLETED. Each case
+starts from an empty Redis (the previous cases' 20,000 completed records would otherwise weigh
+on the next). The baseline
 is raw redis-py draining the same number of ids with one LMOVE + one LREM per job, measured in
 the same run.
 """
@@ -101,6 +103,7 @@ async def main(jobs: int) -> None:
         naive = await naive_baseline(client, jobs)
         results = {}
         for name, processor, slots in CASES:
+            await client.flushdb()  # every case starts from an empty server, like the first
             count = jobs if slots > 1 else max(jobs // 10, 1000)
             results[name] = await drain(server.port, client, name, processor, slots, count)
         await client.aclose()

@@ -40,12 +40,12 @@ end
 -- the started entry is appended there for one HSET of the whole batch: every write command a
 -- script runs is also written to the AOF one by one, so fewer, wider commands are cheaper.
 local function mark_active(job_key, active_key, started_key, id, worker, now, marks)
-  local head = redis.call('GETRANGE', job_key, 0, 3)
-  if #head < 4 then
+  local raw = redis.call('GET', job_key)
+  if not raw then
     redis.call('LREM', active_key, 1, id)
     return false
   end
-  local _, status, attempts = struct.unpack('>BBH', head)
+  local flags, status, attempts = struct.unpack('>BBH', raw)
   if status == COMPLETED then
     redis.call('LREM', active_key, 1, id)
     return false
@@ -53,10 +53,11 @@ local function mark_active(job_key, active_key, started_key, id, worker, now, ma
   if status == ACTIVE then
     local who = redis.call('HGET', started_key, id)
     if who and string.sub(who, 1, #worker + 1) == worker .. '|' then
-      return redis.call('GET', job_key)
+      return raw
     end
   end
-  redis.call('SETRANGE', job_key, 1, struct.pack('>BH', ACTIVE, attempts + 1))
+  local patch = struct.pack('>BH', ACTIVE, attempts + 1)
+  redis.call('SETRANGE', job_key, 1, patch)
   local mark = worker .. '|' .. string.format('%.0f', now)
   if marks then
     marks[#marks + 1] = id
@@ -64,7 +65,7 @@ local function mark_active(job_key, active_key, started_key, id, worker, now, ma
   else
     redis.call('HSET', started_key, id, mark)
   end
-  return redis.call('GET', job_key)
+  return string.char(flags) .. patch .. string.sub(raw, 5)
 end
 
 -- The attempt of `id` ends: its worker and start time go into the record's extras. With

@@ -20,33 +20,15 @@ import argparse
 import asyncio
 import platform
 import tempfile
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from redis.asyncio import Redis
 
+from benchmarks.common import PAYLOAD_BYTES, payload_submission, rate
 from feedback_queue.connection import create_client
 from feedback_queue.embedded import EmbeddedRedis, find_server_binary
 from feedback_queue.queue import Queue
 from feedback_queue.settings import RedisSettings
-from feedback_queue.v1 import queue_pb2 as pb
-
-PAYLOAD_BYTES = 200
-
-
-def payload_submission() -> pb.Submission:
-    """A Submission whose serialized form is exactly PAYLOAD_BYTES long."""
-    sub = pb.Submission(submitter_id="bench-user", content="")
-    sub.content = "x" * (PAYLOAD_BYTES - len(sub.SerializeToString()) - 3)
-    assert len(sub.SerializeToString()) == PAYLOAD_BYTES
-    return sub
-
-
-async def rate(jobs: int, work: Callable[[], Awaitable[object]]) -> float:
-    started = time.perf_counter()
-    await work()
-    return jobs / (time.perf_counter() - started)
 
 
 async def used_memory(client: Redis) -> int:

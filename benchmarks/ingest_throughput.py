@@ -1,6 +1,6 @@
 """Ingest throughput over gRPC, beside the core's direct enqueue measured in the same run.
 
-    .venv/bin/python benchmarks/ingest_throughput.py --jobs 20000
+    .venv/bin/python -m benchmarks.ingest_throughput --jobs 20000
 
 Starts its own redis-server (AOF on, appendfsync everysec) and the ingest service as a separate
 process (`python -m ingest_service`), then measures from this process over one real channel:
@@ -18,13 +18,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from benchmarks.common import payload_submission, rate, wait_ready
 from feedback_queue.connection import create_client
 from feedback_queue.embedded import EmbeddedRedis, free_port
 from feedback_queue.queue import Queue
@@ -33,13 +32,7 @@ from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
-SUBMISSION = pb.Submission(submitter_id="bench-user", content="x" * 185)
-
-
-async def rate(jobs: int, work: Callable[[], Awaitable[object]]) -> float:
-    started = time.perf_counter()
-    await work()
-    return jobs / (time.perf_counter() - started)
+SUBMISSION = payload_submission()
 
 
 async def direct_enqueue(port: int, jobs: int) -> float:
@@ -55,18 +48,10 @@ async def direct_enqueue(port: int, jobs: int) -> float:
     return result
 
 
-async def wait_ready(channel: grpc.aio.Channel) -> None:
-    health = health_pb2_grpc.HealthStub(channel)
-    request = health_pb2.HealthCheckRequest(service="readiness")
-    async for reply in health.Watch(request, wait_for_ready=True):
-        if reply.status == health_pb2.HealthCheckResponse.SERVING:
-            return
-
-
 async def over_grpc(address: str, jobs: int) -> dict[str, float]:
     results: dict[str, float] = {}
+    await wait_ready(address)
     async with grpc.aio.insecure_channel(address) as channel:
-        await wait_ready(channel)
         stub = pb_grpc.SubmissionServiceStub(channel)
         request = pb.SubmitRequest(submission=SUBMISSION)
 

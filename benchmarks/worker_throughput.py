@@ -22,11 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from redis.asyncio import Redis
 
-from benchmarks.core_throughput import payload_submission
+from benchmarks.common import payload_submission, wait_ready
 from feedback_queue.connection import create_client
 from feedback_queue.embedded import EmbeddedRedis, free_port
 from feedback_queue.queue import Queue
@@ -54,14 +52,6 @@ async def naive_baseline(client: Redis, jobs: int) -> float:
     return jobs / (time.perf_counter() - started)
 
 
-async def ready(port: int) -> None:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        request = health_pb2.HealthCheckRequest(service="readiness")
-        async for reply in health_pb2_grpc.HealthStub(channel).Watch(request, wait_for_ready=True):
-            if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                return
-
-
 async def drain(
     redis_port: int, client: Redis, case: str, processor: str, slots: int, jobs: int
 ) -> float:
@@ -81,7 +71,7 @@ async def drain(
     }
     worker = subprocess.Popen([sys.executable, "-m", "worker_service"], env=env, cwd=ROOT)
     try:
-        await ready(health)
+        await wait_ready(f"127.0.0.1:{health}")
         await queue.resume()
         # The clock starts when the worker has noticed the resume (it looks every second while
         # paused) and ends when every job is COMPLETED; both are seen within 5 ms.

@@ -72,11 +72,6 @@ class EmbeddedRedis:
     _ready_seen: bool = field(default=False, init=False)
 
     @property
-    def url(self) -> str:
-        auth = f":{self.password}@" if self.password else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/0"
-
-    @property
     def log_path(self) -> Path:
         return self.data_dir / "redis.log"
 

@@ -152,23 +152,22 @@ class Queue:
         self.scripts = Scripts.register(self.client)
 
     @classmethod
-    def from_settings(cls, settings: Settings, client: Redis, **overrides: object) -> Queue:
-        """A queue configured as `settings` says; keyword overrides are for tests."""
-        options: dict[str, object] = {
-            "name": settings.queue,
-            "address": settings.redis.address,
-            "max_attempts": settings.max_attempts,
-            "backoff": Backoff(settings.backoff_base, settings.backoff_max),
-            "retention": settings.retention,
-            "idempotency_ttl": settings.idempotency_ttl,
-            "max_waiting": settings.max_waiting,
-            "submitter_rate": settings.submitter_rate,
-            "rate_limit": settings.rate_limit,
-            "heartbeat_grace": settings.heartbeat_grace,
-            "limits": Limits(settings.max_content_bytes, settings.kinds),
-        }
-        options.update(overrides)
-        return cls(client, **options)  # type: ignore[arg-type]
+    def from_settings(cls, settings: Settings, client: Redis) -> Queue:
+        """A queue configured as `settings` says."""
+        return cls(
+            client,
+            name=settings.queue,
+            address=settings.redis.address,
+            max_attempts=settings.max_attempts,
+            backoff=Backoff(settings.backoff_base, settings.backoff_max),
+            retention=settings.retention,
+            idempotency_ttl=settings.idempotency_ttl,
+            max_waiting=settings.max_waiting,
+            submitter_rate=settings.submitter_rate,
+            rate_limit=settings.rate_limit,
+            heartbeat_grace=settings.heartbeat_grace,
+            limits=Limits(settings.max_content_bytes, settings.kinds),
+        )
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)

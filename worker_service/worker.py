@@ -55,6 +55,11 @@ class WorkerConfig:
     sweep_every: float = 60.0
     # Take when at least this many slots are free, or after `linger` seconds.
     linger: float = 0.002
+    # A take also writes the acks gathered so far, up to this many; more are left to the flusher.
+    # Carried acks make the take's round trip longer, and every slot it fills waits for it:
+    # with a 10 ms processor at concurrency 64, carrying them all cost about 6% of throughput.
+    # One or two save a round trip per job at low concurrency.
+    acks_per_take: int = 2
 
     @property
     def min_batch(self) -> int:
@@ -198,9 +203,9 @@ class Worker:
         return self.config.concurrency - len(self.inflight) - len(self._handed)
 
     async def _take(self, count: int) -> Taken:
-        """Take up to `count` jobs, writing the acks gathered so far in the same round trip."""
+        """Take up to `count` jobs, writing the few acks gathered so far in the same round trip."""
         async with self._flush_lock:
-            acks = self._acks[:]
+            acks = self._acks[:] if len(self._acks) <= self.config.acks_per_take else []
             _, taken = await self._redis("take", lambda: self.queue.ack_take(self.id, acks, count))
             del self._acks[: len(acks)]
         return taken

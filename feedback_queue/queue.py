@@ -14,7 +14,7 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple, TypedDict
 
 from redis.asyncio import Redis
 
@@ -120,6 +120,19 @@ class Page:
     next_cursor: str
     total: int
 
+    @classmethod
+    def of(cls, jobs: list[Job], offset: int, limit: int, total: int) -> Page:
+        """The page at `offset`; its cursor leads to the next one, if there is more."""
+        more = offset + limit < total
+        return cls(jobs, str(offset + limit) if more else "", total)
+
+
+def page_window(cursor: str, limit: int) -> tuple[int, int]:
+    """Offset and size of the page a listing cursor (from `Page.next_cursor`) asks for."""
+    if cursor and not cursor.isdigit():
+        raise InvalidSubmission("page_token", "not a token from a previous page")
+    return int(cursor or 0), max(1, min(limit, 500))
+
 
 @dataclass(frozen=True)
 class ServerInfo:
@@ -129,9 +142,43 @@ class ServerInfo:
     latency_ms: float
 
 
+class QueueOptions(TypedDict):
+    """What `Settings` configure of a queue, whatever keeps its data (see `queue_options`)."""
+
+    name: str
+    max_attempts: int
+    backoff: Backoff
+    retention: float
+    idempotency_ttl: float
+    max_waiting: int
+    submitter_rate: Rate | None
+    rate_limit: Rate | None
+    heartbeat_grace: float
+    limits: Limits
+
+
+def queue_options(settings: Settings) -> QueueOptions:
+    """The queue fields `settings` configure: shared by `Queue` and the in-memory fallback."""
+    return QueueOptions(
+        name=settings.queue,
+        max_attempts=settings.max_attempts,
+        backoff=Backoff(settings.backoff_base, settings.backoff_max),
+        retention=settings.retention,
+        idempotency_ttl=settings.idempotency_ttl,
+        max_waiting=settings.max_waiting,
+        submitter_rate=settings.submitter_rate,
+        rate_limit=settings.rate_limit,
+        heartbeat_grace=settings.heartbeat_grace,
+        limits=Limits(settings.max_content_bytes, settings.kinds),
+    )
+
+
 @dataclass
 class Queue:
     """One named queue on one Redis client."""
+
+    # False for a subclass whose submissions do not outlive the process (health says so).
+    durable: ClassVar[bool] = True
 
     client: Redis
     name: str = DEFAULT_QUEUE
@@ -154,20 +201,11 @@ class Queue:
     @classmethod
     def from_settings(cls, settings: Settings, client: Redis) -> Queue:
         """A queue configured as `settings` says."""
-        return cls(
-            client,
-            name=settings.queue,
-            address=settings.redis.address,
-            max_attempts=settings.max_attempts,
-            backoff=Backoff(settings.backoff_base, settings.backoff_max),
-            retention=settings.retention,
-            idempotency_ttl=settings.idempotency_ttl,
-            max_waiting=settings.max_waiting,
-            submitter_rate=settings.submitter_rate,
-            rate_limit=settings.rate_limit,
-            heartbeat_grace=settings.heartbeat_grace,
-            limits=Limits(settings.max_content_bytes, settings.kinds),
-        )
+        return cls(client, address=settings.redis.address, **queue_options(settings))
+
+    async def close(self) -> None:
+        """Close the Redis client (its connection pool); the queue is unusable afterwards."""
+        await self.client.aclose()
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -188,21 +226,7 @@ class Queue:
 
         One script call per chunk of ENQUEUE_CHUNK. Invalid items fail alone and are not sent.
         """
-        results: list[EnqueueResult | QueueError] = []
-        pending: list[_Pending] = []
-        for index, (submission, delay) in enumerate(items):
-            try:
-                validate_submission(submission, self.limits)
-                validate_delay(delay)
-            except QueueError as exc:
-                results.append(exc)
-                continue
-            # A placeholder until Redis answers; every pending index is overwritten below.
-            results.append(QueueError("not enqueued"))
-            payload = submission.SerializeToString(deterministic=True)
-            pending.append(
-                _Pending(index, payload, submission.idempotency_key, delay, submission.submitter_id)
-            )
+        results, pending = self._validated(items)
         for _ in range(_ID_DRAWS):
             collided: list[_Pending] = []
             for start in range(0, len(pending), ENQUEUE_CHUNK):
@@ -218,6 +242,27 @@ class Queue:
         for item in pending:
             results[item.position] = QueueError("could not draw a free id; retry the submission")
         return results
+
+    def _validated(
+        self, items: Sequence[tuple[pb.Submission, float]]
+    ) -> tuple[list[EnqueueResult | QueueError], list[_Pending]]:
+        """Each item's error, or a placeholder for it and its serialized form to enqueue."""
+        results: list[EnqueueResult | QueueError] = []
+        pending: list[_Pending] = []
+        for index, (submission, delay) in enumerate(items):
+            try:
+                validate_submission(submission, self.limits)
+                validate_delay(delay)
+            except QueueError as exc:
+                results.append(exc)
+                continue
+            # A placeholder until the enqueue answers; every pending index is overwritten.
+            results.append(QueueError("not enqueued"))
+            payload = submission.SerializeToString(deterministic=True)
+            pending.append(
+                _Pending(index, payload, submission.idempotency_key, delay, submission.submitter_id)
+            )
+        return results, pending
 
     async def _enqueue_chunk(self, chunk: Sequence[_Pending]) -> list[EnqueueResult | QueueError]:
         now = self.now_ms()
@@ -391,11 +436,7 @@ class Queue:
         now = self.now_ms()
         args: list[Arg] = [now]
         for f in failures:
-            retry_at = 0
-            if not f.permanent and f.job.attempts < self.max_attempts:
-                delay = max(self.backoff.delay(f.job.attempts), f.retry_after)
-                retry_at = now + max(int(delay * 1000), 1)
-            args += [f.job.id, f.job.attempts, f.error[:MAX_ERROR_CHARS], retry_at]
+            args += [f.job.id, f.job.attempts, f.error[:MAX_ERROR_CHARS], self._retry_at(f, now)]
         k = self.keys
         async with translated(self.address):
             outcomes = await self.scripts.fail(
@@ -403,6 +444,13 @@ class Queue:
                 args=args,
             )
         return [{1: Status.DELAYED, 2: Status.FAILED}.get(int(o)) for o in outcomes]
+
+    def _retry_at(self, failure: Failure, now: int) -> int:
+        """When (ms) a failed attempt's job runs again; 0 when it is dead-lettered instead."""
+        if failure.permanent or failure.job.attempts >= self.max_attempts:
+            return 0
+        delay = max(self.backoff.delay(failure.job.attempts), failure.retry_after)
+        return now + max(int(delay * 1000), 1)
 
     async def release(self, worker: str, job_ids: Iterable[str]) -> int:
         """Hand `worker`'s unfinished jobs back to the front of waiting (shutdown)."""
@@ -526,18 +574,10 @@ class Queue:
     async def list_by_status(self, status: Status, limit: int = 50, cursor: str = "") -> Page:
         """One page of the jobs in `status`: waiting and delayed oldest or soonest first,
         completed and failed newest first. `cursor` comes from the previous page."""
-        if not cursor:
-            offset = 0
-        elif cursor.isdigit():
-            offset = int(cursor)
-        else:
-            raise InvalidSubmission("page_token", "not a token from a previous page")
-        limit = max(1, min(limit, 500))
+        offset, limit = page_window(cursor, limit)
         async with translated(self.address):
             ids, total = await self._page_ids(status, offset, limit)
-        jobs = await self._read(ids)
-        more = offset + limit < total
-        return Page(jobs, str(offset + limit) if more else "", total)
+        return Page.of(await self._read(ids), offset, limit, total)
 
     async def _page_ids(self, status: Status, offset: int, limit: int) -> tuple[list[str], int]:
         k, c = self.keys, self.client

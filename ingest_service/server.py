@@ -68,15 +68,21 @@ class IngestServer:
         await self.server.stop(self.settings.shutdown_grace if grace is None else grace)
         if self._tasks:  # the health loop ends by itself once shutdown() was called
             await asyncio.wait(self._tasks, timeout=5.0)
-        await self.queue.client.aclose()
+        await self.queue.close()
 
 
 def create_server(
-    settings: Settings, *, client: Redis | None = None, port: int | None = None
+    settings: Settings,
+    *,
+    client: Redis | None = None,
+    port: int | None = None,
+    queue: Queue | None = None,
 ) -> IngestServer:
-    """Build the server on `port` (default: settings.ingest_port; 0 picks a free one)."""
-    client = client or create_client(settings.redis)
-    queue = Queue.from_settings(settings, client)
+    """Build the server on `port` (default: settings.ingest_port; 0 picks a free one).
+
+    It serves `queue` when given (`fbq up --memory`), else a queue on `client` or on a new one.
+    """
+    queue = queue or Queue.from_settings(settings, client or create_client(settings.redis))
     health = HealthReporter(queue.ping, SERVICE_NAMES, settings.health_interval)
     interceptors = [TokenAuthInterceptor(settings.grpc_token)] if settings.grpc_token else []
     server = grpc.aio.server(

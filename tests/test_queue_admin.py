@@ -80,8 +80,9 @@ async def test_stats_count_every_state(queue: Queue) -> None:
     assert not stats.paused
 
 
-async def test_no_correctness_key_carries_a_ttl(queue: Queue, client: Redis) -> None:
+async def test_no_correctness_key_carries_a_ttl(redis_queue: Queue, client: Redis) -> None:
     """volatile-lru may evict only keys with a TTL: only finished jobs may have one."""
+    queue = redis_queue
     await _states(queue)
     await queue.enqueue(submission("keyed", idempotency_key="k"), delay=0)
     await queue.pause()
@@ -98,15 +99,14 @@ async def test_no_correctness_key_carries_a_ttl(queue: Queue, client: Redis) -> 
             assert ttl == -1, f"{name} must never expire (pttl {ttl})"
 
 
-async def test_completed_index_is_trimmed_after_retention(
-    queue: Queue, clock: FakeClock, client: Redis
-) -> None:
+async def test_completed_index_is_trimmed_after_retention(queue: Queue, clock: FakeClock) -> None:
     await queue.enqueue(submission())
     [job] = await queue.reserve("w1")
     await queue.ack("w1", [(job.id, "ok")])
+    assert (await queue.list_by_status(Status.COMPLETED)).total == 1
     clock.advance(queue.retention + 1)
     assert await queue.sweep() == (0, 1)
-    assert await client.zcard(queue.keys.completed) == 0
+    assert (await queue.list_by_status(Status.COMPLETED)).total == 0
 
 
 def test_every_key_of_a_queue_is_in_one_cluster_slot() -> None:

@@ -48,8 +48,9 @@ async def test_idempotency_key_expires_and_is_swept(queue: Queue, clock: FakeClo
 
 
 async def test_replayed_enqueue_script_creates_nothing_twice(
-    queue: Queue, client: Redis, clock: FakeClock
+    redis_queue: Queue, client: Redis, clock: FakeClock
 ) -> None:
+    queue = redis_queue
     # What a Redis-level retry does: the very same script call, same drawn id, sent again.
     job_id = new_id()
     payload = submission("essay", idempotency_key="k9").SerializeToString(deterministic=True)
@@ -75,11 +76,12 @@ async def test_replayed_enqueue_script_creates_nothing_twice(
 
 
 async def test_id_collision_with_another_payload_draws_again(
-    queue: Queue, client: Redis, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    queue: Queue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     taken = (await queue.enqueue(submission("first"))).id
     draws = iter([taken, "fresh-id-0001"])
-    monkeypatch.setattr("feedback_queue.queue.new_id", lambda: next(draws))
+    for backend in ("queue", "memory"):
+        monkeypatch.setattr(f"feedback_queue.{backend}.new_id", lambda: next(draws))
     result = await queue.enqueue(submission("second"))
     assert result.id == "fresh-id-0001"
     assert (await queue.get(taken)).submission.content == "first"

@@ -59,21 +59,29 @@ async def test_idle_reserve_returns_empty_after_block(queue: Queue) -> None:
     assert await queue.reserve("w1", block=0.1) == []
 
 
-async def test_ack_completes_with_result_and_retention(queue: Queue, client: Redis) -> None:
-    result = await queue.enqueue(submission())
+async def test_ack_completes_with_result(queue: Queue) -> None:
+    await queue.heartbeat("w1")
+    await queue.enqueue(submission())
     [job] = await queue.reserve("w1")
     assert await queue.ack("w1", [(job.id, '{"ok": true}')]) == 1
     done = await queue.get(job.id)
     assert done.status == Status.COMPLETED
     assert done.record.result == '{"ok": true}'
     assert done.record.finished_ms > 0
-    ttl = await client.pttl(queue.keys.job(result.id))
-    assert 0 < ttl <= 3600 * 1000
-    assert await client.llen(queue.keys.active("w1")) == 0
+    assert (await queue.list_by_status(Status.ACTIVE)).total == 0
     # A replayed ack changes nothing and counts nothing twice.
     assert await queue.ack("w1", [(job.id, "other")]) == 0
     assert (await queue.get(job.id)).record.result == '{"ok": true}'
     assert (await queue.stats()).completed == 1
+
+
+async def test_completed_job_expires_after_retention(redis_queue: Queue, client: Redis) -> None:
+    result = await redis_queue.enqueue(submission())
+    [job] = await redis_queue.reserve("w1")
+    await redis_queue.ack("w1", [(job.id, "ok")])
+    ttl = await client.pttl(redis_queue.keys.job(result.id))
+    assert 0 < ttl <= 3600 * 1000
+    assert await client.llen(redis_queue.keys.active("w1")) == 0
 
 
 async def test_transient_failure_backs_off_then_dead_letters(
@@ -134,15 +142,16 @@ async def test_pause_stops_both_reserve_paths(queue: Queue) -> None:
     assert len(await queue.reserve("w1")) == 1
 
 
-async def test_pause_while_blocked_hands_the_job_back(queue: Queue, client: Redis) -> None:
+async def test_pause_while_blocked_hands_the_job_back(queue: Queue) -> None:
     # BLMOVE cannot see the pause flag; the start script puts the id back first in line.
+    await queue.heartbeat("w1")
     taker = asyncio.create_task(queue.reserve("w1", block=5.0))
     await asyncio.sleep(0)
     await queue.pause()
     result = await queue.enqueue(submission())
     assert await taker == []
-    assert await client.lrange(queue.keys.waiting, 0, -1) == [result.id.encode()]
-    assert await client.llen(queue.keys.active("w1")) == 0
+    assert [j.id for j in (await queue.list_by_status(Status.WAITING)).jobs] == [result.id]
+    assert (await queue.list_by_status(Status.ACTIVE)).total == 0
     assert (await queue.get(result.id)).attempts == 0
 
 

@@ -10,9 +10,7 @@ from tests.conftest import FakeClock
 from tests.helpers import submission
 
 
-async def test_abandoned_jobs_come_back_exactly_once(
-    queue: Queue, clock: FakeClock, client: Redis
-) -> None:
+async def test_abandoned_jobs_come_back_exactly_once(queue: Queue, clock: FakeClock) -> None:
     ids = [(await queue.enqueue(submission(f"t{i}"))).id for i in range(3)]
     await queue.heartbeat("doomed")
     taken = await queue.reserve("doomed", count=3)
@@ -23,8 +21,7 @@ async def test_abandoned_jobs_come_back_exactly_once(
     clock.advance(2)
     assert await queue.reap() == 3
     assert await queue.reap() == 0  # nothing twice
-    assert await client.exists(queue.keys.active("doomed")) == 0
-    assert await client.zscore(queue.keys.workers, "doomed") is None
+    assert (await queue.list_by_status(Status.ACTIVE)).total == 0
     # Back first in line, oldest first, each once.
     await queue.heartbeat("rescuer")
     again = await queue.reserve("rescuer", count=10)
@@ -76,9 +73,30 @@ async def test_late_ack_from_a_reaped_worker_completes_and_does_not_rerun(
     assert await queue.reserve("other", count=5) == []
 
 
-async def test_completed_job_found_in_waiting_is_not_run_again(
-    queue: Queue, clock: FakeClock, client: Redis
+async def test_reaped_and_departed_workers_leave_no_keys(
+    redis_queue: Queue, clock: FakeClock, client: Redis
 ) -> None:
+    queue, k = redis_queue, redis_queue.keys
+    for i in range(2):
+        await queue.enqueue(submission(f"t{i}"))
+    for worker in ("doomed", "leaving"):
+        await queue.heartbeat(worker)
+        await queue.reserve(worker)
+    clock.advance(queue.heartbeat_grace - 1)
+    await queue.heartbeat("leaving")
+    clock.advance(2)
+    assert await queue.reap() == 1
+    assert await queue.leave("leaving") == 1
+    for worker in ("doomed", "leaving"):
+        assert await client.exists(k.active(worker)) == 0
+        assert await client.zscore(k.workers, worker) is None
+    assert await client.hlen(k.started) == 0
+
+
+async def test_completed_job_found_in_waiting_is_not_run_again(
+    redis_queue: Queue, clock: FakeClock, client: Redis
+) -> None:
+    queue = redis_queue
     await queue.enqueue(submission())
     [job] = await queue.reserve("w1")
     await queue.ack("w1", [(job.id, "done")])
@@ -87,27 +105,28 @@ async def test_completed_job_found_in_waiting_is_not_run_again(
     assert await client.llen(queue.keys.active("w2")) == 0
 
 
-async def test_recover_hands_back_what_a_lost_reply_left(queue: Queue, client: Redis) -> None:
+async def test_recover_hands_back_what_a_lost_reply_left(queue: Queue) -> None:
     for i in range(4):
         await queue.enqueue(submission(f"t{i}"))
+    await queue.heartbeat("w1")
     known = await queue.reserve("w1", count=1)
     lost = await queue.reserve("w1", count=3)  # pretend this reply never arrived
     assert await queue.recover("w1", keep=[j.id for j in known]) == 3
-    assert await client.lrange(queue.keys.active("w1"), 0, -1) == [known[0].id.encode()]
+    assert [j.id for j in (await queue.list_by_status(Status.ACTIVE)).jobs] == [known[0].id]
     back = await queue.reserve("w2", count=5)
     assert [j.id for j in back] == [j.id for j in lost]
     # The attempt that never reached the worker is not counted against the job.
     assert all(j.attempts == 1 for j in back)
 
 
-async def test_release_at_shutdown_puts_jobs_first_in_line(queue: Queue, client: Redis) -> None:
+async def test_release_at_shutdown_puts_jobs_first_in_line(queue: Queue) -> None:
     first = (await queue.enqueue(submission("first"))).id
     second = (await queue.enqueue(submission("second"))).id
     await queue.heartbeat("w1")
     await queue.reserve("w1", count=2)
     third = (await queue.enqueue(submission("third"))).id
     assert await queue.leave("w1") == 2
-    assert await client.zscore(queue.keys.workers, "w1") is None
+    assert (await queue.stats()).workers == 0
     again = await queue.reserve("w2", count=5)
     assert [j.id for j in again] == [first, second, third]
     assert [j.attempts for j in again] == [1, 1, 1]
@@ -123,13 +142,16 @@ async def test_fail_after_reap_is_stale(queue: Queue, clock: FakeClock) -> None:
     assert (await queue.get(job.id)).status == Status.WAITING
 
 
-async def test_housekeeping_lease_is_held_by_one_worker_at_a_time(
-    queue: Queue, client: Redis
-) -> None:
+async def test_housekeeping_lease_is_held_by_one_worker_at_a_time(queue: Queue) -> None:
     assert await queue.hold_lease("housekeeping", "w1", 5.0)
     assert not await queue.hold_lease("housekeeping", "w2", 5.0)
     assert await queue.hold_lease("housekeeping", "w1", 5.0)  # renewed
-    assert 0 < await client.pttl(queue.keys.lock("housekeeping")) <= 5000
     assert not await queue.hold_lease("housekeeping", "w2", 0)  # not w2's to give up
     assert not await queue.hold_lease("housekeeping", "w1", 0)  # given up
     assert await queue.hold_lease("housekeeping", "w2", 5.0)
+
+
+async def test_housekeeping_lease_expires_in_redis(redis_queue: Queue, client: Redis) -> None:
+    # A lease is coordination, not data: the one key besides finished jobs with a TTL.
+    assert await redis_queue.hold_lease("housekeeping", "w1", 5.0)
+    assert 0 < await client.pttl(redis_queue.keys.lock("housekeeping")) <= 5000

@@ -15,7 +15,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import grpc
@@ -45,11 +45,16 @@ def worker_config(settings: Settings) -> WorkerConfig:
 
 
 async def serve(
-    settings: Settings, *, burst: bool = False, processor: processors.Processor | None = None
+    settings: Settings,
+    *,
+    burst: bool = False,
+    processor: processors.Processor | None = None,
+    queue: Queue | None = None,
+    stop: asyncio.Event | None = None,
 ) -> None:
+    """Work until SIGTERM/SIGINT, or until `stop` is set when one is given (then no signals)."""
     processor = processor or processors.load(settings)
-    client = create_client(settings.redis)
-    queue = Queue.from_settings(settings, client)
+    queue = queue or Queue.from_settings(settings, create_client(settings.redis))
     worker = Worker(queue, processor, worker_config(settings))
     await require_redis(queue, settings.startup_timeout)
 
@@ -85,9 +90,12 @@ async def serve(
         # NOT_SERVING from now on, and no more checks that would call it a failure.
         shutting_down.append(asyncio.create_task(health.shutdown()))
 
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal)
+    if stop is None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_signal)
+    else:
+        shutting_down.append(asyncio.create_task(_on_stop(stop, on_signal)))
     try:
         await worker.run(burst=burst)
     finally:
@@ -95,7 +103,12 @@ async def serve(
         health_task.cancel()
         await server.stop(1.0)
         await processor.aclose()
-        await client.aclose()
+        await queue.close()
+
+
+async def _on_stop(stop: asyncio.Event, on_signal: Callable[[], None]) -> None:
+    await stop.wait()
+    on_signal()
 
 
 def run_loop(main: Coroutine[Any, Any, None]) -> None:

@@ -121,7 +121,7 @@ class Settings:
     ingest_port: int = 50051
     worker_health_port: int = 50052
     gateway_port: int = 8080
-    ingest_addr: str = "localhost:50051"
+    ingest_addr: str = "127.0.0.1:50051"  # not "localhost", which may resolve to ::1 first
     concurrency: int = 16
     max_attempts: int = 5
     backoff_base: float = 1.0
@@ -164,7 +164,7 @@ class Settings:
             ingest_port=env.port("FBQ_INGEST_PORT", 50051),
             worker_health_port=env.port("FBQ_WORKER_HEALTH_PORT", 50052),
             gateway_port=env.port("FBQ_GATEWAY_PORT", 8080),
-            ingest_addr=env.text("FBQ_INGEST_ADDR", "localhost:50051"),
+            ingest_addr=env.text("FBQ_INGEST_ADDR", "127.0.0.1:50051"),
             concurrency=env.integer("FBQ_CONCURRENCY", 16, minimum=1),
             max_attempts=env.integer("FBQ_MAX_ATTEMPTS", 5, minimum=1, maximum=1000),
             backoff_base=env.duration("FBQ_BACKOFF_BASE", 1.0),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -43,3 +44,80 @@ def test_module_entry_points_share_the_parser() -> None:
     )
     assert result.returncode == 2
     assert "error: unrecognized arguments: --no-such-flag" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["submit"],
+        ["status"],
+        ["stats"],
+        ["dead"],
+        ["dead", "list"],
+        ["dead", "retry"],
+        ["dead", "delete"],
+        ["pause"],
+        ["resume"],
+        ["health"],
+        ["bench"],
+        ["up"],
+    ],
+)
+def test_client_commands_have_help_with_examples(
+    capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert f"usage: fbq {' '.join(command)}" in out
+    assert "example" in out
+
+
+def test_up_options_and_dispatch(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    listing = " ".join(capsys.readouterr().out.split())
+    assert "up run Redis (embedded unless REDIS_URL is set), ingest, workers and the gateway" in (
+        listing
+    )
+    with pytest.raises(SystemExit):
+        main(["up", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "everything in one process, in memory: submissions are lost when it stops" in out
+    assert "submit the sample writing pieces and show their feedback" in out
+
+    seen: list[argparse.Namespace] = []
+
+    def fake_run(args: argparse.Namespace) -> int:
+        seen.append(args)
+        return 7
+
+    monkeypatch.setattr("feedback_queue.up.run", fake_run)
+    assert main(["up"]) == 7
+    assert main(["up", "--data-dir", "/tmp/x", "--workers", "3", "--memory", "--demo"]) == 7
+    defaults, given = (vars(args) for args in seen)
+    assert {k: defaults[k] for k in ("data_dir", "workers", "memory", "demo")} == {
+        "data_dir": ".fbq",
+        "workers": 1,
+        "memory": False,
+        "demo": False,
+    }
+    assert {k: given[k] for k in ("data_dir", "workers", "memory", "demo")} == {
+        "data_dir": "/tmp/x",
+        "workers": 3,
+        "memory": True,
+        "demo": True,
+    }
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["bench", "--count", "0"])
+    assert info.value.code == 2
+    assert "--count: must be at least 1, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["dead"])
+    assert info.value.code == 2

@@ -9,6 +9,7 @@ event instead of polling.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import socket
@@ -76,8 +77,11 @@ class EmbeddedRedis:
         return self.data_dir / "redis.log"
 
     def command(self) -> list[str]:
-        args = [
-            find_server_binary(self.binary),
+        # A password goes in a config file readable only by us, never in argv (ps shows argv).
+        args = [find_server_binary(self.binary)]
+        if self.password:
+            args.append(str(self._write_auth_config(self.password)))
+        args += [
             "--port",
             str(self.port),
             "--bind",
@@ -93,9 +97,16 @@ class EmbeddedRedis:
             "--logfile",
             "",
         ]
-        if self.password:
-            args += ["--requirepass", self.password]
         return args + list(self.extra_args)
+
+    def _write_auth_config(self, password: str) -> Path:
+        path = self.data_dir / "auth.conf"
+        quoted = password.replace("\\", "\\\\").replace('"', '\\"')
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # also when an older file had wider rights
+        with os.fdopen(fd, "w") as conf:
+            conf.write(f'requirepass "{quoted}"\n')
+        return path
 
     def start(self) -> EmbeddedRedis:
         """Start the server and wait until it accepts connections; a fixed port is kept."""
@@ -119,6 +130,8 @@ class EmbeddedRedis:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            # Its own process group: Ctrl-C in a terminal reaches `fbq up`, which stops Redis last.
+            process_group=0,
         )
         stdout = self.process.stdout
         assert stdout is not None

@@ -1,0 +1,252 @@
+"""`fbq up`: Redis, ingest, workers and the gateway on one machine, until Ctrl-C or SIGTERM.
+
+Without REDIS_URL or REDIS_HOST it starts its own redis-server (AOF on) with its data, its
+password and the admin token in the data dir (default `./.fbq`, mode 0700; secrets 0600), so a
+second `fbq up` finds the earlier submissions. `--memory` runs everything in this one process
+instead (feedback_queue/up_memory.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import secrets
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import grpc
+import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from feedback_queue.embedded import EmbeddedRedis
+from feedback_queue.errors import ConfigError, QueueError
+from feedback_queue.settings import Settings
+from feedback_queue.supervisor import Child, ChildFailed, Probe, Supervisor, stop_group
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the stack until Ctrl-C or SIGTERM; `args` are those of `fbq up`."""
+    try:
+        settings = Settings.from_env(os.environ)
+    except ConfigError as exc:
+        print(f"fbq up: {exc}", file=sys.stderr)
+        return 1
+    if args.memory:
+        from feedback_queue.up_memory import run_in_memory  # noqa: PLC0415
+
+        return run_in_memory(settings, Path(args.data_dir), demo=args.demo)
+    stack = Stack(settings, Path(args.data_dir), workers=args.workers, out=sys.stdout)
+    return stack.run(demo=args.demo)
+
+
+def secret_file(path: Path) -> str:
+    """The secret kept in `path`, made (and saved with mode 0600) on first use."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        path.chmod(0o600)
+        value = path.read_text().strip()
+        if value:
+            return value
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+    value = secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w") as file:
+        file.write(value + "\n")
+    return value
+
+
+@contextmanager
+def exclusive(data_dir: Path) -> Iterator[None]:
+    """Hold the data dir's lock: two stacks must not share one Redis data folder."""
+    with (data_dir / "lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(
+                f"another `fbq up` is using {data_dir}; stop it, or pass another --data-dir"
+            ) from None
+        yield
+
+
+def token_line(path: Path, out: TextIO) -> str:
+    """The admin token for the ready block: shown on a terminal only, never in captured logs."""
+    if out.isatty():
+        return f"{path.read_text().strip()}  (saved in {path}, mode 0600)"
+    return f"in {path} (mode 0600; printed only on a terminal)"
+
+
+def ready_block(settings: Settings, workers: int, redis: str, token: str, processes: str) -> str:
+    """What `fbq up` prints once everything answers its health check."""
+    worker_ports = ", ".join(str(settings.worker_health_port + n) for n in range(workers))
+    gateway = f"http://127.0.0.1:{settings.gateway_port}"
+    return "\n".join(
+        [
+            "",
+            "Feedback Queue is up.",
+            f"  ingest (gRPC)     127.0.0.1:{settings.ingest_port}",
+            f"  admin API         {gateway}/api/admin/system/redis-health, /metrics",
+            f"  workers           {workers} (health on :{worker_ports})",
+            f"  Redis             {redis}",
+            f"  admin token       {token}",
+            f"  processes         {processes}",
+            '  try               fbq submit "A few sentences to give feedback on." --wait',
+            "  stop              Ctrl-C",
+            "",
+        ]
+    )
+
+
+def grpc_serving(address: str, service: str) -> Probe:
+    """A probe: does the grpc.health.v1 server at `address` answer SERVING for `service`?"""
+
+    def probe() -> bool:
+        with grpc.insecure_channel(address) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=1.0)
+            except grpc.RpcError:
+                return False
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+    return probe
+
+
+def http_ok(url: str) -> Probe:
+    def probe() -> bool:
+        try:
+            return httpx.get(url, timeout=1.0).status_code == httpx.codes.OK
+        except httpx.HTTPError:
+            return False
+
+    return probe
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    data_dir: Path
+    workers: int
+    out: TextIO
+
+    def run(self, *, demo: bool) -> int:
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            with exclusive(self.data_dir):  # held until Redis has stopped
+                return self._run(demo)
+        except ConfigError as exc:
+            print(f"fbq up: {exc}", file=sys.stderr)
+            return 1
+
+    def _run(self, demo: bool) -> int:
+        stopping, wake = threading.Event(), threading.Event()
+
+        def on_signal(signum: int, _frame: object) -> None:
+            stopping.set()
+            wake.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, on_signal)
+        supervisor = Supervisor(self.out, colour=self.out.isatty(), wake=wake)
+        redis: EmbeddedRedis | None = None
+        groups: list[list[Child]] = []
+        try:
+            redis_url = None
+            if not self.settings.redis.configured:
+                redis = self._start_redis()
+                redis_url = f"redis://:{redis.password}@127.0.0.1:{redis.port}/0"
+            token = secret_file(self.data_dir / "token")
+            groups = self._children(token, redis_url)
+            for group in groups:
+                for child in group:
+                    supervisor.start(child)
+            everyone = [c for g in groups for c in g]
+            supervisor.wait_ready(everyone, self.settings.startup_timeout + 15, stopping)
+            if not stopping.is_set():
+                self._announce(supervisor, redis)
+                if demo:
+                    self._demo(supervisor, token, stopping)
+                wake.wait()
+            supervisor.check_alive()  # woken by an exit rather than a signal: say which
+            return 0
+        except (ChildFailed, QueueError) as exc:
+            print(f"fbq up: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            if groups:
+                supervisor.say("stopping: gateway, ingest, workers, then Redis")
+            for group in reversed(groups):
+                stop_group(group, self.settings.shutdown_grace + 5)
+            if redis is not None:
+                redis.stop()
+            supervisor.say("stopped")
+
+    def _start_redis(self) -> EmbeddedRedis:
+        folder = self.data_dir / "redis"
+        password = secret_file(self.data_dir / "redis-password")
+        return EmbeddedRedis(
+            folder, binary=self.settings.redis_server_bin, password=password
+        ).start()
+
+    def _children(self, token: str, redis_url: str | None) -> list[list[Child]]:
+        """Workers, ingest, gateway: the order they start in; they stop in the reverse one."""
+        s = self.settings
+        base = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if redis_url:
+            base["REDIS_URL"] = redis_url
+        base.setdefault("FBQ_GRPC_TOKEN", token)
+        base.setdefault("FBQ_ADMIN_TOKEN", token)
+        base["FBQ_INGEST_ADDR"] = f"127.0.0.1:{s.ingest_port}"
+        command = [sys.executable, "-m", "feedback_queue.cli"]
+        workers = []
+        for n in range(self.workers):
+            port = s.worker_health_port + n
+            workers.append(
+                Child(
+                    f"worker-{n + 1}",
+                    [*command, "worker"],
+                    {**base, "FBQ_WORKER_HEALTH_PORT": str(port)},
+                    grpc_serving(f"127.0.0.1:{port}", "readiness"),
+                )
+            )
+        ingest = Child(
+            "ingest",
+            [*command, "ingest"],
+            base,
+            grpc_serving(f"127.0.0.1:{s.ingest_port}", "readiness"),
+        )
+        gateway = Child(
+            "gateway",
+            [*command, "gateway"],
+            base,
+            http_ok(f"http://127.0.0.1:{s.gateway_port}/healthz"),
+        )
+        return [workers, [ingest], [gateway]]
+
+    def _announce(self, supervisor: Supervisor, redis: EmbeddedRedis | None) -> None:
+        if redis is not None:
+            where = f"embedded, redis://127.0.0.1:{redis.port}, AOF on, data in {redis.data_dir}"
+        else:
+            where = self.settings.redis.address
+        token = token_line(self.data_dir / "token", self.out)
+        pids = " ".join(f"{c.name}={c.pid}" for c in supervisor.children)
+        if redis is not None and redis.process is not None:
+            pids += f" redis={redis.process.pid}"
+        supervisor.say(ready_block(self.settings, self.workers, where, token, pids))
+
+    def _demo(self, supervisor: Supervisor, token: str, stopping: threading.Event) -> None:
+        """Run the demo beside the main thread, which keeps waiting for Ctrl-C."""
+        from feedback_queue.demo import run_demo  # noqa: PLC0415
+
+        address = f"127.0.0.1:{self.settings.ingest_port}"
+        threading.Thread(
+            target=run_demo,
+            args=(address, self.settings.grpc_token or token, supervisor.say, stopping),
+            daemon=True,
+        ).start()

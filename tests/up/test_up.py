@@ -1,0 +1,116 @@
+"""`fbq up` (with its embedded Redis, and with --memory) driven by the `fbq` CLI, end to end."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from feedback_queue.embedded import EmbeddedRedis, free_port
+from tests.up.conftest import Up, alive
+
+TEXT = "The river was quiet that morning. We walked along it until the bridge, then turned back."
+
+MODES = {"redis": (), "memory": ("--memory",)}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_submit_wait_status_stats_dead_letters_pause_and_health(
+    make_up: Callable[..., Up], tmp_path: Path, mode: str
+) -> None:
+    up = make_up(*MODES[mode]).start()
+
+    done = up.fbq_json("submit", TEXT, "--submitter", "ada", "--wait")
+    assert done["status"] == "COMPLETED"
+    assert '"words":' in done["result"]
+    assert up.fbq_json("status", done["id"])["status"] == "COMPLETED"
+    assert up.fbq_json("stats")["completed"] >= 1
+
+    # A poisoned piece ends FAILED (exit 1), is listed as dead, and completes once retried.
+    poisoned = up.fbq("submit", "POISON " + TEXT, "--submitter", "ada", "--wait", "--json")
+    assert poisoned.returncode == 1, poisoned.stdout + poisoned.stderr
+    dead = up.fbq_json("dead", "list")
+    dead_ids = [item["id"] for item in dead["submissions"]]
+    assert len(dead_ids) == 1
+    assert "poisoned piece" in dead["submissions"][0]["last_error"]
+    (tmp_path / "cured").touch()
+    assert up.fbq("dead", "retry", dead_ids[0]).returncode == 0
+    assert up.fbq_json("status", dead_ids[0], "--watch")["status"] == "COMPLETED"
+    assert up.fbq_json("dead", "list")["submissions"] == []
+
+    assert up.fbq("pause").returncode == 0
+    assert up.fbq_json("stats")["paused"] is True
+    assert up.fbq("resume").returncode == 0
+    assert up.fbq_json("stats")["paused"] is False
+    assert up.fbq_json("submit", TEXT, "--submitter", "ada", "--wait")["status"] == "COMPLETED"
+
+    # The probes Kubernetes would make: exit 0 when SERVING, 1 otherwise.
+    assert up.fbq("health", up.ingest, "--service", "readiness").returncode == 0
+    assert up.fbq("health", up.worker_health, "--service", "liveness").returncode == 0
+    assert up.fbq("health", up.ingest, "--service", "no.such.Service").returncode == 1
+    assert up.fbq("health", f"127.0.0.1:{free_port()}", "--timeout", "2").returncode == 1
+
+    health = httpx.get(
+        f"{up.gateway}/api/admin/system/redis-health",
+        headers={"Authorization": f"Bearer {up.token}"},
+        timeout=10,
+    ).json()
+    if mode == "memory":
+        assert (health["connected"], health["status"]) == (False, "degraded")
+        assert any("lost" in warning for warning in health["warnings"])
+    else:
+        assert (health["connected"], health["status"]) == (True, "healthy")
+
+    pids = up.pids()
+    assert up.interrupt() == 0, up.output()
+    assert [name for name, pid in pids.items() if alive(pid)] == []
+    assert up.token not in up.output()  # not a terminal: the token is not printed
+
+
+def test_a_second_run_on_the_same_data_dir_finds_the_submissions(
+    make_up: Callable[..., Up],
+) -> None:
+    up = make_up().start()
+    completed = up.fbq_json("submit", TEXT, "--submitter", "ada", "--wait")["id"]
+    assert up.fbq("pause").returncode == 0
+    waiting = up.fbq_json("submit", TEXT + " Again.", "--submitter", "ada")["id"]
+    pids = up.pids()
+    assert up.interrupt() == 0, up.output()
+    assert [name for name, pid in pids.items() if alive(pid)] == []
+
+    up.start()  # the same data dir, the same Redis files
+    assert up.fbq_json("status", completed)["status"] == "COMPLETED"
+    assert up.fbq_json("status", waiting)["status"] == "WAITING"  # still paused
+    assert up.fbq("resume").returncode == 0
+    assert up.fbq_json("status", waiting, "--watch")["status"] == "COMPLETED"
+
+
+def test_two_stacks_cannot_share_a_data_dir(make_up: Callable[..., Up]) -> None:
+    first = make_up().start()
+    second = make_up()
+    second.process = None
+    done = second.fbq("up")
+    assert done.returncode == 1
+    assert "another `fbq up` is using .fbq" in done.stderr
+    assert first.process is not None
+    assert first.process.poll() is None
+
+
+def test_with_redis_url_it_uses_that_redis_and_leaves_it_running(
+    make_up: Callable[..., Up], make_server: Callable[..., EmbeddedRedis], tmp_path: Path
+) -> None:
+    server = make_server(password="s3cret-for-up")
+    up = make_up()
+    up.env["REDIS_URL"] = f"redis://:s3cret-for-up@127.0.0.1:{server.port}/0"
+    up.env["FBQ_QUEUE"] = "up-external"
+    up.start()
+    assert f"redis://127.0.0.1:{server.port}/0" in up.output()
+    assert "redis=" not in next(x for x in up.lines if x.strip().startswith("processes"))
+    assert not (tmp_path / ".fbq" / "redis").exists()
+    assert up.fbq_json("submit", TEXT, "--submitter", "ada", "--wait")["status"] == "COMPLETED"
+    assert up.interrupt() == 0, up.output()
+    assert server.process is not None
+    assert server.process.poll() is None  # not ours to stop
+    assert "s3cret-for-up" not in up.output()

@@ -85,13 +85,10 @@ def bench(args: list[str]) -> None:
 
 def run(args: list[str]) -> None:
     install()
-    # `fbq up` lives in feedback_queue/up.py once the services have landed.
-    probe = subprocess.run(  # noqa: S603
-        [str(PY), "-c", "import feedback_queue.up"], cwd=ROOT, capture_output=True, check=False
-    )
-    if probe.returncode != 0:
-        sys.exit("`fbq up` is not built yet (it lands with the services); nothing to run.")
-    _run(BIN / "fbq", "up", "--demo", *args)
+    # Become `fbq up`: Ctrl-C then reaches it alone, and it stops its processes in order.
+    os.chdir(ROOT)
+    fbq = str(BIN / "fbq")
+    os.execv(fbq, [fbq, "up", "--demo", *args])  # noqa: S606  (our own entry point)
 
 
 def main(argv: list[str]) -> None:

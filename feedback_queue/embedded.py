@@ -68,6 +68,8 @@ class EmbeddedRedis:
     password: str | None = field(default=None, repr=False)
     extra_args: tuple[str, ...] = ()
     start_timeout: float = 20.0
+    # Stop with the process that started it, even when that one is killed (fbq up).
+    die_with_parent: bool = False
     process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _log_tail: deque[str] = field(default_factory=lambda: deque(maxlen=20), init=False)
     _ready_seen: bool = field(default=False, init=False)
@@ -125,8 +127,13 @@ class EmbeddedRedis:
     def _start_once(self) -> bool:
         ready = threading.Event()
         self._ready_seen = False
+        argv = self.command()
+        if self.die_with_parent:
+            from feedback_queue.supervisor import die_with_parent  # noqa: PLC0415
+
+            argv = die_with_parent(argv)
         self.process = subprocess.Popen(  # noqa: S603  (our own argv, no shell)
-            self.command(),
+            argv,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -8,8 +8,10 @@ before the workers hand their jobs back, and Redis stops last).
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -20,6 +22,23 @@ from typing import IO, TextIO
 Probe = Callable[[], bool]
 
 _COLOURS = ("36", "33", "35", "32", "34", "31")
+
+# Run before the real program (exec keeps it): SIGTERM when the parent dies, even by SIGKILL, so
+# a killed `fbq up` leaves no orphans. prctl(PR_SET_PDEATHSIG = 1) is Linux's; the parent check
+# covers a parent that died before the call.
+_GUARD = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None).prctl(1, signal.SIGTERM)\n"
+    "if os.getppid() != int(sys.argv[1]): sys.exit(1)\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+)
+
+
+def die_with_parent(argv: list[str]) -> list[str]:
+    """`argv`, run so that it gets SIGTERM when this process dies (on Linux; elsewhere as is)."""
+    if not sys.platform.startswith("linux"):
+        return argv
+    return [sys.executable, "-c", _GUARD, str(os.getpid()), *argv]
 
 
 class ChildFailed(Exception):
@@ -58,7 +77,7 @@ class Supervisor:
 
     def start(self, child: Child) -> None:
         child.process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
-            child.argv,
+            die_with_parent(child.argv),
             env=child.env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

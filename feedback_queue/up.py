@@ -191,7 +191,7 @@ class Stack:
         folder = self.data_dir / "redis"
         password = secret_file(self.data_dir / "redis-password")
         return EmbeddedRedis(
-            folder, binary=self.settings.redis_server_bin, password=password
+            folder, binary=self.settings.redis_server_bin, password=password, die_with_parent=True
         ).start()
 
     def _children(self, token: str, redis_url: str | None) -> list[list[Child]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -146,3 +147,16 @@ def make_up(tmp_path: Path) -> Iterator[Any]:
             except subprocess.TimeoutExpired:
                 up.process.kill()
                 up.process.wait(30)
+
+
+def ends_within(pid: int, seconds: float) -> bool:
+    """Whether process `pid` (not ours to wait for) ends within `seconds`: awaited on a pidfd."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        readable, _, _ = select.select([fd], [], [], seconds)
+    finally:
+        os.close(fd)
+    return bool(readable)

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from feedback_queue.embedded import EmbeddedRedis, free_port
-from tests.up.conftest import Up, alive
+from tests.up.conftest import Up, alive, ends_within
 
 TEXT = "The river was quiet that morning. We walked along it until the bridge, then turned back."
 
@@ -114,3 +114,13 @@ def test_with_redis_url_it_uses_that_redis_and_leaves_it_running(
     assert server.process is not None
     assert server.process.poll() is None  # not ours to stop
     assert "s3cret-for-up" not in up.output()
+
+
+def test_a_killed_fbq_up_leaves_no_process_behind(make_up: Callable[..., Up]) -> None:
+    up = make_up().start()
+    pids = up.pids()
+    assert set(pids) == {"worker-1", "ingest", "gateway", "redis"}
+    assert up.process is not None
+    up.process.kill()  # no chance to stop anything itself
+    up.process.wait(10)
+    assert [name for name, pid in pids.items() if not ends_within(pid, 30)] == []

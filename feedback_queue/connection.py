@@ -81,10 +81,23 @@ def translate(exc: rex.RedisError, address: str) -> QueueError:
         return QueueUnavailable(
             f"Redis at {address} is a read-only replica (failover under way?); retry shortly"
         )
+    if isinstance(exc, rex.ConnectionError | rex.TimeoutError) and _is_tls(text):
+        return QueueUnavailable(
+            f"the TLS handshake with Redis at {address} failed ({_first_line(text)}): check "
+            "REDIS_TLS_CA_CERT (the CA of the server's certificate), REDIS_TLS_CERT and "
+            "REDIS_TLS_KEY (a client certificate the server accepts, not expired)"
+        )
     if isinstance(exc, rex.ConnectionError | rex.TimeoutError):
+        # Under TLS 1.3 a server that refuses the client certificate just drops the connection.
+        tls_hint = (
+            "; over TLS also REDIS_TLS_CA_CERT, REDIS_TLS_CERT and REDIS_TLS_KEY (the server "
+            "may have refused the client certificate)"
+            if address.startswith("rediss://")
+            else ""
+        )
         return QueueUnavailable(
             f"cannot reach Redis at {address} ({_first_line(text) or type(exc).__name__}): is it "
-            "running there? check REDIS_URL, or REDIS_HOST and REDIS_PORT"
+            f"running there? check REDIS_URL, or REDIS_HOST and REDIS_PORT{tls_hint}"
         )
     # redis-py strips the OOM prefix when it picks OutOfMemoryError (as Redis 7 replies).
     if isinstance(exc, rex.OutOfMemoryError) or "command not allowed when used memory" in text:
@@ -105,8 +118,13 @@ async def translated(address: str) -> AsyncIterator[None]:
     except OSError as exc:  # e.g. a TLS handshake failure surfaces as ssl.SSLError
         raise QueueUnavailable(
             f"cannot reach Redis at {address} ({exc.__class__.__name__}: {exc}): check REDIS_URL "
-            "and the TLS settings"
+            "and REDIS_TLS_CA_CERT, REDIS_TLS_CERT, REDIS_TLS_KEY"
         ) from None
+
+
+def _is_tls(text: str) -> bool:
+    lowered = text.lower()
+    return any(word in lowered for word in ("ssl", "certificate", "tlsv1", "handshake"))
 
 
 def _first_line(text: str) -> str:

@@ -15,6 +15,8 @@ from typing import Any
 
 import grpc
 
+from feedback_queue import tls
+from feedback_queue.settings import TlsSettings
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 
@@ -34,10 +36,12 @@ def samples() -> list[tuple[str, str]]:
     return sorted(pieces)
 
 
-def run_demo(address: str, token: str, say: Say, stopping: threading.Event) -> None:
+def run_demo(
+    address: str, token: str, say: Say, stopping: threading.Event, tls_settings: TlsSettings
+) -> None:
     """Submit, follow and summarise the samples; quiet when the stack is stopping under it."""
     try:
-        asyncio.run(demo(address, token, say))
+        asyncio.run(demo(address, token, say, tls_settings))
     except grpc.RpcError as exc:
         if not stopping.is_set():
             code = exc.code().name if isinstance(exc, grpc.Call) else "error"
@@ -45,7 +49,7 @@ def run_demo(address: str, token: str, say: Say, stopping: threading.Event) -> N
             say(f"demo | stopped: {code}: {details}")
 
 
-async def demo(address: str, token: str, say: Say) -> None:
+async def demo(address: str, token: str, say: Say, tls_settings: TlsSettings | None = None) -> None:
     """Submit the samples to ingest at `address`, follow them, print a table of feedback."""
     metadata = (("authorization", f"Bearer {token}"),)
     pieces = samples()
@@ -60,7 +64,7 @@ async def demo(address: str, token: str, say: Say) -> None:
         )
         for name, text in pieces
     ]
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with tls.aio_channel(address, tls_settings or TlsSettings()) as channel:
         stub = pb_grpc.SubmissionServiceStub(channel)
         ids: dict[int, str] = {}
         async for reply in stub.SubmitStream(iter(requests), metadata=metadata):

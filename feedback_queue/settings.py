@@ -113,6 +113,31 @@ class RedisSettings:
 
 
 @dataclass(frozen=True)
+class TlsSettings:
+    """TLS for our own gRPC (and the gateway's HTTPS): file paths, never the keys themselves.
+
+    Serving side (ingest, worker health, gateway): `cert` and `key`, and `client_ca` to require
+    client certificates (mutual TLS). Calling side (CLI, gateway to ingest, fbq up's probes):
+    `ca` to verify the server, `client_cert` and `client_key` to present one.
+    """
+
+    cert: str | None = None
+    key: str | None = None
+    client_ca: str | None = None
+    ca: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+
+    @property
+    def serving(self) -> bool:
+        return self.cert is not None
+
+    @property
+    def calling(self) -> bool:
+        return self.ca is not None or self.client_cert is not None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the processes need, read once at start-up."""
 
@@ -153,6 +178,12 @@ class Settings:
     gateway_host: str = "0.0.0.0"  # noqa: S104  (a service; --host 127.0.0.1 for loopback only)
     rpc_deadline: float = 5.0
     cors_origins: tuple[str, ...] = ()
+    tls: TlsSettings = field(default_factory=TlsSettings)
+
+    def secrets(self) -> tuple[str | None, ...]:
+        """Every secret value these settings hold, for the log formatter to mask."""
+        url_password = urlsplit(self.processor_url).password if self.processor_url else None
+        return (self.redis.password, self.admin_token, self.grpc_token, url_password)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -180,6 +211,7 @@ class Settings:
             kinds=frozenset(k.strip() for k in env.text("FBQ_KINDS", "").split(",") if k.strip()),
             retention=env.duration("FBQ_RETENTION", 7 * 86400.0),
             idempotency_ttl=env.duration("FBQ_IDEMPOTENCY_TTL", 86400.0),
+            tls=_tls_from_env(env),
             admin_token=env.secret("FBQ_ADMIN_TOKEN"),
             grpc_token=env.secret("FBQ_GRPC_TOKEN"),
             redis_server_bin=env.optional("REDIS_SERVER_BIN"),
@@ -205,6 +237,24 @@ class Settings:
         if settings.heartbeat_grace <= settings.block_timeout * 3:
             raise ConfigError("FBQ_HEARTBEAT_GRACE: must be more than 3 seconds")
         return settings
+
+
+def _tls_from_env(env: _Env) -> TlsSettings:
+    tls = TlsSettings(
+        cert=env.optional("FBQ_TLS_CERT"),
+        key=env.optional("FBQ_TLS_KEY"),
+        client_ca=env.optional("FBQ_TLS_CLIENT_CA"),
+        ca=env.optional("FBQ_TLS_CA"),
+        client_cert=env.optional("FBQ_TLS_CLIENT_CERT"),
+        client_key=env.optional("FBQ_TLS_CLIENT_KEY"),
+    )
+    if (tls.cert is None) != (tls.key is None):
+        raise ConfigError("FBQ_TLS_CERT and FBQ_TLS_KEY: set both (the certificate and its key)")
+    if tls.client_ca and not tls.cert:
+        raise ConfigError("FBQ_TLS_CLIENT_CA: mutual TLS also needs FBQ_TLS_CERT and FBQ_TLS_KEY")
+    if (tls.client_cert is None) != (tls.client_key is None):
+        raise ConfigError("FBQ_TLS_CLIENT_CERT and FBQ_TLS_CLIENT_KEY: set both, or neither")
+    return tls
 
 
 def _redis_from_env(env: _Env) -> RedisSettings:
@@ -240,9 +290,23 @@ class _Env:
         return value or None
 
     def secret(self, name: str) -> str | None:
-        # Secrets keep their exact bytes (a password may end in a space); empty is unset.
+        """`name`, or the contents of the file `name`_FILE names (as Kubernetes and Docker
+        mount secrets). Secrets keep their exact bytes (a password may end in a space) but for
+        a file's final line break; empty is unset."""
         value = self._environ.get(name, "")
-        return value or None
+        path = self._environ.get(f"{name}_FILE", "").strip()
+        if not path:
+            return value or None
+        if value:
+            raise ConfigError(f"{name} and {name}_FILE are both set: keep one")
+        try:
+            with open(path, encoding="utf-8") as file:
+                value = file.read()
+        except OSError as exc:
+            raise ConfigError(f"{name}_FILE: cannot read {path} ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{name}_FILE: {path} is not UTF-8 text") from None
+        return value.removesuffix("\n").removesuffix("\r") or None
 
     def text(self, name: str, default: str) -> str:
         return self.optional(name) or default

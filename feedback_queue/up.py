@@ -25,9 +25,10 @@ import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from feedback_queue import tls
 from feedback_queue.embedded import EmbeddedRedis
 from feedback_queue.errors import ConfigError, QueueError
-from feedback_queue.settings import Settings
+from feedback_queue.settings import Settings, TlsSettings
 from feedback_queue.supervisor import Child, ChildFailed, Probe, Supervisor, stop_group
 
 
@@ -103,11 +104,11 @@ def ready_block(settings: Settings, workers: int, redis: str, token: str, proces
     )
 
 
-def grpc_serving(address: str, service: str) -> Probe:
+def grpc_serving(address: str, service: str, tls_settings: TlsSettings) -> Probe:
     """A probe: does the grpc.health.v1 server at `address` answer SERVING for `service`?"""
 
     def probe() -> bool:
-        with grpc.insecure_channel(address) as channel:
+        with tls.sync_channel(address, tls_settings) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             try:
                 reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=1.0)
@@ -212,14 +213,14 @@ class Stack:
                     f"worker-{n + 1}",
                     [*command, "worker"],
                     {**base, "FBQ_WORKER_HEALTH_PORT": str(port)},
-                    grpc_serving(f"127.0.0.1:{port}", "readiness"),
+                    grpc_serving(f"127.0.0.1:{port}", "readiness", s.tls),
                 )
             )
         ingest = Child(
             "ingest",
             [*command, "ingest"],
             base,
-            grpc_serving(f"127.0.0.1:{s.ingest_port}", "readiness"),
+            grpc_serving(f"127.0.0.1:{s.ingest_port}", "readiness", s.tls),
         )
         gateway = Child(
             "gateway",
@@ -247,6 +248,12 @@ class Stack:
         address = f"127.0.0.1:{self.settings.ingest_port}"
         threading.Thread(
             target=run_demo,
-            args=(address, self.settings.grpc_token or token, supervisor.say, stopping),
+            args=(
+                address,
+                self.settings.grpc_token or token,
+                supervisor.say,
+                stopping,
+                self.settings.tls,
+            ),
             daemon=True,
         ).start()

@@ -52,7 +52,7 @@ class _Gateway(uvicorn.Server):
 def run_in_memory(settings: Settings, data_dir: Path, *, demo: bool) -> int:
     """Serve until Ctrl-C or SIGTERM; the token is kept in `data_dir` as without --memory."""
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.secrets())
     try:
         with exclusive(data_dir):
             token = secret_file(data_dir / "token")
@@ -111,7 +111,8 @@ async def _serve(settings: Settings, token: str, with_demo: bool) -> None:
         log.warning("in-memory mode: submissions are lost when this process stops")
         if with_demo:
             address = f"127.0.0.1:{settings.ingest_port}"
-            tasks.append(asyncio.create_task(demo(address, settings.grpc_token or "", _say)))
+            grpc_token = settings.grpc_token or ""
+            tasks.append(asyncio.create_task(demo(address, grpc_token, _say, settings.tls)))
         await stop.wait()
     finally:
         _say("stopping: gateway, ingest, worker")

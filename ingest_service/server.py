@@ -12,13 +12,14 @@ import os
 import signal
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from redis.asyncio import Redis
 
-from feedback_queue import logs
+from feedback_queue import logs, tls
 from feedback_queue.connection import create_client
 from feedback_queue.errors import ConfigError, QueueError
 from feedback_queue.queue import Queue
@@ -28,6 +29,7 @@ from feedback_queue.startup import require_redis
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 from ingest_service.admin import AdminServicer
+from ingest_service.audit import AuditInterceptor
 from ingest_service.auth import TokenAuthInterceptor
 from ingest_service.submissions import SubmissionServicer
 
@@ -84,7 +86,10 @@ def create_server(
     """
     queue = queue or Queue.from_settings(settings, client or create_client(settings.redis))
     health = HealthReporter(queue.ping, SERVICE_NAMES, settings.health_interval)
-    interceptors = [TokenAuthInterceptor(settings.grpc_token)] if settings.grpc_token else []
+    # Auth first: a refused call is logged as refused, not audited as an action.
+    interceptors: list[grpc.aio.ServerInterceptor[Any, Any]] = [AuditInterceptor()]
+    if settings.grpc_token:
+        interceptors.insert(0, TokenAuthInterceptor(settings.grpc_token))
     server = grpc.aio.server(
         interceptors=interceptors, options=server_options(settings.max_content_bytes)
     )
@@ -102,7 +107,9 @@ def create_server(
             ],
             server,
         )
-    bound = server.add_insecure_port(f"[::]:{settings.ingest_port if port is None else port}")
+    bound = tls.add_port(
+        server, f"[::]:{settings.ingest_port if port is None else port}", settings.tls
+    )
     return IngestServer(server, bound, queue, health, settings)
 
 
@@ -127,7 +134,7 @@ def run(args: argparse.Namespace) -> None:
         settings = Settings.from_env(os.environ)
     except ConfigError as exc:
         sys.exit(f"fbq ingest: {exc}")
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.secrets())
     try:
         asyncio.run(serve(settings))
     except QueueError as exc:

@@ -8,6 +8,7 @@ reaches the tests' Redis by another fixture besides `queue` gets the Redis backe
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import uuid
@@ -23,6 +24,7 @@ from feedback_queue.embedded import EmbeddedRedis
 from feedback_queue.memory import MemoryQueue
 from feedback_queue.queue import Queue
 from feedback_queue.settings import RedisSettings, Settings
+from tests.secrets import Collector
 
 
 class FakeClock:
@@ -95,6 +97,21 @@ def queue_name() -> str:
 
 
 BACKENDS = ["redis", "memory"]
+
+
+LAST = "tests/test_no_secret_in_logs.py"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep every INFO and louder record of the session for the secrets check."""
+    root = logging.getLogger()
+    root.addHandler(Collector())
+    root.setLevel(min(root.level, logging.INFO))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The secrets check runs after every other test has logged what it logs."""
+    items.sort(key=lambda item: item.nodeid.startswith(LAST))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -12,6 +12,7 @@ from feedback_queue.queue import Queue
 from feedback_queue.settings import RedisSettings
 from tests.conftest import redis_settings
 from tests.helpers import submission
+from tests.secrets import secret
 
 
 async def test_connection_refused() -> None:
@@ -28,8 +29,8 @@ async def test_connection_refused() -> None:
 async def test_wrong_password_names_the_variables_not_the_secret(
     make_server: type[EmbeddedRedis],
 ) -> None:
-    server = make_server(password="right-horse-battery")  # type: ignore[call-arg]
-    settings = redis_settings(server, password="wrong-staple-9")
+    server = make_server(password=secret("right-horse-battery"))  # type: ignore[call-arg]
+    settings = redis_settings(server, password=secret("wrong-staple-9"))
     client = create_client(settings)
     with pytest.raises(QueueAuthError, match="REDIS_PASSWORD") as info:
         await Queue(client, address=settings.address).enqueue(submission())

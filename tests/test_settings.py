@@ -6,6 +6,7 @@ import pytest
 
 from feedback_queue.errors import ConfigError
 from feedback_queue.settings import Rate, RedisSettings, Settings
+from tests.secrets import secret
 
 
 def test_defaults() -> None:
@@ -75,13 +76,13 @@ def test_secrets_never_show() -> None:
     s = Settings.from_env(
         {
             "REDIS_URL": "redis://u:hunter2hunter2@h:1/0",
-            "FBQ_ADMIN_TOKEN": "tok-admin-123",
-            "FBQ_GRPC_TOKEN": "tok-grpc-456",
+            "FBQ_ADMIN_TOKEN": secret("tok-admin-123"),
+            "FBQ_GRPC_TOKEN": secret("tok-grpc-456"),
         }
     )
     text = repr(s) + str(s) + s.redis.address
-    for secret in ("hunter2hunter2", "tok-admin-123", "tok-grpc-456"):
-        assert secret not in text
+    for value in ("hunter2hunter2", "tok-admin-123", "tok-grpc-456"):
+        assert value not in text
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from feedback_queue.queue import Queue
 from feedback_queue.settings import RedisSettings
 from feedback_queue.startup import require_redis
 from tests.conftest import FakeClock, redis_settings
+from tests.secrets import secret
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,8 +38,8 @@ async def test_gives_up_after_its_patience_without_real_waiting() -> None:
 
 
 async def test_refused_credentials_end_it_at_once(make_server: type[EmbeddedRedis]) -> None:
-    server = make_server(password="the-right-one")  # type: ignore[call-arg]
-    client = create_client(redis_settings(server, password="a-wrong-one"))
+    server = make_server(password=secret("the-right-one"))  # type: ignore[call-arg]
+    client = create_client(redis_settings(server, password=secret("a-wrong-one")))
     waits: list[float] = []
 
     async def sleep(seconds: float) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2_grpc
 
-from feedback_queue import logs
+from feedback_queue import logs, tls
 from feedback_queue.connection import create_client
 from feedback_queue.errors import ConfigError, QueueError, QueueUnavailable
 from feedback_queue.queue import Queue
@@ -71,7 +71,7 @@ async def serve(
     )
     server = grpc.aio.server()
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
-    port = server.add_insecure_port(f"[::]:{settings.worker_health_port}")
+    port = tls.add_port(server, f"[::]:{settings.worker_health_port}", settings.tls)
     await health.check_once()
     await server.start()
     health_task = asyncio.create_task(health.run())
@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> None:
         processor = processors.load(settings)  # a bad FBQ_PROCESSOR fails before Redis is asked
     except ConfigError as exc:
         sys.exit(f"fbq worker: {exc}")
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.secrets())
     try:
         run_loop(serve(settings, burst=args.burst, processor=processor))
     except QueueError as exc:

@@ -18,9 +18,10 @@ from typing import cast
 
 import grpc
 
+from feedback_queue import tls
 from feedback_queue.commands.errors import CliError
 from feedback_queue.rpc import RETRY_AFTER_KEY, UNAVAILABLE_MESSAGE
-from feedback_queue.settings import Settings
+from feedback_queue.settings import Settings, TlsSettings
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 
 TOKEN_FILE = Path(".fbq") / "token"
@@ -35,6 +36,7 @@ class Target:
     token: str | None = field(default=None, repr=False)
     # Where the token came from, safe to print: "FBQ_GRPC_TOKEN", ".fbq/token", a file path.
     token_source: str | None = None
+    tls: TlsSettings = field(default_factory=TlsSettings)
 
     @property
     def metadata(self) -> tuple[tuple[str, str], ...]:
@@ -64,12 +66,12 @@ def resolve(args: argparse.Namespace, settings: Settings) -> Target:
     address = getattr(args, "addr", None) or default_address(settings)
     token_file: str | None = getattr(args, "token_file", None)
     if token_file:
-        return Target(address, read_token(Path(token_file)), token_file)
+        return Target(address, read_token(Path(token_file)), token_file, settings.tls)
     if settings.grpc_token:
-        return Target(address, settings.grpc_token, ENV_TOKEN)
+        return Target(address, settings.grpc_token, ENV_TOKEN, settings.tls)
     if TOKEN_FILE.is_file():
-        return Target(address, read_token(TOKEN_FILE), str(TOKEN_FILE))
-    return Target(address)
+        return Target(address, read_token(TOKEN_FILE), str(TOKEN_FILE), settings.tls)
+    return Target(address, tls=settings.tls)
 
 
 def describe(exc: grpc.aio.AioRpcError, target: Target) -> str:
@@ -80,10 +82,19 @@ def describe(exc: grpc.aio.AioRpcError, target: Target) -> str:
     if code == grpc.StatusCode.UNAVAILABLE:
         if details == UNAVAILABLE_MESSAGE:  # ingest answered: its Redis is down
             return f"ingest at {address}: {details}"
+        hint = tls.explain(details)
+        if hint:
+            return f"cannot reach ingest at {address}: {hint}"
         cause = details.rsplit(": ", 1)[-1]
+        tls_hint = (
+            "; over TLS also FBQ_TLS_CA, FBQ_TLS_CLIENT_CERT and FBQ_TLS_CLIENT_KEY (a server "
+            "refusing a client certificate just closes the connection)"
+            if target.tls.calling
+            else ""
+        )
         return (
             f"cannot reach ingest at {address} ({cause}): check it is running, "
-            "or pass --addr or set FBQ_INGEST_ADDR"
+            f"or pass --addr or set FBQ_INGEST_ADDR{tls_hint}"
         )
     if code == grpc.StatusCode.UNAUTHENTICATED:
         if target.token is None:
@@ -117,7 +128,7 @@ class Session:
         self._channel: grpc.aio.Channel | None = None
 
     async def __aenter__(self) -> Session:
-        self._channel = grpc.aio.insecure_channel(self.target.address)
+        self._channel = tls.aio_channel(self.target.address, self.target.tls)
         self.submissions = pb_grpc.SubmissionServiceStub(self._channel)
         self.admin = pb_grpc.AdminServiceStub(self._channel)
         return self

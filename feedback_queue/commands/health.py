@@ -15,9 +15,10 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from feedback_queue import tls
 from feedback_queue.commands.connect import default_address
 from feedback_queue.commands.output import Output
-from feedback_queue.settings import Settings
+from feedback_queue.settings import Settings, TlsSettings
 
 SERVING = "SERVING"
 
@@ -35,9 +36,11 @@ class Verdict:
         return self.status == SERVING
 
 
-async def check(address: str, service: str, deadline: float) -> Verdict:
+async def check(
+    address: str, service: str, deadline: float, tls_settings: TlsSettings | None = None
+) -> Verdict:
     """One Check call; every outcome is a verdict, never an exception."""
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with tls.aio_channel(address, tls_settings or TlsSettings()) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         request = health_pb2.HealthCheckRequest(service=service)
         try:
@@ -54,6 +57,9 @@ def failed(address: str, service: str, timeout: float, exc: grpc.aio.AioRpcError
     code = exc.code()
     details = exc.details() or ""
     if code == grpc.StatusCode.UNAVAILABLE:
+        hint = tls.explain(details)
+        if hint:
+            return Verdict(address, service, "UNREACHABLE", f"cannot reach {address}: {hint}")
         cause = details.rsplit(": ", 1)[-1] or "unavailable"
         return Verdict(address, service, "UNREACHABLE", f"cannot reach {address} ({cause})")
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
@@ -74,8 +80,9 @@ def named(service: str) -> str:
 
 def health(args: argparse.Namespace) -> int:
     """fbq health [ADDR] [--service NAME] [--timeout SECONDS]."""
-    address = args.address or default_address(Settings.from_env(os.environ))
-    verdict = asyncio.run(check(address, args.service, args.timeout))
+    settings = Settings.from_env(os.environ)
+    address = args.address or default_address(settings)
+    verdict = asyncio.run(check(address, args.service, args.timeout, settings.tls))
     out = Output(json_mode=args.json)
     if out.json_mode:
         out.data(

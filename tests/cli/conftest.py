@@ -23,6 +23,7 @@ from feedback_queue.cli import main
 from feedback_queue.processing import JobContext
 from feedback_queue.queue import Queue
 from tests.ingest.conftest import Ingest, StartIngest, start_ingest  # noqa: F401  (shared fixture)
+from tests.secrets import seen
 from worker_service.processors import Processor
 from worker_service.worker import Worker, WorkerConfig
 
@@ -67,6 +68,7 @@ def fbq(capsys: pytest.CaptureFixture[str]) -> Fbq:
         capsys.readouterr()
         code = await asyncio.to_thread(main, list(args))
         captured = capsys.readouterr()
+        seen(captured.out + captured.err)
         return Result(code, captured.out, captured.err)
 
     return run
@@ -101,6 +103,7 @@ async def fbq_process(
         timeout=60,
         check=False,
     )
+    seen(result.stdout + result.stderr)
     return Result(result.returncode, result.stdout, result.stderr)
 
 

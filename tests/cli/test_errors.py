@@ -13,8 +13,9 @@ import pytest
 from feedback_queue.embedded import free_port
 from tests.cli.conftest import Fbq, address, fbq_process
 from tests.ingest.conftest import Ingest, StartIngest
+from tests.secrets import secret
 
-TOKEN = "s3cret-ingest-token"
+TOKEN = secret("s3cret-ingest-token")
 WRONG = "wr0ng-token-value"
 
 

@@ -14,6 +14,7 @@ from feedback_queue.settings import Rate, RedisSettings
 from feedback_queue.v1 import queue_pb2 as pb
 from tests.helpers import submission
 from tests.ingest.conftest import StartIngest
+from tests.secrets import secret
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -104,7 +105,7 @@ async def test_health_follows_redis_down_and_up(
 
 
 async def test_auth_on(start_ingest: StartIngest) -> None:
-    ingest = await start_ingest(grpc_token="s3cret-token")
+    ingest = await start_ingest(grpc_token=secret("s3cret-token"))
     for metadata in [
         (),
         (("authorization", "Bearer wrong"),),

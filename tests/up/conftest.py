@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from feedback_queue.embedded import free_port
+from tests.secrets import secret, seen
 
 ROOT = Path(__file__).resolve().parents[2]
 READY = "Feedback Queue is up."
@@ -47,7 +48,7 @@ class Up:
 
     @property
     def token(self) -> str:
-        return (self.folder / ".fbq" / "token").read_text().strip()
+        return secret((self.folder / ".fbq" / "token").read_text().strip())
 
     def output(self) -> str:
         return "\n".join(self.lines)
@@ -66,6 +67,10 @@ class Up:
         threading.Thread(target=self._read, args=(self.process,), daemon=True).start()
         assert self.ready.wait(90), f"fbq up printed no ready block:\n{self.output()}"
         assert self.process.poll() is None, f"fbq up exited:\n{self.output()}"
+        for name in ("token", "redis-password"):  # made by fbq up: secrets of this test
+            path = self.folder / ".fbq" / name
+            if path.exists():
+                secret(path.read_text().strip())
         return self
 
     def _read(self, process: subprocess.Popen[str]) -> None:
@@ -73,6 +78,7 @@ class Up:
         with process.stdout:
             for line in process.stdout:
                 self.lines.append(line.rstrip("\n"))
+                seen(line)
                 if READY in line:
                     self.ready.set()
         self.ready.set()  # ended: start() then sees the exit
@@ -91,7 +97,7 @@ class Up:
 
     def fbq(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run the CLI beside the stack (same folder, so it finds the token in .fbq)."""
-        return subprocess.run(
+        done = subprocess.run(
             [sys.executable, "-m", "feedback_queue.cli", *args],
             cwd=self.folder,
             env=self.env,
@@ -101,6 +107,8 @@ class Up:
             timeout=60,
             check=False,
         )
+        seen(done.stdout + done.stderr)
+        return done
 
     def fbq_json(self, *args: str) -> Any:
         """The CLI's --json output (its last line), asserting exit 0."""

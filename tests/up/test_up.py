@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from feedback_queue.embedded import EmbeddedRedis, free_port
+from tests.secrets import secret
 from tests.up.conftest import Up, alive, ends_within
 
 TEXT = "The river was quiet that morning. We walked along it until the bridge, then turned back."
@@ -102,7 +103,7 @@ def test_two_stacks_cannot_share_a_data_dir(make_up: Callable[..., Up]) -> None:
 def test_with_redis_url_it_uses_that_redis_and_leaves_it_running(
     make_up: Callable[..., Up], make_server: Callable[..., EmbeddedRedis], tmp_path: Path
 ) -> None:
-    server = make_server(password="s3cret-for-up")
+    server = make_server(password=secret("s3cret-for-up"))
     up = make_up()
     up.env["REDIS_URL"] = f"redis://:s3cret-for-up@127.0.0.1:{server.port}/0"
     up.env["FBQ_QUEUE"] = "up-external"

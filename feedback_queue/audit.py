@@ -1,0 +1,27 @@
+"""The audit trail of admin actions: one log line per call that changes the queue.
+
+    audit who=tok:1a2b3c4d action=RetrySubmission target=Qm1c3m9yZXNk result=OK
+
+`who` is a token id (the first 8 hex digits of the token's SHA-256), never the token: enough to
+tell which credential acted, useless to anyone reading the log. Reads (stats, listing, health)
+are not audited: the dashboard polls them every few seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+log = logging.getLogger("fbq.audit")
+
+
+def token_id(token: str | None) -> str:
+    """A stable, non-secret name for a token."""
+    if not token:
+        return "anonymous"
+    return "tok:" + hashlib.sha256(token.encode()).hexdigest()[:8]
+
+
+def record(who: str, action: str, target: str, result: str) -> None:
+    """Write one audit line."""
+    log.info("audit who=%s action=%s target=%s result=%s", who, action, target or "-", result)

@@ -1,0 +1,55 @@
+"""Audit of the AdminService calls that change the queue (feedback_queue/audit.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from feedback_queue import audit
+from ingest_service.auth import Continuation, Handler, _Interceptor
+
+SERVICE = "/feedback_queue.v1.AdminService/"
+AUDITED = {"RetrySubmission", "DeleteSubmission", "PauseQueue", "ResumeQueue"}
+
+
+class AuditInterceptor(_Interceptor):
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> Handler:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        action = method.removeprefix(SERVICE)
+        if handler is None or not method.startswith(SERVICE) or action not in AUDITED:
+            return handler
+        metadata = handler_call_details.invocation_metadata or ()
+        given = next((str(v) for k, v in metadata if k == "authorization"), "")
+        who = audit.token_id(given.removeprefix("Bearer ") or None)
+        # Every audited method is unary; under grpc.aio its behaviour is a coroutine function
+        # (the stubs type it as the sync one).
+        inner: Any = handler.unary_unary
+
+        async def audited(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            target = _target(request)
+            try:
+                reply = await inner(request, context)
+            except BaseException:
+                code = context.code()
+                name = code.name if isinstance(code, grpc.StatusCode) else "ERROR"
+                audit.record(who, action, target, name)
+                raise
+            audit.record(who, action, target, "OK")
+            return reply
+
+        return grpc.unary_unary_rpc_method_handler(
+            audited,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+def _target(request: Any) -> str:
+    """What the call acts on: a submission id, every failed one, or the queue."""
+    if getattr(request, "all_failed", False):
+        return "all-failed"
+    return str(getattr(request, "id", "") or "queue")

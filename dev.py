@@ -3,6 +3,7 @@
 
 python3 dev.py install   create .venv and install the project with its dev extras
 python3 dev.py system    install the Debian packages the tests need (chromium, redis-server)
+python3 dev.py tools     install checkov into .tools/ (it cannot share .venv)
 python3 dev.py gen       regenerate the protobuf stubs (feedback_queue/v1/)
 python3 dev.py lint      ruff and mypy --strict
 python3 dev.py test      install, check, then run the whole test suite (extra args go to pytest)
@@ -51,6 +52,31 @@ def install() -> None:
     stamp.write_text(digest)
 
 
+TOOLS = ROOT / ".tools"
+# checkov pins packages the project's own venv needs newer: it gets a venv of its own.
+CHECKOV = "checkov==3.3.30"
+
+
+def tools() -> dict[str, str]:
+    """Install the checkers that cannot share .venv; the variables that point tests at them."""
+    folder = TOOLS / "checkov"
+    binary = folder / "bin" / "checkov"
+    stamp = folder / ".fbq-installed"
+    if not (stamp.exists() and stamp.read_text() == CHECKOV):
+        venv.EnvBuilder(with_pip=True, clear=True).create(folder)
+        _run(
+            folder / "bin" / "python",
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            CHECKOV,
+        )
+        stamp.write_text(CHECKOV)
+    return {"CHECKOV_BIN": str(binary)}
+
+
 def system() -> None:
     """apt-get install what DEBIAN_PACKAGES lists and this machine lacks (needs root or sudo)."""
     missing = [name for name, path in DEBIAN_PACKAGES.items() if not Path(path).exists()]
@@ -89,8 +115,9 @@ def lint() -> None:
 def test(args: list[str]) -> None:
     install()
     system()
+    env = {**os.environ, **tools()}
     lint()
-    _run(PY, "-m", "pytest", *args)
+    _run(PY, "-m", "pytest", *args, env=env)
 
 
 def bench(args: list[str]) -> None:
@@ -116,6 +143,8 @@ def main(argv: list[str]) -> None:
         install()
     elif task == "system":
         system()
+    elif task == "tools":
+        tools()
     elif task == "gen":
         install()
         gen(Path(rest[1]) if rest[:1] == ["--out"] else ROOT)

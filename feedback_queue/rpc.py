@@ -131,7 +131,7 @@ class HealthReporter:
             ready = False
             if self._ready is not False:
                 level = logging.WARNING if self._ready else logging.INFO
-                log.log(level, "not ready: %s", exc or type(exc).__name__)
+                log.log(level, "not ready: %s", str(exc) or type(exc).__name__)
         if ready and self._ready is False:
             log.info("ready again: Redis answers")
         self._ready = ready

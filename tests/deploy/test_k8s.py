@@ -1,0 +1,388 @@
+"""deploy/k8s/: assembled like kustomize, valid against the Kubernetes schemas, passing checkov,
+and consistent with the code: probes hit the ports and health service names the services
+really serve, every variable set is one settings.py reads, Redis's maxmemory fits its limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import kubernetes_validate  # type: ignore[import-untyped]
+import pytest
+import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from feedback_queue.embedded import free_port
+from feedback_queue.keys import Keys
+from feedback_queue.settings import Settings
+from gateway.app import create_app
+from gateway.client import IngestClient
+from ingest_service.server import create_server
+from tests.deploy.conftest import DEPLOY, ROOT, AclServer
+from tests.deploy.kustomize import Doc, build, containers, load_docs, pod_spec
+from worker_service import server as worker_server
+
+K8S = DEPLOY / "k8s"
+BASE = K8S / "base"
+PRODUCTION = K8S / "overlays" / "production"
+EXTRAS = sorted((K8S / "extras").glob("*.yaml"))
+KUBERNETES_VERSION = "1.30.0"
+APP_IMAGE = "registry.example.com/feedback-queue"
+SETTINGS_SOURCE = ROOT / "feedback_queue" / "settings.py"
+
+
+def app_containers(docs: list[Doc]) -> dict[str, tuple[Doc, Doc]]:
+    """Deployment name -> (the Deployment, its container running our image)."""
+    found = {}
+    for doc in docs:
+        if doc["kind"] == "Deployment":
+            for container in containers(doc):
+                if container["image"].startswith(APP_IMAGE):
+                    found[doc["metadata"]["name"]] = (doc, container)
+    return found
+
+
+def by_kind(docs: list[Doc], kind: str) -> dict[str, Doc]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+@pytest.fixture(scope="module", params=["base", "production"])
+def assembled(request: pytest.FixtureRequest) -> list[Doc]:
+    return build(BASE if request.param == "base" else PRODUCTION)
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with kustomize) not here")
+@pytest.mark.parametrize("folder", [BASE, PRODUCTION], ids=["base", "production"])
+def test_our_assembly_matches_kubectl_kustomize(folder: Path) -> None:
+    out = subprocess.run(
+        ["kubectl", "kustomize", str(folder)], capture_output=True, text=True, check=True
+    ).stdout
+    theirs = sorted(
+        (d for d in yaml.safe_load_all(out) if d), key=lambda d: (d["kind"], d["metadata"]["name"])
+    )
+    ours = sorted(build(folder), key=lambda d: (d["kind"], d["metadata"]["name"]))
+    assert ours == theirs
+
+
+def test_every_object_is_valid_against_the_kubernetes_schemas(assembled: list[Doc]) -> None:
+    crds = []
+    for doc in [*assembled, *(d for path in EXTRAS for d in load_docs(path))]:
+        if doc["apiVersion"].startswith("keda.sh/"):
+            crds.append(doc)  # no KEDA schema is bundled; test_keda checks these by hand
+            continue
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    assert {d["kind"] for d in crds} == {"ScaledObject", "TriggerAuthentication"}
+
+
+def test_the_pieces_are_all_there(assembled: list[Doc]) -> None:
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in assembled}
+    for expected in [
+        ("Namespace", "feedback-queue"),
+        ("StatefulSet", "redis"),
+        ("Service", "redis"),
+        ("ConfigMap", "fbq-redis-config"),
+        ("Deployment", "ingest"),
+        ("Deployment", "worker"),
+        ("Deployment", "gateway"),
+        ("Service", "ingest"),
+        ("Service", "gateway"),
+        ("ScaledObject", "worker"),
+        ("NetworkPolicy", "default-deny-ingress"),
+        ("PodDisruptionBudget", "ingest"),
+        ("PodDisruptionBudget", "worker"),
+        ("PodDisruptionBudget", "gateway"),
+    ]:
+        assert expected in kinds
+    for doc in assembled:
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"]["namespace"] == "feedback-queue", doc["metadata"]["name"]
+    redis = by_kind(assembled, "StatefulSet")["redis"]
+    assert redis["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+    volumes = {v["name"]: v for v in pod_spec(redis)["volumes"]}  # type: ignore[index]
+    assert volumes["config"]["configMap"]["name"] == "fbq-redis-config"
+    assert volumes["credentials"]["secret"]["secretName"] == "fbq-redis-credentials"
+
+
+def test_the_redis_configmap_holds_the_files_in_deploy_redis(assembled: list[Doc]) -> None:
+    data = by_kind(assembled, "ConfigMap")["fbq-redis-config"]["data"]
+    for name in ("redis.conf", "users.acl", "render-acl.sh"):
+        assert data[name] == (DEPLOY / "redis" / name).read_text(), (
+            f"deploy/k8s/base/redis/{name} differs from deploy/redis/{name}: copy it again"
+        )
+
+
+def test_maxmemory_is_75_percent_of_the_redis_memory_limit(assembled: list[Doc]) -> None:
+    conf = by_kind(assembled, "ConfigMap")["fbq-redis-config"]["data"]["redis.conf"]
+    maxmemory = re.search(r"^maxmemory (\d+)mb$", conf, re.MULTILINE)
+    assert maxmemory
+    redis = containers(by_kind(assembled, "StatefulSet")["redis"])[-1]
+    assert redis["name"] == "redis"
+    limit = redis["resources"]["limits"]["memory"]
+    assert limit.endswith("Gi")
+    assert int(maxmemory.group(1)) == int(float(limit[:-2]) * 1024 * 0.75)
+
+
+def test_every_pod_is_locked_down(assembled: list[Doc]) -> None:
+    for doc in assembled:
+        pod = pod_spec(doc)
+        if pod is None:
+            continue
+        name = doc["metadata"]["name"]
+        assert pod["automountServiceAccountToken"] is False, name
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["runAsUser"] >= 10000, name
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        for container in containers(doc):
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False, name
+            assert context["readOnlyRootFilesystem"] is True, name
+            assert context["capabilities"] == {"drop": ["ALL"]}, name
+            for kind in ("requests", "limits"):
+                assert set(container["resources"][kind]) == {"cpu", "memory"}, name
+
+
+def settings_variables() -> set[str]:
+    """Every environment variable settings.py reads."""
+    source = SETTINGS_SOURCE.read_text()
+    names = set(re.findall(r"env\.\w+\(\s*\"([A-Z][A-Z0-9_]+)\"", source))
+    assert {"REDIS_HOST", "REDIS_PASSWORD", "FBQ_QUEUE", "FBQ_SHUTDOWN_GRACE"} <= names
+    return names
+
+
+def container_env(docs: list[Doc], container: Doc) -> dict[str, str]:
+    """The container's environment, with ConfigMaps resolved and Secrets made up."""
+    maps = by_kind(docs, "ConfigMap")
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        env.update(maps[source["configMapRef"]["name"]]["data"])
+    for var in container.get("env", []):
+        if "value" in var:
+            env[var["name"]] = var["value"]
+        else:
+            ref = var["valueFrom"]["secretKeyRef"]
+            env[var["name"]] = f"secret-{ref['name']}-{ref['key']}-0123456789"
+    return env
+
+
+def test_every_variable_set_is_one_settings_reads(assembled: list[Doc]) -> None:
+    known = settings_variables()
+    for name, (_, container) in app_containers(assembled).items():
+        env = container_env(assembled, container)
+        assert set(env) <= known, f"{name} sets variables settings.py ignores: {set(env) - known}"
+        Settings.from_env(env)  # and every value parses
+
+
+def test_probes_use_the_ports_and_names_the_settings_give(assembled: list[Doc]) -> None:
+    apps = app_containers(assembled)
+    assert set(apps) == {"ingest", "worker", "gateway"}
+    ports = {}
+    for name, (_, container) in apps.items():
+        settings = Settings.from_env(container_env(assembled, container))
+        ports[name] = {
+            "ingest": settings.ingest_port,
+            "worker": settings.worker_health_port,
+            "gateway": settings.gateway_port,
+        }[name]
+        assert [p["containerPort"] for p in container["ports"]] == [ports[name]]
+        assert container["args"] == [name]
+    for name in ("ingest", "worker"):
+        _, container = apps[name]
+        assert container["livenessProbe"]["grpc"] == {"port": ports[name], "service": "liveness"}
+        assert container["startupProbe"]["grpc"] == {"port": ports[name], "service": "liveness"}
+        assert container["readinessProbe"]["grpc"] == {"port": ports[name], "service": "readiness"}
+    _, gateway = apps["gateway"]
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert gateway[probe]["httpGet"] == {"path": "/healthz", "port": ports["gateway"]}
+    services = by_kind(assembled, "Service")
+    assert services["ingest"]["spec"]["ports"][0]["port"] == ports["ingest"]
+    assert services["gateway"]["spec"]["ports"][0]["port"] == ports["gateway"]
+    gateway_env = container_env(assembled, gateway)
+    assert gateway_env["FBQ_INGEST_ADDR"] == f"ingest:{ports['ingest']}"
+
+
+def test_workers_get_longer_to_stop_than_their_shutdown_grace(assembled: list[Doc]) -> None:
+    for name, (deployment, container) in app_containers(assembled).items():
+        grace = Settings.from_env(container_env(assembled, container)).shutdown_grace
+        period = pod_spec(deployment)["terminationGracePeriodSeconds"]  # type: ignore[index]
+        # Workers: FBQ_SHUTDOWN_GRACE for running jobs, then as long again to hand back and leave.
+        needed = 2 * grace if name == "worker" else grace
+        assert period > needed, f"{name}: {period}s is not more than {needed}s"
+
+
+def test_only_our_pods_reach_redis_and_only_the_gateway_is_open(assembled: list[Doc]) -> None:
+    policies = by_kind(assembled, "NetworkPolicy")
+    deny = policies["default-deny-ingress"]["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    [rule] = policies["redis"]["spec"]["ingress"]
+    pods, keda = rule["from"]
+    assert pods["podSelector"]["matchExpressions"][0]["values"] == ["ingest", "worker"]
+    assert "namespaceSelector" not in pods  # this namespace only
+    assert keda["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "keda"}
+    assert rule["ports"] == [{"port": 6379, "protocol": "TCP"}]
+    for name, policy in policies.items():
+        for rule in policy["spec"].get("ingress", []):
+            sources = rule.get("from")
+            if name == "gateway":
+                assert sources is None  # from anywhere
+            else:
+                assert sources, f"{name} must name who may connect"
+                for source in sources:
+                    assert "ipBlock" not in source
+                    if "namespaceSelector" in source:
+                        assert name == "redis"  # KEDA only
+    gateway = app_containers(assembled)["gateway"][1]
+    assert not any(v["name"].startswith("REDIS_") for v in gateway.get("env", []))
+
+
+def test_disruption_budgets_cover_every_workload(assembled: list[Doc]) -> None:
+    budgets = by_kind(assembled, "PodDisruptionBudget")
+    for name in ("ingest", "worker", "gateway", "redis"):
+        selector = budgets[name]["spec"]["selector"]["matchLabels"]
+        assert selector == {"app.kubernetes.io/name": name}
+
+
+def test_keda_scales_workers_on_the_waiting_list(assembled: list[Doc]) -> None:
+    scaled = by_kind(assembled, "ScaledObject")["worker"]["spec"]
+    assert scaled["scaleTargetRef"] == {"name": "worker"}
+    assert "worker" in by_kind(assembled, "Deployment")
+    [trigger] = scaled["triggers"]
+    assert trigger["type"] == "redis"
+    queue = by_kind(assembled, "ConfigMap")["fbq-config"]["data"]["FBQ_QUEUE"]
+    assert trigger["metadata"]["listName"] == Keys(queue).waiting == "{fbq:submissions}:waiting"
+    assert trigger["metadata"]["address"].startswith("redis.feedback-queue.svc")
+    assert trigger["metadata"]["address"].endswith(":6379")
+    assert 1 <= scaled["minReplicaCount"] < scaled["maxReplicaCount"]
+    auth = by_kind(assembled, "TriggerAuthentication")[trigger["authenticationRef"]["name"]]
+    refs = {r["parameter"]: r for r in auth["spec"]["secretTargetRef"]}
+    assert set(refs) == {"username", "password"}
+    assert refs["password"]["key"] == "keda-password"
+    acl = (DEPLOY / "redis" / "users.acl").read_text()
+    assert f"%R~{trigger['metadata']['listName']}" in acl
+
+
+def _checkov() -> str:
+    found = os.environ.get("CHECKOV_BIN") or shutil.which("checkov")
+    if not found:
+        message = "checkov not found: set CHECKOV_BIN (see deploy/README.md, 'Checks')"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+def run_checkov(target: Path, framework: str) -> dict[str, Any]:
+    result = subprocess.run(
+        [
+            _checkov(),
+            "--framework",
+            framework,
+            "--skip-download",
+            "--output",
+            "json",
+            *(["--directory", str(target)] if target.is_dir() else ["--file", str(target)]),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": ""},
+        timeout=300,
+    )
+    report = json.loads(result.stdout)
+    assert isinstance(report, dict), result.stdout[:500]
+    return report
+
+
+def test_checkov_finds_nothing_unjustified(tmp_path: Path) -> None:
+    for name, folder in (("base", BASE), ("production", PRODUCTION)):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump_all(build(folder)))
+    for path in EXTRAS:
+        shutil.copy(path, tmp_path / path.name)
+    report = run_checkov(tmp_path, "kubernetes")
+    _assert_clean(report)
+    assert report["summary"]["passed"] > 100
+
+
+def test_checkov_passes_the_dockerfile() -> None:
+    _assert_clean(run_checkov(DEPLOY / "docker" / "Dockerfile", "dockerfile"))
+
+
+def _assert_clean(report: dict[str, Any]) -> None:
+    results = report["results"]
+    failed = [f"{c['check_id']} {c['resource']}" for c in results["failed_checks"]]
+    assert not failed, failed
+    for check in results.get("skipped_checks", []):
+        reason = (check.get("check_result") or {}).get("suppress_comment", "")
+        assert len(reason) > 20, f"{check['check_id']} skipped without a reason"
+
+
+async def _health(port: int, service: str) -> int:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        return int(reply.status)
+
+
+@pytest.fixture
+async def ingest_port(acl_server: AclServer) -> AsyncIterator[int]:
+    """The real ingest server, logged in to Redis as fbq-ingest, on a free port."""
+    server = create_server(acl_server.settings("ingest"), port=0)
+    await server.start()
+    yield server.port
+    await server.stop(0)
+
+
+async def test_ingest_serves_the_probed_health_names_as_its_acl_user(
+    ingest_port: int,
+) -> None:
+    docs = build(BASE)
+    _, container = app_containers(docs)["ingest"]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        service = container[probe]["grpc"]["service"]
+        assert await _health(ingest_port, service) == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_worker_serves_the_probed_health_names_as_its_acl_user(
+    acl_server: AclServer,
+) -> None:
+    docs = build(BASE)
+    _, container = app_containers(docs)["worker"]
+    port = free_port()
+    settings = acl_server.settings("worker", FBQ_WORKER_HEALTH_PORT=str(port))
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker_server.serve(settings, stop=stop))
+    try:
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            service = container[probe]["grpc"]["service"]
+            status = 0
+            for _ in range(50):
+                try:
+                    status = await _health(port, service)
+                except grpc.aio.AioRpcError:
+                    status = 0
+                if status == health_pb2.HealthCheckResponse.SERVING:
+                    break
+                await asyncio.sleep(0.1)
+            assert status == health_pb2.HealthCheckResponse.SERVING, service
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def test_gateway_answers_its_probe_path() -> None:
+    _, container = app_containers(build(BASE))["gateway"]
+    paths = {container[p]["httpGet"]["path"] for p in ("livenessProbe", "readinessProbe")}
+    app = create_app(IngestClient("127.0.0.1:1", 1.0, None), token="t" * 32)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        for path in paths:
+            assert (await client.get(path)).status_code == 200, path

@@ -92,6 +92,7 @@ def ready_block(settings: Settings, workers: int, redis: str, token: str, proces
             "",
             "Feedback Queue is up.",
             f"  ingest (gRPC)     127.0.0.1:{settings.ingest_port}",
+            f"  dashboard         {gateway}/admin",
             f"  admin API         {gateway}/api/admin/system/redis-health, /metrics",
             f"  workers           {workers} (health on :{worker_ports})",
             f"  Redis             {redis}",

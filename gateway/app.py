@@ -1,4 +1,5 @@
-"""The admin HTTP API: routes, bearer-token auth, security headers. Built by `create_app`."""
+"""The admin HTTP API and dashboard: routes, bearer-token auth, security headers. Built by
+`create_app`."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway import views
+from feedback_queue import audit
+from gateway import dashboard, views
 from gateway.client import IngestClient
 from gateway.errors import from_rpc_error, problem
 from gateway.metrics import QueueCollector
@@ -25,11 +27,30 @@ from gateway.metrics import QueueCollector
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Request], Awaitable[Response]]
+# What the dashboard needs and nothing more: its own scripts, styles and icon, fetches to its
+# own origin. No inline script or style, no eval, no framing; Trusted Types forbid HTML sinks
+# (innerHTML and friends), so the page builds its DOM from text only. JSON answers get it too.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self'",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "require-trusted-types-for 'script'",
+        "trusted-types 'none'",
+    ]
+)
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Cross-Origin-Opener-Policy": "same-origin",
 }
 
 
@@ -105,10 +126,13 @@ class AdminApi:
         return JSONResponse({"paused": await self.client.resume()})
 
 
-def require_token(handler: Handler, token: str | None, address: str) -> Handler:
+def require_token(
+    handler: Handler, token: str | None, address: str, action: str | None = None
+) -> Handler:
     """Require the bearer token (401 without, 403 wrong), and turn ingest's errors into
-    problem responses."""
+    problem responses. An `action` (a call that changes the queue) is audited once admitted."""
     expected = f"Bearer {token}".encode() if token else None
+    who = audit.token_id(token)
 
     async def guarded(request: Request) -> Response:
         if expected is not None:
@@ -123,12 +147,18 @@ def require_token(handler: Handler, token: str | None, address: str) -> Handler:
                 log.info("%s %s refused: wrong token", request.method, request.url.path)
                 return problem(403, "the token is not the admin token")
         try:
-            return await handler(request)
+            response = await handler(request)
         except grpc.aio.AioRpcError as error:
             log.info(
                 "%s %s: ingest answered %s", request.method, request.url.path, error.code().name
             )
-            return from_rpc_error(error, address)
+            response = from_rpc_error(error, address)
+        if action:
+            target = request.path_params.get("id") or (
+                "all-failed" if action == "RetryAllFailed" else "queue"
+            )
+            audit.record(who, action, target, str(response.status_code))
+        return response
 
     return guarded
 
@@ -152,8 +182,8 @@ def create_app(
     """The ASGI app; `token` None means no auth (only allowed on loopback, see server.py)."""
     h = AdminApi(client)
 
-    def admin(path: str, handler: Handler, method: str = "GET") -> Route:
-        guarded = require_token(handler, token, client.address)
+    def admin(path: str, handler: Handler, method: str = "GET", action: str = "") -> Route:
+        guarded = require_token(handler, token, client.address, action or None)
         return Route(f"/api/admin{path}", guarded, methods=[method])
 
     routes = [
@@ -161,13 +191,14 @@ def create_app(
         Route("/metrics", h.metrics),
         admin("/system/redis-health", h.redis_health),
         admin("/queue/stats", h.stats),
-        admin("/queue/pause", h.pause, "POST"),
-        admin("/queue/resume", h.resume, "POST"),
+        admin("/queue/pause", h.pause, "POST", "PauseQueue"),
+        admin("/queue/resume", h.resume, "POST", "ResumeQueue"),
         admin("/submissions", h.list_submissions),
-        admin("/submissions/retry-failed", h.retry_failed, "POST"),
+        admin("/submissions/retry-failed", h.retry_failed, "POST", "RetryAllFailed"),
         admin("/submissions/{id}", h.get_submission),
-        admin("/submissions/{id}", h.delete, "DELETE"),
-        admin("/submissions/{id}/retry", h.retry, "POST"),
+        admin("/submissions/{id}", h.delete, "DELETE", "DeleteSubmission"),
+        admin("/submissions/{id}/retry", h.retry, "POST", "RetrySubmission"),
+        *dashboard.routes(),
     ]
 
     @asynccontextmanager
@@ -175,19 +206,9 @@ def create_app(
         yield
         await client.close()
 
-    middleware = [Middleware(SecurityHeaders)]
-    if cors_origins:
-        middleware.append(
-            Middleware(
-                CORSMiddleware,
-                allow_origins=list(cors_origins),
-                allow_methods=["GET", "POST", "DELETE"],
-                allow_headers=["authorization", "content-type"],
-            )
-        )
     return Starlette(
         routes=routes,
-        middleware=middleware,
+        middleware=middleware(cors_origins),
         lifespan=lifespan,
         exception_handlers={
             404: _not_found,
@@ -197,8 +218,24 @@ def create_app(
     )
 
 
+def middleware(cors_origins: tuple[str, ...]) -> list[Middleware]:
+    """The middleware stack, outermost first: security headers land on every answer, CORS's
+    preflight answers included."""
+    stack = [Middleware(SecurityHeaders)]
+    if cors_origins:
+        stack.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(cors_origins),
+                allow_methods=["GET", "POST", "DELETE"],
+                allow_headers=["authorization", "content-type"],
+            )
+        )
+    return stack
+
+
 class SecurityHeaders:
-    """no-store, nosniff and friends on every response."""
+    """no-store, nosniff, the CSP and friends on every response."""
 
     def __init__(self, app: Any) -> None:
         self.app = app

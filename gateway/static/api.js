@@ -1,0 +1,103 @@
+// The admin API as the dashboard sees it: every call sends the Bearer token, answers are JSON,
+// and failures become ApiError with a kind the page acts on:
+//   "auth"        401/403: back to sign-in
+//   "network"     the gateway did not answer (down, restarting, offline)
+//   "unavailable" 502/503/504: the gateway answered, ingest or Redis did not
+//   "http"        anything else (400, 404, 409, ...): shown next to what was asked
+
+const TIMEOUT_MS = 10000;
+
+export class ApiError extends Error {
+  constructor(kind, status, detail) {
+    super(detail);
+    this.name = "ApiError";
+    this.kind = kind;
+    this.status = status;
+    this.detail = detail;
+  }
+}
+
+function kindOf(status) {
+  if (status === 401 || status === 403) return "auth";
+  if (status === 502 || status === 503 || status === 504) return "unavailable";
+  return "http";
+}
+
+async function readBody(response) {
+  const type = response.headers.get("content-type") || "";
+  if (response.status === 204 || !type.includes("json")) return null;
+  try {
+    return await response.json();
+  } catch {
+    return null;
+  }
+}
+
+export class Api {
+  constructor(token) {
+    this.token = token;
+  }
+
+  // `accept` lists error statuses whose JSON body is still an answer (redis-health's 503).
+  async request(method, path, accept = []) {
+    let response;
+    try {
+      response = await fetch(path, {
+        method,
+        headers: { Authorization: `Bearer ${this.token}`, Accept: "application/json" },
+        cache: "no-store",
+        credentials: "omit",
+        signal: AbortSignal.timeout(TIMEOUT_MS),
+      });
+    } catch (error) {
+      const timedOut = error && error.name === "TimeoutError";
+      throw new ApiError(
+        "network",
+        0,
+        timedOut ? "the gateway did not answer in time" : "the gateway does not answer",
+      );
+    }
+    const body = await readBody(response);
+    if (response.ok || accept.includes(response.status)) return body;
+    const detail = (body && body.detail) || `${response.status} ${response.statusText}`;
+    throw new ApiError(kindOf(response.status), response.status, detail);
+  }
+
+  health() {
+    return this.request("GET", "/api/admin/system/redis-health", [503]);
+  }
+
+  stats() {
+    return this.request("GET", "/api/admin/queue/stats");
+  }
+
+  list(status, pageSize, pageToken) {
+    const query = new URLSearchParams({ status, pageSize: String(pageSize) });
+    if (pageToken) query.set("pageToken", pageToken);
+    return this.request("GET", `/api/admin/submissions?${query}`);
+  }
+
+  get(id) {
+    return this.request("GET", `/api/admin/submissions/${encodeURIComponent(id)}`);
+  }
+
+  retry(id) {
+    return this.request("POST", `/api/admin/submissions/${encodeURIComponent(id)}/retry`);
+  }
+
+  retryAllFailed() {
+    return this.request("POST", "/api/admin/submissions/retry-failed");
+  }
+
+  remove(id) {
+    return this.request("DELETE", `/api/admin/submissions/${encodeURIComponent(id)}`);
+  }
+
+  pause() {
+    return this.request("POST", "/api/admin/queue/pause");
+  }
+
+  resume() {
+    return this.request("POST", "/api/admin/queue/resume");
+  }
+}

@@ -3,10 +3,12 @@ every call. The gateway holds no Redis credentials."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 
+from feedback_queue import tls
+from feedback_queue.settings import TlsSettings
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 
@@ -15,7 +17,8 @@ from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 class IngestClient:
     address: str
     deadline: float = 5.0
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
+    tls: TlsSettings = field(default_factory=TlsSettings)
 
     def __post_init__(self) -> None:
         self._metadata = (("authorization", f"Bearer {self.token}"),) if self.token else ()
@@ -26,7 +29,7 @@ class IngestClient:
         # Made on first use, inside the server's running event loop (a grpc.aio channel
         # belongs to the loop it was made in).
         if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self.address)
+            self._channel = tls.aio_channel(self.address, self.tls)
         return self._channel
 
     @property

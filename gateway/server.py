@@ -51,16 +51,26 @@ def run(args: argparse.Namespace) -> None:
             )
         if not is_loopback(host):
             sys.exit(f"fbq gateway: --insecure-no-auth only binds to loopback, not {host}")
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.secrets())
     if not token:
         log.warning("the admin API has NO authentication (--insecure-no-auth, loopback only)")
-    client = IngestClient(settings.ingest_addr, settings.rpc_deadline, settings.grpc_token)
+    tls = settings.tls
+    if tls.cert is None and not is_loopback(host):
+        log.warning(
+            "serving plain HTTP on %s: the admin token crosses the network in clear; set "
+            "FBQ_TLS_CERT and FBQ_TLS_KEY for HTTPS, or terminate TLS in front of the gateway",
+            host,
+        )
+    client = IngestClient(settings.ingest_addr, settings.rpc_deadline, settings.grpc_token, tls)
     app = create_app(client, token=token, cors_origins=settings.cors_origins)
     uvicorn.run(
         app,
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # our logging (and its masking of secrets), not uvicorn's own
         access_log=False,
         server_header=False,
+        ssl_certfile=tls.cert,
+        ssl_keyfile=tls.key,
     )

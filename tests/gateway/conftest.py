@@ -17,8 +17,9 @@ from feedback_queue.embedded import EmbeddedRedis
 from gateway.app import create_app
 from gateway.client import IngestClient
 from tests.ingest.conftest import Ingest, StartIngest, start_ingest  # noqa: F401  (shared fixture)
+from tests.secrets import secret
 
-TOKEN = "admin-token-for-tests-3f9a"
+TOKEN = secret("admin-token-for-tests-3f9a")
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from feedback_queue.embedded import free_port
 from tests.ingest.conftest import StartIngest, start_ingest  # noqa: F401  (shared fixture)
+from tests.secrets import secret
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,7 +50,7 @@ async def test_serves_the_admin_api_as_a_process(start_ingest: StartIngest) -> N
     port = free_port()
     env = {
         **os.environ,
-        "FBQ_ADMIN_TOKEN": "process-token-77",
+        "FBQ_ADMIN_TOKEN": secret("process-token-77"),
         "FBQ_INGEST_ADDR": f"127.0.0.1:{ingest.server.port}",
         "FBQ_GATEWAY_PORT": str(port),
     }

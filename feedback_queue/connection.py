@@ -20,6 +20,7 @@ from typing import Any
 import redis.exceptions as rex
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 from redis.backoff import NoBackoff
 
 from feedback_queue.errors import QueueAuthError, QueueError, QueueFull, QueueUnavailable
@@ -36,6 +37,9 @@ def client_kwargs(rs: RedisSettings) -> dict[str, Any]:
         "socket_timeout": rs.socket_timeout,
         "health_check_interval": 30,
         "client_name": "feedback-queue",
+        # No CLIENT SETINFO at connect: least-privilege ACL users (deploy/redis) need not allow
+        # it, and Redis 7.0 does not know it.
+        "driver_info": None,
     }
     if rs.unix_socket:
         kwargs["unix_socket_path"] = rs.unix_socket
@@ -53,8 +57,46 @@ def client_kwargs(rs: RedisSettings) -> dict[str, Any]:
     return kwargs
 
 
+class SentinelManagedRedis(Redis):
+    """The master's client, which also closes its connections to the sentinels."""
+
+    sentinel_group: Sentinel | None = None
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        for client in self.sentinel_group.sentinels if self.sentinel_group else ():
+            await client.aclose()
+
+
 def create_client(rs: RedisSettings, *, max_connections: int | None = None) -> Redis:
-    """An asyncio client that returns bytes and leaves retrying to the caller."""
+    """An asyncio client that returns bytes and leaves retrying to the caller.
+
+    With sentinels, the client asks them for the master at each new connection: after a
+    failover, the connections to the old master fail (our callers retry) and new ones go to
+    the new master.
+    """
+    if rs.sentinels:
+        kwargs = client_kwargs(rs)
+        for name in ("host", "port"):
+            kwargs.pop(name, None)
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+            list(rs.sentinels),
+            sentinel_kwargs={
+                "password": rs.sentinel_password,
+                "socket_connect_timeout": rs.connect_timeout,
+                "socket_timeout": rs.connect_timeout,
+                "retry": Retry(NoBackoff(), 0),
+            },
+        )
+        master: SentinelManagedRedis = sentinel.master_for(
+            rs.sentinel_master or "mymaster",
+            redis_class=SentinelManagedRedis,
+            retry=Retry(NoBackoff(), 0),
+            max_connections=max_connections,
+            **kwargs,
+        )
+        master.sentinel_group = sentinel
+        return master
     return Redis(
         **client_kwargs(rs),
         retry=Retry(NoBackoff(), 0),
@@ -70,7 +112,13 @@ def translate(exc: rex.RedisError, address: str) -> QueueError:
             f"Redis at {address} refused the credentials: check REDIS_PASSWORD and "
             "REDIS_USERNAME (or the user:password part of REDIS_URL)"
         )
-    if isinstance(exc, rex.NoPermissionError) or text.startswith("NOPERM"):
+    # A command a script runs is refused with an ERR naming the script, not NOPERM.
+    if (
+        isinstance(exc, rex.NoPermissionError)
+        or text.startswith("NOPERM")
+        or "executing the script can't run this command" in text
+        or "no permissions to access one of the keys" in text
+    ):
         return QueueAuthError(
             f"the Redis user at {address} lacks a permission the queue needs "
             f"({_first_line(text)}): check the ACL of REDIS_USERNAME"
@@ -80,6 +128,12 @@ def translate(exc: rex.RedisError, address: str) -> QueueError:
     if isinstance(exc, rex.ReadOnlyError) or text.startswith("READONLY"):
         return QueueUnavailable(
             f"Redis at {address} is a read-only replica (failover under way?); retry shortly"
+        )
+    if isinstance(exc, MasterNotFoundError):
+        return QueueUnavailable(
+            f"the sentinels of {address} name no reachable master ({_first_line(text)}): a "
+            "failover may be under way; else check REDIS_URL or FBQ_SENTINEL_HOSTS and "
+            "FBQ_SENTINEL_MASTER"
         )
     if isinstance(exc, rex.ConnectionError | rex.TimeoutError) and _is_tls(text):
         return QueueUnavailable(

@@ -27,6 +27,7 @@ from feedback_queue.errors import (
     NotFound,
     QueueError,
     QueueFull,
+    QueueUnavailable,
     RateLimited,
 )
 from feedback_queue.job import Job, Status, new_id
@@ -155,6 +156,8 @@ class QueueOptions(TypedDict):
     rate_limit: Rate | None
     heartbeat_grace: float
     limits: Limits
+    min_replicas_ack: int
+    replicas_ack_timeout: float
 
 
 def queue_options(settings: Settings) -> QueueOptions:
@@ -170,6 +173,8 @@ def queue_options(settings: Settings) -> QueueOptions:
         rate_limit=settings.rate_limit,
         heartbeat_grace=settings.heartbeat_grace,
         limits=Limits(settings.max_content_bytes, settings.kinds),
+        min_replicas_ack=settings.min_replicas_ack,
+        replicas_ack_timeout=settings.replicas_ack_timeout,
     )
 
 
@@ -192,6 +197,9 @@ class Queue:
     rate_limit: Rate | None = None
     heartbeat_grace: float = 15.0
     limits: Limits = field(default_factory=Limits)
+    # Acknowledge an enqueue only once this many replicas have it (WAIT); see _replicated.
+    min_replicas_ack: int = 0
+    replicas_ack_timeout: float = 1.0
     clock: Callable[[], float] = time.time
 
     def __post_init__(self) -> None:
@@ -285,23 +293,39 @@ class Queue:
                 submitter_id,
             ]
         k = self.keys
-        async with translated(self.address):
-            raw = await self.scripts.enqueue(
-                keys=[
-                    k.waiting,
-                    k.delayed,
-                    k.idem,
-                    k.idem_expiry,
-                    k.stats,
-                    k.job_prefix,
-                    k.submitter_prefix,
-                ],
-                args=args,
-            )
+        keys = [k.waiting, k.delayed, k.idem, k.idem_expiry, k.stats, k.job_prefix]
+        keys.append(k.submitter_prefix)
+        if self.min_replicas_ack:
+            raw = await self._replicated(keys, args)
+        else:
+            async with translated(self.address):
+                raw = await self.scripts.enqueue(keys=keys, args=args)
         return [
             self._enqueue_outcome(raw[i].decode(), int(raw[i + 1]), int(raw[i + 2]))
             for i in range(0, len(raw), 3)
         ]
+
+    async def _replicated(self, keys: list[str], args: list[Arg]) -> Any:
+        """The enqueue script, then WAIT on the same connection (WAIT counts the replicas that
+        have every write of its own connection), in one round trip.
+
+        Fewer replicas than FBQ_MIN_REPLICAS_ACK in time: the submissions are written but not
+        yet safe from a failover, so the caller is told UNAVAILABLE and retries; with its
+        idempotency key, the retry finds them instead of adding them again.
+        """
+        async with translated(self.address), self.client.pipeline(transaction=False) as pipe:
+            await self.scripts.enqueue(keys=keys, args=args, client=pipe)
+            pipe.execute_command(
+                "WAIT", self.min_replicas_ack, int(self.replicas_ack_timeout * 1000)
+            )
+            raw, replicas = await pipe.execute()
+        if int(replicas) < self.min_replicas_ack:
+            raise QueueUnavailable(
+                f"written, but {replicas} of the {self.min_replicas_ack} replicas "
+                f"FBQ_MIN_REPLICAS_ACK asks for confirmed it within "
+                f"{self.replicas_ack_timeout:g}s: retry with the same idempotency key"
+            )
+        return raw
 
     def _enqueue_outcome(
         self, job_id: str, status: int, outcome: int

@@ -66,10 +66,17 @@ class RedisSettings:
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_verify: bool = True
+    # Redis Sentinel: ask these sentinels where the master of `sentinel_master` is.
+    sentinels: tuple[tuple[str, int], ...] = ()
+    sentinel_master: str | None = None
+    sentinel_password: str | None = field(default=None, repr=False)
 
     @property
     def address(self) -> str:
         """Where Redis is, safe to print: no credentials."""
+        if self.sentinels:
+            hosts = ",".join(f"{h}:{p}" for h, p in self.sentinels)
+            return f"redis+sentinel://{hosts}/{self.sentinel_master}/{self.db}"
         if self.unix_socket:
             return f"unix://{self.unix_socket}"
         scheme = "rediss" if self.tls else "redis"
@@ -78,6 +85,8 @@ class RedisSettings:
     @classmethod
     def from_url(cls, url: str, **extra: object) -> RedisSettings:
         """Parse REDIS_URL; errors never echo the URL (it may hold a password)."""
+        if url.lower().startswith(("redis+sentinel://", "rediss+sentinel://")):
+            return _from_sentinel_url(url, **extra)
         try:
             parts = urlsplit(url)
             port = parts.port
@@ -110,6 +119,42 @@ class RedisSettings:
             configured=True,
             **extra,  # type: ignore[arg-type]
         )
+
+
+def _sentinel_hosts(text: str, name: str) -> tuple[tuple[str, int], ...]:
+    """`host:port,host:port` (port 26379 when left out)."""
+    hosts = []
+    for item in (x.strip() for x in text.split(",")):
+        host, _, port = item.rpartition(":") if ":" in item else (item, "", "26379")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"{name}: expected host:port,host:port,... of the sentinels")
+        hosts.append((host, int(port)))
+    return tuple(hosts)
+
+
+def _from_sentinel_url(url: str, **extra: object) -> RedisSettings:
+    scheme, _, rest = url.partition("://")
+    credentials, _, rest = rest.rpartition("@")
+    hosts, _, path = rest.partition("/")
+    parts = [p for p in path.split("/") if p]
+    if not parts:
+        raise ConfigError(
+            "REDIS_URL: a redis+sentinel:// URL names the master: "
+            "redis+sentinel://[:password@]host:26379,host:26379/mymaster[/db]"
+        )
+    if len(parts) > 1 and not parts[1].isdigit():
+        raise ConfigError("REDIS_URL: the database must be a number, as in .../mymaster/0")
+    username, _, password = credentials.partition(":") if credentials else ("", "", "")
+    return RedisSettings(
+        sentinels=_sentinel_hosts(hosts, "REDIS_URL"),
+        sentinel_master=unquote(parts[0]),
+        db=int(parts[1]) if len(parts) > 1 else 0,
+        username=unquote(username) or None,
+        password=unquote(password) or None,
+        tls=scheme.lower().startswith("rediss"),
+        configured=True,
+        **extra,  # type: ignore[arg-type]
+    )
 
 
 @dataclass(frozen=True)
@@ -179,11 +224,20 @@ class Settings:
     rpc_deadline: float = 5.0
     cors_origins: tuple[str, ...] = ()
     tls: TlsSettings = field(default_factory=TlsSettings)
+    # Acknowledge a submit only once this many replicas have it (Redis WAIT); 0: don't wait.
+    min_replicas_ack: int = 0
+    replicas_ack_timeout: float = 1.0
 
     def secrets(self) -> tuple[str | None, ...]:
         """Every secret value these settings hold, for the log formatter to mask."""
         url_password = urlsplit(self.processor_url).password if self.processor_url else None
-        return (self.redis.password, self.admin_token, self.grpc_token, url_password)
+        return (
+            self.redis.password,
+            self.redis.sentinel_password,
+            self.admin_token,
+            self.grpc_token,
+            url_password,
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -212,6 +266,8 @@ class Settings:
             retention=env.duration("FBQ_RETENTION", 7 * 86400.0),
             idempotency_ttl=env.duration("FBQ_IDEMPOTENCY_TTL", 86400.0),
             tls=_tls_from_env(env),
+            min_replicas_ack=env.integer("FBQ_MIN_REPLICAS_ACK", 0, minimum=0, maximum=16),
+            replicas_ack_timeout=env.duration("FBQ_MIN_REPLICAS_TIMEOUT", 1.0),
             admin_token=env.secret("FBQ_ADMIN_TOKEN"),
             grpc_token=env.secret("FBQ_GRPC_TOKEN"),
             redis_server_bin=env.optional("REDIS_SERVER_BIN"),
@@ -264,9 +320,22 @@ def _redis_from_env(env: _Env) -> RedisSettings:
         "tls_key": env.optional("REDIS_TLS_KEY"),
         "tls_verify": env.flag("REDIS_TLS_VERIFY", True),
     }
+    sentinel_extra: dict[str, object] = {"sentinel_password": env.secret("FBQ_SENTINEL_PASSWORD")}
     url = env.secret("REDIS_URL")
     if url:
-        return RedisSettings.from_url(url, **tls_extra)
+        return RedisSettings.from_url(url, **tls_extra, **sentinel_extra)
+    sentinels = env.optional("FBQ_SENTINEL_HOSTS")
+    if sentinels:
+        return RedisSettings(
+            sentinels=_sentinel_hosts(sentinels, "FBQ_SENTINEL_HOSTS"),
+            sentinel_master=env.text("FBQ_SENTINEL_MASTER", "mymaster"),
+            db=env.integer("REDIS_DB", 0, minimum=0),
+            username=env.optional("REDIS_USERNAME"),
+            password=env.secret("REDIS_PASSWORD"),
+            configured=True,
+            **tls_extra,  # type: ignore[arg-type]
+            **sentinel_extra,  # type: ignore[arg-type]
+        )
     host = env.optional("REDIS_HOST")
     return RedisSettings(
         host=host or "localhost",

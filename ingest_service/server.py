@@ -31,6 +31,7 @@ from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 from ingest_service.admin import AdminServicer
 from ingest_service.audit import AuditInterceptor
 from ingest_service.auth import TokenAuthInterceptor
+from ingest_service.decoding import DecodeErrorInterceptor
 from ingest_service.submissions import SubmissionServicer
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,10 @@ def create_server(
     queue = queue or Queue.from_settings(settings, client or create_client(settings.redis))
     health = HealthReporter(queue.ping, SERVICE_NAMES, settings.health_interval)
     # Auth first: a refused call is logged as refused, not audited as an action.
-    interceptors: list[grpc.aio.ServerInterceptor[Any, Any]] = [AuditInterceptor()]
+    interceptors: list[grpc.aio.ServerInterceptor[Any, Any]] = [
+        AuditInterceptor(),
+        DecodeErrorInterceptor(),
+    ]
     if settings.grpc_token:
         interceptors.insert(0, TokenAuthInterceptor(settings.grpc_token))
     server = grpc.aio.server(

@@ -1,0 +1,113 @@
+"""Requests that do not parse get INVALID_ARGUMENT, as the API documents, not UNKNOWN.
+
+grpc parses each request before our code sees it; a DecodeError there (invalid UTF-8 in a
+string field, corrupt wire bytes) would surface as UNKNOWN with the parser's exception. This
+interceptor parses leniently and lets the call end INVALID_ARGUMENT with a plain message.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from ingest_service.auth import Continuation, Handler, _Interceptor
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """What a request that did not parse becomes."""
+
+    reason: str
+
+    async def refuse(self, context: Context) -> None:
+        await context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT, f"the request does not parse: {self.reason}"
+        )
+
+
+class DecodeErrorInterceptor(_Interceptor):
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> Handler:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.request_deserializer is None:
+            return handler
+        return _lenient(handler, handler.request_deserializer)
+
+
+def _lenient(handler: Handler, parse: Callable[[bytes], Any]) -> Handler:
+    def deserialize(data: bytes) -> Any:
+        try:
+            return parse(data)
+        except DecodeError as exc:
+            return Malformed(str(exc))
+
+    # Under grpc.aio the behaviours are coroutine (or async generator) functions; the stubs
+    # type them as the sync ones.
+    behaviour: Any
+    codecs = {
+        "request_deserializer": deserialize,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary:
+        behaviour = handler.unary_unary
+
+        async def unary_unary(request: Any, context: Context) -> Any:
+            if isinstance(request, Malformed):
+                await request.refuse(context)
+            return await behaviour(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(unary_unary, **codecs)
+    if handler.unary_stream:
+        behaviour = handler.unary_stream
+        if not inspect.isasyncgenfunction(behaviour):  # writes with context.write()
+
+            async def unary_writer(request: Any, context: Context) -> None:
+                if isinstance(request, Malformed):
+                    await request.refuse(context)
+                await behaviour(request, context)
+
+            return grpc.unary_stream_rpc_method_handler(unary_writer, **codecs)
+
+        async def unary_stream(request: Any, context: Context) -> AsyncIterator[Any]:
+            if isinstance(request, Malformed):
+                await request.refuse(context)
+            async for reply in behaviour(request, context):
+                yield reply
+
+        return grpc.unary_stream_rpc_method_handler(unary_stream, **codecs)
+    if handler.stream_unary:
+        behaviour = handler.stream_unary
+
+        async def stream_unary(requests: AsyncIterator[Any], context: Context) -> Any:
+            return await behaviour(_checked(requests, context), context)
+
+        return grpc.stream_unary_rpc_method_handler(stream_unary, **codecs)
+    behaviour = handler.stream_stream
+    if not inspect.isasyncgenfunction(behaviour):
+
+        async def stream_writer(requests: AsyncIterator[Any], context: Context) -> None:
+            await behaviour(_checked(requests, context), context)
+
+        return grpc.stream_stream_rpc_method_handler(stream_writer, **codecs)
+
+    async def stream_stream(requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
+        async for reply in behaviour(_checked(requests, context), context):
+            yield reply
+
+    return grpc.stream_stream_rpc_method_handler(stream_stream, **codecs)
+
+
+async def _checked(requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
+    """The requests of a stream; a malformed one ends the whole call INVALID_ARGUMENT."""
+    async for request in requests:
+        if isinstance(request, Malformed):
+            await request.refuse(context)
+        yield request

@@ -1,0 +1,158 @@
+"""A producer process: submits over gRPC with idempotency keys, journaling every step.
+
+    python -m tests.chaos.producer --addr 127.0.0.1:PORT --journal FILE --name p0 --count 300
+
+Each operation has the key `<name>-<n>` and content drawn from `--seed`, so a run is
+reproducible. A try that fails with a status a retry may fix (the service is down, busy, out of
+memory, the deadline passed) is retried with the same key after a jittered backoff, until it is
+acknowledged or `--give-up` seconds have passed; other statuses refuse the operation for good.
+SIGTERM stops starting new operations; those under way finish. Exit 0 unless it crashed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+import grpc
+
+from feedback_queue.v1 import queue_pb2 as pb
+from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
+from tests.chaos.journal import ACK, ATTEMPT, ERROR, GAVE_UP, REFUSED, Journal
+
+# What a producer retries with the same key: nothing was acknowledged, so nothing can double.
+RETRYABLE = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.CANCELLED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.ABORTED,
+    }
+)
+# A restarted service is found again within a fraction of a second, not grpc's default 1-120 s.
+CHANNEL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
+WORDS = ("the", "essay", "river", "school", "uniform", "bicycle", "sleep", "report", "letter")
+
+
+def content(rng: random.Random, size: int) -> str:
+    words: list[str] = []
+    length = 0
+    while length < size:
+        word = rng.choice(WORDS)
+        words.append(word)
+        length += len(word) + 1
+    return " ".join(words).capitalize() + "."
+
+
+class Producer:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.journal = Journal(Path(args.journal))
+        self.rng = random.Random(f"{args.seed}:{args.name}")
+        self.metadata = dict(item.split("=", 1) for item in args.metadata)
+        self.next_op = 0
+        self.next_start = time.monotonic()
+        self.deadline = time.monotonic() + args.seconds if args.seconds else float("inf")
+        self.stopping = False
+        self.codes: Counter[str] = Counter()
+        self.acked = 0
+
+    def take_op(self) -> int | None:
+        if self.stopping or self.next_op >= self.args.count or time.monotonic() > self.deadline:
+            return None
+        self.next_op += 1
+        return self.next_op - 1
+
+    async def pace(self) -> None:
+        if self.args.rate > 0:
+            self.next_start = max(self.next_start, time.monotonic()) + 1 / self.args.rate
+            await asyncio.sleep(max(0.0, self.next_start - time.monotonic()))
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.stop)
+        async with grpc.aio.insecure_channel(self.args.addr, options=CHANNEL_OPTIONS) as channel:
+            stub = pb_grpc.SubmissionServiceStub(channel)
+            await asyncio.gather(*(self.loop(stub) for _ in range(self.args.concurrency)))
+        self.journal.close()
+        print(
+            f"producer {self.args.name}: {self.next_op} attempted, {self.acked} acknowledged, "
+            f"errors {dict(self.codes)}",
+            flush=True,
+        )
+
+    def stop(self) -> None:
+        self.stopping = True
+
+    async def loop(self, stub: pb_grpc.SubmissionServiceAsyncStub) -> None:
+        while (op := self.take_op()) is not None:
+            await self.pace()
+            await self.submit(stub, op)
+
+    async def submit(self, stub: pb_grpc.SubmissionServiceAsyncStub, op: int) -> None:
+        key = f"{self.args.name}-{op:06d}"
+        rng = random.Random(f"{self.args.seed}:{key}")
+        request = pb.SubmitRequest(
+            submission=pb.Submission(
+                submitter_id=self.args.submitter,
+                content=content(rng, self.args.content_bytes),
+                metadata=self.metadata,
+                idempotency_key=key,
+            )
+        )
+        self.journal.write(ATTEMPT, key)
+        give_up = time.monotonic() + self.args.give_up
+        wait = 0.05
+        while True:
+            try:
+                reply = await stub.Submit(request, timeout=self.args.call_timeout)
+            except grpc.aio.AioRpcError as exc:
+                code = exc.code()
+                self.codes[code.name] += 1
+                if code not in RETRYABLE:
+                    self.journal.write(REFUSED, key, code.name)
+                    return
+                self.journal.write(ERROR, key, code.name)
+                if time.monotonic() > give_up:
+                    self.journal.write(GAVE_UP, key)
+                    return
+                await asyncio.sleep(wait * (0.5 + self.rng.random()))
+                wait = min(wait * 2, 1.0)
+                continue
+            self.journal.write(ACK, key, reply.id, int(reply.duplicate))
+            self.acked += 1
+            return
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tests.chaos.producer")
+    parser.add_argument("--addr", required=True)
+    parser.add_argument("--journal", required=True)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--count", type=int, default=1_000_000_000)
+    parser.add_argument("--seconds", type=float, default=0.0, help="stop starting ops after")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--rate", type=float, default=0.0, help="ops per second, 0: no limit")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--submitter", default="chaos")
+    parser.add_argument("--content-bytes", type=int, default=120)
+    parser.add_argument("--metadata", action="append", default=[], help="KEY=VALUE")
+    parser.add_argument("--give-up", type=float, default=90.0)
+    parser.add_argument("--call-timeout", type=float, default=5.0)
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    asyncio.run(Producer(parse()).run())

@@ -15,10 +15,11 @@ from __future__ import annotations
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import redis.exceptions as rex
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 from redis.backoff import NoBackoff
@@ -75,6 +76,17 @@ def create_client(rs: RedisSettings, *, max_connections: int | None = None) -> R
     failover, the connections to the old master fail (our callers retry) and new ones go to
     the new master.
     """
+    if rs.cluster:
+        kwargs = client_kwargs(rs)
+        for name in ("db", "health_check_interval"):  # one database; no per-connection checks
+            kwargs.pop(name, None)
+        # The queue uses the same commands on both; keyless ones it routes itself (Queue.node).
+        return cast(
+            Redis,
+            RedisCluster(
+                retry=Retry(NoBackoff(), 0), max_connections=max_connections or 100, **kwargs
+            ),
+        )
     if rs.sentinels:
         kwargs = client_kwargs(rs)
         for name in ("host", "port"):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple, TypedDict
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from feedback_queue.backoff import Backoff
 from feedback_queue.connection import translated
@@ -661,16 +662,27 @@ class Queue:
     async def ping(self) -> None:
         """Raise QueueUnavailable (or QueueAuthError) unless Redis answers."""
         async with translated(self.address):
-            await self.client.ping()
+            await self._on_our_node("PING")
 
     async def server_info(self) -> ServerInfo:
         """INFO and the latency of one PING, for the health report."""
         async with translated(self.address):
             started = time.perf_counter()
-            await self.client.ping()
+            await self._on_our_node("PING")
             latency_ms = (time.perf_counter() - started) * 1000
-            info = await self.client.info()
+            info = await self._on_our_node("INFO")
+        if not isinstance(info, dict):  # redis-py parses INFO into a dict
+            raise QueueError(f"Redis at {self.address} answered INFO with {type(info).__name__}")
         return ServerInfo(dict(info), latency_ms)
+
+    async def _on_our_node(self, command: str) -> Any:
+        """A keyless command, on the node that holds this queue's keys under Redis Cluster
+        (elsewhere, on the one server)."""
+        client: Any = self.client
+        if isinstance(client, RedisCluster):
+            node = client.get_node_from_key(self.keys.waiting)
+            return await client.execute_command(command, target_nodes=node)
+        return await client.execute_command(command)
 
     # -- steering -----------------------------------------------------------------------------
 

@@ -70,6 +70,8 @@ class RedisSettings:
     sentinels: tuple[tuple[str, int], ...] = ()
     sentinel_master: str | None = None
     sentinel_password: str | None = field(default=None, repr=False)
+    # Redis Cluster: REDIS_URL (or REDIS_HOST) names any node; the client finds the rest.
+    cluster: bool = False
 
     @property
     def address(self) -> str:
@@ -288,6 +290,13 @@ class Settings:
                 "FBQ_LOG_LEVEL", "INFO", _LOG_LEVEL, "DEBUG, INFO, WARNING or ERROR"
             ).upper(),
         )
+        if settings.redis.cluster and settings.redis.sentinels:
+            raise ConfigError("FBQ_REDIS_CLUSTER: Redis Cluster and Sentinel do not go together")
+        if settings.redis.cluster and settings.min_replicas_ack:
+            raise ConfigError(
+                "FBQ_MIN_REPLICAS_ACK: not supported with FBQ_REDIS_CLUSTER yet (WAIT must run "
+                "on the node that took the write)"
+            )
         if settings.backoff_max < settings.backoff_base:
             raise ConfigError("FBQ_BACKOFF_MAX: must be at least FBQ_BACKOFF_BASE")
         if settings.heartbeat_grace <= settings.block_timeout * 3:
@@ -320,10 +329,13 @@ def _redis_from_env(env: _Env) -> RedisSettings:
         "tls_key": env.optional("REDIS_TLS_KEY"),
         "tls_verify": env.flag("REDIS_TLS_VERIFY", True),
     }
-    sentinel_extra: dict[str, object] = {"sentinel_password": env.secret("FBQ_SENTINEL_PASSWORD")}
+    topology: dict[str, object] = {
+        "sentinel_password": env.secret("FBQ_SENTINEL_PASSWORD"),
+        "cluster": env.flag("FBQ_REDIS_CLUSTER", False),
+    }
     url = env.secret("REDIS_URL")
     if url:
-        return RedisSettings.from_url(url, **tls_extra, **sentinel_extra)
+        return RedisSettings.from_url(url, **tls_extra, **topology)
     sentinels = env.optional("FBQ_SENTINEL_HOSTS")
     if sentinels:
         return RedisSettings(
@@ -334,7 +346,7 @@ def _redis_from_env(env: _Env) -> RedisSettings:
             password=env.secret("REDIS_PASSWORD"),
             configured=True,
             **tls_extra,  # type: ignore[arg-type]
-            **sentinel_extra,  # type: ignore[arg-type]
+            **topology,  # type: ignore[arg-type]
         )
     host = env.optional("REDIS_HOST")
     return RedisSettings(
@@ -344,6 +356,7 @@ def _redis_from_env(env: _Env) -> RedisSettings:
         username=env.optional("REDIS_USERNAME"),
         password=env.secret("REDIS_PASSWORD"),
         configured=host is not None,
+        cluster=bool(topology["cluster"]),
         **tls_extra,  # type: ignore[arg-type]
     )
 

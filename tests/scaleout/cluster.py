@@ -6,6 +6,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -63,8 +64,9 @@ class ClusterSetup:
         """The master that holds `key`'s slot."""
         client = redis.Redis(port=self.nodes[0].port)
         try:
-            slot = int(client.execute_command("CLUSTER", "KEYSLOT", key))
-            for start, end, master, *_ in client.execute_command("CLUSTER", "SLOTS"):
+            command: Any = client.execute_command  # redis-py leaves it untyped
+            slot = int(command("CLUSTER", "KEYSLOT", key))
+            for start, end, master, *_ in command("CLUSTER", "SLOTS"):
                 if start <= slot <= end:
                     port = int(master[1])
                     return next(node for node in self.nodes if node.port == port)
@@ -83,7 +85,8 @@ class ClusterSetup:
     def _ok(port: int) -> bool:
         client = redis.Redis(port=port, socket_timeout=1)
         try:
-            return b"cluster_state:ok" in client.execute_command("CLUSTER", "INFO")
+            command: Any = client.execute_command  # redis-py leaves it untyped
+            return b"cluster_state:ok" in command("CLUSTER", "INFO")
         except redis.RedisError:
             return False
         finally:

@@ -23,7 +23,8 @@ from pathlib import Path
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from feedback_queue.errors import QueueError
-from feedback_queue.queue import Queue, QueueStats
+from feedback_queue.queue import QueueStats
+from feedback_queue.sharded import QueueApi
 from feedback_queue.v1 import queue_pb2 as pb
 
 HEALTHY, DEGRADED, UNHEALTHY = "healthy", "degraded", "unhealthy"
@@ -233,7 +234,7 @@ def process_memory() -> Memory:
     return Memory(resident_pages * page, total)
 
 
-async def check(queue: Queue) -> HealthReport:
+async def check(queue: QueueApi) -> HealthReport:
     """Ask Redis and judge; never raises for a Redis problem (that is what it reports)."""
     if not queue.durable:
         return in_memory(await queue.stats())

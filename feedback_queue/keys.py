@@ -35,6 +35,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+
 
 @dataclass(frozen=True)
 class Keys:
@@ -113,3 +115,23 @@ class Keys:
 
     def lock(self, name: str) -> str:
         return f"{self.tag}:lock:{name}"
+
+
+def shard_names(queue: str, shards: int) -> list[str]:
+    """The queues one logical queue spreads over (FBQ_SHARDS): itself when 1.
+
+    Shard i is named `<queue>.<i>`, or `<queue>.<i>.<k>` with the smallest k that puts its hash
+    tag in the i-th n-th of the slot space: a cluster whose slots are split evenly over its
+    masters then holds the shards on different masters. Deterministic, so every process agrees.
+    """
+    if shards <= 1:
+        return [queue]
+    names = []
+    width = REDIS_CLUSTER_HASH_SLOTS / shards
+    for i in range(shards):
+        name, k = f"{queue}.{i}", 0
+        while int(key_slot(Keys(name).tag.encode()) // width) != i:
+            k += 1
+            name = f"{queue}.{i}.{k}"
+        names.append(name)
+    return names

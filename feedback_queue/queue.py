@@ -198,6 +198,8 @@ class Queue:
     rate_limit: Rate | None = None
     heartbeat_grace: float = 15.0
     limits: Limits = field(default_factory=Limits)
+    # One of a sharded queue's shards starts its ids with this character (sharded.py).
+    id_mark: str = ""
     # Acknowledge an enqueue only once this many replicas have it (WAIT); see _replicated.
     min_replicas_ack: int = 0
     replicas_ack_timeout: float = 1.0
@@ -286,7 +288,7 @@ class Queue:
         for _, payload, key, delay, submitter_id in chunk:
             run_at = now + int(delay * 1000) if delay > 0 else 0
             args += [
-                new_id(),
+                self.id_mark + new_id()[len(self.id_mark) :],
                 encode_new(payload, Status.DELAYED if run_at else Status.WAITING, now, run_at),
                 key,
                 hashlib.blake2b(payload, digest_size=12).hexdigest() if key else "",
@@ -582,7 +584,9 @@ class Queue:
             return []
         k = self.keys
         async with translated(self.address), self.client.pipeline(transaction=False) as pipe:
-            pipe.mget([k.job(i) for i in ids])
+            # MGET spelled as a command: a cluster pipeline refuses .mget(), though every
+            # key here is in the queue's one slot.
+            pipe.execute_command("MGET", *(k.job(i) for i in ids))
             pipe.hmget(k.started, ids)
             raws, started = await pipe.execute()
         jobs = []
@@ -680,6 +684,7 @@ class Queue:
         (elsewhere, on the one server)."""
         client: Any = self.client
         if isinstance(client, RedisCluster):
+            await client.initialize()  # learns the slots on first use; then does nothing
             node = client.get_node_from_key(self.keys.waiting)
             return await client.execute_command(command, target_nodes=node)
         return await client.execute_command(command)

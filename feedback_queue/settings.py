@@ -229,6 +229,8 @@ class Settings:
     # Acknowledge a submit only once this many replicas have it (Redis WAIT); 0: don't wait.
     min_replicas_ack: int = 0
     replicas_ack_timeout: float = 1.0
+    # One logical queue over this many queues (Redis Cluster scale-out; sharded.py).
+    shards: int = 1
 
     def secrets(self) -> tuple[str | None, ...]:
         """Every secret value these settings hold, for the log formatter to mask."""
@@ -270,6 +272,7 @@ class Settings:
             tls=_tls_from_env(env),
             min_replicas_ack=env.integer("FBQ_MIN_REPLICAS_ACK", 0, minimum=0, maximum=16),
             replicas_ack_timeout=env.duration("FBQ_MIN_REPLICAS_TIMEOUT", 1.0),
+            shards=env.integer("FBQ_SHARDS", 1, minimum=1, maximum=64),
             admin_token=env.secret("FBQ_ADMIN_TOKEN"),
             grpc_token=env.secret("FBQ_GRPC_TOKEN"),
             redis_server_bin=env.optional("REDIS_SERVER_BIN"),

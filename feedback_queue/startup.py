@@ -12,11 +12,11 @@ import time
 from collections.abc import Awaitable, Callable
 
 from feedback_queue.errors import QueueAuthError, QueueUnavailable
-from feedback_queue.queue import Queue
+from feedback_queue.sharded import QueueApi
 
 
 async def require_redis(
-    queue: Queue,
+    queue: QueueApi,
     patience: float,
     *,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,

@@ -7,8 +7,8 @@ import logging
 from feedback_queue import health
 from feedback_queue.errors import InvalidSubmission, QueueError
 from feedback_queue.job import Status
-from feedback_queue.queue import Queue
 from feedback_queue.rpc import Context, abort
+from feedback_queue.sharded import QueueApi
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 
@@ -19,7 +19,7 @@ MAX_PAGE = 500
 
 
 class AdminServicer(pb_grpc.AdminServiceServicer):
-    def __init__(self, queue: Queue) -> None:
+    def __init__(self, queue: QueueApi) -> None:
         self.queue = queue
 
     async def GetRedisHealth(

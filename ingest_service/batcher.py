@@ -11,13 +11,14 @@ import asyncio
 from dataclasses import dataclass, field
 
 from feedback_queue.errors import QueueError
-from feedback_queue.queue import EnqueueResult, Queue
+from feedback_queue.queue import EnqueueResult
+from feedback_queue.sharded import QueueApi
 from feedback_queue.v1 import queue_pb2 as pb
 
 
 @dataclass
 class Batcher:
-    queue: Queue
+    queue: QueueApi
     max_batch: int = 256
     max_in_flight: int = 4
     _pending: list[tuple[pb.Submission, float, asyncio.Future[EnqueueResult]]] = field(

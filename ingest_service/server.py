@@ -25,6 +25,7 @@ from feedback_queue.errors import ConfigError, QueueError
 from feedback_queue.queue import Queue
 from feedback_queue.rpc import HealthReporter, server_options
 from feedback_queue.settings import Settings
+from feedback_queue.sharded import QueueApi, ShardedQueue
 from feedback_queue.startup import require_redis
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
@@ -48,7 +49,7 @@ class IngestServer:
 
     server: grpc.aio.Server
     port: int
-    queue: Queue
+    queue: QueueApi
     health: HealthReporter
     settings: Settings
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -79,13 +80,19 @@ def create_server(
     *,
     client: Redis | None = None,
     port: int | None = None,
-    queue: Queue | None = None,
+    queue: QueueApi | None = None,
 ) -> IngestServer:
     """Build the server on `port` (default: settings.ingest_port; 0 picks a free one).
 
     It serves `queue` when given (`fbq up --memory`), else a queue on `client` or on a new one.
     """
-    queue = queue or Queue.from_settings(settings, client or create_client(settings.redis))
+    if queue is None:
+        client = client or create_client(settings.redis)
+        queue = (
+            ShardedQueue.from_settings(settings, client)
+            if settings.shards > 1
+            else Queue.from_settings(settings, client)
+        )
     health = HealthReporter(queue.ping, SERVICE_NAMES, settings.health_interval)
     # Auth first: a refused call is logged as refused, not audited as an action.
     interceptors: list[grpc.aio.ServerInterceptor[Any, Any]] = [

@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 
 from feedback_queue.errors import InvalidSubmission, QueueError
 from feedback_queue.job import FINAL
-from feedback_queue.queue import EnqueueResult, Queue
+from feedback_queue.queue import EnqueueResult
 from feedback_queue.rpc import Context, abort, status_for
+from feedback_queue.sharded import QueueApi
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 from feedback_queue.validation import validate_id
@@ -44,7 +45,7 @@ def accepted(result: EnqueueResult) -> pb.SubmitResponse:
 
 
 class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
-    def __init__(self, queue: Queue, *, watch_interval: float = 0.25) -> None:
+    def __init__(self, queue: QueueApi, *, watch_interval: float = 0.25) -> None:
         self.queue = queue
         self.batcher = Batcher(queue)
         self.watch_interval = watch_interval

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -27,6 +28,7 @@ from feedback_queue.errors import ConfigError, QueueError, QueueUnavailable
 from feedback_queue.queue import Queue
 from feedback_queue.rpc import HealthReporter
 from feedback_queue.settings import Settings
+from feedback_queue.sharded import shard_queues
 from feedback_queue.startup import require_redis
 from worker_service import processors
 from worker_service.worker import Worker, WorkerConfig
@@ -54,20 +56,24 @@ async def serve(
 ) -> None:
     """Work until SIGTERM/SIGINT, or until `stop` is set when one is given (then no signals)."""
     processor = processor or processors.load(settings)
-    queue = queue or Queue.from_settings(settings, create_client(settings.redis))
-    worker = Worker(queue, processor, worker_config(settings))
-    await require_redis(queue, settings.startup_timeout)
+    # With FBQ_SHARDS, one fetch loop per shard (feedback_queue/sharded.py), sharing the slots.
+    queues = [queue] if queue else shard_queues(settings, create_client(settings.redis))
+    config = worker_config(settings)
+    if len(queues) > 1:
+        config = dataclasses.replace(config, concurrency=max(1, config.concurrency // len(queues)))
+    workers = [Worker(q, processor, config) for q in queues]
+    await require_redis(queues[0], settings.startup_timeout)
 
     async def ready() -> None:
-        await queue.ping()
-        if not worker.registered:
+        await queues[0].ping()
+        if not all(w.registered for w in workers):
             raise QueueUnavailable("the worker has not registered yet")
 
     health = HealthReporter(
         ready,
         [],
         settings.health_interval,
-        liveness=lambda: worker.alive(settings.liveness_window),
+        liveness=lambda: all(w.alive(settings.liveness_window) for w in workers),
     )
     server = grpc.aio.server()
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
@@ -86,7 +92,8 @@ async def serve(
         if signals > 1:
             log.warning("second signal: exiting now; the reaper will recover running jobs")
             os._exit(1)
-        worker.stop()
+        for worker in workers:
+            worker.stop()
         # NOT_SERVING from now on, and no more checks that would call it a failure.
         shutting_down.append(asyncio.create_task(health.shutdown()))
 
@@ -97,13 +104,13 @@ async def serve(
     else:
         shutting_down.append(asyncio.create_task(_on_stop(stop, on_signal)))
     try:
-        await worker.run(burst=burst)
+        await asyncio.gather(*(w.run(burst=burst) for w in workers))
     finally:
         await health.shutdown()
         health_task.cancel()
         await server.stop(1.0)
         await processor.aclose()
-        await queue.close()
+        await queues[0].close()  # one client for all shards
 
 
 async def _on_stop(stop: asyncio.Event, on_signal: Callable[[], None]) -> None:

@@ -29,6 +29,7 @@ class Ingest:
 
     @property
     def queue(self) -> Queue:
+        assert isinstance(self.server.queue, Queue)  # these tests serve one plain queue
         return self.server.queue
 
 

@@ -1,0 +1,206 @@
+"""One logical queue spread over FBQ_SHARDS queues, for Redis Cluster (DESIGN §3, scale-out).
+
+Each shard is an ordinary `Queue` with its own hash tag (`keys.shard_names` puts the tags in
+different parts of the slot space, so an evenly split cluster holds them on different masters).
+A submission goes to the shard of its submitter (a stable hash), so its idempotency key and its
+submitter's rate limit live beside it. Its id starts with the shard's mark, so reads, retries and
+deletes by id go straight to the right shard (ids made before sharding are looked for in every
+shard). Workers run one fetch loop per shard (worker_service/server.py).
+
+`QueueApi` is what ingest and the health check use of a queue; workers use the shards themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, fields
+from typing import Protocol, TypeVar
+
+from redis.asyncio import Redis
+
+from feedback_queue.errors import NotFound, QueueError
+from feedback_queue.job import Job, Status
+from feedback_queue.keys import shard_names
+from feedback_queue.queue import (
+    EnqueueResult,
+    Page,
+    Queue,
+    QueueStats,
+    ServerInfo,
+    page_window,
+    queue_options,
+)
+from feedback_queue.settings import Settings
+from feedback_queue.v1 import queue_pb2 as pb
+
+T = TypeVar("T")
+# Ids are URL-safe base64; shard i's ids start with ALPHABET[i] (so at most 64 shards).
+ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+class QueueApi(Protocol):
+    """What ingest and the health check need of a queue: `Queue`, `MemoryQueue` or sharded."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def max_attempts(self) -> int: ...
+
+    @property
+    def durable(self) -> bool: ...
+
+    async def enqueue_many(
+        self, items: Sequence[tuple[pb.Submission, float]]
+    ) -> list[EnqueueResult | QueueError]: ...
+
+    async def get(self, job_id: str) -> Job: ...
+
+    async def list_by_status(self, status: Status, limit: int = 50, cursor: str = "") -> Page: ...
+
+    async def stats(self) -> QueueStats: ...
+
+    async def retry(self, job_id: str) -> None: ...
+
+    async def retry_all_failed(self, chunk: int = 500) -> int: ...
+
+    async def delete(self, job_id: str) -> None: ...
+
+    async def pause(self) -> None: ...
+
+    async def resume(self) -> None: ...
+
+    async def is_paused(self) -> bool: ...
+
+    async def ping(self) -> None: ...
+
+    async def server_info(self) -> ServerInfo: ...
+
+    async def close(self) -> None: ...
+
+
+def shard_queues(settings: Settings, client: Redis) -> list[Queue]:
+    """The queues FBQ_SHARDS names, each marking its ids; one plain queue when it is 1."""
+    names = shard_names(settings.queue, settings.shards)
+    if len(names) == 1:
+        return [Queue.from_settings(settings, client)]
+    queues = []
+    for index, name in enumerate(names):
+        options = queue_options(settings)
+        options["name"] = name
+        queues.append(
+            Queue(client, address=settings.redis.address, id_mark=ALPHABET[index], **options)
+        )
+    return queues
+
+
+@dataclass
+class ShardedQueue:
+    """The logical queue `name` over `shards`."""
+
+    name: str
+    shards: list[Queue]
+
+    @classmethod
+    def from_settings(cls, settings: Settings, client: Redis) -> ShardedQueue:
+        return cls(settings.queue, shard_queues(settings, client))
+
+    @property
+    def max_attempts(self) -> int:
+        return self.shards[0].max_attempts
+
+    @property
+    def durable(self) -> bool:
+        return True
+
+    def shard_of_submitter(self, submitter_id: str) -> int:
+        digest = hashlib.blake2b(submitter_id.encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") % len(self.shards)
+
+    async def enqueue_many(
+        self, items: Sequence[tuple[pb.Submission, float]]
+    ) -> list[EnqueueResult | QueueError]:
+        groups: dict[int, list[int]] = {}
+        for position, (submission, _) in enumerate(items):
+            groups.setdefault(self.shard_of_submitter(submission.submitter_id), []).append(position)
+        results: dict[int, EnqueueResult | QueueError] = {}
+
+        async def send(shard: int, positions: list[int]) -> None:
+            outcomes = await self.shards[shard].enqueue_many([items[p] for p in positions])
+            results.update(zip(positions, outcomes, strict=True))
+
+        await asyncio.gather(*(send(shard, positions) for shard, positions in groups.items()))
+        return [results[position] for position in range(len(items))]
+
+    async def _by_id(self, job_id: str, call: Callable[[Queue], Awaitable[T]]) -> T:
+        """`call` on the shard `job_id` names; else (an id from before sharding) on each."""
+        mark = ALPHABET.find(job_id[:1])
+        first = mark if 0 <= mark < len(self.shards) else 0
+        order = [first, *(i for i in range(len(self.shards)) if i != first)]
+        missing: NotFound | None = None
+        for index in order:
+            try:
+                return await call(self.shards[index])
+            except NotFound as exc:
+                missing = missing or exc
+        assert missing is not None
+        raise missing
+
+    async def get(self, job_id: str) -> Job:
+        return await self._by_id(job_id, lambda q: q.get(job_id))
+
+    async def retry(self, job_id: str) -> None:
+        await self._by_id(job_id, lambda q: q.retry(job_id))
+
+    async def delete(self, job_id: str) -> None:
+        await self._by_id(job_id, lambda q: q.delete(job_id))
+
+    async def list_by_status(self, status: Status, limit: int = 50, cursor: str = "") -> Page:
+        """The shards' listings one after another; the cursor is an offset into all of them."""
+        offset, limit = page_window(cursor, limit)
+        totals = [(await q.list_by_status(status, 1)).total for q in self.shards]
+        jobs: list[Job] = []
+        start = 0
+        for queue, total in zip(self.shards, totals, strict=True):
+            local = offset + len(jobs) - start
+            if len(jobs) < limit and 0 <= local < total:
+                page = await queue.list_by_status(status, limit - len(jobs), str(local))
+                jobs.extend(page.jobs)
+            start += total
+        return Page.of(jobs, offset, limit, sum(totals))
+
+    async def stats(self) -> QueueStats:
+        parts = await asyncio.gather(*(q.stats() for q in self.shards))
+        values: dict[str, object] = {}
+        for field in fields(QueueStats):
+            each = [getattr(part, field.name) for part in parts]
+            if field.name == "paused":
+                values[field.name] = any(each)
+            elif field.name == "workers":  # every worker process beats in every shard
+                values[field.name] = max(each)
+            else:
+                values[field.name] = sum(each)
+        return QueueStats(**values)  # type: ignore[arg-type]
+
+    async def retry_all_failed(self, chunk: int = 500) -> int:
+        return sum(await asyncio.gather(*(q.retry_all_failed(chunk) for q in self.shards)))
+
+    async def pause(self) -> None:
+        await asyncio.gather(*(q.pause() for q in self.shards))
+
+    async def resume(self) -> None:
+        await asyncio.gather(*(q.resume() for q in self.shards))
+
+    async def is_paused(self) -> bool:
+        return any(await asyncio.gather(*(q.is_paused() for q in self.shards)))
+
+    async def ping(self) -> None:
+        await asyncio.gather(*(q.ping() for q in self.shards))
+
+    async def server_info(self) -> ServerInfo:
+        return await self.shards[0].server_info()
+
+    async def close(self) -> None:
+        await self.shards[0].close()  # one client for all shards

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -21,7 +19,6 @@ from feedback_queue.errors import ConfigError, QueueError
 from feedback_queue.processing import JobContext
 from feedback_queue.queue import Queue
 from feedback_queue.settings import Settings
-from tests.conftest import server_binary
 from tests.helpers import submission
 from tests.scaleout.cluster import ClusterSetup
 from worker_service.processors import Processor
@@ -29,15 +26,6 @@ from worker_service.worker import Worker, WorkerConfig
 
 JOBS = 300
 WORKER = WorkerConfig(concurrency=8, job_timeout=10.0, shutdown_grace=5.0, block_timeout=0.2)
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[ClusterSetup]:
-    setup = ClusterSetup(tmp_path, server_binary())
-    try:
-        yield setup.start()
-    finally:
-        setup.stop()
 
 
 def clustered_queue(cluster: ClusterSetup, name: str) -> Queue:

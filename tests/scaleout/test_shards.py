@@ -7,11 +7,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import grpc
-import pytest
 
 from feedback_queue.embedded import free_port
 from feedback_queue.keys import Keys, shard_names
@@ -19,20 +16,10 @@ from feedback_queue.settings import Settings
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 from ingest_service.server import create_server
-from tests.conftest import server_binary
 from tests.scaleout.cluster import ClusterSetup
 from worker_service.server import serve
 
 JOBS, SUBMITTERS = 300, 30
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[ClusterSetup]:
-    setup = ClusterSetup(tmp_path, server_binary())
-    try:
-        yield setup.start()
-    finally:
-        setup.stop()
 
 
 def test_the_shards_of_one_queue_live_on_different_masters(cluster: ClusterSetup) -> None:

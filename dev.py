@@ -8,6 +8,7 @@ python3 dev.py gen       regenerate the protobuf stubs (feedback_queue/v1/)
 python3 dev.py lint      ruff and mypy --strict
 python3 dev.py test      install, check, then run the whole test suite (extra args go to pytest)
 python3 dev.py bench     run the benchmarks in benchmarks/
+python3 dev.py bench-peers  compare with RQ, arq, Celery, dramatiq, saq, BullMQ (benchmarks/peers)
 python3 dev.py run       install, then start everything with the demo (fbq up --demo)
 """
 
@@ -126,6 +127,11 @@ def bench(args: list[str]) -> None:
         _run(PY, "-m", f"benchmarks.{name}", *args)
 
 
+def bench_peers(args: list[str]) -> None:
+    install()
+    _run(PY, "benchmarks/peers/run.py", *args)
+
+
 def run(args: list[str]) -> None:
     install()
     # Become `fbq up`: Ctrl-C then reaches it alone, and it stops its processes in order.
@@ -155,6 +161,8 @@ def main(argv: list[str]) -> None:
         test(rest)
     elif task == "bench":
         bench(rest)
+    elif task == "bench-peers":
+        bench_peers(rest)
     elif task == "run":
         run(rest)
     else:

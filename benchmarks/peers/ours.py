@@ -1,0 +1,187 @@
+"""Feedback Queue under the peers' protocol: the core API and the gRPC ingest service.
+
+    .venv/bin/python -m benchmarks.peers.ours --redis URL enqueue --jobs N [--bulk] [--via grpc]
+
+`--via core` (the default) calls `Queue.enqueue` / `enqueue_many`; `--via grpc` starts a real
+`fbq ingest` process and calls `Submit` (one caller) / `SubmitStream` (one stream, `--bulk`).
+Drain and latency run one `python -m worker_service` process with `FBQ_CONCURRENCY` (unset: its
+default) and the processor `benchmarks.peers.ours:job`, which does nothing but `mark`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+from pathlib import Path
+
+import grpc
+
+from benchmarks.common import wait_ready
+from benchmarks.peers.common import (
+    QUEUE,
+    ROOT,
+    Worker,
+    drain_run,
+    emit,
+    flush,
+    latency_run,
+    mark,
+    memory_run_async,
+    parser,
+    payload,
+    produce_paced_async,
+    timed_async,
+)
+from feedback_queue.connection import create_client
+from feedback_queue.embedded import free_port
+from feedback_queue.processing import JobContext
+from feedback_queue.queue import Queue
+from feedback_queue.settings import Settings
+from feedback_queue.v1 import queue_pb2 as pb
+from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
+
+# The serialized Submission is 200 bytes, as the peers' payload string is 200 characters.
+_EMPTY = len(pb.Submission(submitter_id="bench-user", content="").SerializeToString())
+CONTENT_CHARS = 200 - _EMPTY - 3
+
+
+def submission(body: str) -> pb.Submission:
+    sub = pb.Submission(submitter_id="bench-user", content=body[:CONTENT_CHARS])
+    assert len(sub.SerializeToString()) == 200
+    return sub
+
+
+async def job(context: JobContext) -> None:
+    """The processor: the same no-op as every peer's job."""
+    mark(context.submission.content)
+
+
+def service_env(url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "REDIS_URL": url,
+        "FBQ_QUEUE": QUEUE,
+        "FBQ_LOG_LEVEL": "WARNING",
+    }
+
+
+def worker(url: str, concurrency: int) -> Worker:
+    env = {
+        **service_env(url),
+        "FBQ_PROCESSOR": "benchmarks.peers.ours:job",
+        "FBQ_WORKER_HEALTH_PORT": str(free_port()),
+    }
+    if concurrency:
+        env["FBQ_CONCURRENCY"] = str(concurrency)
+    return Worker([sys.executable, "-m", "worker_service"], env)
+
+
+@asynccontextmanager
+async def ingest(url: str) -> AsyncGenerator[pb_grpc.SubmissionServiceAsyncStub]:
+    """A real `fbq ingest` process, and a stub on one channel to it."""
+    port = free_port()
+    fbq = str(Path(sys.executable).parent / "fbq")
+    env = {**service_env(url), "FBQ_INGEST_PORT": str(port)}
+    # Its output goes to stderr: this process's stdout carries only the one JSON line.
+    server = subprocess.Popen([fbq, "ingest"], env=env, cwd=ROOT, stdout=sys.stderr)
+    try:
+        address = f"127.0.0.1:{port}"
+        await asyncio.wait_for(wait_ready(address), 60)
+        async with grpc.aio.insecure_channel(address) as channel:
+            yield pb_grpc.SubmissionServiceStub(channel)
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+async def stream(stub: pb_grpc.SubmissionServiceAsyncStub, jobs: int) -> None:
+    request = pb.SubmitRequest(submission=submission(payload()))
+
+    async def requests() -> AsyncIterator[pb.SubmitRequest]:
+        for _ in range(jobs):
+            yield request
+
+    accepted = 0
+    async for reply in stub.SubmitStream(requests()):
+        accepted += reply.WhichOneof("outcome") == "accepted"
+    assert accepted == jobs, f"only {accepted} of {jobs} accepted"
+
+
+async def unary(stub: pb_grpc.SubmissionServiceAsyncStub, jobs: int) -> None:
+    request = pb.SubmitRequest(submission=submission(payload()))
+    for _ in range(jobs):
+        await stub.Submit(request)
+
+
+async def enqueue(queue: Queue, jobs: int, bulk: bool) -> None:
+    sub = submission(payload())
+    if bulk:
+        await queue.enqueue_many([(sub, 0.0)] * jobs)
+        return
+    for _ in range(jobs):
+        await queue.enqueue(sub)
+
+
+async def latency(
+    args: argparse.Namespace, submit: Callable[[pb.Submission], Awaitable[object]]
+) -> dict[str, float]:
+    loop = asyncio.get_running_loop()
+
+    async def send(body: str) -> None:
+        await submit(submission(body))
+
+    def produce() -> int:
+        paced = produce_paced_async(args.rate, args.seconds, send)
+        return asyncio.run_coroutine_threadsafe(paced, loop).result()
+
+    await submit(submission(payload()))  # the warm-up job the worker starts with
+    run = worker(args.redis, args.concurrency)
+    return await asyncio.to_thread(latency_run, run, produce)
+
+
+async def measure(args: argparse.Namespace) -> None:
+    flush(args.redis)
+    client = create_client(Settings.from_env({"REDIS_URL": args.redis}).redis)
+    queue = Queue(client, name=QUEUE)
+    try:
+        if args.command == "enqueue" and args.via == "grpc":
+            async with ingest(args.redis) as stub:
+                call = stream if args.bulk else unary
+                emit(await timed_async(args.jobs, lambda: call(stub, args.jobs)))
+        elif args.command == "enqueue":
+            emit(await timed_async(args.jobs, lambda: enqueue(queue, args.jobs, args.bulk)))
+        elif args.command == "drain":
+            await enqueue(queue, args.jobs, bulk=True)
+            run = worker(args.redis, args.concurrency)
+            emit(await asyncio.to_thread(drain_run, run, args.jobs))
+        elif args.command == "latency" and args.via == "grpc":
+            async with ingest(args.redis) as stub:
+                emit(await latency(args, lambda s: stub.Submit(pb.SubmitRequest(submission=s))))
+        elif args.command == "latency":
+            emit(await latency(args, queue.enqueue))
+        elif args.command == "memory":
+            emit(await memory_run_async(args.redis, args.jobs, lambda n: enqueue(queue, n, True)))
+    finally:
+        await client.aclose()
+
+
+def main() -> None:
+    cli = parser(__doc__.splitlines()[0])
+    cli.add_argument("--via", choices=["core", "grpc"], default="core")
+    args = cli.parse_args()
+    if args.command == "versions":
+        emit({"feedback-queue": version("feedback-queue"), "redis-py": version("redis")})
+    elif args.command == "worker":
+        sys.exit("the worker is `python -m worker_service`")
+    else:
+        asyncio.run(measure(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import string
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import cached_property
@@ -26,9 +27,18 @@ class Status(IntEnum):
 FINAL = frozenset({Status.COMPLETED, Status.FAILED})
 
 
+# What an id may start with: not "-" (a command line would take `fbq status -x…` for an
+# option) nor "_". sharded.py marks a shard's ids with one of these.
+ID_FIRST = string.ascii_letters + string.digits
+
+
 def new_id() -> str:
-    """12 URL-safe characters, 72 random bits: short keys, no coordination between replicas."""
-    return secrets.token_urlsafe(9)
+    """12 URL-safe characters, about 72 random bits: short keys, no coordination between
+    replicas; the first is a letter or digit."""
+    token = secrets.token_urlsafe(9)
+    if token[0] in ID_FIRST:
+        return token
+    return secrets.choice(ID_FIRST) + token[1:]
 
 
 @dataclass(frozen=True)

@@ -272,7 +272,7 @@ class Settings:
             tls=_tls_from_env(env),
             min_replicas_ack=env.integer("FBQ_MIN_REPLICAS_ACK", 0, minimum=0, maximum=16),
             replicas_ack_timeout=env.duration("FBQ_MIN_REPLICAS_TIMEOUT", 1.0),
-            shards=env.integer("FBQ_SHARDS", 1, minimum=1, maximum=64),
+            shards=env.integer("FBQ_SHARDS", 1, minimum=1, maximum=62),
             admin_token=env.secret("FBQ_ADMIN_TOKEN"),
             grpc_token=env.secret("FBQ_GRPC_TOKEN"),
             redis_server_bin=env.optional("REDIS_SERVER_BIN"),

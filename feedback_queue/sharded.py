@@ -21,7 +21,7 @@ from typing import Protocol, TypeVar
 from redis.asyncio import Redis
 
 from feedback_queue.errors import NotFound, QueueError
-from feedback_queue.job import Job, Status
+from feedback_queue.job import ID_FIRST, Job, Status
 from feedback_queue.keys import shard_names
 from feedback_queue.queue import (
     EnqueueResult,
@@ -36,8 +36,8 @@ from feedback_queue.settings import Settings
 from feedback_queue.v1 import queue_pb2 as pb
 
 T = TypeVar("T")
-# Ids are URL-safe base64; shard i's ids start with ALPHABET[i] (so at most 64 shards).
-ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# Shard i's ids start with ALPHABET[i] (so at most 62 shards, FBQ_SHARDS' maximum).
+ALPHABET = ID_FIRST
 
 
 class QueueApi(Protocol):

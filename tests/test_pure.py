@@ -8,6 +8,7 @@ import pytest
 
 from feedback_queue.backoff import Backoff
 from feedback_queue.errors import InvalidSubmission
+from feedback_queue.job import new_id
 from feedback_queue.validation import Limits, validate_id, validate_submission
 from tests.helpers import submission
 
@@ -79,3 +80,10 @@ def test_ids() -> None:
     for bad in ("", "a b", "x" * 65, "../etc"):
         with pytest.raises(InvalidSubmission, match="id"):
             validate_id(bad)
+
+
+def test_ids_never_start_with_a_dash_a_command_line_would_take_for_an_option() -> None:
+    firsts = {new_id()[0] for _ in range(5000)}  # a plain token starts with "-" once in 64
+    assert not firsts & {"-", "_"}
+    assert len(firsts) > 40  # still spread over letters and digits
+    assert all(len(new_id()) == 12 for _ in range(100))

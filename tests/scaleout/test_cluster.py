@@ -16,16 +16,13 @@ import pytest
 from feedback_queue import health
 from feedback_queue.connection import create_client
 from feedback_queue.errors import ConfigError, QueueError
-from feedback_queue.processing import JobContext
 from feedback_queue.queue import Queue
 from feedback_queue.settings import Settings
 from tests.helpers import submission
 from tests.scaleout.cluster import ClusterSetup
-from worker_service.processors import Processor
-from worker_service.worker import Worker, WorkerConfig
+from tests.scaleout.load import WORKER, recording_worker, submit_until_acknowledged
 
 JOBS = 300
-WORKER = WorkerConfig(concurrency=8, job_timeout=10.0, shutdown_grace=5.0, block_timeout=0.2)
 
 
 def clustered_queue(cluster: ClusterSetup, name: str) -> Queue:
@@ -37,11 +34,7 @@ def clustered_queue(cluster: ClusterSetup, name: str) -> Queue:
 
 async def test_the_queue_works_unchanged_on_a_cluster(cluster: ClusterSetup) -> None:
     queue = clustered_queue(cluster, "clustered")
-    processed: list[str] = []
-
-    async def record(job: JobContext) -> None:
-        processed.append(job.submission.idempotency_key)
-
+    worker, processed = recording_worker(queue)
     try:
         accepted = await queue.enqueue_many(
             [(submission(idempotency_key=f"k{n}"), 0.0) for n in range(JOBS)]
@@ -49,7 +42,7 @@ async def test_the_queue_works_unchanged_on_a_cluster(cluster: ClusterSetup) -> 
         assert all(not isinstance(a, QueueError) for a in accepted)
         report = await health.check(queue)
         assert report.connected
-        await Worker(queue, Processor("record", record), WORKER).run(burst=True)
+        await worker.run(burst=True)
         assert sorted(processed) == sorted(f"k{n}" for n in range(JOBS))
         assert (await queue.stats()).completed == JOBS
     finally:
@@ -61,25 +54,13 @@ async def test_a_master_killed_under_load_loses_nothing_acknowledged(
 ) -> None:
     queue = clustered_queue(cluster, "restarted")
     node = cluster.node_of(queue.keys.waiting)
-    processed: list[str] = []
-
-    async def record(job: JobContext) -> None:
-        processed.append(job.submission.idempotency_key)
-
-    worker = Worker(queue, Processor("record", record), WORKER)
+    worker, processed = recording_worker(queue)
     working = asyncio.create_task(worker.run())
     acknowledged: set[str] = set()
     try:
         for n in range(JOBS):
-            key = f"k{n}"
-            while True:  # a producer retrying with its idempotency key
-                try:
-                    await queue.enqueue(submission(idempotency_key=key))
-                except QueueError:
-                    await asyncio.sleep(0.05)
-                    continue
-                acknowledged.add(key)
-                break
+            await submit_until_acknowledged(queue, f"k{n}")
+            acknowledged.add(f"k{n}")
             if n == JOBS // 2:
                 node.kill()
                 node.restart()  # same port, same AOF (always): nothing acknowledged is gone

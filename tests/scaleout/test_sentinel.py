@@ -19,17 +19,13 @@ import pytest
 
 from feedback_queue.connection import create_client
 from feedback_queue.errors import QueueError
-from feedback_queue.processing import JobContext
 from feedback_queue.queue import Queue
 from feedback_queue.settings import Settings
 from tests.conftest import server_binary
-from tests.helpers import submission
+from tests.scaleout.load import WORKER, recording_worker, submit_until_acknowledged
 from tests.scaleout.sentinel import SentinelSetup
-from worker_service.processors import Processor
-from worker_service.worker import Worker, WorkerConfig
 
 JOBS = 200
-WORKER = WorkerConfig(concurrency=8, job_timeout=10.0, shutdown_grace=5.0, block_timeout=0.2)
 
 
 @pytest.fixture
@@ -51,12 +47,7 @@ async def failover_under_load(setup: SentinelSetup, min_replicas: int) -> dict[s
         }
     )
     queue = Queue.from_settings(settings, create_client(settings.redis))
-    processed: list[str] = []
-
-    async def record(job: JobContext) -> None:
-        processed.append(job.submission.idempotency_key)
-
-    worker = Worker(queue, Processor("record", record), WORKER)
+    worker, processed = recording_worker(queue)
     working = asyncio.create_task(worker.run())
     attempted: set[str] = set()
     acknowledged: set[str] = set()
@@ -65,14 +56,8 @@ async def failover_under_load(setup: SentinelSetup, min_replicas: int) -> dict[s
     for n in range(JOBS):
         key = f"k{n}"
         attempted.add(key)
-        while True:  # a producer retrying with its idempotency key, as the README says
-            try:
-                await queue.enqueue(submission(idempotency_key=key))
-            except QueueError:
-                await asyncio.sleep(0.05)
-                continue
-            acknowledged.add(key)
-            break
+        await submit_until_acknowledged(queue, key)
+        acknowledged.add(key)
         if n == JOBS // 2:
             assert setup.master is not None
             setup.master.kill()

@@ -46,6 +46,18 @@ def worker_config(settings: Settings) -> WorkerConfig:
     )
 
 
+# From this many slots per shard on, a process runs two fetch loops, each a Worker with half
+# the slots, its own id and its own processing list. A loop waits for its take's reply before it
+# hands out jobs; with two, one loop's take is in flight while the other's jobs run, so Redis and
+# this process work at the same time. Measured with benchmarks/peers (no-op jobs, concurrency
+# 64): about 20% more jobs/s. Below it, one loop's batches are small anyway.
+TWO_LOOPS_FROM = 32
+
+
+def fetch_loops(slots: int) -> int:
+    return 2 if slots >= TWO_LOOPS_FROM else 1
+
+
 async def serve(
     settings: Settings,
     *,
@@ -56,12 +68,15 @@ async def serve(
 ) -> None:
     """Work until SIGTERM/SIGINT, or until `stop` is set when one is given (then no signals)."""
     processor = processor or processors.load(settings)
-    # With FBQ_SHARDS, one fetch loop per shard (feedback_queue/sharded.py), sharing the slots.
+    # With FBQ_SHARDS, one fetch loop per shard (feedback_queue/sharded.py), sharing the slots;
+    # and two per shard when the slots are many (see fetch_loops).
     queues = [queue] if queue else shard_queues(settings, create_client(settings.redis))
     config = worker_config(settings)
-    if len(queues) > 1:
-        config = dataclasses.replace(config, concurrency=max(1, config.concurrency // len(queues)))
-    workers = [Worker(q, processor, config) for q in queues]
+    loops = fetch_loops(config.concurrency // len(queues))
+    if len(queues) * loops > 1:
+        share = max(1, config.concurrency // (len(queues) * loops))
+        config = dataclasses.replace(config, concurrency=share)
+    workers = [Worker(q, processor, config) for q in queues for _ in range(loops)]
     await require_redis(queues[0], settings.startup_timeout)
 
     async def ready() -> None:

@@ -17,7 +17,7 @@ import re
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -98,7 +98,10 @@ class Worker:
         self._flush_lock = asyncio.Lock()
         self._slot_free = asyncio.Event()
         self._flush_wake = asyncio.Event()
-        self._acks: list[tuple[str, str]] = []
+        self._not_taking = asyncio.Event()  # clear while a take is in flight
+        self._not_taking.set()
+        self._acks: list[tuple[str, str]] = []  # finished, not yet sent
+        self._acks_sending: set[str] = set()  # sent by a call that has not answered yet
         self._failures: list[Failure] = []
         self._background: list[asyncio.Task[None]] = []
         self._guard = RedisGuard(sleep, on_retry=self._turned, on_recovery=self._outage_over)
@@ -203,12 +206,40 @@ class Worker:
         return self.config.concurrency - len(self.inflight) - len(self._handed)
 
     async def _take(self, count: int) -> Taken:
-        """Take up to `count` jobs, writing the few acks gathered so far in the same round trip."""
-        async with self._flush_lock:
-            acks = self._acks[:] if len(self._acks) <= self.config.acks_per_take else []
-            _, taken = await self._redis("take", lambda: self.queue.ack_take(self.id, acks, count))
-            del self._acks[: len(acks)]
+        """Take up to `count` jobs, writing the few acks gathered so far in the same round trip.
+
+        It does not wait for an ack flush under way (the flusher waits for it instead): the two
+        calls carry different acks, and Redis runs one script while this process works on the
+        other's answer.
+        """
+        acks = self._claim_acks() if len(self._acks) <= self.config.acks_per_take else []
+        self._not_taking.clear()
+        try:
+            async with self._sending(acks):
+                call = lambda: self.queue.ack_take(self.id, acks, count)  # noqa: E731
+                _, taken = await self._redis("take", call)
+        finally:
+            self._not_taking.set()
         return taken
+
+    def _claim_acks(self) -> list[tuple[str, str]]:
+        """Every pending ack, now to be sent by the caller (see `_sending`)."""
+        acks = self._acks[:]
+        del self._acks[:]
+        return acks
+
+    @contextlib.asynccontextmanager
+    async def _sending(self, acks: list[tuple[str, str]]) -> AsyncIterator[None]:
+        """While a call carries `acks`; if it gives up, they go back for the next flush."""
+        ids = [job_id for job_id, _ in acks]
+        self._acks_sending.update(ids)
+        try:
+            yield
+        except BaseException:
+            self._acks[:0] = acks
+            raise
+        finally:
+            self._acks_sending.difference_update(ids)
 
     async def _wait(self, event: asyncio.Event, seconds: float) -> None:
         """Until `event` is set or `seconds` pass; wake-up events are cleared, states are not."""
@@ -227,10 +258,12 @@ class Worker:
 
     async def _slot(self) -> None:
         """One slot: run the jobs the fetch loop hands over, one after another."""
+        me = asyncio.current_task()
+        assert me is not None
         while True:
             job = await self._ready.get()
             self._handed.discard(job.id)
-            self.inflight[job.id] = asyncio.current_task()  # type: ignore[assignment]
+            self.inflight[job.id] = me
             await self._run_job(job)
 
     async def _run_job(self, job: Job) -> None:
@@ -283,19 +316,23 @@ class Worker:
     async def _flusher(self) -> None:
         while not self._closing.is_set():
             await self._wait(self._flush_wake, self.config.block_timeout)
+            # A take under way goes first: its jobs wait for its reply, acks wait for nobody.
+            # Meanwhile acks gather into one call; it then runs in Redis while the take's jobs
+            # run here.
+            await self._not_taking.wait()
             await self._flush(lambda _state: self._closing.is_set())
 
     async def _flush(self, stop: StopBaseT) -> None:
         """Write the acks and failures gathered so far; one flush at a time.
 
-        Items leave the lists only once Redis has them: a flush given up at shutdown leaves them
-        for the final one (acks and failures are replay-safe).
+        A flush given up at shutdown leaves its items for the final one (acks and failures are
+        replay-safe).
         """
         async with self._flush_lock:
-            acks = self._acks[:]
+            acks = self._claim_acks()
             if acks:
-                await self._guard.call("ack", lambda: self.queue.ack(self.id, acks), stop)
-                del self._acks[: len(acks)]
+                async with self._sending(acks):
+                    await self._guard.call("ack", lambda: self.queue.ack(self.id, acks), stop)
             failures = self._failures[:]
             if failures:
                 await self._guard.call("fail", lambda: self.queue.fail(self.id, failures), stop)
@@ -339,6 +376,7 @@ class Worker:
             *self.inflight,
             *self._handed,
             *(i for i, _ in self._acks),
+            *self._acks_sending,
             *(f.job.id for f in self._failures),
         ]
         returned = await self.queue.recover(self.id, keep=keep)

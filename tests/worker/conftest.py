@@ -40,7 +40,17 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace")
 
     async def ready(self) -> None:
-        """Until the worker's health server says readiness SERVING (it is taking work)."""
+        """Until the worker's health server says readiness SERVING (it is taking work); a worker
+        that exits first fails the test with its output."""
+        serving = asyncio.ensure_future(self._serving())
+        exited = asyncio.ensure_future(asyncio.to_thread(self.process.wait))
+        await asyncio.wait({serving, exited}, return_when=asyncio.FIRST_COMPLETED)
+        if not serving.done():
+            serving.cancel()
+            raise AssertionError(f"the worker exited {exited.result()}: {self.output[-2000:]}")
+        exited.cancel()  # the thread itself ends with the process, at the latest at teardown
+
+    async def _serving(self) -> None:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{self.health_port}") as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             request = health_pb2.HealthCheckRequest(service="readiness")

@@ -57,6 +57,38 @@ async def test_many_workers_share_one_queue(
     assert (await queue.stats()).workers == 0
 
 
+async def test_many_slots_run_two_fetch_loops_that_lose_nothing_to_a_kill_9(
+    start_worker: StartWorker, events: Events, queue: Queue
+) -> None:
+    # 64 slots: two fetch loops of 32 (worker_service/server.py), each its own registered worker.
+    env = {"FBQ_CONCURRENCY": "64", "FBQ_HEARTBEAT_GRACE": "4s"}
+    doomed = start_worker(**env)
+    await doomed.ready()
+    assert (await queue.stats()).workers == 2
+    results = await queue.enqueue_many([(submission(f"t{i}"), 0.0) for i in range(3000)])
+    ids = {r.id for r in results if not isinstance(r, Exception)}
+    assert len(ids) == 3000
+    await events.until(lambda seen: len(seen) >= 500)
+    doomed.kill()
+    # What the dead loops held (running, or finished with the ack not yet written) is exactly
+    # what may run twice; the reaper hands it back only after the 4 s grace.
+    dead = await queue.client.zrange(queue.keys.workers, 0, -1)
+    assert len(dead) == 2
+    held = 0
+    for worker_id in dead:
+        assert isinstance(worker_id, bytes)
+        held += await queue.client.llen(queue.keys.active(worker_id.decode()))
+    rescuer = start_worker(**env)
+    await events.until(finished(ids), timeout=60)
+    rescuer.terminate()
+    assert await rescuer.exit_code() == 0
+    lost, unexpected, duplicated = jepsen(ids, events)
+    assert (lost, unexpected) == (0, 0)
+    assert duplicated <= held, f"{duplicated} ran twice, the killed loops held {held}"
+    stats = await queue.stats()
+    assert (stats.waiting, stats.active, stats.completed) == (0, 0, 3000)
+
+
 async def test_kill_9_mid_job_the_jobs_finish_elsewhere_within_the_grace(
     start_worker: StartWorker, events: Events, queue: Queue
 ) -> None:

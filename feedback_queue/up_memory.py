@@ -22,13 +22,13 @@ import uvicorn
 from feedback_queue import logs
 from feedback_queue.demo import demo
 from feedback_queue.errors import QueueError
+from feedback_queue.loop import run_loop
 from feedback_queue.memory import MemoryQueue
 from feedback_queue.settings import Settings
 from feedback_queue.up import exclusive, ready_block, secret_file, token_line
 from gateway.app import create_app
 from gateway.client import IngestClient
 from ingest_service.server import create_server
-from worker_service.server import run_loop
 from worker_service.server import serve as serve_worker
 
 log = logging.getLogger(__name__)

@@ -83,31 +83,45 @@ def _lenient(handler: Handler, parse: Callable[[bytes], Any]) -> Handler:
                 yield reply
 
         return grpc.unary_stream_rpc_method_handler(unary_stream, **codecs)
+    # Streaming requests are read with context.read() (grpc's request iterator is left unused):
+    # one call per message instead of two nested async generators.
     if handler.stream_unary:
         behaviour = handler.stream_unary
 
-        async def stream_unary(requests: AsyncIterator[Any], context: Context) -> Any:
-            return await behaviour(_checked(requests, context), context)
+        async def stream_unary(_requests: AsyncIterator[Any], context: Context) -> Any:
+            return await behaviour(_Checked(context), context)
 
         return grpc.stream_unary_rpc_method_handler(stream_unary, **codecs)
     behaviour = handler.stream_stream
     if not inspect.isasyncgenfunction(behaviour):
 
-        async def stream_writer(requests: AsyncIterator[Any], context: Context) -> None:
-            await behaviour(_checked(requests, context), context)
+        async def stream_writer(_requests: AsyncIterator[Any], context: Context) -> None:
+            await behaviour(_Checked(context), context)
 
         return grpc.stream_stream_rpc_method_handler(stream_writer, **codecs)
 
-    async def stream_stream(requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
-        async for reply in behaviour(_checked(requests, context), context):
-            yield reply
+    # A coroutine that writes each reply itself: grpc would otherwise iterate a generator that
+    # iterates the servicer's.
+    async def stream_stream(_requests: AsyncIterator[Any], context: Context) -> None:
+        async for reply in behaviour(_Checked(context), context):
+            await context.write(reply)
 
     return grpc.stream_stream_rpc_method_handler(stream_stream, **codecs)
 
 
-async def _checked(requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
+class _Checked:
     """The requests of a stream; a malformed one ends the whole call INVALID_ARGUMENT."""
-    async for request in requests:
+
+    def __init__(self, context: Context) -> None:
+        self._context = context
+
+    def __aiter__(self) -> _Checked:
+        return self
+
+    async def __anext__(self) -> Any:
+        request = await self._context.read()
+        if request is grpc.aio.EOF:  # type: ignore[attr-defined]
+            raise StopAsyncIteration
         if isinstance(request, Malformed):
-            await request.refuse(context)
-        yield request
+            await request.refuse(self._context)
+        return request

@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from feedback_queue import logs, tls
 from feedback_queue.connection import create_client
 from feedback_queue.errors import ConfigError, QueueError
+from feedback_queue.loop import run_loop
 from feedback_queue.queue import Queue
 from feedback_queue.rpc import HealthReporter, server_options
 from feedback_queue.settings import Settings
@@ -147,6 +148,6 @@ def run(args: argparse.Namespace) -> None:
         sys.exit(f"fbq ingest: {exc}")
     logs.configure(settings.log_level, settings.secrets())
     try:
-        asyncio.run(serve(settings))
+        run_loop(serve(settings))
     except QueueError as exc:
         sys.exit(f"fbq ingest: {exc}")

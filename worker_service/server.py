@@ -16,8 +16,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable
 
 import grpc
 from grpc_health.v1 import health_pb2_grpc
@@ -25,6 +24,7 @@ from grpc_health.v1 import health_pb2_grpc
 from feedback_queue import logs, tls
 from feedback_queue.connection import create_client
 from feedback_queue.errors import ConfigError, QueueError, QueueUnavailable
+from feedback_queue.loop import run_loop
 from feedback_queue.queue import Queue
 from feedback_queue.rpc import HealthReporter
 from feedback_queue.settings import Settings
@@ -131,16 +131,6 @@ async def serve(
 async def _on_stop(stop: asyncio.Event, on_signal: Callable[[], None]) -> None:
     await stop.wait()
     on_signal()
-
-
-def run_loop(main: Coroutine[Any, Any, None]) -> None:
-    """uvloop when it is installed (it halves the event loop's own cost), else asyncio's."""
-    try:
-        import uvloop  # noqa: PLC0415
-    except ImportError:
-        asyncio.run(main)
-    else:
-        uvloop.run(main)
 
 
 def run(args: argparse.Namespace) -> None:

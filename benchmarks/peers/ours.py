@@ -3,7 +3,9 @@
     .venv/bin/python -m benchmarks.peers.ours --redis URL enqueue --jobs N [--bulk] [--via grpc]
 
 `--via core` (the default) calls `Queue.enqueue` / `enqueue_many`; `--via grpc` starts a real
-`fbq ingest` process and calls `Submit` (one caller) / `SubmitStream` (one stream, `--bulk`).
+`fbq ingest` process and calls `Submit` (one caller) / `SubmitStream` (`--bulk`: `--streams`
+streams on one channel, from this process or, with `--client node`, from the grpc-js load
+generator in node/grpc/stream.mjs).
 Drain and latency run one `python -m worker_service` process with `FBQ_CONCURRENCY` (unset: its
 default) and the processor `benchmarks.peers.ours:job`, which does nothing but `mark`.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -83,8 +86,8 @@ def worker(url: str, concurrency: int) -> Worker:
 
 
 @asynccontextmanager
-async def ingest(url: str) -> AsyncGenerator[pb_grpc.SubmissionServiceAsyncStub]:
-    """A real `fbq ingest` process, and a stub on one channel to it."""
+async def ingest(url: str) -> AsyncGenerator[tuple[str, pb_grpc.SubmissionServiceAsyncStub]]:
+    """A real `fbq ingest` process: its address, and a stub on one channel to it."""
     port = free_port()
     fbq = str(Path(sys.executable).parent / "fbq")
     env = {**service_env(url), "FBQ_INGEST_PORT": str(port)}
@@ -94,23 +97,38 @@ async def ingest(url: str) -> AsyncGenerator[pb_grpc.SubmissionServiceAsyncStub]
         address = f"127.0.0.1:{port}"
         await asyncio.wait_for(wait_ready(address), 60)
         async with grpc.aio.insecure_channel(address) as channel:
-            yield pb_grpc.SubmissionServiceStub(channel)
+            yield address, pb_grpc.SubmissionServiceStub(channel)
     finally:
         server.terminate()
         server.wait(30)
 
 
-async def stream(stub: pb_grpc.SubmissionServiceAsyncStub, jobs: int) -> None:
+async def stream(stub: pb_grpc.SubmissionServiceAsyncStub, jobs: int, streams: int) -> None:
     request = pb.SubmitRequest(submission=submission(payload()))
 
-    async def requests() -> AsyncIterator[pb.SubmitRequest]:
-        for _ in range(jobs):
-            yield request
+    async def one(count: int) -> int:
+        async def requests() -> AsyncIterator[pb.SubmitRequest]:
+            for _ in range(count):
+                yield request
 
-    accepted = 0
-    async for reply in stub.SubmitStream(requests()):
-        accepted += reply.WhichOneof("outcome") == "accepted"
+        accepted = 0
+        async for reply in stub.SubmitStream(requests()):
+            accepted += reply.WhichOneof("outcome") == "accepted"
+        return accepted
+
+    shares = [jobs // streams + (i < jobs % streams) for i in range(streams)]
+    accepted = sum(await asyncio.gather(*(one(n) for n in shares)))
     assert accepted == jobs, f"only {accepted} of {jobs} accepted"
+
+
+def node_stream(address: str, jobs: int, streams: int) -> dict[str, float]:
+    """The same SubmitStream load from node/grpc/stream.mjs; it times itself."""
+    script = Path(__file__).resolve().parent / "node" / "grpc" / "stream.mjs"
+    argv = ["node", str(script), "--address", address, "--jobs", str(jobs)]
+    argv += ["--streams", str(streams), "--content-chars", str(CONTENT_CHARS)]
+    done = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=600)
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 async def unary(stub: pb_grpc.SubmissionServiceAsyncStub, jobs: int) -> None:
@@ -151,9 +169,14 @@ async def measure(args: argparse.Namespace) -> None:
     queue = Queue(client, name=QUEUE)
     try:
         if args.command == "enqueue" and args.via == "grpc":
-            async with ingest(args.redis) as stub:
-                call = stream if args.bulk else unary
-                emit(await timed_async(args.jobs, lambda: call(stub, args.jobs)))
+            async with ingest(args.redis) as (address, stub):
+                if args.bulk and args.client == "node":
+                    emit(await asyncio.to_thread(node_stream, address, args.jobs, args.streams))
+                elif args.bulk:
+                    work = lambda: stream(stub, args.jobs, args.streams)  # noqa: E731
+                    emit(await timed_async(args.jobs, work))
+                else:
+                    emit(await timed_async(args.jobs, lambda: unary(stub, args.jobs)))
         elif args.command == "enqueue":
             emit(await timed_async(args.jobs, lambda: enqueue(queue, args.jobs, args.bulk)))
         elif args.command == "drain":
@@ -161,7 +184,7 @@ async def measure(args: argparse.Namespace) -> None:
             run = worker(args.redis, args.concurrency)
             emit(await asyncio.to_thread(drain_run, run, args.jobs))
         elif args.command == "latency" and args.via == "grpc":
-            async with ingest(args.redis) as stub:
+            async with ingest(args.redis) as (_, stub):
                 emit(await latency(args, lambda s: stub.Submit(pb.SubmitRequest(submission=s))))
         elif args.command == "latency":
             emit(await latency(args, queue.enqueue))
@@ -174,6 +197,8 @@ async def measure(args: argparse.Namespace) -> None:
 def main() -> None:
     cli = parser(__doc__.splitlines()[0])
     cli.add_argument("--via", choices=["core", "grpc"], default="core")
+    cli.add_argument("--client", choices=["python", "node"], default="python")
+    cli.add_argument("--streams", type=int, default=1)
     args = cli.parse_args()
     if args.command == "versions":
         emit({"feedback-queue": version("feedback-queue"), "redis-py": version("redis")})

@@ -209,7 +209,8 @@ class Worker:
         return self.config.concurrency - len(self.inflight) - len(self._handed)
 
     async def _take(self, count: int) -> Taken:
-        """Take up to `count` jobs, writing the few acks gathered so far in the same round trip.
+        """Take up to `count` jobs, writing the acks gathered so far in the same round trip when
+        they are few or the take is large (see WorkerConfig.acks_per_take).
 
         It does not wait for an ack flush under way (the flusher waits for it instead): the two
         calls carry different acks, and Redis runs one script while this process works on the

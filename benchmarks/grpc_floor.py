@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -27,15 +26,13 @@ from typing import Any
 
 import grpc
 
-from benchmarks.common import PAYLOAD_BYTES, payload_submission, wait_ready
+from benchmarks.common import PAYLOAD_BYTES, wait_ready
+from benchmarks.peers.ours import NODE_LOAD, node_stream
 from feedback_queue.embedded import EmbeddedRedis, free_port
 from feedback_queue.loop import run_loop
 from feedback_queue.v1 import queue_pb2 as pb
 
 ROOT = Path(__file__).resolve().parent.parent
-LOAD = ROOT / "benchmarks" / "peers" / "node" / "grpc" / "stream.mjs"
-# The content that makes a Submission of PAYLOAD_BYTES, as the other benchmarks send.
-CONTENT_CHARS = len(payload_submission().content)
 
 
 async def submit_stream(
@@ -75,22 +72,13 @@ def cpu_seconds(pid: int) -> float:
 
 def drive(address: str, jobs: int, streams: int, server_pid: int) -> dict[str, float]:
     """Run the load generator once; its rate and the CPU both sides spent per submission."""
-    argv = ["node", str(LOAD), "--address", address, "--jobs", str(jobs)]
-    argv += ["--streams", str(streams), "--content-chars", str(CONTENT_CHARS)]
     before = cpu_seconds(server_pid)
-    client = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(client.pid, 0)
+    rate, client_seconds = node_stream(address, jobs, streams)
     after = cpu_seconds(server_pid)
-    assert client.stdout is not None
-    output = client.stdout.read()
-    client.returncode = os.waitstatus_to_exitcode(status)
-    if client.returncode != 0:
-        raise SystemExit(f"the load generator failed ({client.returncode}): {output}")
-    result: dict[str, float] = json.loads(output.strip().splitlines()[-1])
     return {
-        "rate": result["jobs_per_s"],
+        "rate": rate,
         "server_us": (after - before) * 1e6 / jobs,
-        "client_us": (usage.ru_utime + usage.ru_stime) * 1e6 / jobs,
+        "client_us": client_seconds * 1e6 / jobs,
     }
 
 
@@ -109,7 +97,7 @@ def main() -> None:
     if args.serve_floor:
         run_loop(serve_floor(args.serve_floor))
         return
-    if not (LOAD.parent.parent / "node_modules" / "@grpc" / "grpc-js").is_dir():
+    if not (NODE_LOAD.parent.parent / "node_modules" / "@grpc" / "grpc-js").is_dir():
         sys.exit("grpc-js is missing: run `python3 dev.py bench-peers` once (it runs npm ci)")
     with tempfile.TemporaryDirectory() as folder, EmbeddedRedis(Path(folder)) as redis:
         ingest_port, floor_port = free_port(), free_port()

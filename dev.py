@@ -5,7 +5,7 @@ python3 dev.py install   create .venv and install the project with its dev extra
 python3 dev.py system    install the Debian packages the tests need (chromium, redis-server)
 python3 dev.py tools     install checkov into .tools/ (it cannot share .venv)
 python3 dev.py gen       regenerate the protobuf stubs (feedback_queue/v1/)
-python3 dev.py lint      ruff and mypy --strict
+python3 dev.py lint      ruff, mypy --strict, the import layers (import-linter)
 python3 dev.py test      install, check, then run the whole test suite (extra args go to pytest)
 python3 dev.py bench     run the benchmarks in benchmarks/
 python3 dev.py bench-peers  compare with RQ, arq, Celery, dramatiq, saq, BullMQ (benchmarks/peers)
@@ -111,6 +111,7 @@ def lint() -> None:
     _run(PY, "-m", "ruff", "check", ".")
     _run(PY, "-m", "ruff", "format", "--check", ".")
     _run(PY, "-m", "mypy")
+    _run(BIN / "lint-imports", "--no-cache")
 
 
 def test(args: list[str]) -> None:

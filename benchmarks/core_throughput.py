@@ -26,9 +26,9 @@ from redis.asyncio import Redis
 
 from benchmarks.common import PAYLOAD_BYTES, payload_submission, rate
 from feedback_queue.connection import create_client
-from feedback_queue.embedded import EmbeddedRedis, find_server_binary
 from feedback_queue.queue import Queue
 from feedback_queue.settings import RedisSettings
+from feedback_queue.up.embedded import EmbeddedRedis, find_server_binary
 
 
 async def used_memory(client: Redis) -> int:

@@ -28,8 +28,8 @@ import grpc
 
 from benchmarks.common import PAYLOAD_BYTES, wait_ready
 from benchmarks.peers.ours import NODE_LOAD, node_stream
-from feedback_queue.embedded import EmbeddedRedis, free_port
 from feedback_queue.loop import run_loop
+from feedback_queue.up.embedded import EmbeddedRedis, free_port
 from feedback_queue.v1 import queue_pb2 as pb
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -25,9 +25,9 @@ import grpc
 
 from benchmarks.common import payload_submission, rate, wait_ready
 from feedback_queue.connection import create_client
-from feedback_queue.embedded import EmbeddedRedis, free_port
 from feedback_queue.queue import Queue
 from feedback_queue.settings import RedisSettings
+from feedback_queue.up.embedded import EmbeddedRedis, free_port
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 

@@ -26,9 +26,9 @@ from redis.asyncio import Redis
 
 from benchmarks.common import payload_submission, wait_ready
 from feedback_queue.connection import create_client
-from feedback_queue.embedded import EmbeddedRedis, free_port
 from feedback_queue.queue import Queue
 from feedback_queue.settings import RedisSettings
+from feedback_queue.up.embedded import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = [

@@ -10,15 +10,12 @@ degraded   it works, but something puts submissions at risk or slows them: an al
 unhealthy  it cannot take submissions: unreachable, refused credentials, still loading, a
            read-only replica, out of memory, or its last disk write failed.
 
-A queue kept in process memory (`fbq up --memory`) has no Redis to judge: it is always degraded,
-not connected, and says that its submissions die with the process.
+`fbq up --memory` runs Redis with persistence off, so its report is degraded ("AOF is off").
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -30,11 +27,6 @@ from feedback_queue.v1 import queue_pb2 as pb
 HEALTHY, DEGRADED, UNHEALTHY = "healthy", "degraded", "unhealthy"
 MEMORY_WARNING = 0.90
 LATENCY_WARNING_MS = 100.0
-IN_MEMORY = "in-memory"
-IN_MEMORY_WARNING = (
-    "submissions live only in this process's memory and are lost when it stops: use fbq up "
-    "without --memory for durability"
-)
 _SAFE_POLICIES = {"noeviction", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"}
 
 
@@ -207,37 +199,8 @@ def unreachable(reason: str) -> HealthReport:
     return HealthReport(status=UNHEALTHY, connected=False, warnings=(reason,))
 
 
-def in_memory(queue: QueueStats) -> HealthReport:
-    """The report for a queue kept in process memory: it works, but nothing is durable."""
-    return HealthReport(
-        status=DEGRADED,
-        connected=False,
-        version=IN_MEMORY,
-        memory=process_memory(),
-        queue=queue,
-        warnings=(IN_MEMORY_WARNING,),
-        mode=IN_MEMORY,
-    )
-
-
-def process_memory() -> Memory:
-    """This process's resident memory of the machine's: where an in-memory queue lives.
-
-    Zero where the system does not tell (no /proc).
-    """
-    try:
-        resident_pages = int(Path("/proc/self/statm").read_text(encoding="ascii").split()[1])
-        page = os.sysconf("SC_PAGE_SIZE")
-        total = os.sysconf("SC_PHYS_PAGES") * page
-    except (OSError, ValueError, IndexError):
-        return Memory()
-    return Memory(resident_pages * page, total)
-
-
 async def check(queue: QueueApi) -> HealthReport:
     """Ask Redis and judge; never raises for a Redis problem (that is what it reports)."""
-    if not queue.durable:
-        return in_memory(await queue.stats())
     try:
         server = await queue.server_info()
         stats = await queue.stats()

@@ -14,7 +14,7 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, NamedTuple, TypedDict
+from typing import Any, NamedTuple, TypedDict
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
@@ -182,9 +182,6 @@ def queue_options(settings: Settings) -> QueueOptions:
 @dataclass
 class Queue:
     """One named queue on one Redis client."""
-
-    # False for a subclass whose submissions do not outlive the process (health says so).
-    durable: ClassVar[bool] = True
 
     client: Redis
     name: str = DEFAULT_QUEUE

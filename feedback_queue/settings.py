@@ -8,7 +8,9 @@ A missing or malformed value raises `ConfigError` naming the variable (never a s
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
@@ -190,7 +192,9 @@ class Settings:
 
     redis: RedisSettings = field(default_factory=RedisSettings)
     queue: str = DEFAULT_QUEUE
+    ingest_host: str = "[::]"
     ingest_port: int = 50051
+    worker_health_host: str = "[::]"
     worker_health_port: int = 50052
     gateway_port: int = 8080
     ingest_addr: str = "127.0.0.1:50051"  # not "localhost", which may resolve to ::1 first
@@ -250,7 +254,9 @@ class Settings:
         settings = cls(
             redis=_redis_from_env(env),
             queue=env.pattern("FBQ_QUEUE", DEFAULT_QUEUE, _QUEUE_NAME, "1-64 of [A-Za-z0-9_.-]"),
+            ingest_host=env.text("FBQ_INGEST_HOST", "[::]"),
             ingest_port=env.port("FBQ_INGEST_PORT", 50051),
+            worker_health_host=env.text("FBQ_WORKER_HEALTH_HOST", "[::]"),
             worker_health_port=env.port("FBQ_WORKER_HEALTH_PORT", 50052),
             gateway_port=env.port("FBQ_GATEWAY_PORT", 8080),
             ingest_addr=env.text("FBQ_INGEST_ADDR", "127.0.0.1:50051"),
@@ -305,6 +311,21 @@ class Settings:
         if settings.heartbeat_grace <= settings.block_timeout * 3:
             raise ConfigError("FBQ_HEARTBEAT_GRACE: must be more than 3 seconds")
         return settings
+
+
+def load(program: str, environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings of the process environment, or exit with the error that names the variable."""
+    try:
+        return Settings.from_env(os.environ if environ is None else environ)
+    except ConfigError as exc:
+        sys.exit(f"{program}: {exc}")
+
+
+def bind_address(host: str, port: int) -> str:
+    """`host:port` for a server to bind; a bare IPv6 address gets its brackets."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{host}:{port}"
 
 
 def _tls_from_env(env: _Env) -> TlsSettings:

@@ -41,16 +41,13 @@ ALPHABET = ID_FIRST
 
 
 class QueueApi(Protocol):
-    """What ingest and the health check need of a queue: `Queue`, `MemoryQueue` or sharded."""
+    """What ingest and the health check need of a queue: `Queue` or sharded."""
 
     @property
     def name(self) -> str: ...
 
     @property
     def max_attempts(self) -> int: ...
-
-    @property
-    def durable(self) -> bool: ...
 
     async def enqueue_many(
         self, items: Sequence[tuple[pb.Submission, float]]
@@ -110,10 +107,6 @@ class ShardedQueue:
     @property
     def max_attempts(self) -> int:
         return self.shards[0].max_attempts
-
-    @property
-    def durable(self) -> bool:
-        return True
 
     def shard_of_submitter(self, submitter_id: str) -> int:
         digest = hashlib.blake2b(submitter_id.encode(), digest_size=8).digest()

@@ -1,5 +1,11 @@
-import sys
+"""`python -m gateway [--host H] [--port P] [--insecure-no-auth]`: the same as `fbq gateway`."""
 
-from feedback_queue.cli import main
+import argparse
 
-sys.exit(main(["gateway", *sys.argv[1:]]))
+from feedback_queue.settings import load
+from gateway.server import add_arguments, apply_arguments, run
+
+parser = argparse.ArgumentParser(prog="python -m gateway", description=run.__doc__)
+add_arguments(parser)
+args = parser.parse_args()
+run(apply_arguments(load("fbq gateway"), args), insecure_no_auth=args.insecure_no_auth)

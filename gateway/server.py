@@ -9,15 +9,14 @@ loopback only.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import ipaddress
 import logging
-import os
 import sys
 
 import uvicorn
 
 from feedback_queue import logs
-from feedback_queue.errors import ConfigError
 from feedback_queue.settings import Settings
 from gateway.app import create_app
 from gateway.client import IngestClient
@@ -34,17 +33,32 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def run(args: argparse.Namespace) -> None:
-    """Serve until stopped; `args` are those of `fbq gateway` (feedback_queue/cli.py)."""
-    try:
-        settings = Settings.from_env(os.environ)
-    except ConfigError as exc:
-        sys.exit(f"fbq gateway: {exc}")
-    host = args.host or settings.gateway_host
-    port = settings.gateway_port if args.port is None else args.port
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `fbq gateway` and `python -m gateway`."""
+    parser.add_argument("--host", help="address to bind (default FBQ_GATEWAY_HOST, 0.0.0.0)")
+    parser.add_argument("--port", type=int, help="port (default FBQ_GATEWAY_PORT, 8080)")
+    parser.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="serve the admin API without a token (loopback only)",
+    )
+
+
+def apply_arguments(settings: Settings, args: argparse.Namespace) -> Settings:
+    """`settings` with the address given by --host and --port."""
+    return dataclasses.replace(
+        settings,
+        gateway_host=args.host or settings.gateway_host,
+        gateway_port=settings.gateway_port if args.port is None else args.port,
+    )
+
+
+def run(settings: Settings, *, insecure_no_auth: bool = False) -> None:
+    """Serve until stopped (`fbq gateway`, `python -m gateway`)."""
+    host, port = settings.gateway_host, settings.gateway_port
     token = settings.admin_token
     if not token:
-        if not args.insecure_no_auth:
+        if not insecure_no_auth:
             sys.exit(
                 "fbq gateway: FBQ_ADMIN_TOKEN is not set; set it (the admin API needs a token), "
                 "or pass --insecure-no-auth with --host 127.0.0.1 for a local trial"

@@ -1,5 +1,6 @@
-import sys
+"""`python -m ingest_service`: the same as `fbq ingest`."""
 
-from feedback_queue.cli import main
+from feedback_queue.settings import load
+from ingest_service.server import run
 
-sys.exit(main(["ingest", *sys.argv[1:]]))
+run(load("fbq ingest"))

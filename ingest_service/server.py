@@ -5,10 +5,8 @@ fbq ingest  |  python -m ingest_service      (port: FBQ_INGEST_PORT, default 500
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
-import os
 import signal
 import sys
 from dataclasses import dataclass, field
@@ -21,11 +19,11 @@ from redis.asyncio import Redis
 
 from feedback_queue import logs, tls
 from feedback_queue.connection import create_client
-from feedback_queue.errors import ConfigError, QueueError
+from feedback_queue.errors import QueueError
 from feedback_queue.loop import run_loop
 from feedback_queue.queue import Queue
 from feedback_queue.rpc import HealthReporter, server_options
-from feedback_queue.settings import Settings
+from feedback_queue.settings import Settings, bind_address
 from feedback_queue.sharded import QueueApi, ShardedQueue
 from feedback_queue.startup import require_redis
 from feedback_queue.v1 import queue_pb2 as pb
@@ -85,7 +83,7 @@ def create_server(
 ) -> IngestServer:
     """Build the server on `port` (default: settings.ingest_port; 0 picks a free one).
 
-    It serves `queue` when given (`fbq up --memory`), else a queue on `client` or on a new one.
+    It serves `queue` when given, else a queue on `client` or on a new one.
     """
     if queue is None:
         client = client or create_client(settings.redis)
@@ -119,9 +117,8 @@ def create_server(
             ],
             server,
         )
-    bound = tls.add_port(
-        server, f"[::]:{settings.ingest_port if port is None else port}", settings.tls
-    )
+    address = bind_address(settings.ingest_host, settings.ingest_port if port is None else port)
+    bound = tls.add_port(server, address, settings.tls)
     return IngestServer(server, bound, queue, health, settings)
 
 
@@ -140,12 +137,8 @@ async def serve(settings: Settings) -> None:
     log.info("stopped")
 
 
-def run(args: argparse.Namespace) -> None:
-    """Serve until stopped; `args` are those of `fbq ingest` (feedback_queue/cli.py)."""
-    try:
-        settings = Settings.from_env(os.environ)
-    except ConfigError as exc:
-        sys.exit(f"fbq ingest: {exc}")
+def run(settings: Settings) -> None:
+    """Serve until stopped (`fbq ingest`, `python -m ingest_service`)."""
     logs.configure(settings.log_level, settings.secrets())
     try:
         run_loop(serve(settings))

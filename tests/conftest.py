@@ -1,9 +1,6 @@
 """Fixtures: a real redis-server started by the tests themselves, never the machine's own.
 
-The `queue` fixture runs a test on both backends, Redis and the in-memory fallback, so the two
-keep the same behaviour. Tests of what only Redis has (its keys and TTLs, its scripts, other
-processes on the same Redis) take `redis_queue`, or stay on Redis by themselves: a test that
-reaches the tests' Redis by another fixture besides `queue` gets the Redis backend only.
+Every queue rule is written once, in the Lua scripts, so every queue test runs against Redis.
 """
 
 from __future__ import annotations
@@ -20,10 +17,9 @@ from redis.asyncio import Redis
 
 from feedback_queue.backoff import Backoff
 from feedback_queue.connection import create_client
-from feedback_queue.embedded import EmbeddedRedis
-from feedback_queue.memory import MemoryQueue
 from feedback_queue.queue import Queue
 from feedback_queue.settings import RedisSettings, Settings
+from feedback_queue.up.embedded import EmbeddedRedis
 from tests.secrets import Collector
 
 
@@ -96,9 +92,6 @@ def queue_name() -> str:
     return f"t-{uuid.uuid4().hex[:10]}"
 
 
-BACKENDS = ["redis", "memory"]
-
-
 LAST = "tests/test_no_secret_in_logs.py"
 
 
@@ -114,14 +107,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.nodeid.startswith(LAST))
 
 
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    # `queue` asks for the Redis server only on its Redis side (getfixturevalue), so the server
-    # in a test's fixture closure means something else of the test needs that Redis too.
-    if "queue" in metafunc.fixturenames and "redis_server" not in metafunc.fixturenames:
-        metafunc.parametrize("queue", BACKENDS, indirect=True)
-
-
-# What the queue tests assume of either backend: three attempts, a seeded backoff, an hour's
+# What the queue tests assume: three attempts, a seeded backoff, an hour's
 # retention and the test's clock.
 MAX_ATTEMPTS, RETENTION = 3, 3600.0
 
@@ -131,8 +117,8 @@ def seeded_backoff() -> Backoff:
 
 
 @pytest.fixture
-def redis_queue(client: Redis, clock: FakeClock, queue_name: str) -> Queue:
-    """A queue on the tests' Redis, for tests of what only Redis has."""
+def queue(client: Redis, clock: FakeClock, queue_name: str) -> Queue:
+    """A queue of the test's own on the tests' Redis."""
     return Queue(
         client,
         name=queue_name,
@@ -145,19 +131,6 @@ def redis_queue(client: Redis, clock: FakeClock, queue_name: str) -> Queue:
 
 
 @pytest.fixture
-def memory_queue(clock: FakeClock, queue_name: str) -> MemoryQueue:
-    return MemoryQueue(
-        name=queue_name,
-        max_attempts=MAX_ATTEMPTS,
-        backoff=seeded_backoff(),
-        retention=RETENTION,
-        clock=clock,
-    )
-
-
-@pytest.fixture
-def queue(request: pytest.FixtureRequest) -> Queue:
-    """The queue under test: Redis, or memory where parametrized (see pytest_generate_tests)."""
-    backend = getattr(request, "param", "redis")
-    queue: Queue = request.getfixturevalue(f"{backend}_queue")
+def redis_queue(queue: Queue) -> Queue:
+    """The same queue, by the name the tests of Redis's own keys and TTLs use."""
     return queue

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from feedback_queue.cli import main
+from feedback_queue.up.stack import Options
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,31 +86,22 @@ def test_up_options_and_dispatch(
     with pytest.raises(SystemExit):
         main(["up", "--help"])
     out = " ".join(capsys.readouterr().out.split())
-    assert "everything in one process, in memory: submissions are lost when it stops" in out
+    assert "Redis with persistence off in a temporary folder: nothing is kept after stop" in out
     assert "submit the sample writing pieces and show their feedback" in out
 
-    seen: list[argparse.Namespace] = []
+    seen: list[Options] = []
 
-    def fake_run(args: argparse.Namespace) -> int:
-        seen.append(args)
+    def fake_run(options: Options) -> int:
+        seen.append(options)
         return 7
 
-    monkeypatch.setattr("feedback_queue.up.run", fake_run)
+    monkeypatch.setattr("feedback_queue.up.stack.run", fake_run)
     assert main(["up"]) == 7
     assert main(["up", "--data-dir", "/tmp/x", "--workers", "3", "--memory", "--demo"]) == 7
-    defaults, given = (vars(args) for args in seen)
-    assert {k: defaults[k] for k in ("data_dir", "workers", "memory", "demo")} == {
-        "data_dir": ".fbq",
-        "workers": 1,
-        "memory": False,
-        "demo": False,
-    }
-    assert {k: given[k] for k in ("data_dir", "workers", "memory", "demo")} == {
-        "data_dir": "/tmp/x",
-        "workers": 3,
-        "memory": True,
-        "demo": True,
-    }
+    assert seen == [
+        Options(data_dir=".fbq", workers=1, memory=False, demo=False, host="127.0.0.1"),
+        Options(data_dir="/tmp/x", workers=3, memory=True, demo=True, host="127.0.0.1"),
+    ]
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from feedback_queue.connection import create_client
-from feedback_queue.embedded import EmbeddedRedis, EmbeddedRedisError, find_server_binary
 from feedback_queue.queue import Queue
+from feedback_queue.up.embedded import EmbeddedRedis, EmbeddedRedisError, find_server_binary
 from tests.conftest import redis_settings
 from tests.helpers import submission
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from feedback_queue.connection import create_client
-from feedback_queue.embedded import EmbeddedRedis, free_port
 from feedback_queue.health import DEGRADED, HEALTHY, UNHEALTHY, assess, check, human_bytes
 from feedback_queue.queue import Queue, QueueStats
 from feedback_queue.settings import RedisSettings
+from feedback_queue.up.embedded import EmbeddedRedis, free_port
 from tests.conftest import redis_settings
 from tests.helpers import submission
 

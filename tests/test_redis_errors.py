@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from feedback_queue.connection import create_client
-from feedback_queue.embedded import EmbeddedRedis, free_port
 from feedback_queue.errors import QueueAuthError, QueueFull, QueueUnavailable
 from feedback_queue.job import Status
 from feedback_queue.queue import Queue
 from feedback_queue.settings import RedisSettings
+from feedback_queue.up.embedded import EmbeddedRedis, free_port
 from tests.conftest import redis_settings
 from tests.helpers import submission
 from tests.secrets import secret

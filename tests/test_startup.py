@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from feedback_queue.connection import create_client
-from feedback_queue.embedded import EmbeddedRedis, free_port
 from feedback_queue.errors import QueueAuthError, QueueUnavailable
 from feedback_queue.queue import Queue
 from feedback_queue.settings import RedisSettings
 from feedback_queue.startup import require_redis
+from feedback_queue.up.embedded import EmbeddedRedis, free_port
 from tests.conftest import FakeClock, redis_settings
 from tests.secrets import secret
 

@@ -1,5 +1,11 @@
-import sys
+"""`python -m worker_service [--burst]`: the same as `fbq worker`."""
 
-from feedback_queue.cli import main
+import argparse
 
-sys.exit(main(["worker", *sys.argv[1:]]))
+from feedback_queue.settings import load
+from worker_service.server import add_arguments, run
+
+parser = argparse.ArgumentParser(prog="python -m worker_service", description=run.__doc__)
+add_arguments(parser)
+args = parser.parse_args()
+run(load("fbq worker"), burst=args.burst)

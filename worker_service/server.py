@@ -27,7 +27,7 @@ from feedback_queue.errors import ConfigError, QueueError, QueueUnavailable
 from feedback_queue.loop import run_loop
 from feedback_queue.queue import Queue
 from feedback_queue.rpc import HealthReporter
-from feedback_queue.settings import Settings
+from feedback_queue.settings import Settings, bind_address
 from feedback_queue.sharded import shard_queues
 from feedback_queue.startup import require_redis
 from worker_service import processors
@@ -92,7 +92,8 @@ async def serve(
     )
     server = grpc.aio.server()
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
-    port = tls.add_port(server, f"[::]:{settings.worker_health_port}", settings.tls)
+    address = bind_address(settings.worker_health_host, settings.worker_health_port)
+    port = tls.add_port(server, address, settings.tls)
     await health.check_once()
     await server.start()
     health_task = asyncio.create_task(health.run())
@@ -133,16 +134,20 @@ async def _on_stop(stop: asyncio.Event, on_signal: Callable[[], None]) -> None:
     on_signal()
 
 
-def run(args: argparse.Namespace) -> None:
-    """Work until stopped; `args` are those of `fbq worker` (feedback_queue/cli.py)."""
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `fbq worker` and `python -m worker_service`."""
+    parser.add_argument("--burst", action="store_true", help="drain the queue, then exit")
+
+
+def run(settings: Settings, *, burst: bool = False) -> None:
+    """Work until stopped (`fbq worker`, `python -m worker_service`)."""
     try:
-        settings = Settings.from_env(os.environ)
         processor = processors.load(settings)  # a bad FBQ_PROCESSOR fails before Redis is asked
     except ConfigError as exc:
         sys.exit(f"fbq worker: {exc}")
     logs.configure(settings.log_level, settings.secrets())
     try:
-        run_loop(serve(settings, burst=args.burst, processor=processor))
+        run_loop(serve(settings, burst=burst, processor=processor))
     except QueueError as exc:
         sys.exit(f"fbq worker: {exc}")
     # A plain processor stuck in its thread would hold the interpreter at exit; its job is

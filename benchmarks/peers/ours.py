@@ -42,10 +42,10 @@ from benchmarks.peers.common import (
     timed_async,
 )
 from feedback_queue.connection import create_client
-from feedback_queue.embedded import free_port
 from feedback_queue.processing import JobContext
 from feedback_queue.queue import Queue
 from feedback_queue.settings import Settings
+from feedback_queue.up.embedded import free_port
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 

@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: import the project's embedded Redis
 
-from feedback_queue.embedded import EmbeddedRedis, find_server_binary  # noqa: E402
+from feedback_queue.up.embedded import EmbeddedRedis, find_server_binary  # noqa: E402
 
 PEERS_VENV = HERE / ".venv"
 PEERS_PY = PEERS_VENV / "bin" / "python"

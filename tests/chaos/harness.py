@@ -37,8 +37,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from redis.asyncio import Redis
 
 from feedback_queue.connection import create_client
-from feedback_queue.embedded import EmbeddedRedis, free_port
 from feedback_queue.settings import RedisSettings, Settings
+from feedback_queue.up.embedded import EmbeddedRedis, free_port
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 from tests.chaos.checker import Counts, count

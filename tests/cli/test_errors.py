@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from feedback_queue.embedded import free_port
+from feedback_queue.up.embedded import free_port
 from tests.cli.conftest import Fbq, address, fbq_process
 from tests.ingest.conftest import Ingest, StartIngest
 from tests.secrets import secret

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from feedback_queue.commands.bench import payload, percentiles, shares
-from feedback_queue.embedded import free_port
+from feedback_queue.cli.commands.bench import payload, percentiles, shares
 from feedback_queue.job import Status
+from feedback_queue.up.embedded import free_port
 from tests.cli.conftest import Fbq, address, fbq_process
 from tests.ingest.conftest import Ingest, StartIngest
 

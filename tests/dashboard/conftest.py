@@ -28,8 +28,8 @@ from playwright.async_api import (
     expect,
 )
 
-from feedback_queue.embedded import EmbeddedRedis
 from feedback_queue.queue import Failure
+from feedback_queue.up.embedded import EmbeddedRedis
 from feedback_queue.v1 import queue_pb2 as pb
 from gateway.app import create_app
 from gateway.client import IngestClient

@@ -7,7 +7,7 @@ import re
 
 from playwright.async_api import expect
 
-from feedback_queue.embedded import EmbeddedRedis
+from feedback_queue.up.embedded import EmbeddedRedis
 from tests.dashboard.conftest import PHONE, MakeDashboard, not_found, submit_failed
 from tests.gateway.conftest import TOKEN
 

@@ -21,8 +21,8 @@ import pytest
 from redis.asyncio import Redis
 
 from feedback_queue.connection import create_client
-from feedback_queue.embedded import EmbeddedRedis, find_server_binary
 from feedback_queue.settings import Settings
+from feedback_queue.up.embedded import EmbeddedRedis, find_server_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

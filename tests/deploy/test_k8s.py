@@ -22,9 +22,9 @@ import pytest
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from feedback_queue.embedded import free_port
 from feedback_queue.keys import Keys
 from feedback_queue.settings import Settings
+from feedback_queue.up.embedded import free_port
 from gateway.app import create_app
 from gateway.client import IngestClient
 from ingest_service.server import create_server

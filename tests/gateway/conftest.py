@@ -13,7 +13,7 @@ import httpx
 import pytest
 import uvicorn
 
-from feedback_queue.embedded import EmbeddedRedis
+from feedback_queue.up.embedded import EmbeddedRedis
 from gateway.app import create_app
 from gateway.client import IngestClient
 from tests.ingest.conftest import Ingest, StartIngest, start_ingest  # noqa: F401  (shared fixture)

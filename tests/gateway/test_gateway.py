@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from feedback_queue.embedded import EmbeddedRedis, free_port
 from feedback_queue.queue import Failure
+from feedback_queue.up.embedded import EmbeddedRedis, free_port
 from tests.gateway.conftest import AUTH, TOKEN, Stack, StartStack
 from tests.helpers import submission
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from feedback_queue.embedded import free_port
+from feedback_queue.up.embedded import free_port
 from tests.ingest.conftest import StartIngest, start_ingest  # noqa: F401  (shared fixture)
 from tests.secrets import secret
 

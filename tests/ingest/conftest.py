@@ -11,9 +11,9 @@ import pytest
 from grpc_health.v1 import health_pb2_grpc
 
 from feedback_queue.connection import create_client
-from feedback_queue.embedded import EmbeddedRedis
 from feedback_queue.queue import Queue
 from feedback_queue.settings import Settings
+from feedback_queue.up.embedded import EmbeddedRedis
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 from ingest_service.server import IngestServer, create_server
 from tests.conftest import redis_settings

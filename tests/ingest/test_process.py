@@ -18,8 +18,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 from feedback_queue.connection import create_client
-from feedback_queue.embedded import EmbeddedRedis, free_port
 from feedback_queue.queue import Queue
+from feedback_queue.up.embedded import EmbeddedRedis, free_port
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 from tests.conftest import redis_settings

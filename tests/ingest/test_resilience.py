@@ -9,8 +9,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 
-from feedback_queue.embedded import EmbeddedRedis, free_port
 from feedback_queue.settings import Rate, RedisSettings
+from feedback_queue.up.embedded import EmbeddedRedis, free_port
 from feedback_queue.v1 import queue_pb2 as pb
 from tests.helpers import submission
 from tests.ingest.conftest import StartIngest

@@ -10,7 +10,7 @@ from typing import Any
 
 import redis
 
-from feedback_queue.embedded import EmbeddedRedis, free_port
+from feedback_queue.up.embedded import EmbeddedRedis, free_port
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import redis
 
-from feedback_queue.embedded import EmbeddedRedis, find_server_binary, free_port
+from feedback_queue.up.embedded import EmbeddedRedis, find_server_binary, free_port
 
 MASTER_NAME = "fbqmaster"
 

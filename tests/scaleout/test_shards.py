@@ -10,9 +10,9 @@ import time
 
 import grpc
 
-from feedback_queue.embedded import free_port
 from feedback_queue.keys import Keys, shard_names
 from feedback_queue.settings import Settings
+from feedback_queue.up.embedded import free_port
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 from ingest_service.server import create_server

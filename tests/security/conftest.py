@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from feedback_queue.embedded import EmbeddedRedis, EmbeddedRedisError, free_port
+from feedback_queue.up.embedded import EmbeddedRedis, EmbeddedRedisError, free_port
 from tests.conftest import server_binary
 from tests.secrets import secret
 from tests.security.certs import Material, make_material

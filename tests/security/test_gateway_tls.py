@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from feedback_queue.audit import token_id
-from feedback_queue.embedded import free_port
+from feedback_queue.up.embedded import free_port
 from tests.gateway.conftest import AUTH, TOKEN, Stack, stack, start_stack  # noqa: F401
 from tests.ingest.conftest import StartIngest, start_ingest  # noqa: F401  (shared fixture)
 from tests.secrets import secret, seen

@@ -8,10 +8,10 @@ import dataclasses
 
 import pytest
 
-from feedback_queue.embedded import free_port
-from feedback_queue.memory import MemoryQueue
 from feedback_queue.settings import Settings, TlsSettings
+from feedback_queue.up.embedded import EmbeddedRedis, free_port
 from tests.cli.conftest import Fbq, client_env, fbq  # noqa: F401  (shared fixtures)
+from tests.conftest import redis_settings
 from tests.ingest.conftest import StartIngest, start_ingest  # noqa: F401  (shared fixture)
 from tests.secrets import secret, seen
 from tests.security.certs import Material
@@ -108,12 +108,17 @@ async def test_the_worker_health_server_speaks_tls(
     fbq: Fbq,  # noqa: F811
     material: Material,
     monkeypatch: pytest.MonkeyPatch,
+    redis_server: EmbeddedRedis,
 ) -> None:
     settings = dataclasses.replace(
-        Settings(), worker_health_port=free_port(), tls=serving(material, mutual=True)
+        Settings(),
+        redis=redis_settings(redis_server),
+        queue="tls-worker",
+        worker_health_port=free_port(),
+        tls=serving(material, mutual=True),
     )
     stop = asyncio.Event()
-    worker = asyncio.create_task(serve(settings, queue=MemoryQueue.in_memory(settings), stop=stop))
+    worker = asyncio.create_task(serve(settings, stop=stop))
     address = f"127.0.0.1:{settings.worker_health_port}"
     try:
         calling(monkeypatch, ca=material.ca.path)  # no client certificate

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from feedback_queue.embedded import free_port
+from feedback_queue.up.embedded import free_port
 from tests.secrets import secret, seen
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +33,7 @@ class Up:
     process: subprocess.Popen[str] | None = None
     lines: list[str] = field(default_factory=list)
     ready: threading.Event = field(default_factory=threading.Event)
+    printed: threading.Condition = field(default_factory=threading.Condition)
 
     @property
     def ingest(self) -> str:
@@ -48,7 +49,14 @@ class Up:
 
     @property
     def token(self) -> str:
+        if "FBQ_ADMIN_TOKEN" in self.env:  # given, as --memory (which keeps no file) needs
+            return self.env["FBQ_ADMIN_TOKEN"]
         return secret((self.folder / ".fbq" / "token").read_text().strip())
+
+    def wait_for(self, text: str, timeout: float = 60.0) -> bool:
+        """Whether a line holding `text` is printed within `timeout` seconds."""
+        with self.printed:
+            return self.printed.wait_for(lambda: any(text in x for x in self.lines), timeout)
 
     def output(self) -> str:
         return "\n".join(self.lines)
@@ -77,7 +85,9 @@ class Up:
         assert process.stdout is not None
         with process.stdout:
             for line in process.stdout:
-                self.lines.append(line.rstrip("\n"))
+                with self.printed:
+                    self.lines.append(line.rstrip("\n"))
+                    self.printed.notify_all()
                 seen(line)
                 if READY in line:
                     self.ready.set()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -9,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from feedback_queue.embedded import EmbeddedRedis, free_port
+from feedback_queue.up.embedded import EmbeddedRedis, free_port
 from tests.secrets import secret
 from tests.up.conftest import Up, alive, ends_within
 
@@ -22,7 +24,10 @@ MODES = {"redis": (), "memory": ("--memory",)}
 def test_submit_wait_status_stats_dead_letters_pause_and_health(
     make_up: Callable[..., Up], tmp_path: Path, mode: str
 ) -> None:
-    up = make_up(*MODES[mode]).start()
+    up = make_up(*MODES[mode])
+    if mode == "memory":  # nothing on disk, so the CLI takes the token from the environment
+        up.env["FBQ_GRPC_TOKEN"] = up.env["FBQ_ADMIN_TOKEN"] = secret("memory-mode-token")
+    up.start()
 
     done = up.fbq_json("submit", TEXT, "--submitter", "ada", "--wait")
     assert done["status"] == "COMPLETED"
@@ -59,9 +64,9 @@ def test_submit_wait_status_stats_dead_letters_pause_and_health(
         headers={"Authorization": f"Bearer {up.token}"},
         timeout=10,
     ).json()
-    if mode == "memory":
-        assert (health["connected"], health["status"]) == (False, "degraded")
-        assert any("lost" in warning for warning in health["warnings"])
+    if mode == "memory":  # the same Redis, with persistence off
+        assert (health["connected"], health["status"]) == (True, "degraded")
+        assert any("AOF is off" in warning for warning in health["warnings"])
     else:
         assert (health["connected"], health["status"]) == (True, "healthy")
 
@@ -141,3 +146,68 @@ def test_a_child_that_cannot_start_stops_the_stack_with_its_reason(
     assert "address already in use" in done.stdout + done.stderr
     assert "Feedback Queue is up." not in done.stdout
     assert done.stdout.rstrip().endswith("stopped")
+
+
+def test_memory_demo_keeps_nothing_on_disk_after_ctrl_c(
+    make_up: Callable[..., Up], tmp_path: Path
+) -> None:
+    before = set(tmp_path.iterdir())
+    up = make_up("--memory", "--demo").start()
+    folder = Path(re.search(r"its folder \((\S+)\)", up.output()).group(1))  # type: ignore[union-attr]
+    assert (folder / "redis").is_dir()
+    assert up.wait_for("demo | [########################] 8/8"), up.output()
+    pids = up.pids()
+    assert up.interrupt() == 0, up.output()
+    assert [name for name, pid in pids.items() if alive(pid)] == []
+    assert not folder.exists()
+    assert set(tmp_path.iterdir()) == before  # no .fbq, no dump.rdb, no appendonlydir
+
+
+def test_memory_refuses_an_external_redis(make_up: Callable[..., Up]) -> None:
+    up = make_up()
+    up.env["REDIS_URL"] = "redis://127.0.0.1:1/0"
+    done = up.fbq("up", "--memory")
+    assert done.returncode == 1
+    assert "--memory starts a Redis of its own" in done.stderr
+
+
+def test_a_local_stack_binds_loopback_unless_told_otherwise(make_up: Callable[..., Up]) -> None:
+    up = make_up().start()
+    ports = ports_of(up)
+    assert listening(ports) == {port: {"127.0.0.1"} for port in ports}
+    assert "bound to          127.0.0.1" in up.output()
+    assert "plain HTTP" not in up.output()  # the gateway's warning is for exposed stacks
+    assert up.interrupt() == 0, up.output()
+
+    exposed = make_up("--host", "0.0.0.0").start()
+    ports = ports_of(exposed)
+    # Every interface: gRPC binds 0.0.0.0 as the dual-stack "::".
+    assert all(found and found <= {"0.0.0.0", "::"} for found in listening(ports).values())
+    assert set(listening(ports)) == ports
+    assert "plain HTTP" in exposed.output()
+
+
+def ports_of(up: Up) -> set[int]:
+    names = ("FBQ_INGEST_PORT", "FBQ_WORKER_HEALTH_PORT", "FBQ_GATEWAY_PORT")
+    return {int(up.env[name]) for name in names}
+
+
+def listening(ports: set[int]) -> dict[int, set[str]]:
+    """The local addresses listening on `ports`, from /proc/net/tcp and tcp6 (an IPv4-mapped
+    IPv6 address, as gRPC binds 127.0.0.1, is shown as its IPv4 address)."""
+    found: dict[int, set[str]] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, port = local.split(":")
+            if state != "0A" or int(port, 16) not in ports:  # 0A: LISTEN
+                continue
+            # The kernel prints each 32-bit word of the address in host (little-endian) order.
+            raw = b"".join(
+                bytes.fromhex(address[i : i + 8])[::-1] for i in range(0, len(address), 8)
+            )
+            ip = ipaddress.ip_address(raw)
+            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+                ip = ip.ipv4_mapped
+            found.setdefault(int(port, 16), set()).add(str(ip))
+    return found

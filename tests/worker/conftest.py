@@ -19,7 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from redis.asyncio import Redis
 
 from feedback_queue.connection import create_client
-from feedback_queue.embedded import EmbeddedRedis, free_port
+from feedback_queue.up.embedded import EmbeddedRedis, free_port
 from tests.conftest import redis_settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,10 +10,10 @@ import asyncio
 from collections.abc import Callable, Iterable
 
 from feedback_queue.connection import create_client
-from feedback_queue.embedded import EmbeddedRedis
 from feedback_queue.errors import QueueUnavailable
 from feedback_queue.job import Status
 from feedback_queue.queue import Queue
+from feedback_queue.up.embedded import EmbeddedRedis
 from tests.conftest import redis_settings
 from tests.helpers import submission
 from tests.worker.conftest import Events, StartWorker

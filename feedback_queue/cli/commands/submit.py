@@ -15,12 +15,12 @@ from google.protobuf import json_format
 from google.protobuf.duration_pb2 import Duration
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from feedback_queue.commands import connect
-from feedback_queue.commands.connect import Session
-from feedback_queue.commands.errors import CliError
-from feedback_queue.commands.inspect import follow, report_final, state_line
-from feedback_queue.commands.output import Output, status_name
-from feedback_queue.commands.parsing import duration
+from feedback_queue.cli.commands import connect
+from feedback_queue.cli.commands.connect import Session
+from feedback_queue.cli.commands.errors import CliError
+from feedback_queue.cli.commands.inspect import follow, report_final, state_line
+from feedback_queue.cli.commands.output import Output, status_name
+from feedback_queue.cli.commands.parsing import duration
 from feedback_queue.v1 import queue_pb2 as pb
 
 CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}

@@ -18,10 +18,10 @@ from typing import Any
 
 import grpc
 
-from feedback_queue.commands import connect
-from feedback_queue.commands.connect import Session
-from feedback_queue.commands.output import Output
-from feedback_queue.commands.submit import CODE_NAMES
+from feedback_queue.cli.commands import connect
+from feedback_queue.cli.commands.connect import Session
+from feedback_queue.cli.commands.output import Output
+from feedback_queue.cli.commands.submit import CODE_NAMES
 from feedback_queue.v1 import queue_pb2 as pb
 
 SUBMITTER = "fbq-bench"

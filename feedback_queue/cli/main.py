@@ -1,7 +1,8 @@
 """The `fbq` command line: one entry point for every process and tool.
 
 This module is the parser, the dispatch and the error boundary; the client commands live in
-`feedback_queue.commands` and each command loads only its own code.
+`feedback_queue.cli.commands`, the services in their own packages, `fbq up` in
+`feedback_queue.up`; each command loads only its own code.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ import traceback
 from collections.abc import Callable
 
 from feedback_queue import __version__
-from feedback_queue.commands.errors import CliError
-from feedback_queue.commands.parsing import (
+from feedback_queue.cli.commands.errors import CliError
+from feedback_queue.cli.commands.parsing import (
     duration,
     key_value,
     positive_duration,
     positive_int,
 )
 from feedback_queue.errors import ConfigError
+from feedback_queue.settings import load
 
 Handler = Callable[[argparse.Namespace], int]
 RAW = argparse.RawDescriptionHelpFormatter
@@ -29,35 +31,49 @@ RAW = argparse.RawDescriptionHelpFormatter
 def _ingest(args: argparse.Namespace) -> int:
     from ingest_service.server import run  # noqa: PLC0415  (each command loads only its own code)
 
-    run(args)
+    run(load("fbq ingest"))
     return 0
 
 
 def _worker(args: argparse.Namespace) -> int:
     from worker_service.server import run  # noqa: PLC0415
 
-    run(args)
+    run(load("fbq worker"), burst=args.burst)
     return 0
 
 
 def _gateway(args: argparse.Namespace) -> int:
-    from gateway.server import run  # noqa: PLC0415
+    from gateway.server import apply_arguments, run  # noqa: PLC0415
 
-    run(args)
+    run(apply_arguments(load("fbq gateway"), args), insecure_no_auth=args.insecure_no_auth)
     return 0
 
 
 def _up(args: argparse.Namespace) -> int:
-    from feedback_queue.up import run  # noqa: PLC0415
+    from feedback_queue.up.stack import Options, run  # noqa: PLC0415
 
-    return run(args)
+    return run(
+        Options(
+            data_dir=args.data_dir,
+            workers=args.workers,
+            memory=args.memory,
+            demo=args.demo,
+            host=args.host,
+        )
+    )
+
+
+def _service_arguments(module: str) -> Callable[[argparse.ArgumentParser], None]:
+    """A service's own options (worker_service.server.add_arguments, ...), loaded on use."""
+    adder: Callable[[argparse.ArgumentParser], None] = importlib.import_module(module).add_arguments
+    return adder
 
 
 def _command(module: str, function: str) -> Handler:
-    """A handler that imports feedback_queue.commands.<module> only when it runs."""
+    """A handler that imports feedback_queue.cli.commands.<module> only when it runs."""
 
     def handler(args: argparse.Namespace) -> int:
-        commands = importlib.import_module(f"feedback_queue.commands.{module}")
+        commands = importlib.import_module(f"feedback_queue.cli.commands.{module}")
         run: Handler = getattr(commands, function)
         return run(args)
 
@@ -127,7 +143,7 @@ def _add_services(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         epilog="example: FBQ_CONCURRENCY=32 FBQ_PROCESSOR=http "
         "FBQ_PROCESSOR_URL=http://model:8000/feedback fbq worker",
     )
-    worker.add_argument("--burst", action="store_true", help="drain the queue, then exit")
+    _service_arguments("worker_service.server")(worker)
     worker.set_defaults(run=_worker)
     gateway = commands.add_parser(
         "gateway",
@@ -136,13 +152,7 @@ def _add_services(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         description="Serve the admin API, /metrics and /healthz over HTTP.",
         epilog="example: FBQ_ADMIN_TOKEN=... FBQ_INGEST_ADDR=ingest:50051 fbq gateway",
     )
-    gateway.add_argument("--host", help="address to bind (default FBQ_GATEWAY_HOST, 0.0.0.0)")
-    gateway.add_argument("--port", type=int, help="port (default FBQ_GATEWAY_PORT, 8080)")
-    gateway.add_argument(
-        "--insecure-no-auth",
-        action="store_true",
-        help="serve the admin API without a token (loopback only)",
-    )
+    _service_arguments("gateway.server")(gateway)
     gateway.set_defaults(run=_gateway)
     up = commands.add_parser(
         "up",
@@ -154,7 +164,8 @@ def _add_services(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         epilog="examples:\n"
         "  fbq up                      # data and the gRPC token in ./.fbq\n"
         "  fbq up --workers 4 --demo\n"
-        "  fbq up --memory             # nothing kept on disk",
+        "  fbq up --memory             # nothing kept on disk\n"
+        "  fbq up --host 0.0.0.0       # reachable from other machines (default: loopback)",
         formatter_class=RAW,
     )
     up.add_argument(
@@ -166,7 +177,13 @@ def _add_services(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     up.add_argument(
         "--memory",
         action="store_true",
-        help="everything in one process, in memory: submissions are lost when it stops",
+        help="Redis with persistence off in a temporary folder: nothing is kept after stop",
+    )
+    up.add_argument(
+        "--host",
+        default="127.0.0.1",
+        metavar="ADDR",
+        help="the address ingest, the workers' health and the gateway bind (127.0.0.1)",
     )
     up.add_argument(
         "--demo",
@@ -410,7 +427,3 @@ def _report(exc: Exception, *, debug: bool) -> int:
         message = f"unexpected {type(exc).__name__}: {exc} (--debug shows the traceback)"
     print(f"fbq: error: {message}", file=sys.stderr)
     return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

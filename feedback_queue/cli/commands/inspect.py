@@ -11,10 +11,10 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from feedback_queue.commands import connect
-from feedback_queue.commands.connect import Session
-from feedback_queue.commands.errors import CliError
-from feedback_queue.commands.output import (
+from feedback_queue.cli.commands import connect
+from feedback_queue.cli.commands.connect import Session
+from feedback_queue.cli.commands.errors import CliError
+from feedback_queue.cli.commands.output import (
     FINAL,
     Output,
     info_dict,

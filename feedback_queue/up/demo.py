@@ -1,4 +1,4 @@
-"""`fbq up --demo`: submit the sample pieces in feedback_queue/samples and show their feedback.
+"""`fbq up --demo`: submit the sample pieces in feedback_queue/up/samples and show their feedback.
 
 Each piece's idempotency key is its file name, so a second demo on the same data finds the
 first run's submissions instead of adding new ones.
@@ -27,7 +27,7 @@ BAR = 24
 
 def samples() -> list[tuple[str, str]]:
     """(name, text) of every sample piece, in name order."""
-    folder = resources.files("feedback_queue") / "samples"
+    folder = resources.files("feedback_queue.up") / "samples"
     pieces = [
         (entry.name.removesuffix(".txt"), entry.read_text(encoding="utf-8").strip())
         for entry in folder.iterdir()

@@ -16,8 +16,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from feedback_queue import tls
-from feedback_queue.commands.connect import default_address
-from feedback_queue.commands.output import Output
+from feedback_queue.cli.commands.connect import default_address
+from feedback_queue.cli.commands.output import Output
 from feedback_queue.settings import Settings, TlsSettings
 
 SERVING = "SERVING"

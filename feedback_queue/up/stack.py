@@ -2,18 +2,20 @@
 
 Without REDIS_URL or REDIS_HOST it starts its own redis-server (AOF on) with its data, its
 password and the admin token in the data dir (default `./.fbq`, mode 0700; secrets 0600), so a
-second `fbq up` finds the earlier submissions. `--memory` runs everything in this one process
-instead (feedback_queue/up_memory.py).
+second `fbq up` finds the earlier submissions. With `--memory` that Redis keeps nothing: no AOF,
+no snapshots, and its folder (token included) is a temporary one, removed at stop. Every process
+binds `--host` (default 127.0.0.1): a local stack is not reachable from elsewhere unless asked.
 """
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import os
 import secrets
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,25 +28,54 @@ import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from feedback_queue import tls
-from feedback_queue.embedded import EmbeddedRedis
 from feedback_queue.errors import ConfigError, QueueError
 from feedback_queue.settings import Settings, TlsSettings
-from feedback_queue.supervisor import Child, ChildFailed, Probe, Supervisor, stop_group
+from feedback_queue.up.embedded import EmbeddedRedis
+from feedback_queue.up.supervisor import Child, ChildFailed, Probe, Supervisor, stop_group
+
+MEMORY_NOTICE = """
+************************************************************************************
+  --memory: Redis keeps NOTHING. No AOF, no snapshots; its folder ({folder})
+  is removed when the stack stops, and every submission with it. For a first look
+  only. Run `fbq up` without --memory to keep submissions on disk.
+************************************************************************************"""
+
+# The addresses that bind every interface: a probe reaches them on loopback.
+_WILDCARDS = {"0.0.0.0", "::", "[::]", ""}  # noqa: S104  (compared, not bound)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the stack until Ctrl-C or SIGTERM; `args` are those of `fbq up`."""
+@dataclass(frozen=True)
+class Options:
+    """What `fbq up` was asked for on its command line."""
+
+    data_dir: str = ".fbq"
+    workers: int = 1
+    memory: bool = False
+    demo: bool = False
+    host: str = "127.0.0.1"
+
+
+def run(options: Options, environ: dict[str, str] | None = None) -> int:
+    """Run the stack until Ctrl-C or SIGTERM."""
     try:
-        settings = Settings.from_env(os.environ)
+        settings = Settings.from_env(os.environ if environ is None else environ)
+        if options.memory and settings.redis.configured:
+            raise ConfigError(
+                "--memory starts a Redis of its own that keeps nothing; it does not go with "
+                "REDIS_URL or REDIS_HOST (unset them, or leave out --memory)"
+            )
     except ConfigError as exc:
         print(f"fbq up: {exc}", file=sys.stderr)
         return 1
-    if args.memory:
-        from feedback_queue.up_memory import run_in_memory  # noqa: PLC0415
-
-        return run_in_memory(settings, Path(args.data_dir), demo=args.demo)
-    stack = Stack(settings, Path(args.data_dir), workers=args.workers, out=sys.stdout)
-    return stack.run(demo=args.demo)
+    if not options.memory:
+        stack = Stack(settings, Path(options.data_dir), options, out=sys.stdout)
+        return stack.run()
+    folder = Path(tempfile.mkdtemp(prefix="fbq-memory-"))
+    try:
+        print(MEMORY_NOTICE.format(folder=folder), file=sys.stderr, flush=True)
+        return Stack(settings, folder, options, out=sys.stdout).run()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def secret_file(path: Path) -> str:
@@ -83,18 +114,27 @@ def token_line(path: Path, out: TextIO) -> str:
     return f"in {path} (mode 0600; printed only on a terminal)"
 
 
-def ready_block(settings: Settings, workers: int, redis: str, token: str, processes: str) -> str:
+def reach_host(host: str) -> str:
+    """Where this machine reaches a server bound to `host` (loopback for a wildcard)."""
+    return "127.0.0.1" if host in _WILDCARDS else host
+
+
+def ready_block(
+    settings: Settings, options: Options, redis: str, token: str, processes: str
+) -> str:
     """What `fbq up` prints once everything answers its health check."""
-    worker_ports = ", ".join(str(settings.worker_health_port + n) for n in range(workers))
-    gateway = f"http://127.0.0.1:{settings.gateway_port}"
+    host = reach_host(options.host)
+    worker_ports = ", ".join(str(settings.worker_health_port + n) for n in range(options.workers))
+    gateway = f"http://{host}:{settings.gateway_port}"
     return "\n".join(
         [
             "",
             "Feedback Queue is up.",
-            f"  ingest (gRPC)     127.0.0.1:{settings.ingest_port}",
+            f"  ingest (gRPC)     {host}:{settings.ingest_port}",
             f"  dashboard         {gateway}/admin",
             f"  admin API         {gateway}/api/admin/system/redis-health, /metrics",
-            f"  workers           {workers} (health on :{worker_ports})",
+            f"  workers           {options.workers} (health on :{worker_ports})",
+            f"  bound to          {options.host}",
             f"  Redis             {redis}",
             f"  admin token       {token}",
             f"  processes         {processes}",
@@ -134,19 +174,19 @@ def http_ok(url: str) -> Probe:
 class Stack:
     settings: Settings
     data_dir: Path
-    workers: int
+    options: Options
     out: TextIO
 
-    def run(self, *, demo: bool) -> int:
+    def run(self) -> int:
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             with exclusive(self.data_dir):  # held until Redis has stopped
-                return self._run(demo)
+                return self._run()
         except ConfigError as exc:
             print(f"fbq up: {exc}", file=sys.stderr)
             return 1
 
-    def _run(self, demo: bool) -> int:
+    def _run(self) -> int:
         stopping, wake = threading.Event(), threading.Event()
 
         def on_signal(signum: int, _frame: object) -> None:
@@ -172,7 +212,7 @@ class Stack:
             supervisor.wait_ready(everyone, self.settings.startup_timeout + 15, stopping)
             if not stopping.is_set():
                 self._announce(supervisor, redis)
-                if demo:
+                if self.options.demo:
                     self._demo(supervisor, token, stopping)
                 wake.wait()
             supervisor.check_alive()  # woken by an exit rather than a signal: say which
@@ -192,61 +232,73 @@ class Stack:
     def _start_redis(self) -> EmbeddedRedis:
         folder = self.data_dir / "redis"
         password = secret_file(self.data_dir / "redis-password")
+        # --memory: nothing written to disk, not even a snapshot at shutdown.
+        kept = () if not self.options.memory else ("--save", "")
         return EmbeddedRedis(
-            folder, binary=self.settings.redis_server_bin, password=password, die_with_parent=True
+            folder,
+            binary=self.settings.redis_server_bin,
+            password=password,
+            appendonly=not self.options.memory,
+            extra_args=kept,
+            die_with_parent=True,
         ).start()
 
     def _children(self, token: str, redis_url: str | None) -> list[list[Child]]:
         """Workers, ingest, gateway: the order they start in; they stop in the reverse one."""
-        s = self.settings
+        s, host = self.settings, self.options.host
+        reach = reach_host(host)
         base = {**os.environ, "PYTHONUNBUFFERED": "1"}
         if redis_url:
             base["REDIS_URL"] = redis_url
         base.setdefault("FBQ_GRPC_TOKEN", token)
         base.setdefault("FBQ_ADMIN_TOKEN", token)
-        base["FBQ_INGEST_ADDR"] = f"127.0.0.1:{s.ingest_port}"
+        base["FBQ_INGEST_ADDR"] = f"{reach}:{s.ingest_port}"
+        for name in ("FBQ_INGEST_HOST", "FBQ_WORKER_HEALTH_HOST", "FBQ_GATEWAY_HOST"):
+            base[name] = host
         command = [sys.executable, "-m", "feedback_queue.cli"]
         workers = []
-        for n in range(self.workers):
+        for n in range(self.options.workers):
             port = s.worker_health_port + n
             workers.append(
                 Child(
                     f"worker-{n + 1}",
                     [*command, "worker"],
                     {**base, "FBQ_WORKER_HEALTH_PORT": str(port)},
-                    grpc_serving(f"127.0.0.1:{port}", "readiness", s.tls),
+                    grpc_serving(f"{reach}:{port}", "readiness", s.tls),
                 )
             )
         ingest = Child(
             "ingest",
             [*command, "ingest"],
             base,
-            grpc_serving(f"127.0.0.1:{s.ingest_port}", "readiness", s.tls),
+            grpc_serving(f"{reach}:{s.ingest_port}", "readiness", s.tls),
         )
         gateway = Child(
             "gateway",
             [*command, "gateway"],
             base,
-            http_ok(f"http://127.0.0.1:{s.gateway_port}/healthz"),
+            http_ok(f"http://{reach}:{s.gateway_port}/healthz"),
         )
         return [workers, [ingest], [gateway]]
 
     def _announce(self, supervisor: Supervisor, redis: EmbeddedRedis | None) -> None:
-        if redis is not None:
-            where = f"embedded, redis://127.0.0.1:{redis.port}, AOF on, data in {redis.data_dir}"
-        else:
+        if redis is None:
             where = self.settings.redis.address
+        elif self.options.memory:
+            where = f"embedded, redis://127.0.0.1:{redis.port}, NOTHING KEPT (--memory)"
+        else:
+            where = f"embedded, redis://127.0.0.1:{redis.port}, AOF on, data in {redis.data_dir}"
         token = token_line(self.data_dir / "token", self.out)
         pids = " ".join(f"{c.name}={c.pid}" for c in supervisor.children)
         if redis is not None and redis.process is not None:
             pids += f" redis={redis.process.pid}"
-        supervisor.say(ready_block(self.settings, self.workers, where, token, pids))
+        supervisor.say(ready_block(self.settings, self.options, where, token, pids))
 
     def _demo(self, supervisor: Supervisor, token: str, stopping: threading.Event) -> None:
         """Run the demo beside the main thread, which keeps waiting for Ctrl-C."""
-        from feedback_queue.demo import run_demo  # noqa: PLC0415
+        from feedback_queue.up.demo import run_demo  # noqa: PLC0415
 
-        address = f"127.0.0.1:{self.settings.ingest_port}"
+        address = f"{reach_host(self.options.host)}:{self.settings.ingest_port}"
         threading.Thread(
             target=run_demo,
             args=(

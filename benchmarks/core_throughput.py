@@ -27,7 +27,7 @@ from redis.asyncio import Redis
 from benchmarks.common import PAYLOAD_BYTES, payload_submission, rate
 from feedback_queue.connection import create_client
 from feedback_queue.queue import Queue
-from feedback_queue.settings import RedisSettings
+from feedback_queue.settings import QueueConfig, RedisSettings
 from feedback_queue.up.embedded import EmbeddedRedis, find_server_binary
 
 
@@ -41,7 +41,7 @@ async def bench_core(client: Redis, jobs: int) -> dict[str, float]:
     results: dict[str, float] = {}
 
     async def fresh(name: str) -> Queue:
-        queue = Queue(client, name=name)
+        queue = Queue(client, QueueConfig(name=name))
         await client.delete(queue.keys.waiting)
         return queue
 

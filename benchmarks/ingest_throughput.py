@@ -26,7 +26,7 @@ import grpc
 from benchmarks.common import payload_submission, rate, wait_ready
 from feedback_queue.connection import create_client
 from feedback_queue.queue import Queue
-from feedback_queue.settings import RedisSettings
+from feedback_queue.settings import QueueConfig, RedisSettings
 from feedback_queue.up.embedded import EmbeddedRedis, free_port
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
@@ -37,7 +37,7 @@ SUBMISSION = payload_submission()
 
 async def direct_enqueue(port: int, jobs: int) -> float:
     client = create_client(RedisSettings(host="127.0.0.1", port=port))
-    queue = Queue(client, name="bench-direct")
+    queue = Queue(client, QueueConfig(name="bench-direct"))
 
     async def work() -> None:
         for _ in range(jobs):

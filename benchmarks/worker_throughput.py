@@ -27,7 +27,7 @@ from redis.asyncio import Redis
 from benchmarks.common import payload_submission, wait_ready
 from feedback_queue.connection import create_client
 from feedback_queue.queue import Queue
-from feedback_queue.settings import RedisSettings
+from feedback_queue.settings import QueueConfig, RedisSettings
 from feedback_queue.up.embedded import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +55,7 @@ async def naive_baseline(client: Redis, jobs: int) -> float:
 async def drain(
     redis_port: int, client: Redis, case: str, processor: str, slots: int, jobs: int
 ) -> float:
-    queue = Queue(client, name=f"bench-{processor}-{slots}")
+    queue = Queue(client, QueueConfig(name=f"bench-{processor}-{slots}"))
     await queue.pause()
     batch = [(payload_submission(), 0.0)] * jobs
     await queue.enqueue_many(batch)

@@ -13,6 +13,7 @@ shard). Workers run one fetch loop per shard (worker_service/server.py).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields
@@ -30,7 +31,6 @@ from feedback_queue.queue import (
     QueueStats,
     ServerInfo,
     page_window,
-    queue_options,
 )
 from feedback_queue.settings import Settings
 from feedback_queue.v1 import queue_pb2 as pb
@@ -80,17 +80,18 @@ class QueueApi(Protocol):
 
 def shard_queues(settings: Settings, client: Redis) -> list[Queue]:
     """The queues FBQ_SHARDS names, each marking its ids; one plain queue when it is 1."""
-    names = shard_names(settings.queue, settings.shards)
+    names = shard_names(settings.queue.name, settings.queue.shards)
     if len(names) == 1:
         return [Queue.from_settings(settings, client)]
-    queues = []
-    for index, name in enumerate(names):
-        options = queue_options(settings)
-        options["name"] = name
-        queues.append(
-            Queue(client, address=settings.redis.address, id_mark=ALPHABET[index], **options)
+    return [
+        Queue(
+            client,
+            dataclasses.replace(settings.queue, name=name),
+            address=settings.redis.address,
+            id_mark=ALPHABET[index],
         )
-    return queues
+        for index, name in enumerate(names)
+    ]
 
 
 @dataclass
@@ -102,7 +103,7 @@ class ShardedQueue:
 
     @classmethod
     def from_settings(cls, settings: Settings, client: Redis) -> ShardedQueue:
-        return cls(settings.queue, shard_queues(settings, client))
+        return cls(settings.queue.name, shard_queues(settings, client))
 
     @property
     def max_attempts(self) -> int:

@@ -89,7 +89,7 @@ def create_server(
         client = client or create_client(settings.redis)
         queue = (
             ShardedQueue.from_settings(settings, client)
-            if settings.shards > 1
+            if settings.queue.shards > 1
             else Queue.from_settings(settings, client)
         )
     health = HealthReporter(queue.ping, SERVICE_NAMES, settings.health_interval)
@@ -101,7 +101,7 @@ def create_server(
     if settings.grpc_token:
         interceptors.insert(0, TokenAuthInterceptor(settings.grpc_token))
     server = grpc.aio.server(
-        interceptors=interceptors, options=server_options(settings.max_content_bytes)
+        interceptors=interceptors, options=server_options(settings.queue.limits.max_content_bytes)
     )
     pb_grpc.add_SubmissionServiceServicer_to_server(
         SubmissionServicer(queue, watch_interval=settings.watch_interval), server

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from feedback_queue.backoff import Backoff
 from feedback_queue.connection import create_client
 from feedback_queue.queue import Queue
-from feedback_queue.settings import RedisSettings, Settings
+from feedback_queue.settings import QueueConfig, RedisSettings, Settings
 from feedback_queue.up.embedded import EmbeddedRedis
 from tests.secrets import Collector
 
@@ -119,15 +119,10 @@ def seeded_backoff() -> Backoff:
 @pytest.fixture
 def queue(client: Redis, clock: FakeClock, queue_name: str) -> Queue:
     """A queue of the test's own on the tests' Redis."""
-    return Queue(
-        client,
-        name=queue_name,
-        address="test-redis",
-        max_attempts=MAX_ATTEMPTS,
-        backoff=seeded_backoff(),
-        retention=RETENTION,
-        clock=clock,
+    config = QueueConfig(
+        name=queue_name, max_attempts=MAX_ATTEMPTS, backoff=seeded_backoff(), retention=RETENTION
     )
+    return Queue(client, config, address="test-redis", clock=clock)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import pytest
 
 from feedback_queue.connection import create_client
 from feedback_queue.queue import Queue
+from feedback_queue.settings import QueueConfig
 from feedback_queue.up.embedded import EmbeddedRedis, EmbeddedRedisError, find_server_binary
 from tests.conftest import redis_settings
 from tests.helpers import submission
@@ -18,12 +19,15 @@ async def test_acknowledged_jobs_survive_kill_9_with_aof(
 ) -> None:
     server = make_server(appendfsync="always")  # type: ignore[call-arg]
     client = create_client(redis_settings(server))
-    ids = [(await Queue(client, name="durable").enqueue(submission(f"t{i}"))).id for i in range(50)]
+    ids = [
+        (await Queue(client, QueueConfig(name="durable")).enqueue(submission(f"t{i}"))).id
+        for i in range(50)
+    ]
     await client.aclose()
     server.kill()
     server.restart()
     client = create_client(redis_settings(server))
-    queue = Queue(client, name="durable")
+    queue = Queue(client, QueueConfig(name="durable"))
     jobs = await queue.reserve("w1", count=100)
     await client.aclose()
     assert [j.id for j in jobs] == ids

@@ -7,7 +7,7 @@ import pytest
 from feedback_queue.connection import create_client
 from feedback_queue.health import DEGRADED, HEALTHY, UNHEALTHY, assess, check, human_bytes
 from feedback_queue.queue import Queue, QueueStats
-from feedback_queue.settings import RedisSettings
+from feedback_queue.settings import QueueConfig, RedisSettings
 from feedback_queue.up.embedded import EmbeddedRedis, free_port
 from tests.conftest import redis_settings
 from tests.helpers import submission
@@ -88,7 +88,7 @@ def test_human_bytes() -> None:
 async def test_check_a_real_redis(make_server: type[EmbeddedRedis]) -> None:
     server = make_server(appendonly=True)  # type: ignore[call-arg]
     client = create_client(redis_settings(server))
-    queue = Queue(client, name="health")
+    queue = Queue(client, QueueConfig(name="health"))
     await queue.enqueue(submission())
     report = await check(queue)
     await client.aclose()

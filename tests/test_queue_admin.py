@@ -104,7 +104,7 @@ async def test_completed_index_is_trimmed_after_retention(queue: Queue, clock: F
     [job] = await queue.reserve("w1")
     await queue.ack("w1", [(job.id, "ok")])
     assert (await queue.list_by_status(Status.COMPLETED)).total == 1
-    clock.advance(queue.retention + 1)
+    clock.advance(queue.config.retention + 1)
     assert await queue.sweep() == (0, 1)
     assert (await queue.list_by_status(Status.COMPLETED)).total == 0
 

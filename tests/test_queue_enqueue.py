@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from redis.asyncio import Redis
 
@@ -10,6 +12,7 @@ from feedback_queue.job import Status, new_id
 from feedback_queue.queue import Arg, EnqueueResult, Queue
 from feedback_queue.record import encode_new
 from feedback_queue.settings import Rate
+from feedback_queue.validation import Limits
 from tests.conftest import FakeClock
 from tests.helpers import submission
 
@@ -38,11 +41,11 @@ async def test_duplicate_reports_the_current_status(queue: Queue) -> None:
 
 async def test_idempotency_key_expires_and_is_swept(queue: Queue, clock: FakeClock) -> None:
     first = await queue.enqueue(submission("essay", idempotency_key="k1"))
-    clock.advance(queue.idempotency_ttl + 1)
+    clock.advance(queue.config.idempotency_ttl + 1)
     second = await queue.enqueue(submission("essay", idempotency_key="k1"))
     assert second.id != first.id
     assert not second.duplicate
-    clock.advance(queue.idempotency_ttl + 1)
+    clock.advance(queue.config.idempotency_ttl + 1)
     forgotten, _ = await queue.sweep()
     assert forgotten == 1
 
@@ -80,7 +83,7 @@ async def test_id_collision_with_another_payload_draws_again(
 ) -> None:
     taken = (await queue.enqueue(submission("first"))).id
     draws = iter([taken, "fresh-id-0001"])
-    monkeypatch.setattr("feedback_queue.queue.new_id", lambda: next(draws))
+    monkeypatch.setattr("feedback_queue.queue.producing.new_id", lambda: next(draws))
     result = await queue.enqueue(submission("second"))
     assert result.id == "fresh-id-0001"
     assert (await queue.get(taken)).submission.content == "first"
@@ -130,7 +133,7 @@ async def test_delayed_submit_waits_for_its_time(queue: Queue, clock: FakeClock)
 async def test_invalid_submissions_are_refused_with_the_field(
     queue: Queue, fields: dict[str, object], field: str, message: str
 ) -> None:
-    queue.limits = type(queue.limits)(max_content_bytes=2048)
+    queue.config = dataclasses.replace(queue.config, limits=Limits(max_content_bytes=2048))
     sub = submission(**{"content": "ok", **fields})  # type: ignore[arg-type]
     with pytest.raises(InvalidSubmission, match=message) as info:
         await queue.enqueue(sub)
@@ -151,7 +154,8 @@ async def test_bad_page_token_is_refused(queue: Queue) -> None:
 async def test_submitter_rate_allows_a_burst_then_one_per_interval(
     queue: Queue, clock: FakeClock
 ) -> None:
-    queue.submitter_rate = Rate(3, 60.0)  # 3 at once, then one every 20 s
+    # 3 at once, then one every 20 s
+    queue.config = dataclasses.replace(queue.config, submitter_rate=Rate(3, 60.0))
     for i in range(3):
         await queue.enqueue(submission(f"t{i}", submitter_id="eager"))
     with pytest.raises(RateLimited, match="FBQ_SUBMITTER_RATE") as info:

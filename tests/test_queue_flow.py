@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 from redis.asyncio import Redis
@@ -97,14 +98,15 @@ async def test_transient_failure_backs_off_then_dead_letters(
         delayed = await queue.get(result.id)
         assert delayed.status == Status.DELAYED
         delay = (delayed.record.run_at_ms - clock.now * 1000) / 1000
-        ceiling = queue.backoff.ceiling(attempt)
+        ceiling = queue.config.backoff.ceiling(attempt)
         assert ceiling / 2 <= delay <= ceiling
         delays.append(delay)
         assert await queue.reserve("w1") == []  # not due yet
         assert await queue.promote_due() == 0
         clock.advance(delay)
         assert await queue.promote_due() == 1
-    assert delays[1] > delays[0] * 0.99 or queue.backoff.ceiling(2) > queue.backoff.ceiling(1)
+    backoff = queue.config.backoff
+    assert delays[1] > delays[0] * 0.99 or backoff.ceiling(2) > backoff.ceiling(1)
     [job] = await queue.reserve("w1")
     assert job.attempts == 3
     [status] = await queue.fail("w1", [Failure(job, "still broken")])
@@ -189,7 +191,7 @@ async def test_retry_all_failed(queue: Queue) -> None:
 
 
 async def test_max_waiting_refuses_and_accepts_nothing(queue: Queue) -> None:
-    queue.max_waiting = 2
+    queue.config = dataclasses.replace(queue.config, max_waiting=2)
     await queue.enqueue(submission("a"))
     await queue.enqueue(submission("b"))
     with pytest.raises(QueueFull, match="FBQ_MAX_WAITING"):
@@ -209,7 +211,8 @@ async def test_take_says_why_it_returns_nothing(queue: Queue) -> None:
 
 
 async def test_global_rate_limit_is_shared_by_all_workers(queue: Queue, clock: FakeClock) -> None:
-    queue.rate_limit = Rate(4, 1.0)  # 4 at once, then one every 250 ms
+    # 4 at once, then one every 250 ms
+    queue.config = dataclasses.replace(queue.config, rate_limit=Rate(4, 1.0))
     for i in range(20):
         await queue.enqueue(submission(f"t{i}"))
     started = len((await queue.take("w1", 3)).jobs) + len((await queue.take("w2", 10)).jobs)
@@ -228,7 +231,7 @@ async def test_global_rate_limit_is_shared_by_all_workers(queue: Queue, clock: F
 
 
 async def test_rate_limit_and_pause_on_the_idle_path(queue: Queue, clock: FakeClock) -> None:
-    queue.rate_limit = Rate(1, 10.0)
+    queue.config = dataclasses.replace(queue.config, rate_limit=Rate(1, 10.0))
     await queue.enqueue(submission("a"))
     assert len((await queue.wait_one("w1", 1.0)).jobs) == 1
     second = await queue.enqueue(submission("b"))

@@ -16,7 +16,7 @@ async def test_abandoned_jobs_come_back_exactly_once(queue: Queue, clock: FakeCl
     taken = await queue.reserve("doomed", count=3)
     assert len(taken) == 3
     # Within the grace period nothing moves.
-    clock.advance(queue.heartbeat_grace - 1)
+    clock.advance(queue.config.heartbeat_grace - 1)
     assert await queue.reap() == 0
     clock.advance(2)
     assert await queue.reap() == 3
@@ -36,7 +36,7 @@ async def test_reaper_spares_a_worker_that_beats(queue: Queue, clock: FakeClock)
     await queue.heartbeat("slow")
     await queue.reserve("slow")
     for _ in range(5):
-        clock.advance(queue.heartbeat_grace - 1)
+        clock.advance(queue.config.heartbeat_grace - 1)
         await queue.heartbeat("slow")
         assert await queue.reap() == 0
     assert (await queue.stats()).active == 1
@@ -51,7 +51,7 @@ async def test_job_that_kills_its_last_worker_is_dead_lettered(
         await queue.heartbeat(worker)
         [job] = await queue.reserve(worker)
         assert job.attempts == attempt
-        clock.advance(queue.heartbeat_grace + 1)
+        clock.advance(queue.config.heartbeat_grace + 1)
         await queue.reap()
     dead = await queue.get(result.id)
     assert dead.status == Status.FAILED
@@ -66,7 +66,7 @@ async def test_late_ack_from_a_reaped_worker_completes_and_does_not_rerun(
     await queue.enqueue(submission())
     await queue.heartbeat("zombie")
     [job] = await queue.reserve("zombie")
-    clock.advance(queue.heartbeat_grace + 1)
+    clock.advance(queue.config.heartbeat_grace + 1)
     assert await queue.reap() == 1
     assert await queue.ack("zombie", [(job.id, "late but done")]) == 1
     assert (await queue.get(job.id)).status == Status.COMPLETED
@@ -82,7 +82,7 @@ async def test_reaped_and_departed_workers_leave_no_keys(
     for worker in ("doomed", "leaving"):
         await queue.heartbeat(worker)
         await queue.reserve(worker)
-    clock.advance(queue.heartbeat_grace - 1)
+    clock.advance(queue.config.heartbeat_grace - 1)
     await queue.heartbeat("leaving")
     clock.advance(2)
     assert await queue.reap() == 1
@@ -136,7 +136,7 @@ async def test_fail_after_reap_is_stale(queue: Queue, clock: FakeClock) -> None:
     await queue.enqueue(submission())
     await queue.heartbeat("w1")
     [job] = await queue.reserve("w1")
-    clock.advance(queue.heartbeat_grace + 1)
+    clock.advance(queue.config.heartbeat_grace + 1)
     await queue.reap()
     assert await queue.fail("w1", [Failure(job, "too late")]) == [None]
     assert (await queue.get(job.id)).status == Status.WAITING

@@ -8,7 +8,7 @@ from feedback_queue.connection import create_client
 from feedback_queue.errors import QueueAuthError, QueueFull, QueueUnavailable
 from feedback_queue.job import Status
 from feedback_queue.queue import Queue
-from feedback_queue.settings import RedisSettings
+from feedback_queue.settings import QueueConfig, RedisSettings
 from feedback_queue.up.embedded import EmbeddedRedis, free_port
 from tests.conftest import redis_settings
 from tests.helpers import submission
@@ -46,7 +46,7 @@ async def test_out_of_memory_accepts_nothing_and_recovers(
         extra_args=("--maxmemory", "3mb", "--maxmemory-policy", "noeviction")
     )
     client = create_client(redis_settings(server))
-    queue = Queue(client, name="oom")
+    queue = Queue(client, QueueConfig(name="oom"))
     acknowledged: list[str] = []
 
     async def fill() -> None:

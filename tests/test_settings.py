@@ -14,15 +14,15 @@ def test_defaults() -> None:
     assert s.redis == RedisSettings()
     assert not s.redis.configured
     assert s.redis.address == "redis://localhost:6379/0"
-    assert (s.queue, s.ingest_port, s.worker_health_port, s.gateway_port) == (
+    assert (s.queue.name, s.ingest_port, s.worker_health_port, s.gateway_port) == (
         "submissions",
         50051,
         50052,
         8080,
     )
-    assert (s.concurrency, s.max_attempts, s.heartbeat_grace) == (16, 5, 15.0)
-    assert s.rate_limit is None
-    assert s.max_content_bytes == 256 * 1024
+    assert (s.worker.concurrency, s.queue.max_attempts, s.queue.heartbeat_grace) == (16, 5, 15.0)
+    assert s.queue.rate_limit is None
+    assert s.queue.limits.max_content_bytes == 256 * 1024
 
 
 def test_components() -> None:
@@ -120,19 +120,20 @@ def test_durations_and_rates() -> None:
             "FBQ_KINDS": "essay, code ,",
         }
     )
-    assert (s.job_timeout, s.heartbeat_grace, s.retention, s.backoff_base) == (
+    q = s.queue
+    assert (s.worker.job_timeout, q.heartbeat_grace, q.retention, q.backoff.base) == (
         0.5,
         60.0,
         7 * 86400.0,
         2.0,
     )
-    assert s.rate_limit == Rate(500, 1.0)
-    assert s.submitter_rate == Rate(60, 60.0)
+    assert s.queue.rate_limit == Rate(500, 1.0)
+    assert s.queue.submitter_rate == Rate(60, 60.0)
     assert Rate.parse("10/5s", name="X") == Rate(10, 5.0)
-    assert s.kinds == frozenset({"essay", "code"})
+    assert s.queue.limits.kinds == frozenset({"essay", "code"})
 
 
 def test_empty_values_count_as_unset() -> None:
     s = Settings.from_env({"REDIS_URL": "", "REDIS_HOST": " ", "FBQ_CONCURRENCY": ""})
     assert not s.redis.configured
-    assert s.concurrency == 16
+    assert s.worker.concurrency == 16

@@ -53,8 +53,8 @@ def as_result(value: Any) -> str:
 
 def load(settings: Settings) -> Processor:
     """The processor FBQ_PROCESSOR names; ConfigError names what is wrong with it."""
-    name = settings.processor
-    executor = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="fbq-processor")
+    name = settings.worker.processor
+    executor = ThreadPoolExecutor(settings.worker.concurrency, thread_name_prefix="fbq-processor")
 
     async def stop_threads() -> None:
         executor.shutdown(wait=False, cancel_futures=True)
@@ -62,9 +62,9 @@ def load(settings: Settings) -> Processor:
     if name == "http":
         from worker_service.http_processor import HttpProcessor  # noqa: PLC0415
 
-        if not settings.processor_url:
+        if not settings.worker.processor_url:
             raise ConfigError("FBQ_PROCESSOR_URL: required when FBQ_PROCESSOR=http")
-        http = HttpProcessor(settings.processor_url, timeout=settings.job_timeout)
+        http = HttpProcessor(settings.worker.processor_url, timeout=settings.worker.job_timeout)
         return Processor(name, http, [http.aclose, stop_threads])
     function = feedback.process if name == "feedback" else _import(name)
     return Processor(name, _as_async(function, executor), [stop_threads])

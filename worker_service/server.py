@@ -31,19 +31,9 @@ from feedback_queue.settings import Settings, bind_address
 from feedback_queue.sharded import shard_queues
 from feedback_queue.startup import require_redis
 from worker_service import processors
-from worker_service.worker import Worker, WorkerConfig
+from worker_service.worker import Worker
 
 log = logging.getLogger(__name__)
-
-
-def worker_config(settings: Settings) -> WorkerConfig:
-    return WorkerConfig(
-        concurrency=settings.concurrency,
-        job_timeout=settings.job_timeout,
-        shutdown_grace=settings.shutdown_grace,
-        block_timeout=settings.block_timeout,
-        heartbeat_every=min(settings.heartbeat_grace / 3, 5.0),
-    )
 
 
 # From this many slots per shard on, a process runs two fetch loops, each a Worker with half
@@ -71,7 +61,7 @@ async def serve(
     # With FBQ_SHARDS, one fetch loop per shard (feedback_queue/sharded.py), sharing the slots;
     # and two per shard when the slots are many (see fetch_loops).
     queues = [queue] if queue else shard_queues(settings, create_client(settings.redis))
-    config = worker_config(settings)
+    config = settings.worker
     loops = fetch_loops(config.concurrency // len(queues))
     if len(queues) * loops > 1:
         share = max(1, config.concurrency // (len(queues) * loops))
@@ -88,7 +78,7 @@ async def serve(
         ready,
         [],
         settings.health_interval,
-        liveness=lambda: all(w.alive(settings.liveness_window) for w in workers),
+        liveness=lambda: all(w.alive(config.liveness_window) for w in workers),
     )
     server = grpc.aio.server()
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)

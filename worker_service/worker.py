@@ -18,7 +18,6 @@ import secrets
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 from google.protobuf.message import DecodeError
@@ -29,6 +28,7 @@ from feedback_queue.errors import InvalidSubmission, QueueError
 from feedback_queue.job import Job
 from feedback_queue.processing import JobContext, PermanentError, RetryableError
 from feedback_queue.queue import Failure, Queue, Taken
+from feedback_queue.settings import WorkerConfig
 from worker_service.processors import Processor
 from worker_service.retrying import RedisGuard, Sleep
 
@@ -42,31 +42,6 @@ def make_worker_id() -> str:
     """host-pid-random: unique, readable in logs, safe in a Redis key."""
     host = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname())[:40] or "host"
     return f"{host}-{os.getpid()}-{secrets.token_hex(3)}"
-
-
-@dataclass(frozen=True)
-class WorkerConfig:
-    concurrency: int = 16
-    job_timeout: float = 300.0
-    shutdown_grace: float = 10.0
-    block_timeout: float = 1.0
-    heartbeat_every: float = 5.0
-    housekeeping_every: float = 1.0
-    sweep_every: float = 60.0
-    # Take when at least this many slots are free, or after `linger` seconds.
-    linger: float = 0.002
-    # A take also writes the acks gathered so far when they are this few, or when it fills at
-    # least half the slots; otherwise they are left to the flusher. Carried acks make the take's
-    # round trip longer, and every slot it fills waits for it: with a 10 ms processor at
-    # concurrency 64 (small takes), carrying them all cost about 6% of throughput. One or two
-    # save a round trip per job at low concurrency. A take of half the slots or more means jobs
-    # end in bursts, much faster than a round trip: one script call instead of two then gave
-    # no-op jobs at concurrency 64 about 50% more jobs/s (benchmarks/worker_throughput.py).
-    acks_per_take: int = 2
-
-    @property
-    def min_batch(self) -> int:
-        return max(1, self.concurrency // 16)
 
 
 class Worker:
@@ -109,6 +84,11 @@ class Worker:
         self._background: list[asyncio.Task[None]] = []
         self._guard = RedisGuard(sleep, on_retry=self._turned, on_recovery=self._outage_over)
         self._recover_pending = False
+
+    @property
+    def heartbeat_every(self) -> float:
+        """A third of the grace the reaper allows, and at least every 5 s."""
+        return min(self.queue.config.heartbeat_grace / 3, 5.0)
 
     # -- control ------------------------------------------------------------------------------
 
@@ -353,7 +333,7 @@ class Worker:
         while not self._closing.is_set():
             now = self.monotonic()
             try:
-                if now - last_beat >= cfg.heartbeat_every:
+                if now - last_beat >= self.heartbeat_every:
                     await self.queue.heartbeat(self.id)
                     last_beat = now
                 lease = max(cfg.housekeeping_every * 3, 1.0)

@@ -44,7 +44,7 @@ from benchmarks.peers.common import (
 from feedback_queue.connection import create_client
 from feedback_queue.processing import JobContext
 from feedback_queue.queue import Queue
-from feedback_queue.settings import Settings
+from feedback_queue.settings import QueueConfig, Settings
 from feedback_queue.up.embedded import free_port
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
@@ -176,7 +176,7 @@ async def latency(
 async def measure(args: argparse.Namespace) -> None:
     flush(args.redis)
     client = create_client(Settings.from_env({"REDIS_URL": args.redis}).redis)
-    queue = Queue(client, name=QUEUE)
+    queue = Queue(client, QueueConfig(name=QUEUE))
     try:
         if args.command == "enqueue" and args.via == "grpc":
             async with ingest(args.redis) as (address, stub):

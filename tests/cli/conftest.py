@@ -22,10 +22,11 @@ import pytest
 from feedback_queue.cli import main
 from feedback_queue.processing import JobContext
 from feedback_queue.queue import Queue
+from feedback_queue.settings import WorkerConfig
 from tests.ingest.conftest import Ingest, StartIngest, start_ingest  # noqa: F401  (shared fixture)
 from tests.secrets import seen
 from worker_service.processors import Processor
-from worker_service.worker import Worker, WorkerConfig
+from worker_service.worker import Worker
 
 CLIENT_VARIABLES = ("FBQ_GRPC_TOKEN", "FBQ_INGEST_ADDR", "NO_COLOR", "FORCE_COLOR")
 FAST = WorkerConfig(concurrency=2, job_timeout=5.0, shutdown_grace=2.0, block_timeout=0.1)

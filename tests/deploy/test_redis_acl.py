@@ -25,13 +25,14 @@ from feedback_queue.connection import create_client
 from feedback_queue.errors import QueueAuthError, QueueError
 from feedback_queue.job import Status
 from feedback_queue.processing import JobContext
-from feedback_queue.queue import Failure, Queue, queue_options
+from feedback_queue.queue import Failure, Queue
+from feedback_queue.settings import WorkerConfig
 from feedback_queue.startup import require_redis
 from tests.conftest import FakeClock
 from tests.deploy.conftest import REDIS_CONF, ROLES, AclServer, render_acl
 from tests.helpers import submission
 from worker_service.processors import Processor
-from worker_service.worker import Worker, WorkerConfig
+from worker_service.worker import Worker
 
 QUEUE = "{fbq:submissions}"
 # Granted but not sent by these flows: SELECT runs only when REDIS_DB is not 0.
@@ -115,10 +116,7 @@ async def granted(root: Redis, user: str) -> set[str]:
 def role_queue(server: AclServer, role: str, clock: FakeClock, **env: str) -> Queue:
     settings = server.settings(role, **env)
     return Queue(
-        create_client(settings.redis),
-        address=settings.redis.address,
-        clock=clock,
-        **queue_options(settings),
+        create_client(settings.redis), settings.queue, address=settings.redis.address, clock=clock
     )
 
 

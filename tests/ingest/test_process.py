@@ -19,6 +19,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 
 from feedback_queue.connection import create_client
 from feedback_queue.queue import Queue
+from feedback_queue.settings import QueueConfig
 from feedback_queue.up.embedded import EmbeddedRedis, free_port
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
@@ -144,7 +145,7 @@ async def test_sigterm_finishes_in_flight_calls_and_loses_nothing(
     # not acknowledged: the client retries them with their idempotency key.
     assert set(refused) <= {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}
     client = create_client(redis_settings(redis_server))
-    queue = Queue(client, name=queue_name)
+    queue = Queue(client, QueueConfig(name=queue_name))
     stored = {job.id for job in (await queue.take("check", 10_000)).jobs}
     await client.aclose()
     assert set(acknowledged) <= stored

@@ -8,9 +8,10 @@ import asyncio
 from feedback_queue.errors import QueueError
 from feedback_queue.processing import JobContext
 from feedback_queue.queue import Queue
+from feedback_queue.settings import WorkerConfig
 from tests.helpers import submission
 from worker_service.processors import Processor
-from worker_service.worker import Worker, WorkerConfig
+from worker_service.worker import Worker
 
 WORKER = WorkerConfig(concurrency=8, job_timeout=10.0, shutdown_grace=5.0, block_timeout=0.2)
 

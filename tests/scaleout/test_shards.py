@@ -11,7 +11,7 @@ import time
 import grpc
 
 from feedback_queue.keys import Keys, shard_names
-from feedback_queue.settings import Settings
+from feedback_queue.settings import Settings, WorkerConfig
 from feedback_queue.up.embedded import free_port
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
@@ -39,7 +39,7 @@ async def test_one_sharded_queue_through_ingest_and_a_worker(cluster: ClusterSet
                 "FBQ_WORKER_HEALTH_PORT": str(free_port()),
             }
         ),
-        block_timeout=0.2,
+        worker=dataclasses.replace(WorkerConfig(), block_timeout=0.2),
     )
     ingest = create_server(settings, port=0)
     await ingest.start()

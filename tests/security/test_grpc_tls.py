@@ -8,7 +8,7 @@ import dataclasses
 
 import pytest
 
-from feedback_queue.settings import Settings, TlsSettings
+from feedback_queue.settings import QueueConfig, Settings, TlsSettings
 from feedback_queue.up.embedded import EmbeddedRedis, free_port
 from tests.cli.conftest import Fbq, client_env, fbq  # noqa: F401  (shared fixtures)
 from tests.conftest import redis_settings
@@ -113,7 +113,7 @@ async def test_the_worker_health_server_speaks_tls(
     settings = dataclasses.replace(
         Settings(),
         redis=redis_settings(redis_server),
-        queue="tls-worker",
+        queue=QueueConfig(name="tls-worker"),
         worker_health_port=free_port(),
         tls=serving(material, mutual=True),
     )

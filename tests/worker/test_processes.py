@@ -13,6 +13,7 @@ from feedback_queue.connection import create_client
 from feedback_queue.errors import QueueUnavailable
 from feedback_queue.job import Status
 from feedback_queue.queue import Queue
+from feedback_queue.settings import QueueConfig
 from feedback_queue.up.embedded import EmbeddedRedis
 from tests.conftest import redis_settings
 from tests.helpers import submission
@@ -128,7 +129,7 @@ async def test_redis_restart_under_load_loses_nothing(
     workers = [start_worker(REDIS_URL=url, FBQ_CONCURRENCY="4") for _ in range(2)]
     await asyncio.gather(*(w.ready() for w in workers))
     client = create_client(redis_settings(server, connect_timeout=1))
-    queue = Queue(client, name=worker_env["FBQ_QUEUE"])
+    queue = Queue(client, QueueConfig(name=worker_env["FBQ_QUEUE"]))
     acknowledged: set[str] = set()
     outage = asyncio.Event()
 

@@ -14,12 +14,13 @@ import pytest
 from feedback_queue.job import Status
 from feedback_queue.processing import JobContext, PermanentError, RetryableError
 from feedback_queue.queue import Queue
+from feedback_queue.settings import WorkerConfig
 from tests.conftest import FakeClock
 from tests.helpers import submission
 from worker_service import feedback
 from worker_service.http_processor import HttpProcessor, retry_after
 from worker_service.processors import Processor, as_result
-from worker_service.worker import Worker, WorkerConfig
+from worker_service.worker import Worker
 
 FAST = WorkerConfig(concurrency=4, job_timeout=5.0, shutdown_grace=2.0, block_timeout=0.1)
 
@@ -65,7 +66,7 @@ async def test_transient_failures_back_off_on_a_growing_schedule(
         assert (job.status, job.attempts) == (Status.DELAYED, attempt)
         assert job.record.error == "model busy"
         delay = (job.record.run_at_ms - clock.now * 1000) / 1000
-        ceiling = queue.backoff.ceiling(attempt)
+        ceiling = queue.config.backoff.ceiling(attempt)
         assert ceiling / 2 <= delay <= ceiling
         delays.append(delay)
         clock.advance(delay)
@@ -73,7 +74,7 @@ async def test_transient_failures_back_off_on_a_growing_schedule(
     job = await queue.get(result.id)
     assert (job.status, job.attempts) == (Status.FAILED, 3)
     assert seen == [1, 2, 3]
-    assert queue.backoff.ceiling(2) == 2 * queue.backoff.ceiling(1)
+    assert queue.config.backoff.ceiling(2) == 2 * queue.config.backoff.ceiling(1)
 
 
 async def test_retry_after_is_a_floor_for_the_backoff(queue: Queue, clock: FakeClock) -> None:

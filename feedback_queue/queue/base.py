@@ -1,0 +1,85 @@
+"""What every part of the queue shares: the Redis client, the config, keys, scripts and clock.
+
+The queue's calls live in modules by path (producing, consuming, housekeeping, steering), each
+a mixin over `QueueBase`; `feedback_queue.queue.Queue` puts them together. Every call to Redis
+goes through `_eval` (a script) or `_call` (any other command), which translate redis-py's
+errors into ours (connection.py) in one place.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
+
+from feedback_queue.connection import translated
+from feedback_queue.keys import Keys
+from feedback_queue.scripts import Scripts
+from feedback_queue.settings import QueueConfig
+
+# What redis-py accepts as a script argument.
+Arg = bytes | str | int | float
+T = TypeVar("T")
+
+
+@dataclass
+class QueueBase:
+    """One named queue on one Redis client."""
+
+    client: Redis
+    config: QueueConfig = field(default_factory=QueueConfig)
+    # Where Redis is, for error messages (never with credentials).
+    address: str = "redis"
+    # One of a sharded queue's shards starts its ids with this character (sharded.py).
+    id_mark: str = ""
+    clock: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
+        self.keys = Keys(self.config.name)
+        self.scripts = Scripts.register(self.client)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def max_attempts(self) -> int:
+        return self.config.max_attempts
+
+    async def close(self) -> None:
+        """Close the Redis client (its connection pool); the queue is unusable afterwards."""
+        await self.client.aclose()
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    async def _eval(self, script: AsyncScript, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+        """Run one of our scripts; Redis's errors come back as ours."""
+        async with translated(self.address):
+            return await script(keys=keys, args=args)
+
+    async def _call(self, command: Awaitable[T]) -> T:
+        """Await one Redis command (made, not yet sent); Redis's errors come back as ours."""
+        async with translated(self.address):
+            return await command
+
+    async def _on_our_node(self, command: str) -> Any:
+        """A keyless command, on the node that holds this queue's keys under Redis Cluster
+        (elsewhere, on the one server)."""
+        client: Any = self.client
+        async with translated(self.address):
+            if isinstance(client, RedisCluster):
+                await client.initialize()  # learns the slots on first use; then does nothing
+                node = client.get_node_from_key(self.keys.waiting)
+                return await client.execute_command(command, target_nodes=node)
+            return await client.execute_command(command)
+
+
+def strs(values: Any) -> list[str]:
+    """Decode a list reply (our clients answer bytes)."""
+    return [v.decode() for v in values]

@@ -1,0 +1,175 @@
+"""The consumer path: take jobs into a worker's processing list, then ack, fail or hand back.
+
+A worker takes with the take script while there is a backlog (many jobs, one round trip) and
+with BLMOVE when idle (`wait_one`); both mark the jobs ACTIVE. `ack` completes jobs, `fail`
+backs them off into `delayed` or dead-letters them into `failed`, `release` and `recover` hand
+unfinished ones back to the front of waiting. Every script here is replay-safe (see its header).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from feedback_queue.job import Job, Status
+from feedback_queue.outcomes import Failed, TakeState
+from feedback_queue.queue.base import Arg, QueueBase
+from feedback_queue.queue.values import Failure, Taken
+
+MAX_ERROR_CHARS = 2000
+_FAILED_STATUS = {Failed.DELAYED: Status.DELAYED, Failed.DEAD: Status.FAILED}
+
+
+class Consuming(QueueBase):
+    async def reserve(self, worker: str, count: int = 1, block: float = 0.0) -> list[Job]:
+        """Take up to `count` jobs into `worker`'s processing list, marked ACTIVE.
+
+        With a backlog, one take script moves many at once (`take`). With none and `block` > 0,
+        BLMOVE waits up to `block` seconds for one (`wait_one`). Nothing is taken while paused
+        or while the global rate limit allows no start.
+        """
+        taken = await self.take(worker, count)
+        if taken.jobs or taken.paused or taken.wait or block <= 0:
+            return taken.jobs
+        return (await self.wait_one(worker, block)).jobs
+
+    async def take(self, worker: str, count: int) -> Taken:
+        """The backlog path: up to `count` waiting jobs in one round trip, oldest first."""
+        now = self.now_ms()
+        args: list[Arg] = [now, worker, count, *self._rate_args()]
+        raw = await self._eval(self.scripts.take, self._consuming_keys(worker), args)
+        return _taken(raw, worker, now)
+
+    async def ack_take(
+        self, worker: str, done: Iterable[tuple[str, str]], count: int
+    ) -> tuple[int, Taken]:
+        """`ack` and `take` in one round trip: how many completed, and what was taken."""
+        now = self.now_ms()
+        args: list[Arg] = [now, self._retention_ms(), worker, count, *self._rate_args()]
+        for job_id, result in done:
+            args += [job_id, result]
+        raw = await self._eval(self.scripts.ack_take, self._consuming_keys(worker), args)
+        return int(raw[0]), _taken(raw[1:], worker, now)
+
+    def _consuming_keys(self, worker: str) -> list[str]:
+        """The KEYS layout shared by the ack, take and ack_take scripts (lib/consume.lua)."""
+        k = self.keys
+        return [
+            k.waiting,
+            k.active(worker),
+            k.delayed,
+            k.failed,
+            k.completed,
+            k.stats,
+            k.job_prefix,
+            k.started,
+            k.paused,
+            k.limiter,
+        ]
+
+    def _retention_ms(self) -> int:
+        return max(int(self.config.retention * 1000), 1)
+
+    async def wait_one(self, worker: str, block: float) -> Taken:
+        """The idle path: BLMOVE waits up to `block` seconds for one job, then marks it ACTIVE.
+
+        Call it after `take` found the queue empty (not paused): BLMOVE itself cannot see the
+        pause flag or the rate limit, so the start script hands the job back when either says no.
+        """
+        k = self.keys
+        active = k.active(worker)
+        # redis-py annotates the timeout as int; Redis 6+ takes fractions of a second.
+        moved = await self._call(
+            self.client.blmove(k.waiting, active, block, "RIGHT", "LEFT")  # type: ignore[arg-type]
+        )
+        if moved is None:
+            return Taken([])
+        now = self.now_ms()
+        state, record = await self._eval(
+            self.scripts.start,
+            [active, k.waiting, k.paused, k.job_prefix, k.limiter, k.started],
+            [now, worker, moved, *self._rate_args()],
+        )
+        if int(state) != TakeState.OK:
+            return _not_taken(int(state))
+        return Taken([Job.from_raw(moved, record, worker, now)] if record else [])
+
+    def _rate_args(self) -> tuple[int, int]:
+        rate = self.config.rate_limit
+        return (rate.limit, int(rate.period * 1000)) if rate else (0, 0)
+
+    async def ack(self, worker: str, done: Iterable[tuple[str, str]]) -> int:
+        """Complete (job id, result) pairs taken by `worker`; returns how many completed now."""
+        args: list[Arg] = [self.now_ms(), self._retention_ms()]
+        for job_id, result in done:
+            args += [job_id, result]
+        if len(args) == 2:
+            return 0
+        return int(await self._eval(self.scripts.ack, self._consuming_keys(worker), args))
+
+    async def fail(self, worker: str, failures: Sequence[Failure]) -> list[Status | None]:
+        """Record failed attempts: DELAYED with backoff, or FAILED when permanent or the last.
+
+        Returns each job's new status, or None when the job had already moved on (the attempt
+        was reaped or this is a replay), in which case nothing changed.
+        """
+        if not failures:
+            return []
+        now = self.now_ms()
+        args: list[Arg] = [now]
+        for f in failures:
+            args += [f.job.id, f.job.attempts, f.error[:MAX_ERROR_CHARS], self._retry_at(f, now)]
+        k = self.keys
+        outcomes = await self._eval(
+            self.scripts.fail,
+            [k.active(worker), k.delayed, k.failed, k.stats, k.job_prefix, k.started],
+            args,
+        )
+        return [_FAILED_STATUS.get(Failed(int(o))) for o in outcomes]
+
+    def _retry_at(self, failure: Failure, now: int) -> int:
+        """When (ms) a failed attempt's job runs again; 0 when it is dead-lettered instead."""
+        if failure.permanent or failure.job.attempts >= self.config.max_attempts:
+            return 0
+        delay = max(self.config.backoff.delay(failure.job.attempts), failure.retry_after)
+        return now + max(int(delay * 1000), 1)
+
+    async def release(self, worker: str, job_ids: Iterable[str]) -> int:
+        """Hand `worker`'s unfinished jobs back to the front of waiting (shutdown)."""
+        return await self._release(worker, "only", job_ids)
+
+    async def recover(self, worker: str, keep: Iterable[str]) -> int:
+        """Hand back every job in `worker`'s processing list except `keep`.
+
+        A worker calls this after a lost reply: a take or BLMOVE that ran in Redis but never
+        answered leaves jobs in its list that it does not know about.
+        """
+        return await self._release(worker, "except", keep)
+
+    async def _release(self, worker: str, mode: str, job_ids: Iterable[str]) -> int:
+        k = self.keys
+        keys = [k.active(worker), k.waiting, k.job_prefix, k.started]
+        return int(await self._eval(self.scripts.release, keys, [mode, *job_ids]))
+
+    async def heartbeat(self, worker: str) -> None:
+        """Tell the fleet `worker` is alive; its processing list is safe from the reaper."""
+        await self._call(self.client.zadd(self.keys.workers, {worker: self.now_ms()}))
+
+    async def leave(self, worker: str) -> int:
+        """Hand back whatever `worker` still holds and leave the registry (clean shutdown)."""
+        returned = await self.recover(worker, ())
+        await self._call(self.client.zrem(self.keys.workers, worker))
+        return returned
+
+
+def _not_taken(state: int) -> Taken:
+    """No jobs: paused, or the ms until the global rate limit allows a start."""
+    return Taken([], paused=state == TakeState.PAUSED, wait=max(state, 0) / 1000)
+
+
+def _taken(raw: Any, worker: str, now: int) -> Taken:
+    """Decode what take_jobs (lib/consume.lua) returned: a state, then id, record pairs."""
+    state = int(raw[0])
+    if state != TakeState.OK:
+        return _not_taken(state)
+    return Taken([Job.from_raw(raw[i], raw[i + 1], worker, now) for i in range(1, len(raw), 2)])

@@ -1,0 +1,60 @@
+"""Housekeeping, run by one worker of the fleet at a time (under the `hold_lease` lease):
+promote due delayed jobs, reap the processing lists of silent workers, sweep expired keys."""
+
+from __future__ import annotations
+
+from feedback_queue.outcomes import Lease, Reaped
+from feedback_queue.queue.base import Arg, QueueBase, strs
+
+
+class Housekeeping(QueueBase):
+    async def promote_due(self, limit: int = 1000) -> int:
+        """Move delayed jobs whose time has come to waiting; returns how many."""
+        k = self.keys
+        args = [self.now_ms(), limit]
+        return int(
+            await self._eval(self.scripts.promote, [k.delayed, k.waiting, k.job_prefix], args)
+        )
+
+    async def reap(self) -> int:
+        """Return the jobs of workers silent for longer than the grace period; returns how many."""
+        k = self.keys
+        now = self.now_ms()
+        alive_after = now - int(self.config.heartbeat_grace * 1000)
+        stale = strs(
+            await self._call(self.client.zrangebyscore(k.workers, "-inf", f"({alive_after}"))
+        )
+        returned = 0
+        for worker in stale:
+            keys = [
+                k.workers,
+                k.active(worker),
+                k.waiting,
+                k.failed,
+                k.stats,
+                k.job_prefix,
+                k.started,
+            ]
+            args: list[Arg] = [now, worker, alive_after, self.config.max_attempts]
+            n = int(await self._eval(self.scripts.reap, keys, args))
+            if n != Reaped.BEAT_AGAIN:
+                returned += n
+        return returned
+
+    async def hold_lease(self, name: str, owner: str, lease: float) -> bool:
+        """Take or renew the lease `name` for `owner` for `lease` seconds; 0 gives it up."""
+        args: list[Arg] = [owner, max(int(lease * 1000), 0)]
+        held = await self._eval(self.scripts.lock, [self.keys.lock(name)], args)
+        return int(held) == Lease.HELD
+
+    async def sweep(self, limit: int = 1000) -> tuple[int, int]:
+        """Forget expired idempotency keys and trim the completed index."""
+        k = self.keys
+        now = self.now_ms()
+        retention_start = now - int(self.config.retention * 1000)
+        forgotten, trimmed = await self._eval(
+            self.scripts.sweep,
+            [k.idem, k.idem_expiry, k.completed],
+            [now, retention_start, limit],
+        )
+        return int(forgotten), int(trimmed)

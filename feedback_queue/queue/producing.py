@@ -1,0 +1,179 @@
+"""The write path: validate submissions and enqueue them, many per round trip.
+
+The enqueue script (enqueue.lua) checks each submission's idempotency key, the waiting cap and
+the submitter's rate, then writes the record and pushes the id, all in one atomic call. Ids are
+drawn here, before the script runs, so a re-sent script finds its own jobs (`Enqueued.REPLAY`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from feedback_queue.errors import (
+    Conflict,
+    IdCollision,
+    QueueError,
+    QueueFull,
+    QueueUnavailable,
+    RateLimited,
+)
+from feedback_queue.job import Status, new_id
+from feedback_queue.outcomes import Enqueued
+from feedback_queue.queue.base import Arg, QueueBase
+from feedback_queue.queue.values import EnqueueResult
+from feedback_queue.record import encode_new
+from feedback_queue.v1 import queue_pb2 as pb
+from feedback_queue.validation import validate_delay, validate_submission
+
+# Jobs per enqueue script call: long enough to amortise the round trip, short enough that one
+# call never holds Redis for more than a few milliseconds.
+ENQUEUE_CHUNK = 256
+_ID_DRAWS = 3
+
+
+class _Pending(NamedTuple):
+    position: int
+    payload: bytes
+    idempotency_key: str
+    delay: float
+    submitter_id: str
+
+
+class Producing(QueueBase):
+    async def enqueue(self, submission: pb.Submission, delay: float = 0.0) -> EnqueueResult:
+        """Validate and durably enqueue one submission; raise on refusal."""
+        result = (await self.enqueue_many([(submission, delay)]))[0]
+        if isinstance(result, QueueError):
+            raise result
+        return result
+
+    async def enqueue_many(
+        self, items: Sequence[tuple[pb.Submission, float]]
+    ) -> list[EnqueueResult | QueueError]:
+        """Enqueue many (submission, delay) pairs; each gets its result or its own error.
+
+        One script call per chunk of ENQUEUE_CHUNK. Invalid items fail alone and are not sent.
+        """
+        results, pending = self._validated(items)
+        for _ in range(_ID_DRAWS):
+            collided: list[_Pending] = []
+            for start in range(0, len(pending), ENQUEUE_CHUNK):
+                chunk = pending[start : start + ENQUEUE_CHUNK]
+                for item, outcome in zip(chunk, await self._enqueue_chunk(chunk), strict=True):
+                    if isinstance(outcome, IdCollision):
+                        collided.append(item)
+                    else:
+                        results[item.position] = outcome
+            pending = collided
+            if not pending:
+                break
+        for item in pending:
+            results[item.position] = QueueError("could not draw a free id; retry the submission")
+        return results
+
+    def _validated(
+        self, items: Sequence[tuple[pb.Submission, float]]
+    ) -> tuple[list[EnqueueResult | QueueError], list[_Pending]]:
+        """Each item's error, or a placeholder for it and its serialized form to enqueue."""
+        results: list[EnqueueResult | QueueError] = []
+        pending: list[_Pending] = []
+        for index, (submission, delay) in enumerate(items):
+            try:
+                validate_submission(submission, self.config.limits)
+                validate_delay(delay)
+            except QueueError as exc:
+                results.append(exc)
+                continue
+            # A placeholder until the enqueue answers; every pending index is overwritten.
+            results.append(QueueError("not enqueued"))
+            payload = submission.SerializeToString(deterministic=True)
+            pending.append(
+                _Pending(index, payload, submission.idempotency_key, delay, submission.submitter_id)
+            )
+        return results, pending
+
+    async def _enqueue_chunk(self, chunk: Sequence[_Pending]) -> list[EnqueueResult | QueueError]:
+        now = self.now_ms()
+        rate = self.config.submitter_rate
+        args: list[Arg] = [
+            now,
+            int(self.config.idempotency_ttl * 1000),
+            self.config.max_waiting,
+            rate.limit if rate else 0,
+            int(rate.period * 1000) if rate else 0,
+        ]
+        for _, payload, key, delay, submitter_id in chunk:
+            run_at = now + int(delay * 1000) if delay > 0 else 0
+            args += [
+                self.id_mark + new_id()[len(self.id_mark) :],
+                encode_new(payload, Status.DELAYED if run_at else Status.WAITING, now, run_at),
+                key,
+                hashlib.blake2b(payload, digest_size=12).hexdigest() if key else "",
+                run_at,
+                submitter_id,
+            ]
+        k = self.keys
+        keys = [k.waiting, k.delayed, k.idem, k.idem_expiry, k.stats, k.job_prefix]
+        keys.append(k.submitter_prefix)
+        if self.config.min_replicas_ack:
+            raw = await self._replicated(keys, args)
+        else:
+            raw = await self._eval(self.scripts.enqueue, keys, args)
+        return [
+            self._enqueue_outcome(raw[i].decode(), int(raw[i + 1]), Enqueued(int(raw[i + 2])))
+            for i in range(0, len(raw), 3)
+        ]
+
+    async def _replicated(self, keys: list[str], args: list[Arg]) -> Any:
+        """The enqueue script, then WAIT on the same connection (WAIT counts the replicas that
+        have every write of its own connection), in one round trip.
+
+        Fewer replicas than FBQ_MIN_REPLICAS_ACK in time: the submissions are written but not
+        yet safe from a failover, so the caller is told UNAVAILABLE and retries; with its
+        idempotency key, the retry finds them instead of adding them again.
+        """
+        wanted, timeout = self.config.min_replicas_ack, self.config.replicas_ack_timeout
+
+        async def enqueue_and_wait() -> Any:
+            async with self.client.pipeline(transaction=False) as pipe:
+                await self.scripts.enqueue(keys=keys, args=args, client=pipe)
+                pipe.execute_command("WAIT", wanted, int(timeout * 1000))
+                return await pipe.execute()
+
+        raw, replicas = await self._call(enqueue_and_wait())
+        if int(replicas) < wanted:
+            raise QueueUnavailable(
+                f"written, but {replicas} of the {wanted} replicas FBQ_MIN_REPLICAS_ACK asks "
+                f"for confirmed it within {timeout:g}s: retry with the same idempotency key"
+            )
+        return raw
+
+    def _enqueue_outcome(
+        self, job_id: str, status: int, outcome: Enqueued
+    ) -> EnqueueResult | QueueError:
+        match outcome:
+            case Enqueued.CREATED | Enqueued.DUPLICATE | Enqueued.REPLAY:
+                duplicate = outcome == Enqueued.DUPLICATE
+                return EnqueueResult(job_id, Status(status), duplicate=duplicate)
+            case Enqueued.KEY_CONFLICT:
+                return Conflict(
+                    "idempotency_key was already used with a different payload; use a new key "
+                    "for new content"
+                )
+            case Enqueued.ID_TAKEN:
+                return IdCollision(job_id)
+            case Enqueued.RATE_LIMITED:
+                wait = status / 1000
+                return RateLimited(
+                    f"submitter is over its rate of {self.config.submitter_rate} "
+                    f"(FBQ_SUBMITTER_RATE); retry in {wait:.1f}s",
+                    retry_after=wait,
+                )
+            case Enqueued.QUEUE_FULL:
+                return QueueFull(
+                    f"the queue holds its maximum of {self.config.max_waiting} waiting "
+                    "submissions (FBQ_MAX_WAITING); retry later",
+                    retry_after=1.0,
+                )

@@ -1,0 +1,167 @@
+"""The admin path: read submissions, list them by status, count, retry, delete, pause."""
+
+from __future__ import annotations
+
+import time
+
+from feedback_queue.errors import Conflict, InvalidSubmission, NotFound, QueueError
+from feedback_queue.job import Job, Status
+from feedback_queue.outcomes import Deleted, Retried
+from feedback_queue.queue.base import QueueBase, strs
+from feedback_queue.queue.values import Page, QueueStats, ServerInfo, page_window
+from feedback_queue.validation import validate_id
+
+
+class Steering(QueueBase):
+    # -- reading ------------------------------------------------------------------------------
+
+    async def get(self, job_id: str) -> Job:
+        """The job with this id, or NotFound."""
+        validate_id(job_id)
+        jobs = await self._read([job_id])
+        if not jobs:
+            raise NotFound(job_id)
+        return jobs[0]
+
+    async def _read(self, ids: list[str]) -> list[Job]:
+        """The jobs with these ids that exist, with who runs the ACTIVE ones, in one round trip."""
+        if not ids:
+            return []
+        k = self.keys
+
+        async def records_and_runners() -> list[list[bytes | None]]:
+            async with self.client.pipeline(transaction=False) as pipe:
+                # MGET spelled as a command: a cluster pipeline refuses .mget(), though every
+                # key here is in the queue's one slot.
+                pipe.execute_command("MGET", *(k.job(i) for i in ids))
+                pipe.hmget(k.started, ids)
+                return list(await pipe.execute())
+
+        raws, started = await self._call(records_and_runners())
+        jobs = []
+        for job_id, raw, who in zip(ids, raws, started, strict=True):
+            if raw is None:
+                continue
+            job = Job.from_raw(job_id, raw)
+            if who and job.status == Status.ACTIVE:
+                worker, _, since = who.decode().partition("|")
+                job = Job.from_raw(job_id, raw, worker, int(since))
+            jobs.append(job)
+        return jobs
+
+    async def list_by_status(self, status: Status, limit: int = 50, cursor: str = "") -> Page:
+        """One page of the jobs in `status`: waiting and delayed oldest or soonest first,
+        completed and failed newest first. `cursor` comes from the previous page."""
+        offset, limit = page_window(cursor, limit)
+        ids, total = await self._call(self._page_ids(status, offset, limit))
+        return Page.of(await self._read(ids), offset, limit, total)
+
+    async def _page_ids(self, status: Status, offset: int, limit: int) -> tuple[list[str], int]:
+        k, c = self.keys, self.client
+        last = offset + limit - 1
+        ids: list[str]
+        if status == Status.WAITING:
+            ids = strs(await c.lrange(k.waiting, -(last + 1), -(offset + 1)))[::-1]
+            total = await c.llen(k.waiting)
+        elif status == Status.ACTIVE:
+            everyone: list[str] = []
+            for worker in strs(await c.zrange(k.workers, 0, -1)):
+                everyone += strs(await c.lrange(k.active(worker), 0, -1))
+            ids, total = everyone[offset : last + 1], len(everyone)
+        elif status == Status.DELAYED:
+            ids, total = strs(await c.zrange(k.delayed, offset, last)), await c.zcard(k.delayed)
+        elif status in (Status.FAILED, Status.COMPLETED):
+            zset = k.failed if status == Status.FAILED else k.completed
+            ids, total = strs(await c.zrevrange(zset, offset, last)), await c.zcard(zset)
+        else:
+            raise InvalidSubmission(
+                "status", "must be one of WAITING, ACTIVE, DELAYED, COMPLETED, FAILED"
+            )
+        return ids, int(total)
+
+    async def stats(self) -> QueueStats:
+        """Counts of every state and the monotonic counters, in one round trip."""
+        k = self.keys
+        alive_after = self.now_ms() - int(self.config.heartbeat_grace * 1000)
+        keys = [k.waiting, k.delayed, k.failed, k.workers, k.stats, k.paused, k.active_prefix]
+        raw = await self._eval(self.scripts.stats, keys, [alive_after])
+        counters = {raw[i].decode(): int(raw[i + 1]) for i in range(6, len(raw), 2)}
+        return QueueStats(
+            waiting=int(raw[0]),
+            active=int(raw[1]),
+            delayed=int(raw[2]),
+            failed=int(raw[3]),
+            workers=int(raw[4]),
+            paused=bool(raw[5]),
+            completed=counters.get("completed", 0),
+            enqueued_total=counters.get("enqueued", 0),
+            failed_total=counters.get("failed", 0),
+            retried_total=counters.get("retried", 0),
+            recovered_total=counters.get("recovered", 0),
+        )
+
+    async def ping(self) -> None:
+        """Raise QueueUnavailable (or QueueAuthError) unless Redis answers."""
+        await self._on_our_node("PING")
+
+    async def server_info(self) -> ServerInfo:
+        """INFO and the latency of one PING, for the health report."""
+        started = time.perf_counter()
+        await self._on_our_node("PING")
+        latency_ms = (time.perf_counter() - started) * 1000
+        info = await self._on_our_node("INFO")
+        if not isinstance(info, dict):  # redis-py parses INFO into a dict
+            raise QueueError(f"Redis at {self.address} answered INFO with {type(info).__name__}")
+        return ServerInfo(dict(info), latency_ms)
+
+    # -- steering -----------------------------------------------------------------------------
+
+    async def retry(self, job_id: str) -> None:
+        """Send a FAILED job back to waiting with its attempts starting over."""
+        validate_id(job_id)
+        outcome = (await self._retry([job_id]))[0]
+        if outcome == Retried.NOT_FOUND:
+            raise NotFound(job_id)
+        if outcome == Retried.NOT_FAILED:
+            raise Conflict(f"submission {job_id!r} is not FAILED; only failed ones can be retried")
+
+    async def retry_all_failed(self, chunk: int = 500) -> int:
+        """Retry every FAILED job; returns how many."""
+        retried = skipped = 0
+        while True:
+            last = skipped + chunk - 1
+            ids = strs(await self._call(self.client.zrange(self.keys.failed, skipped, last)))
+            if not ids:
+                return retried
+            outcomes = await self._retry(ids)
+            done = sum(1 for o in outcomes if o == Retried.RETRIED)
+            retried += done
+            skipped += len(outcomes) - done
+
+    async def _retry(self, job_ids: list[str]) -> list[Retried]:
+        k = self.keys
+        keys = [k.failed, k.waiting, k.stats, k.job_prefix]
+        return [Retried(int(o)) for o in await self._eval(self.scripts.retry, keys, job_ids)]
+
+    async def delete(self, job_id: str) -> None:
+        """Remove a job that is not ACTIVE."""
+        validate_id(job_id)
+        k = self.keys
+        keys = [k.waiting, k.delayed, k.failed, k.completed, k.stats, k.job_prefix, k.started]
+        outcome = Deleted(int(await self._eval(self.scripts.delete, keys, [job_id])))
+        if outcome == Deleted.NOT_FOUND:
+            raise NotFound(job_id)
+        if outcome == Deleted.ACTIVE:
+            raise Conflict(
+                f"submission {job_id!r} is being processed; delete it once it has finished"
+            )
+
+    async def pause(self) -> None:
+        """Workers take nothing new until `resume`; running jobs finish."""
+        await self._call(self.client.set(self.keys.paused, b"1"))
+
+    async def resume(self) -> None:
+        await self._call(self.client.delete(self.keys.paused))
+
+    async def is_paused(self) -> bool:
+        return bool(await self._call(self.client.exists(self.keys.paused)))

@@ -1,0 +1,98 @@
+"""What the queue's calls answer: plain frozen values, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from feedback_queue.errors import InvalidSubmission
+from feedback_queue.job import Job, Status
+from feedback_queue.v1 import queue_pb2 as pb
+
+# Page sizes a listing accepts.
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True)
+class EnqueueResult:
+    id: str
+    status: Status
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What a take or wait found: jobs, or why there are none."""
+
+    jobs: list[Job]
+    paused: bool = False
+    # Seconds until the global rate limit allows another start (0: not limited).
+    wait: float = 0.0
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failed attempt: the job as reserved, what went wrong, and whether retrying can help."""
+
+    job: Job
+    error: str
+    permanent: bool = False
+    # At least this long before the next attempt (e.g. an HTTP Retry-After), in seconds.
+    retry_after: float = 0.0
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    waiting: int = 0
+    active: int = 0
+    delayed: int = 0
+    completed: int = 0
+    failed: int = 0
+    workers: int = 0
+    paused: bool = False
+    enqueued_total: int = 0
+    failed_total: int = 0
+    retried_total: int = 0
+    recovered_total: int = 0
+
+    def to_proto(self) -> pb.QueueStats:
+        return pb.QueueStats(
+            waiting=self.waiting,
+            active=self.active,
+            delayed=self.delayed,
+            completed=self.completed,
+            failed=self.failed,
+            workers=self.workers,
+            paused=self.paused,
+            enqueued_total=self.enqueued_total,
+            failed_total=self.failed_total,
+            retried_total=self.retried_total,
+            recovered_total=self.recovered_total,
+        )
+
+
+@dataclass(frozen=True)
+class Page:
+    jobs: list[Job]
+    next_cursor: str
+    total: int
+
+    @classmethod
+    def of(cls, jobs: list[Job], offset: int, limit: int, total: int) -> Page:
+        """The page at `offset`; its cursor leads to the next one, if there is more."""
+        more = offset + limit < total
+        return cls(jobs, str(offset + limit) if more else "", total)
+
+
+def page_window(cursor: str, limit: int) -> tuple[int, int]:
+    """Offset and size of the page a listing cursor (from `Page.next_cursor`) asks for."""
+    if cursor and not cursor.isdigit():
+        raise InvalidSubmission("page_token", "not a token from a previous page")
+    return int(cursor or 0), max(1, min(limit, MAX_PAGE))
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """INFO of the Redis server and the round trip of one PING."""
+
+    info: dict[str, object]
+    latency_ms: float

@@ -1,10 +1,10 @@
 """The worker: one fetch loop, `concurrency` slots, batched acks, housekeeping, clean shutdown.
 
 The fetch loop takes work only for free slots (no hoarding): the take script while there is a
-backlog, BLMOVE into the worker's own processing list when idle. Finished jobs are acked (and
-failed ones recorded) in batches by a flusher: whatever finished while the previous batch was
-in flight goes in the next. A job whose ack was not yet written when the worker died is still in
-its processing list, so the reaper runs it again: at-least-once, never lost.
+backlog, BLMOVE into the worker's own processing list when idle. Finished jobs' outcomes are
+written in batches (batching.py): whatever finished while the previous batch was in flight goes
+in the next. A job whose ack was not yet written when the worker died is still in its processing
+list, so the reaper runs it again: at-least-once, never lost.
 """
 
 from __future__ import annotations
@@ -17,18 +17,18 @@ import re
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from google.protobuf.message import DecodeError
 from tenacity import stop_after_delay
-from tenacity.stop import StopBaseT
 
 from feedback_queue.errors import InvalidSubmission, QueueError
 from feedback_queue.job import Job
 from feedback_queue.processing import JobContext, PermanentError, RetryableError
 from feedback_queue.queue import Failure, Queue, Taken
 from feedback_queue.settings import WorkerConfig
+from worker_service.batching import OutcomeBatch
 from worker_service.processors import Processor
 from worker_service.retrying import RedisGuard, Sleep
 
@@ -73,16 +73,12 @@ class Worker:
         self.registered = False
         self._stopping = asyncio.Event()
         self._closing = asyncio.Event()  # background loops end once this is set
-        self._flush_lock = asyncio.Lock()
         self._slot_free = asyncio.Event()
-        self._flush_wake = asyncio.Event()
         self._not_taking = asyncio.Event()  # clear while a take is in flight
         self._not_taking.set()
-        self._acks: list[tuple[str, str]] = []  # finished, not yet sent
-        self._acks_sending: set[str] = set()  # sent by a call that has not answered yet
-        self._failures: list[Failure] = []
         self._background: list[asyncio.Task[None]] = []
         self._guard = RedisGuard(sleep, on_retry=self._turned, on_recovery=self._outage_over)
+        self._outcomes = OutcomeBatch(queue, self.id, self._guard)
         self._recover_pending = False
 
     @property
@@ -197,35 +193,15 @@ class Worker:
         other's answer.
         """
         cfg = self.config
-        carry = len(self._acks) <= cfg.acks_per_take or count * 2 >= cfg.concurrency
-        acks = self._claim_acks() if carry else []
+        acks = self._outcomes.claim_for_take(count, cfg.concurrency, cfg.acks_per_take)
         self._not_taking.clear()
         try:
-            async with self._sending(acks):
+            async with self._outcomes.sending(acks):
                 call = lambda: self.queue.ack_take(self.id, acks, count)  # noqa: E731
                 _, taken = await self._redis("take", call)
         finally:
             self._not_taking.set()
         return taken
-
-    def _claim_acks(self) -> list[tuple[str, str]]:
-        """Every pending ack, now to be sent by the caller (see `_sending`)."""
-        acks = self._acks[:]
-        del self._acks[:]
-        return acks
-
-    @contextlib.asynccontextmanager
-    async def _sending(self, acks: list[tuple[str, str]]) -> AsyncIterator[None]:
-        """While a call carries `acks`; if it gives up, they go back for the next flush."""
-        ids = [job_id for job_id, _ in acks]
-        self._acks_sending.update(ids)
-        try:
-            yield
-        except BaseException:
-            self._acks[:0] = acks
-            raise
-        finally:
-            self._acks_sending.difference_update(ids)
 
     async def _wait(self, event: asyncio.Event, seconds: float) -> None:
         """Until `event` is set or `seconds` pass; wake-up events are cleared, states are not."""
@@ -233,7 +209,7 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(seconds):  # no extra task, unlike wait_for
                     await event.wait()
-        if event in (self._slot_free, self._flush_wake):
+        if event in (self._slot_free, self._outcomes.wake):
             event.clear()
 
     async def _redis(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
@@ -272,13 +248,12 @@ class Worker:
             log.warning("job %s attempt %d raised", job.id, job.attempts, exc_info=True)
             self._failed(job, f"{type(exc).__name__}: {exc}")
         else:
-            self._acks.append((job.id, result))
+            self._outcomes.ack(job.id, result)
             self.processed += 1
         finally:
             self._deadlines.pop(job.id, None)
             self.inflight.pop(job.id, None)
             self._slot_free.set()
-            self._flush_wake.set()
 
     async def _watchdog(self) -> None:
         """Cancel jobs past FBQ_JOB_TIMEOUT; checks four times per timeout, at most every 1 s."""
@@ -296,33 +271,17 @@ class Worker:
         self, job: Job, error: str, *, permanent: bool = False, retry_after: float = 0.0
     ) -> None:
         log.info("job %s attempt %d failed: %s", job.id, job.attempts, error)
-        self._failures.append(Failure(job, error, permanent, retry_after))
+        self._outcomes.fail(Failure(job, error, permanent, retry_after))
         self.failed += 1
 
     async def _flusher(self) -> None:
         while not self._closing.is_set():
-            await self._wait(self._flush_wake, self.config.block_timeout)
+            await self._wait(self._outcomes.wake, self.config.block_timeout)
             # A take under way goes first: its jobs wait for its reply, acks wait for nobody.
             # Meanwhile acks gather into one call; it then runs in Redis while the take's jobs
             # run here.
             await self._not_taking.wait()
-            await self._flush(lambda _state: self._closing.is_set())
-
-    async def _flush(self, stop: StopBaseT) -> None:
-        """Write the acks and failures gathered so far; one flush at a time.
-
-        A flush given up at shutdown leaves its items for the final one (acks and failures are
-        replay-safe).
-        """
-        async with self._flush_lock:
-            acks = self._claim_acks()
-            if acks:
-                async with self._sending(acks):
-                    await self._guard.call("ack", lambda: self.queue.ack(self.id, acks), stop)
-            failures = self._failures[:]
-            if failures:
-                await self._guard.call("fail", lambda: self.queue.fail(self.id, failures), stop)
-                del self._failures[: len(failures)]
+            await self._outcomes.flush(lambda _state: self._closing.is_set())
 
     # -- housekeeping -------------------------------------------------------------------------
 
@@ -358,13 +317,7 @@ class Worker:
         Jobs running, handed to a slot, or finished and waiting for their ack or failure to be
         written, stay.
         """
-        keep = [
-            *self.inflight,
-            *self._handed,
-            *(i for i, _ in self._acks),
-            *self._acks_sending,
-            *(f.job.id for f in self._failures),
-        ]
+        keep = [*self.inflight, *self._handed, *self._outcomes.unwritten()]
         returned = await self.queue.recover(self.id, keep=keep)
         if returned:
             log.warning("handed back %d jobs taken by a reply that was lost", returned)
@@ -385,13 +338,13 @@ class Worker:
             await asyncio.wait(self._slots, timeout=1.0)
         # Background loops end at their next turn; a flush under way finishes (or gives up).
         self._closing.set()
-        self._flush_wake.set()
+        self._outcomes.wake.set()
         _, stuck = await asyncio.wait(self._background, timeout=cfg.shutdown_grace)
         for task in stuck:
             task.cancel()
         try:
             await asyncio.wait_for(
-                self._flush(stop_after_delay(cfg.shutdown_grace)), cfg.shutdown_grace * 2
+                self._outcomes.flush(stop_after_delay(cfg.shutdown_grace)), cfg.shutdown_grace * 2
             )
             returned = await self._guard.call(
                 "leave", lambda: self.queue.leave(self.id), stop_after_delay(cfg.shutdown_grace)

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import re
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+from feedback_queue.env import parse_duration
 
 
 def duration(text: str) -> float:
     """Seconds from "90", "90s", "500ms", "5m", "1h" or "7d" (the FBQ_* duration syntax)."""
-    match = _DURATION.match(text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"expected a duration like 30s, 500ms or 5m, got {text!r}")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def positive_duration(text: str) -> float:

@@ -1,0 +1,90 @@
+"""The outcomes of finished attempts, written to Redis in batches.
+
+A slot records its job's outcome here (`ack` or `fail`) and goes on; whatever finished while the
+previous write was in flight goes in the next one. Acks travel two ways: the fetch loop's take
+carries some in the same round trip (`claim_for_take`), the flusher writes the rest (`flush`).
+Each ack is claimed by exactly one call, and a call that gives up puts its acks back, so none is
+lost or sent twice by this process; both scripts are replay-safe anyway. Until an outcome is
+written its job stays in the worker's processing list: a worker that dies first has it run again
+(at-least-once), never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+
+from tenacity.stop import StopBaseT
+
+from feedback_queue.queue import Failure, Queue
+from worker_service.retrying import RedisGuard
+
+
+class OutcomeBatch:
+    def __init__(self, queue: Queue, worker_id: str, guard: RedisGuard) -> None:
+        self.queue = queue
+        self.worker_id = worker_id
+        self.guard = guard
+        self.wake = asyncio.Event()  # set when an outcome arrives (the flusher waits on it)
+        self._acks: list[tuple[str, str]] = []  # finished, not yet sent
+        self._sending: set[str] = set()  # ids sent by a call that has not answered yet
+        self._failures: list[Failure] = []
+        self._lock = asyncio.Lock()  # one flush at a time
+
+    def ack(self, job_id: str, result: str) -> None:
+        self._acks.append((job_id, result))
+        self.wake.set()
+
+    def fail(self, failure: Failure) -> None:
+        self._failures.append(failure)
+        self.wake.set()
+
+    def claim_for_take(self, count: int, concurrency: int, few: int) -> list[tuple[str, str]]:
+        """The acks a take of `count` jobs should carry: all of them when they are at most
+        `few` or the take fills half the slots or more (WorkerConfig.acks_per_take), else none."""
+        if len(self._acks) <= few or count * 2 >= concurrency:
+            return self._claim()
+        return []
+
+    def _claim(self) -> list[tuple[str, str]]:
+        """Every pending ack, now to be sent by the caller (see `sending`)."""
+        acks = self._acks[:]
+        del self._acks[:]
+        return acks
+
+    @contextlib.asynccontextmanager
+    async def sending(self, acks: list[tuple[str, str]]) -> AsyncIterator[None]:
+        """While a call carries `acks`; if it gives up, they go back for the next flush."""
+        ids = [job_id for job_id, _ in acks]
+        self._sending.update(ids)
+        try:
+            yield
+        except BaseException:
+            self._acks[:0] = acks
+            raise
+        finally:
+            self._sending.difference_update(ids)
+
+    async def flush(self, stop: StopBaseT) -> None:
+        """Write the acks and failures gathered so far; one flush at a time.
+
+        A flush given up at shutdown leaves its items for the final one (acks and failures are
+        replay-safe).
+        """
+        worker, queue = self.worker_id, self.queue
+        async with self._lock:
+            acks = self._claim()
+            if acks:
+                async with self.sending(acks):
+                    await self.guard.call("ack", lambda: queue.ack(worker, acks), stop)
+            failures = self._failures[:]
+            if failures:
+                await self.guard.call("fail", lambda: queue.fail(worker, failures), stop)
+                del self._failures[: len(failures)]
+
+    def unwritten(self) -> Iterator[str]:
+        """The ids whose outcome is not written yet: their jobs must stay in the worker's list."""
+        yield from (job_id for job_id, _ in self._acks)
+        yield from self._sending
+        yield from (f.job.id for f in self._failures)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, cast
 
 import redis.exceptions as rex
@@ -24,7 +25,13 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 from redis.backoff import NoBackoff
 
-from feedback_queue.errors import QueueAuthError, QueueError, QueueFull, QueueUnavailable
+from feedback_queue.errors import (
+    QueueAuthError,
+    QueueError,
+    QueueFull,
+    QueueMisconfigured,
+    QueueUnavailable,
+)
 from feedback_queue.settings import RedisSettings
 
 
@@ -74,8 +81,10 @@ def create_client(rs: RedisSettings, *, max_connections: int | None = None) -> R
 
     With sentinels, the client asks them for the master at each new connection: after a
     failover, the connections to the old master fail (our callers retry) and new ones go to
-    the new master.
+    the new master. TLS files that cannot be loaded raise QueueMisconfigured here, at once.
     """
+    if rs.tls:
+        check_tls_files(rs)
     if rs.cluster:
         kwargs = client_kwargs(rs)
         for name in ("db", "health_check_interval"):  # one database; no per-connection checks
@@ -116,6 +125,47 @@ def create_client(rs: RedisSettings, *, max_connections: int | None = None) -> R
     )
 
 
+def check_tls_files(rs: RedisSettings) -> None:
+    """Raise QueueMisconfigured, naming the variable, unless redis-py can load the TLS files.
+
+    redis-py loads them only when it connects, and its error then names neither the file nor
+    the variable ("Error 2 connecting to host:port. No such file or directory").
+    """
+    files = (
+        ("REDIS_TLS_CA_CERT", rs.tls_ca_cert),
+        ("REDIS_TLS_CERT", rs.tls_cert),
+        ("REDIS_TLS_KEY", rs.tls_key),
+    )
+    for variable, path in files:
+        if path:
+            try:
+                Path(path).read_bytes()
+            except OSError as exc:
+                raise QueueMisconfigured(
+                    f"{variable}: cannot read {path} ({exc.strerror or type(exc).__name__}): "
+                    "set it to a readable PEM file"
+                ) from None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if rs.tls_ca_cert:
+        try:
+            context.load_verify_locations(rs.tls_ca_cert)
+        except ssl.SSLError as exc:
+            raise QueueMisconfigured(
+                f"REDIS_TLS_CA_CERT: {rs.tls_ca_cert} holds no usable CA certificate ({exc}): "
+                "set it to the PEM certificate of the CA that signed the server's certificate"
+            ) from None
+    if rs.tls_cert:
+        try:
+            # A password callback, so that an encrypted key fails here instead of prompting.
+            context.load_cert_chain(rs.tls_cert, rs.tls_key, password=lambda: b"")
+        except ssl.SSLError as exc:
+            raise QueueMisconfigured(
+                f"REDIS_TLS_CERT and REDIS_TLS_KEY ({rs.tls_cert}, {rs.tls_key or 'no key file'}) "
+                f"are not a PEM certificate and its unencrypted private key ({exc}): set them to "
+                "the client certificate and its key"
+            ) from None
+
+
 def translate(exc: rex.RedisError, address: str) -> QueueError:
     """Our error for a redis-py error: what happened, and what to check."""
     text = str(exc)
@@ -147,6 +197,8 @@ def translate(exc: rex.RedisError, address: str) -> QueueError:
             "failover may be under way; else check REDIS_URL or FBQ_SENTINEL_HOSTS and "
             "FBQ_SENTINEL_MASTER"
         )
+    if isinstance(exc, rex.ConnectionError) and (refusal := _untrusted_server(exc, address)):
+        return refusal
     if isinstance(exc, rex.ConnectionError | rex.TimeoutError) and _is_tls(text):
         return QueueUnavailable(
             f"the TLS handshake with Redis at {address} failed ({_first_line(text)}): check "
@@ -182,10 +234,31 @@ async def translated(address: str) -> AsyncIterator[None]:
     except rex.RedisError as exc:
         raise translate(exc, address) from None
     except OSError as exc:  # e.g. a TLS handshake failure surfaces as ssl.SSLError
+        if refusal := _untrusted_server(exc, address):
+            raise refusal from None
         raise QueueUnavailable(
             f"cannot reach Redis at {address} ({exc.__class__.__name__}: {exc}): check REDIS_URL "
             "and REDIS_TLS_CA_CERT, REDIS_TLS_CERT, REDIS_TLS_KEY"
         ) from None
+
+
+def _untrusted_server(exc: BaseException, address: str) -> QueueMisconfigured | None:
+    """The error for a server certificate that failed verification, if that is what `exc` is.
+
+    redis-py wraps the ssl.SSLCertVerificationError in its ConnectionError (as the context).
+    Waiting will not make the certificate trusted, so it is QueueMisconfigured.
+    """
+    verify = exc if isinstance(exc, ssl.SSLCertVerificationError) else exc.__context__
+    if not isinstance(verify, ssl.SSLCertVerificationError):
+        if "certificate verify failed" not in str(exc).lower():
+            return None
+        verify = None
+    reason = (verify and verify.verify_message) or _first_line(str(exc))
+    return QueueMisconfigured(
+        f"the certificate of Redis at {address} failed verification ({reason}): set "
+        "REDIS_TLS_CA_CERT to the CA that signed it, and reach the server by a host name "
+        "the certificate names (REDIS_URL or REDIS_HOST)"
+    )
 
 
 def _is_tls(text: str) -> bool:

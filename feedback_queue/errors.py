@@ -18,7 +18,13 @@ class QueueUnavailable(QueueError):
     """Redis cannot be reached, or refused us; safe to retry (with the same idempotency key)."""
 
 
-class QueueAuthError(QueueUnavailable):
+class QueueMisconfigured(QueueUnavailable):
+    """Redis cannot be used with our settings, and waiting will not change that: a server
+    certificate our CA does not vouch for, TLS files that cannot be loaded, refused credentials,
+    a missing ACL permission. Start-up ends at once with it; the message names the variable."""
+
+
+class QueueAuthError(QueueMisconfigured):
     """Redis refused the credentials or the ACL forbids a command."""
 
 

@@ -39,6 +39,9 @@ UNAVAILABLE_MESSAGE = (
 )
 # Room for everything but `content` in one request: instructions, metadata, ids.
 MESSAGE_OVERHEAD = 128 * 1024
+# A fresh process may fail its first checks with nothing wrong (a worker that has not registered
+# yet): that is start-up, not an outage, and is logged at DEBUG unless it lasts this many checks.
+STARTUP_CHECKS = 3
 
 
 def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
@@ -94,6 +97,8 @@ class HealthReporter:
 
     "" and "readiness" (and each business service) are SERVING only while `check` passes, so a
     probe never blocks on Redis; "liveness" is SERVING while the event loop runs this task.
+    The log says "ready" once the first check passes, and "not ready" / "ready again" only
+    around an outage that follows it.
     """
 
     def __init__(
@@ -109,7 +114,8 @@ class HealthReporter:
         self._ready_names = ["", "readiness", *services]
         self._interval = interval
         self._liveness = liveness
-        self._ready: bool | None = None
+        self._ready: bool | None = None  # None until the first check passes
+        self._startup_failures = 0
         self._stop = asyncio.Event()
 
     async def run(self) -> None:
@@ -121,6 +127,7 @@ class HealthReporter:
                     await self._stop.wait()
 
     async def check_once(self) -> bool:
+        """Run the check once, set every status from it, and say whether it passed."""
         try:
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
             # that arrives as the check completes, and the caller then waits forever.
@@ -129,17 +136,28 @@ class HealthReporter:
             ready = True
         except (QueueError, TimeoutError, OSError) as exc:
             ready = False
-            if self._ready is not False:
-                level = logging.WARNING if self._ready else logging.INFO
-                log.log(level, "not ready: %s", str(exc) or type(exc).__name__)
-        if ready and self._ready is False:
+            self._log_failure(str(exc) or type(exc).__name__)
+        if ready and self._ready is None:
+            log.info("ready: Redis answers")
+        elif ready and self._ready is False:
             log.info("ready again: Redis answers")
-        self._ready = ready
+        if ready or self._ready is not None:
+            self._ready = ready
         status = SERVING if ready else NOT_SERVING
         for name in self._ready_names:
             await self.servicer.set(name, status)
         await self.servicer.set("liveness", SERVING if self._liveness() else NOT_SERVING)
         return ready
+
+    def _log_failure(self, reason: str) -> None:
+        if self._ready:
+            log.warning("not ready: %s", reason)
+        elif self._ready is None:
+            self._startup_failures += 1
+            if self._startup_failures == STARTUP_CHECKS:
+                log.warning("not ready since start-up (%d checks): %s", STARTUP_CHECKS, reason)
+            else:
+                log.debug("not ready yet: %s", reason)
 
     async def shutdown(self) -> None:
         """Every service NOT_SERVING from now on (before the server stops); `run` ends."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from feedback_queue.connection import create_client
-from feedback_queue.errors import QueueAuthError, QueueFull, QueueUnavailable
+from feedback_queue.errors import QueueAuthError, QueueFull, QueueMisconfigured, QueueUnavailable
 from feedback_queue.job import Status
 from feedback_queue.queue import Queue
 from feedback_queue.settings import QueueConfig, RedisSettings
@@ -13,6 +15,7 @@ from feedback_queue.up.embedded import EmbeddedRedis, free_port
 from tests.conftest import redis_settings
 from tests.helpers import submission
 from tests.secrets import secret
+from tests.security.certs import make_material
 
 
 async def test_connection_refused() -> None:
@@ -66,3 +69,47 @@ async def test_out_of_memory_accepts_nothing_and_recovers(
     result = await queue.enqueue(submission("after"))
     assert (await queue.get(result.id)).submission.content == "after"
     await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("case", "variable", "says"),
+    [
+        ("a CA file that is not there", "REDIS_TLS_CA_CERT", "No such file or directory"),
+        ("a CA file with no certificate", "REDIS_TLS_CA_CERT", "holds no usable CA certificate"),
+        ("a key path that is a folder", "REDIS_TLS_KEY", "Is a directory"),
+        ("a key of another certificate", "REDIS_TLS_CERT and REDIS_TLS_KEY", "private key"),
+    ],
+)
+def test_tls_files_that_cannot_be_loaded_are_named_before_any_connection(
+    tmp_path: Path, case: str, variable: str, says: str
+) -> None:
+    material = make_material(tmp_path)
+    ca, key = str(material.ca.path), str(material.client.key)
+    if case == "a CA file that is not there":
+        ca = str(tmp_path / "missing.pem")
+    elif case == "a CA file with no certificate":
+        ca = str(material.client.key)  # a key where the CA certificate belongs
+    elif case == "a key path that is a folder":
+        key = str(tmp_path)
+    else:
+        key = str(material.stranger_client.key)
+    settings = RedisSettings(
+        host="127.0.0.1",
+        port=free_port(),  # nothing listens: the error must come from the files
+        tls=True,
+        tls_ca_cert=ca,
+        tls_cert=str(material.client.cert),
+        tls_key=key,
+    )
+    with pytest.raises(QueueMisconfigured) as info:
+        create_client(settings)
+    message = str(info.value)
+    assert message.startswith(f"{variable}"), (case, message)
+    assert says in message, (case, message)
+
+
+def test_tls_files_are_left_alone_without_tls(tmp_path: Path) -> None:
+    settings = RedisSettings(
+        host="127.0.0.1", port=free_port(), tls_ca_cert=str(tmp_path / "missing.pem")
+    )
+    assert create_client(settings) is not None  # REDIS_TLS_* are unused on redis://

@@ -135,3 +135,33 @@ def test_a_service_with_the_wrong_ca_stops_at_start_with_the_cause(
     assert done.returncode == 1
     assert "REDIS_TLS_CA_CERT" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_wrong_ca_ends_ingest_at_once_not_after_the_startup_timeout(
+    tls_redis: int, material: Material
+) -> None:
+    environ = rediss_env(tls_redis, material, REDIS_TLS_CA_CERT=str(material.other_ca.path))
+    # Patience of a minute, an answer within 20 s: only an error that ends start-up passes.
+    done = subprocess.run(
+        [sys.executable, "-m", "ingest_service"],
+        env={
+            **environ,
+            "PATH": "/usr/bin:/bin",
+            "FBQ_INGEST_PORT": "0",
+            "FBQ_STARTUP_TIMEOUT": "60s",
+        },
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    seen(done.stdout + done.stderr)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        f"fbq ingest: the certificate of Redis at rediss://127.0.0.1:{tls_redis}/0 failed "
+        "verification (self-signed certificate in certificate chain)"
+    ), last
+    assert "REDIS_TLS_CA_CERT" in last
+    assert PASSWORD not in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr

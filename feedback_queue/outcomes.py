@@ -1,0 +1,82 @@
+"""What the Lua scripts answer, by name: every number a script returns is defined here, once.
+
+The numbers are the wire format between `feedback_queue/scripts/*.lua` and the queue, so they
+never change. `feedback_queue.scripts` generates the Lua constants from these enums, each member
+as `<PREFIX>_<MEMBER>` with the prefix of `LUA_PREFIXES` (`Enqueued.QUEUE_FULL` is
+`ENQ_QUEUE_FULL` in Lua); job statuses keep their bare names there (`WAITING` .. `FAILED`).
+Counts (jobs acked, promoted, released, ...) are plain numbers and have no enum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import IntEnum
+from typing import Final
+
+
+class Enqueued(IntEnum):
+    """enqueue.lua, per job: what became of it."""
+
+    CREATED = 0
+    DUPLICATE = 1  # an earlier job by the same idempotency key and payload
+    REPLAY = 2  # this very id, already enqueued (a re-sent script)
+    KEY_CONFLICT = -1  # the idempotency key was used with another payload
+    ID_TAKEN = -2  # the id belongs to another payload
+    QUEUE_FULL = -3
+    RATE_LIMITED = -4  # the submitter is over its rate; the status field is the ms to wait
+
+
+class Failed(IntEnum):
+    """fail.lua, per job."""
+
+    STALE = 0  # no longer in that attempt (a replay, or reaped meanwhile): nothing changed
+    DELAYED = 1  # backed off into delayed
+    DEAD = 2  # dead-lettered into failed
+
+
+class Retried(IntEnum):
+    """retry.lua (admin retry), per id."""
+
+    RETRIED = 1
+    NOT_FOUND = 0
+    NOT_FAILED = -1  # nothing changed
+
+
+class Deleted(IntEnum):
+    """delete.lua (admin delete)."""
+
+    DELETED = 1
+    NOT_FOUND = 0
+    ACTIVE = -1  # nothing changed: let the worker finish
+
+
+class TakeState(IntEnum):
+    """The state that take.lua, start.lua and ack_take.lua answer first; a positive state is
+    not a member: it is the ms to wait while the global rate limit allows no start."""
+
+    OK = 0
+    PAUSED = -1
+
+
+class Reaped(IntEnum):
+    """reap.lua: a worker's jobs went back; a non-negative answer is how many."""
+
+    BEAT_AGAIN = -1  # the worker beat again meanwhile: nothing changed
+
+
+class Lease(IntEnum):
+    """lock.lua: does the owner hold the housekeeping lease now?"""
+
+    HELD = 1
+    NOT_HELD = 0
+
+
+LUA_PREFIXES: Final[Mapping[type[IntEnum], str]] = {
+    Enqueued: "ENQ",
+    Failed: "FAIL",
+    Retried: "RETRY",
+    Deleted: "DEL",
+    TakeState: "TAKE",
+    Reaped: "REAP",
+    Lease: "LEASE",
+}

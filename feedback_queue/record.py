@@ -24,7 +24,7 @@ offset     type   field
 Every byte counts: with a 200-byte payload this layout keeps a queued job's string under
 malloc's 224-byte size class.
 
-``scripts/record.lua`` is the Lua half of this codec; tests keep the two in step.
+``scripts/lib/codec.lua`` is the Lua half of this codec; tests keep the two in step.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 -- Complete jobs: drop them from the processing list, store the result, start retention.
--- KEYS: the consuming layout of record.lua (waiting, processing list, ..., limiter)
+-- uses: consume
+-- KEYS: the consuming layout of lib/consume.lua (waiting, processing list, ..., limiter)
 -- ARGV[1] = now (ms)   ARGV[2] = retention (ms)   then 2 per job: id, result
 -- Returns how many jobs became COMPLETED (see ack_jobs).
 return ack_jobs(tonumber(ARGV[1]), tonumber(ARGV[2]), 3)

@@ -1,5 +1,6 @@
 -- Complete some jobs and take their successors in one round trip: the busy worker's cycle.
--- KEYS: the consuming layout of record.lua (waiting, processing list, ..., limiter)
+-- uses: consume
+-- KEYS: the consuming layout of lib/consume.lua (waiting, processing list, ..., limiter)
 -- ARGV[1] = now (ms)   ARGV[2] = retention (ms)   ARGV[3] = worker id   ARGV[4] = N to take
 -- ARGV[5] = global rate: jobs per period (0: no limit)   ARGV[6] = that period (ms)
 -- then 2 per completed job: id, result

@@ -1,4 +1,5 @@
 -- Enqueue one or more jobs, each with its idempotency check, in one round trip.
+-- uses: codec, limiter
 -- KEYS[1] = waiting list        KEYS[2] = delayed zset      KEYS[3] = idem hash
 -- KEYS[4] = idem-expiry zset    KEYS[5] = stats hash        KEYS[6] = job key prefix
 -- KEYS[7] = submitter rate key prefix
@@ -7,29 +8,16 @@
 -- ARGV[4] = submissions per submitter per period (0: no limit)   ARGV[5] = that period (ms)
 -- then 6 per job: id, record, idempotency key ('' for none), payload digest, run-at (ms, 0: now),
 -- submitter id
--- Returns 3 per job: id, status (or, for -4, the ms to wait), outcome: 0 created, 1 duplicate of
--- an earlier id by idempotency key, 2 replay of this very id, -1 key used with another payload,
--- -2 id taken by another payload, -3 queue full, -4 submitter over its rate.
--- The rate is a GCRA: `limit` at once, then one every period/limit; duplicates cost nothing.
--- Replay-safe: ids are drawn by the caller, so a re-sent script finds its own job and says 2.
+-- Returns 3 per job: id, status (0 when refused; for ENQ_RATE_LIMITED the ms to wait), outcome:
+-- ENQ_CREATED, ENQ_DUPLICATE of an earlier id by idempotency key, ENQ_REPLAY of this very id,
+-- ENQ_KEY_CONFLICT (key used with another payload), ENQ_ID_TAKEN (id taken by another payload),
+-- ENQ_QUEUE_FULL, ENQ_RATE_LIMITED (submitter over its rate).
+-- The rate is gcra_admit's, per submitter key with a TTL; duplicates cost nothing.
+-- Replay-safe: ids are drawn by the caller, so a re-sent script finds its own job: ENQ_REPLAY.
 local now, idem_ttl, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local rate, period = tonumber(ARGV[4]), tonumber(ARGV[5])
 local waiting_len = redis.call('LLEN', KEYS[1])
 local out = {}
-
--- 0 when the submitter may go on (and it is counted), else how many ms it must wait.
-local function admit(submitter)
-  local key = KEYS[7] .. submitter
-  local tat = tonumber(redis.call('GET', key) or 0)
-  if tat < now then tat = now end
-  local new_tat = tat + period / rate
-  local wait = new_tat - now - period
-  if wait > 0 then
-    return math.ceil(wait)
-  end
-  redis.call('SET', key, string.format('%.3f', new_tat), 'PX', math.ceil(new_tat - now))
-  return 0
-end
 
 local function status_of(job_key)
   local raw = redis.call('GET', job_key)
@@ -52,9 +40,9 @@ for i = 6, #ARGV, 6 do
       local old_status = status_of(KEYS[6] .. old_id)
       if old_status then
         if old_digest == digest then
-          outcome, status, id = (old_id == id) and 2 or 1, old_status, old_id
+          outcome, status, id = (old_id == id) and ENQ_REPLAY or ENQ_DUPLICATE, old_status, old_id
         else
-          outcome, status = -1, 0
+          outcome, status = ENQ_KEY_CONFLICT, 0
         end
       end
     end
@@ -65,17 +53,17 @@ for i = 6, #ARGV, 6 do
     if existing then
       local rec = rec_decode(existing)
       if rec.payload == rec_decode(record).payload then
-        outcome, status = 2, rec.status
+        outcome, status = ENQ_REPLAY, rec.status
       else
-        outcome, status = -2, 0
+        outcome, status = ENQ_ID_TAKEN, 0
       end
     elseif run_at <= now and cap > 0 and waiting_len >= cap then
-      outcome, status = -3, 0
+      outcome, status = ENQ_QUEUE_FULL, 0
     end
     if outcome == nil and rate > 0 then
-      local wait = admit(submitter)
-      if wait > 0 then
-        outcome, status = -4, wait
+      local allowed, wait = gcra_admit(KEYS[7] .. submitter, now, rate, period, 1, true)
+      if allowed == 0 then
+        outcome, status = ENQ_RATE_LIMITED, wait
       end
     end
     if outcome == nil then
@@ -93,7 +81,7 @@ for i = 6, #ARGV, 6 do
         redis.call('ZADD', KEYS[4], now + idem_ttl, key)
       end
       redis.call('HINCRBY', KEYS[5], 'enqueued', 1)
-      outcome = 0
+      outcome = ENQ_CREATED
     end
   end
   out[#out + 1] = id

@@ -1,10 +1,11 @@
 -- Record failed attempts: back off into delayed, or dead-letter into failed.
+-- uses: codec, started
 -- KEYS[1] = this worker's processing list   KEYS[2] = delayed zset   KEYS[3] = failed zset
 -- KEYS[4] = stats hash                      KEYS[5] = job key prefix
 -- KEYS[6] = started hash
 -- ARGV[1] = now (ms), then 4 per job: id, attempt it failed in, error, retry at (ms; 0: FAILED)
--- Returns one outcome per job: 1 delayed, 2 failed, 0 stale (the job is no longer in that
--- attempt: a replayed call, or it was reaped meanwhile; nothing changes).
+-- Returns one outcome per job: FAIL_DELAYED, FAIL_DEAD (now FAILED), or FAIL_STALE (the job is
+-- no longer in that attempt: a replayed call, or it was reaped meanwhile; nothing changes).
 local now = tonumber(ARGV[1])
 local out = {}
 local retried, failed = 0, 0
@@ -14,7 +15,7 @@ for i = 2, #ARGV, 4 do
   local job_key = KEYS[5] .. id
   local raw = redis.call('GET', job_key)
   local rec = raw and rec_decode(raw)
-  local outcome = 0
+  local outcome = FAIL_STALE
   if rec and rec.status == ACTIVE and rec.attempts == attempt then
     redis.call('LREM', KEYS[1], 1, id)
     settle_started(rec, KEYS[6], id)
@@ -24,13 +25,13 @@ for i = 2, #ARGV, 4 do
       rec.extra.d = retry_at
       redis.call('ZADD', KEYS[2], retry_at, id)
       retried = retried + 1
-      outcome = 1
+      outcome = FAIL_DELAYED
     else
       rec.status = FAILED
       rec.extra.f = now
       redis.call('ZADD', KEYS[3], now, id)
       failed = failed + 1
-      outcome = 2
+      outcome = FAIL_DEAD
     end
     redis.call('SET', job_key, rec_encode(rec))
   end

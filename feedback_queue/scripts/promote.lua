@@ -1,4 +1,5 @@
 -- Move delayed jobs whose time has come to the back of waiting.
+-- uses: codec
 -- KEYS[1] = delayed zset   KEYS[2] = waiting list   KEYS[3] = job key prefix
 -- ARGV[1] = now (ms)   ARGV[2] = at most this many
 -- Returns how many were promoted. Replay-safe: a promoted id is no longer due.

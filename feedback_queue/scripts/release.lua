@@ -1,5 +1,6 @@
 -- A live worker hands jobs of its own processing list back to the front of waiting: at shutdown
 -- the ones it will not finish, or after a lost reply the ones it never received.
+-- uses: codec
 -- KEYS[1] = this worker's processing list   KEYS[2] = waiting list   KEYS[3] = job key prefix
 -- KEYS[4] = started hash
 -- ARGV[1] = mode: 'only' hands back the ids that follow, 'except' all but the ids that follow

@@ -1,27 +1,28 @@
 -- Mark one job ACTIVE after BLMOVE put it in the worker's processing list (the idle path).
+-- uses: limiter, started
 -- KEYS[1] = this worker's processing list   KEYS[2] = waiting list
 -- KEYS[3] = paused flag   KEYS[4] = job key prefix   KEYS[5] = rate limiter
 -- KEYS[6] = started hash
 -- ARGV[1] = now (ms)   ARGV[2] = worker id   ARGV[3] = job id
 -- ARGV[4] = global rate: jobs per period (0: no limit)   ARGV[5] = that period (ms)
--- Returns {state, record}: state 0 with the record ('' when the job is gone or finished), or,
--- with no record, -1 when the queue was paused while BLMOVE waited, or the ms to wait when the
--- rate limit allows no start now. In those two cases the id goes back to the consuming end of
+-- Returns {state, record}: TAKE_OK with the record ('' when the job is gone or finished), or,
+-- with no record, TAKE_PAUSED when the queue was paused while BLMOVE waited, or the ms to wait
+-- when the global rate limit (no TTL) allows no start now. In those two cases the id goes back to the consuming end of
 -- waiting, first in line, untouched.
 local now, worker, id = tonumber(ARGV[1]), ARGV[2], ARGV[3]
-local state = 0
+local state = TAKE_OK
 if redis.call('EXISTS', KEYS[3]) == 1 then
-  state = -1
+  state = TAKE_PAUSED
 else
-  local allowed, wait = limiter_admit(KEYS[5], now, tonumber(ARGV[4]), tonumber(ARGV[5]), 1)
+  local allowed, wait = gcra_admit(KEYS[5], now, tonumber(ARGV[4]), tonumber(ARGV[5]), 1)
   if allowed == 0 then
     state = wait
   end
 end
-if state ~= 0 then
+if state ~= TAKE_OK then
   if redis.call('LREM', KEYS[1], 1, id) == 1 then
     redis.call('RPUSH', KEYS[2], id)
   end
   return {state, ''}
 end
-return {0, mark_active(KEYS[4] .. id, KEYS[1], KEYS[6], id, worker, now) or ''}
+return {TAKE_OK, mark_active(KEYS[4] .. id, KEYS[1], KEYS[6], id, worker, now) or ''}

@@ -1,0 +1,103 @@
+-- Library: consuming, the worker's side: complete jobs (ack_jobs) and take more (take_jobs).
+-- uses: codec, limiter, started
+-- Completing and taking share one KEYS layout, so a worker can do both in one call
+-- (ack_take.lua) as well as apart (ack.lua, take.lua):
+--   KEYS[1] = waiting list      KEYS[2] = this worker's processing list   KEYS[3] = delayed zset
+--   KEYS[4] = failed zset       KEYS[5] = completed index zset            KEYS[6] = stats hash
+--   KEYS[7] = job key prefix    KEYS[8] = started hash   KEYS[9] = paused flag
+--   KEYS[10] = global rate limiter (gcra_admit without a TTL)
+
+-- Complete the jobs named in ARGV[first..] as id, result pairs: drop them from the processing
+-- list, store the result, start retention. Returns how many became COMPLETED. Replay-safe: a
+-- COMPLETED job is left as it is. A late ack from a worker that was reaped still completes the
+-- job, and takes it out of waiting, delayed or failed, so it does not run again.
+local function ack_jobs(now, retention, first)
+  local done = 0
+  local settled, index = {}, {}
+  for i = first, #ARGV, 2 do
+    local id, result = ARGV[i], ARGV[i + 1]
+    local job_key = KEYS[7] .. id
+    local head = redis.call('GETRANGE', job_key, 0, 3)
+    local exists = #head == 4
+    if redis.call('LREM', KEYS[2], 1, id) == 0 and exists then
+      redis.call('LREM', KEYS[1], 1, id)
+      redis.call('ZREM', KEYS[3], id)
+      redis.call('ZREM', KEYS[4], id)
+    end
+    local flags, status = 0, COMPLETED
+    if exists then
+      flags, status = struct.unpack('>BB', head)
+    end
+    if status ~= COMPLETED then
+      if flags == REC_PLAIN then
+        -- The common case, a first attempt: patch the header and append the extras, so the
+        -- payload is neither copied here nor written to the AOF again.
+        local rec = {extra = {}}
+        settle_started(rec, KEYS[8], id, settled)
+        rec.extra.f = now
+        rec.extra.r = result
+        local extra = cmsgpack.pack(rec.extra)
+        redis.call('SETRANGE', job_key, 0, struct.pack('>BB', REC_WITH_EXTRAS, COMPLETED))
+        redis.call('APPEND', job_key, extra .. struct.pack('>I4', #extra))
+        redis.call('PEXPIRE', job_key, retention)
+      else
+        local rec = rec_decode(redis.call('GET', job_key))
+        settle_started(rec, KEYS[8], id, settled)
+        rec.status = COMPLETED
+        rec.extra.f = now
+        rec.extra.r = result
+        rec.extra.d = nil
+        redis.call('SET', job_key, rec_encode(rec), 'PX', retention)
+      end
+      index[#index + 1] = now
+      index[#index + 1] = id
+      done = done + 1
+    end
+  end
+  if done > 0 then
+    redis.call('ZADD', KEYS[5], unpack(index))
+    redis.call('HINCRBY', KEYS[6], 'completed', done)
+  end
+  if #settled > 0 then
+    redis.call('HDEL', KEYS[8], unpack(settled))
+  end
+  return done
+end
+
+-- Move up to n waiting jobs, oldest first, into the processing list and mark them ACTIVE.
+-- Returns a state (TakeState), then id1, record1, id2, record2, ...: TAKE_OK normally (maybe no
+-- jobs), TAKE_PAUSED while the queue is paused, or the ms to wait while the global rate limit
+-- (KEYS[10]) allows none (no jobs).
+local function take_jobs(now, worker, n, rate, period)
+  if redis.call('EXISTS', KEYS[9]) == 1 then
+    return {TAKE_PAUSED}
+  end
+  n = math.min(n, redis.call('LLEN', KEYS[1]))
+  if n == 0 then
+    return {TAKE_OK}
+  end
+  local allowed, wait = gcra_admit(KEYS[10], now, rate, period, n)
+  if allowed == 0 then
+    return {wait}
+  end
+  local ids = redis.call('LRANGE', KEYS[1], -allowed, -1)
+  redis.call('LTRIM', KEYS[1], 0, -#ids - 1)
+  local oldest_first = {}
+  for i = #ids, 1, -1 do
+    oldest_first[#oldest_first + 1] = ids[i]
+  end
+  redis.call('LPUSH', KEYS[2], unpack(oldest_first))  -- the newest ends up at the head
+  local out, marks = {TAKE_OK}, {}
+  for i = #ids, 1, -1 do
+    local id = ids[i]
+    local raw = mark_active(KEYS[7] .. id, KEYS[2], KEYS[8], id, worker, now, marks)
+    if raw then
+      out[#out + 1] = id
+      out[#out + 1] = raw
+    end
+  end
+  if #marks > 0 then
+    redis.call('HSET', KEYS[8], unpack(marks))
+  end
+  return out
+end

@@ -5,7 +5,7 @@ python3 dev.py install   create .venv and install the project with its dev extra
 python3 dev.py system    install the Debian packages the tests need (chromium, redis-server)
 python3 dev.py tools     install checkov into .tools/ (it cannot share .venv)
 python3 dev.py gen       regenerate the protobuf stubs (feedback_queue/v1/)
-python3 dev.py lint      ruff, mypy --strict, the import layers (import-linter)
+python3 dev.py lint      ruff, mypy --strict, the import layers, the manual (mkdocs --strict)
 python3 dev.py test      install, check, then run the whole test suite (extra args go to pytest)
 python3 dev.py bench     run the benchmarks in benchmarks/
 python3 dev.py bench-peers  compare with RQ, arq, Celery, dramatiq, saq, BullMQ (benchmarks/peers)
@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 
@@ -112,6 +114,12 @@ def lint() -> None:
     _run(PY, "-m", "ruff", "format", "--check", ".")
     _run(PY, "-m", "mypy")
     _run(BIN / "lint-imports", "--no-cache")
+    # The manual must build without a warning (broken links, pages missing from the nav).
+    site = tempfile.mkdtemp(prefix="fbq-site-")
+    try:
+        _run(PY, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", site)
+    finally:
+        shutil.rmtree(site, ignore_errors=True)
 
 
 def test(args: list[str]) -> None:

@@ -2,9 +2,39 @@
 
 from __future__ import annotations
 
+from feedback_queue.settings import Settings
 from feedback_queue.v1 import queue_pb2 as pb
 
 
 def submission(content: str = "An essay about queues.", **fields: object) -> pb.Submission:
     fields.setdefault("submitter_id", "learner-1")
     return pb.Submission(content=content, **fields)  # type: ignore[arg-type]
+
+
+# Environments that between them take every branch of Settings.from_env that reads variables.
+_BRANCHES: list[dict[str, str]] = [
+    {},
+    {"REDIS_URL": "redis://h:1/0"},
+    {"FBQ_SENTINEL_HOSTS": "h:1"},
+]
+
+
+class _Recording(dict[str, str]):
+    """An environment that notes every variable asked for."""
+
+    def __init__(self, values: dict[str, str], asked: set[str]) -> None:
+        super().__init__(values)
+        self.asked = asked
+
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        self.asked.add(key)
+        return super().get(key, default)
+
+
+def variables_read() -> set[str]:
+    """Every environment variable Settings.from_env reads (NAME_FILE, the file form of each
+    secret NAME, left out)."""
+    asked: set[str] = set()
+    for environ in _BRANCHES:
+        Settings.from_env(_Recording(environ, asked))
+    return {name for name in asked if not name.endswith("_FILE")}

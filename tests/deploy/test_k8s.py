@@ -1,6 +1,6 @@
 """deploy/k8s/: assembled like kustomize, valid against the Kubernetes schemas, passing checkov,
 and consistent with the code: probes hit the ports and health service names the services
-really serve, every variable set is one settings.py reads, Redis's maxmemory fits its limit.
+really serve, every variable set is one the settings read, Redis's maxmemory fits its limit.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from feedback_queue.up.embedded import free_port
 from gateway.app import create_app
 from gateway.client import IngestClient
 from ingest_service.server import create_server
-from tests.deploy.conftest import DEPLOY, ROOT, AclServer
+from tests.deploy.conftest import DEPLOY, AclServer
 from tests.deploy.kustomize import Doc, build, containers, load_docs, pod_spec
+from tests.helpers import variables_read
 from worker_service import server as worker_server
 
 K8S = DEPLOY / "k8s"
@@ -38,7 +39,6 @@ PRODUCTION = K8S / "overlays" / "production"
 EXTRAS = sorted((K8S / "extras").glob("*.yaml"))
 KUBERNETES_VERSION = "1.30.0"
 APP_IMAGE = "registry.example.com/feedback-queue"
-SETTINGS_SOURCE = ROOT / "feedback_queue" / "settings.py"
 
 
 def app_containers(docs: list[Doc]) -> dict[str, tuple[Doc, Doc]]:
@@ -152,9 +152,8 @@ def test_every_pod_is_locked_down(assembled: list[Doc]) -> None:
 
 
 def settings_variables() -> set[str]:
-    """Every environment variable settings.py reads."""
-    source = SETTINGS_SOURCE.read_text()
-    names = set(re.findall(r"env\.\w+\(\s*\"([A-Z][A-Z0-9_]+)\"", source))
+    """Every environment variable the settings read."""
+    names = variables_read()
     assert {"REDIS_HOST", "REDIS_PASSWORD", "FBQ_QUEUE", "FBQ_SHUTDOWN_GRACE"} <= names
     return names
 
@@ -178,7 +177,7 @@ def test_every_variable_set_is_one_settings_reads(assembled: list[Doc]) -> None:
     known = settings_variables()
     for name, (_, container) in app_containers(assembled).items():
         env = container_env(assembled, container)
-        assert set(env) <= known, f"{name} sets variables settings.py ignores: {set(env) - known}"
+        assert set(env) <= known, f"{name} sets variables the settings ignore: {set(env) - known}"
         Settings.from_env(env)  # and every value parses
 
 

@@ -1,9 +1,9 @@
 """The bad-input catalogue, against a real `fbq ingest` process while a healthy client submits.
 
-Each case gets the status code the API documents (queue.proto's header, README "The ingest
-service"): INVALID_ARGUMENT for a missing or malformed field, RESOURCE_EXHAUSTED for a message
-over the size limit or a submitter over FBQ_SUBMITTER_RATE, FAILED_PRECONDITION for an
-idempotency key reused with another payload, NOT_FOUND for an unknown id, and the client's own
+Each case gets the status code the API documents (queue.proto's header, docs/grpc-api.md):
+INVALID_ARGUMENT for a missing or malformed field, RESOURCE_EXHAUSTED for a message over the
+size limit or a submitter over FBQ_SUBMITTER_RATE, FAILED_PRECONDITION for an idempotency key
+reused with another payload, NOT_FOUND for an unknown id, and the client's own
 CANCELLED and DEADLINE_EXCEEDED. Afterwards the server is the same process, still SERVING, and
 every submission of the healthy producer (and every abusive one that was accepted) was
 processed: the usual count, with nothing lost, unexpected or doubled.

@@ -1,6 +1,6 @@
 """Scenario 3: kill -9 of Redis under load, restarted on the same AOF, `always` and `everysec`.
 
-What is promised (README, "What the core promises"; DESIGN §1): an acknowledged submission
+What is promised (docs/guarantees.md; DESIGN §1): an acknowledged submission
 survives a restart of Redis with AOF on. With `appendfsync always` Redis fsyncs every write
 before it answers, so that holds for any crash: nothing acknowledged is lost, nothing runs
 twice. With `everysec` (the default of `fbq up` and of Redis's own configuration) Redis writes

@@ -17,7 +17,7 @@ WORKER = WorkerConfig(concurrency=8, job_timeout=10.0, shutdown_grace=5.0, block
 
 
 async def submit_until_acknowledged(queue: Queue, key: str) -> None:
-    """Submit with `key` until Redis acknowledges it, as the README tells producers to."""
+    """Submit with `key` until Redis acknowledges it, as docs/guarantees.md tells producers to."""
     while True:
         try:
             await queue.enqueue(submission(idempotency_key=key))

@@ -1,4 +1,4 @@
-"""Redis Cluster (issue 7, scenario 5, in part): three masters as local processes.
+"""Redis Cluster: three masters as local processes.
 
 The queue works unchanged (all of a queue's keys share one hash tag, so every script and BLMOVE
 stays in one slot), health reports the node that holds the queue, and a kill -9 of that master

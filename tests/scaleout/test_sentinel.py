@@ -1,4 +1,4 @@
-"""Redis Sentinel failover under load (issue 7, scenario 4), counted the Jepsen way.
+"""Redis Sentinel failover under load, counted the Jepsen way.
 
 A producer submits with idempotency keys and retries through the outage; an in-process worker
 records every processing; the master is killed with -9 halfway, the sentinels promote the

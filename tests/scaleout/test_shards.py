@@ -1,4 +1,4 @@
-"""FBQ_SHARDS on a three-master Redis Cluster (issue 7, scenario 5): one logical queue spreads
+"""FBQ_SHARDS on a three-master Redis Cluster: one logical queue spreads
 over the three masters, ingest routes by submitter and finds any id, listings and counts cover
 every shard, and one worker process drains them all."""
 

@@ -75,7 +75,7 @@ def tls_redis(tmp_path_factory: pytest.TempPathFactory, material: Material) -> I
 
 
 def rediss_env(port: int, material: Material, **extra: str) -> dict[str, str]:
-    """The variables a service gets to reach the TLS Redis, as the README documents them."""
+    """The variables a service gets to reach the TLS Redis (docs/configuration.md)."""
     return {
         "REDIS_URL": f"rediss://:{PASSWORD}@127.0.0.1:{port}/0",
         "REDIS_TLS_CA_CERT": str(material.ca.path),

@@ -35,8 +35,12 @@ def is_loopback(host: str) -> bool:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `fbq gateway` and `python -m gateway`."""
-    parser.add_argument("--host", help="address to bind (default FBQ_GATEWAY_HOST, 0.0.0.0)")
-    parser.add_argument("--port", type=int, help="port (default FBQ_GATEWAY_PORT, 8080)")
+    parser.add_argument(
+        "--host", help=f"address to bind (default FBQ_GATEWAY_HOST, {Settings.gateway_host})"
+    )
+    parser.add_argument(
+        "--port", type=int, help=f"port (default FBQ_GATEWAY_PORT, {Settings.gateway_port})"
+    )
     parser.add_argument(
         "--insecure-no-auth",
         action="store_true",

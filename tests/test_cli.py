@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from feedback_queue.cli import main
-from feedback_queue.up.stack import Options
+from feedback_queue.up import Options
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,7 +17,8 @@ from feedback_queue.cli.commands.parsing import (
     positive_duration,
     positive_int,
 )
-from feedback_queue.settings import load
+from feedback_queue.settings import Settings, load
+from feedback_queue.up import Options
 
 Handler = Callable[[argparse.Namespace], int]
 RAW = argparse.RawDescriptionHelpFormatter
@@ -45,7 +46,7 @@ def _gateway(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from feedback_queue.up.stack import Options, run  # noqa: PLC0415
+    from feedback_queue.up.stack import run  # noqa: PLC0415
 
     return run(
         Options(
@@ -85,7 +86,7 @@ def _parents() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser, argpar
     client.add_argument(
         "--addr",
         metavar="HOST:PORT",
-        help="the ingest service (default FBQ_INGEST_ADDR, else 127.0.0.1:50051)",
+        help=f"the ingest service (default FBQ_INGEST_ADDR, else {Settings.ingest_addr})",
     )
     client.add_argument(
         "--token-file",
@@ -125,7 +126,7 @@ def _add_services(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     ingest = commands.add_parser(
         "ingest",
         parents=[debug],
-        help="run the gRPC ingest service (port FBQ_INGEST_PORT, default 50051)",
+        help=f"run the gRPC ingest service (port FBQ_INGEST_PORT, default {Settings.ingest_port})",
         description="Run the ingest service until SIGTERM or Ctrl-C.",
         epilog="example: REDIS_URL=redis://localhost:6379/0 fbq ingest",
     )
@@ -133,7 +134,8 @@ def _add_services(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     worker = commands.add_parser(
         "worker",
         parents=[debug],
-        help="run a worker (health on FBQ_WORKER_HEALTH_PORT, default 50052)",
+        help="run a worker (health on FBQ_WORKER_HEALTH_PORT, default "
+        f"{Settings.worker_health_port})",
         description="Take submissions from the queue and process them until SIGTERM or Ctrl-C.",
         epilog="example: FBQ_CONCURRENCY=32 FBQ_PROCESSOR=http "
         "FBQ_PROCESSOR_URL=http://model:8000/feedback fbq worker",
@@ -143,7 +145,7 @@ def _add_services(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     gateway = commands.add_parser(
         "gateway",
         parents=[debug],
-        help="run the admin HTTP gateway (port FBQ_GATEWAY_PORT, default 8080)",
+        help=f"run the admin HTTP gateway (port FBQ_GATEWAY_PORT, default {Settings.gateway_port})",
         description="Serve the admin API, /metrics and /healthz over HTTP.",
         epilog="example: FBQ_ADMIN_TOKEN=... FBQ_INGEST_ADDR=ingest:50051 fbq gateway",
     )
@@ -164,10 +166,17 @@ def _add_services(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         formatter_class=RAW,
     )
     up.add_argument(
-        "--data-dir", default=".fbq", metavar="PATH", help="Redis's files and the gRPC token (.fbq)"
+        "--data-dir",
+        default=Options.data_dir,
+        metavar="PATH",
+        help=f"Redis's files and the gRPC token ({Options.data_dir})",
     )
     up.add_argument(
-        "--workers", type=positive_int, default=1, metavar="N", help="worker processes (1)"
+        "--workers",
+        type=positive_int,
+        default=Options.workers,
+        metavar="N",
+        help=f"worker processes ({Options.workers})",
     )
     up.add_argument(
         "--memory",
@@ -176,9 +185,9 @@ def _add_services(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     up.add_argument(
         "--host",
-        default="127.0.0.1",
+        default=Options.host,
         metavar="ADDR",
-        help="the address ingest, the workers' health and the gateway bind (127.0.0.1)",
+        help=f"the address ingest, the workers' health and the gateway bind ({Options.host})",
     )
     up.add_argument(
         "--demo",
@@ -347,7 +356,7 @@ def _add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
         "address",
         nargs="?",
         metavar="ADDR",
-        help="host:port (default FBQ_INGEST_ADDR, else 127.0.0.1:50051)",
+        help=f"host:port (default FBQ_INGEST_ADDR, else {Settings.ingest_addr})",
     )
     health.add_argument(
         "--service", default="", metavar="NAME", help='the service to ask about (default "")'

@@ -30,6 +30,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from feedback_queue import tls
 from feedback_queue.errors import ConfigError, QueueError
 from feedback_queue.settings import Settings, TlsSettings
+from feedback_queue.up import Options
 from feedback_queue.up.embedded import EmbeddedRedis
 from feedback_queue.up.supervisor import Child, ChildFailed, Probe, Supervisor, stop_group
 
@@ -42,17 +43,6 @@ MEMORY_NOTICE = """
 
 # The addresses that bind every interface: a probe reaches them on loopback.
 _WILDCARDS = {"0.0.0.0", "::", "[::]", ""}  # noqa: S104  (compared, not bound)
-
-
-@dataclass(frozen=True)
-class Options:
-    """What `fbq up` was asked for on its command line."""
-
-    data_dir: str = ".fbq"
-    workers: int = 1
-    memory: bool = False
-    demo: bool = False
-    host: str = "127.0.0.1"
 
 
 def run(options: Options, environ: dict[str, str] | None = None) -> int:

@@ -44,7 +44,7 @@ class Target:
 
 
 def default_address(settings: Settings) -> str:
-    """FBQ_INGEST_ADDR (default 127.0.0.1:50051)."""
+    """FBQ_INGEST_ADDR (its default is Settings.ingest_addr)."""
     return settings.ingest_addr
 
 

@@ -26,7 +26,10 @@ class OutcomeBatch:
         self.queue = queue
         self.worker_id = worker_id
         self.guard = guard
-        self.wake = asyncio.Event()  # set when an outcome arrives (the flusher waits on it)
+        # The flusher waits on this. The worker sets it once a job's slot is free, after waking
+        # the fetch loop: a take then goes first and carries the ack in its own round trip (at
+        # low concurrency, one round trip per job instead of two).
+        self.wake = asyncio.Event()
         self._acks: list[tuple[str, str]] = []  # finished, not yet sent
         self._sending: set[str] = set()  # ids sent by a call that has not answered yet
         self._failures: list[Failure] = []
@@ -34,11 +37,9 @@ class OutcomeBatch:
 
     def ack(self, job_id: str, result: str) -> None:
         self._acks.append((job_id, result))
-        self.wake.set()
 
     def fail(self, failure: Failure) -> None:
         self._failures.append(failure)
-        self.wake.set()
 
     def claim_for_take(self, count: int, concurrency: int, few: int) -> list[tuple[str, str]]:
         """The acks a take of `count` jobs should carry: all of them when they are at most

@@ -253,7 +253,9 @@ class Worker:
         finally:
             self._deadlines.pop(job.id, None)
             self.inflight.pop(job.id, None)
+            # The fetch loop first, then the flusher (see OutcomeBatch.wake).
             self._slot_free.set()
+            self._outcomes.wake.set()
 
     async def _watchdog(self) -> None:
         """Cancel jobs past FBQ_JOB_TIMEOUT; checks four times per timeout, at most every 1 s."""

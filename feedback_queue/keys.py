@@ -8,7 +8,7 @@ key                                     type    role
 ======================================  ======  ==================================================
 ``{fbq:Q}:waiting``                     list    ids ready to run; LPUSH in, (B)LMOVE RIGHT out
 ``{fbq:Q}:active:<worker>``             list    one processing list per worker
-``{fbq:Q}:workers``                     zset    worker id -> last heartbeat (ms)
+``{fbq:Q}:workers``                     zset    worker id -> last heartbeat (ms, Redis time)
 ``{fbq:Q}:delayed``                     zset    id -> when due (ms): retry backoff, delayed submit
 ``{fbq:Q}:failed``                      zset    dead letters: id -> when it failed (ms)
 ``{fbq:Q}:completed``                   zset    id -> when it completed (ms); index for listing,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from redis.asyncio import Redis
+
+from feedback_queue.queue import Queue
 from feedback_queue.settings import Settings
 from feedback_queue.v1 import queue_pb2 as pb
 
@@ -38,3 +41,10 @@ def variables_read() -> set[str]:
     for environ in _BRANCHES:
         Settings.from_env(_Recording(environ, asked))
     return {name for name in asked if not name.endswith("_FILE")}
+
+
+async def silence(client: Redis, queue: Queue, worker: str, seconds: float) -> None:
+    """Make `worker`'s last beat `seconds` old by Redis's clock, as a silent worker leaves it."""
+    now_s, micros = await client.time()
+    now_ms = int(now_s) * 1000 + int(micros) // 1000
+    await client.zadd(queue.keys.workers, {worker: now_ms - int(seconds * 1000)})

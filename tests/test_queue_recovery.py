@@ -1,4 +1,8 @@
-"""Crash recovery: reaping silent workers, lost replies, late acks. Clocks are moved, not slept."""
+"""Crash recovery: reaping silent workers, lost replies, late acks.
+
+Liveness is judged by Redis's clock: a test ages a worker's last beat in Redis (`silence`), as a
+worker that stopped beating would leave it, instead of sleeping.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +11,18 @@ from redis.asyncio import Redis
 from feedback_queue.job import Status
 from feedback_queue.queue import Failure, Queue
 from tests.conftest import FakeClock
-from tests.helpers import submission
+from tests.helpers import silence, submission
 
 
-async def test_abandoned_jobs_come_back_exactly_once(queue: Queue, clock: FakeClock) -> None:
+async def test_abandoned_jobs_come_back_exactly_once(queue: Queue, client: Redis) -> None:
     ids = [(await queue.enqueue(submission(f"t{i}"))).id for i in range(3)]
     await queue.heartbeat("doomed")
     taken = await queue.reserve("doomed", count=3)
     assert len(taken) == 3
     # Within the grace period nothing moves.
-    clock.advance(queue.config.heartbeat_grace - 1)
+    await silence(client, queue, "doomed", queue.config.heartbeat_grace - 1)
     assert await queue.reap() == 0
-    clock.advance(2)
+    await silence(client, queue, "doomed", queue.config.heartbeat_grace + 1)
     assert await queue.reap() == 3
     assert await queue.reap() == 0  # nothing twice
     assert (await queue.list_by_status(Status.ACTIVE)).total == 0
@@ -31,27 +35,25 @@ async def test_abandoned_jobs_come_back_exactly_once(queue: Queue, clock: FakeCl
     assert (await queue.stats()).recovered_total == 3
 
 
-async def test_reaper_spares_a_worker_that_beats(queue: Queue, clock: FakeClock) -> None:
+async def test_reaper_spares_a_worker_that_beats(queue: Queue, client: Redis) -> None:
     await queue.enqueue(submission())
     await queue.heartbeat("slow")
     await queue.reserve("slow")
     for _ in range(5):
-        clock.advance(queue.config.heartbeat_grace - 1)
+        await silence(client, queue, "slow", queue.config.heartbeat_grace + 1)
         await queue.heartbeat("slow")
         assert await queue.reap() == 0
     assert (await queue.stats()).active == 1
 
 
-async def test_job_that_kills_its_last_worker_is_dead_lettered(
-    queue: Queue, clock: FakeClock
-) -> None:
+async def test_job_that_kills_its_last_worker_is_dead_lettered(queue: Queue, client: Redis) -> None:
     result = await queue.enqueue(submission("poison"))
     for attempt in range(1, queue.max_attempts + 1):
         worker = f"victim-{attempt}"
         await queue.heartbeat(worker)
         [job] = await queue.reserve(worker)
         assert job.attempts == attempt
-        clock.advance(queue.config.heartbeat_grace + 1)
+        await silence(client, queue, worker, queue.config.heartbeat_grace + 1)
         await queue.reap()
     dead = await queue.get(result.id)
     assert dead.status == Status.FAILED
@@ -61,30 +63,26 @@ async def test_job_that_kills_its_last_worker_is_dead_lettered(
 
 
 async def test_late_ack_from_a_reaped_worker_completes_and_does_not_rerun(
-    queue: Queue, clock: FakeClock
+    queue: Queue, client: Redis
 ) -> None:
     await queue.enqueue(submission())
     await queue.heartbeat("zombie")
     [job] = await queue.reserve("zombie")
-    clock.advance(queue.config.heartbeat_grace + 1)
+    await silence(client, queue, "zombie", queue.config.heartbeat_grace + 1)
     assert await queue.reap() == 1
     assert await queue.ack("zombie", [(job.id, "late but done")]) == 1
     assert (await queue.get(job.id)).status == Status.COMPLETED
     assert await queue.reserve("other", count=5) == []
 
 
-async def test_reaped_and_departed_workers_leave_no_keys(
-    redis_queue: Queue, clock: FakeClock, client: Redis
-) -> None:
+async def test_reaped_and_departed_workers_leave_no_keys(redis_queue: Queue, client: Redis) -> None:
     queue, k = redis_queue, redis_queue.keys
     for i in range(2):
         await queue.enqueue(submission(f"t{i}"))
     for worker in ("doomed", "leaving"):
         await queue.heartbeat(worker)
         await queue.reserve(worker)
-    clock.advance(queue.config.heartbeat_grace - 1)
-    await queue.heartbeat("leaving")
-    clock.advance(2)
+    await silence(client, queue, "doomed", queue.config.heartbeat_grace + 1)
     assert await queue.reap() == 1
     assert await queue.leave("leaving") == 1
     for worker in ("doomed", "leaving"):
@@ -94,7 +92,7 @@ async def test_reaped_and_departed_workers_leave_no_keys(
 
 
 async def test_completed_job_found_in_waiting_is_not_run_again(
-    redis_queue: Queue, clock: FakeClock, client: Redis
+    redis_queue: Queue, client: Redis
 ) -> None:
     queue = redis_queue
     await queue.enqueue(submission())
@@ -132,11 +130,11 @@ async def test_release_at_shutdown_puts_jobs_first_in_line(queue: Queue) -> None
     assert [j.attempts for j in again] == [1, 1, 1]
 
 
-async def test_fail_after_reap_is_stale(queue: Queue, clock: FakeClock) -> None:
+async def test_fail_after_reap_is_stale(queue: Queue, client: Redis) -> None:
     await queue.enqueue(submission())
     await queue.heartbeat("w1")
     [job] = await queue.reserve("w1")
-    clock.advance(queue.config.heartbeat_grace + 1)
+    await silence(client, queue, "w1", queue.config.heartbeat_grace + 1)
     await queue.reap()
     assert await queue.fail("w1", [Failure(job, "too late")]) == [None]
     assert (await queue.get(job.id)).status == Status.WAITING
@@ -155,3 +153,31 @@ async def test_housekeeping_lease_expires_in_redis(redis_queue: Queue, client: R
     # A lease is coordination, not data: the one key besides finished jobs with a TTL.
     assert await redis_queue.hold_lease("housekeeping", "w1", 5.0)
     assert 0 < await client.pttl(redis_queue.keys.lock("housekeeping")) <= 5000
+
+
+async def test_a_worker_whose_clock_is_far_behind_is_not_reaped(
+    queue: Queue, client: Redis, clock: FakeClock
+) -> None:
+    # The beat is stamped by Redis, not by the worker: a worker host whose clock is a minute
+    # behind (and a reaper whose clock is a minute ahead) still counts as alive.
+    await queue.enqueue(submission())
+    await queue.heartbeat("behind")
+    await queue.reserve("behind")
+    clock.advance(-60)
+    await queue.heartbeat("behind")
+    clock.advance(120)
+    assert await queue.reap() == 0
+    assert (await queue.stats()).workers == 1
+    assert (await queue.stats()).active == 1
+
+
+async def test_while_the_fleet_beats_a_silent_worker_is_reaped_at_once(
+    queue: Queue, client: Redis
+) -> None:
+    await queue.enqueue(submission())
+    await queue.heartbeat("reaper")
+    await queue.heartbeat("gone")
+    await queue.reserve("gone")
+    await silence(client, queue, "gone", queue.config.heartbeat_grace + 1)
+    await queue.heartbeat("reaper")  # it beat a moment ago too: no gap in the fleet's beats
+    assert await queue.reap() == 1

@@ -152,8 +152,9 @@ class Consuming(QueueBase):
         return int(await self._eval(self.scripts.release, keys, [mode, *job_ids]))
 
     async def heartbeat(self, worker: str) -> None:
-        """Tell the fleet `worker` is alive; its processing list is safe from the reaper."""
-        await self._call(self.client.zadd(self.keys.workers, {worker: self.now_ms()}))
+        """Tell the fleet `worker` is alive; its processing list is safe from the reaper. The
+        beat is stamped with Redis's clock, which also judges it (beat.lua, reapable.lua)."""
+        await self._eval(self.scripts.beat, [self.keys.workers], [worker])
 
     async def leave(self, worker: str) -> int:
         """Hand back whatever `worker` still holds and leave the registry (clean shutdown)."""

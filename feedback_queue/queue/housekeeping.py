@@ -17,15 +17,16 @@ class Housekeeping(QueueBase):
         )
 
     async def reap(self) -> int:
-        """Return the jobs of workers silent for longer than the grace period; returns how many."""
+        """Return the jobs of workers silent for longer than the grace period; returns how many.
+
+        Silence is judged by Redis's clock, which also stamped the beats: a worker host whose
+        clock is off is judged like any other (reapable.lua).
+        """
         k = self.keys
-        now = self.now_ms()
-        alive_after = now - int(self.config.heartbeat_grace * 1000)
-        stale = strs(
-            await self._call(self.client.zrangebyscore(k.workers, "-inf", f"({alive_after}"))
-        )
+        grace = int(self.config.heartbeat_grace * 1000)
+        silent = strs(await self._eval(self.scripts.reapable, [k.workers], [grace]))
         returned = 0
-        for worker in stale:
+        for worker in silent:
             keys = [
                 k.workers,
                 k.active(worker),
@@ -35,7 +36,7 @@ class Housekeeping(QueueBase):
                 k.job_prefix,
                 k.started,
             ]
-            args: list[Arg] = [now, worker, alive_after, self.config.max_attempts]
+            args: list[Arg] = [self.now_ms(), worker, grace, self.config.max_attempts]
             n = int(await self._eval(self.scripts.reap, keys, args))
             if n != Reaped.BEAT_AGAIN:
                 returned += n

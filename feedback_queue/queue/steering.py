@@ -82,9 +82,9 @@ class Steering(QueueBase):
     async def stats(self) -> QueueStats:
         """Counts of every state and the monotonic counters, in one round trip."""
         k = self.keys
-        alive_after = self.now_ms() - int(self.config.heartbeat_grace * 1000)
+        grace = int(self.config.heartbeat_grace * 1000)
         keys = [k.waiting, k.delayed, k.failed, k.workers, k.stats, k.paused, k.active_prefix]
-        raw = await self._eval(self.scripts.stats, keys, [alive_after])
+        raw = await self._eval(self.scripts.stats, keys, [grace])
         counters = {raw[i].decode(): int(raw[i + 1]) for i in range(6, len(raw), 2)}
         return QueueStats(
             waiting=int(raw[0]),

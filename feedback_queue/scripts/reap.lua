@@ -1,18 +1,20 @@
 -- Return the processing list of a worker whose heartbeat stopped to the front of waiting.
--- uses: codec, started
+-- uses: codec, started, clock
 -- KEYS[1] = workers zset   KEYS[2] = that worker's processing list   KEYS[3] = waiting list
 -- KEYS[4] = failed zset    KEYS[5] = stats hash                       KEYS[6] = job key prefix
 -- KEYS[7] = started hash
--- ARGV[1] = now (ms)   ARGV[2] = worker id   ARGV[3] = beats at or after this (ms) mean alive
--- ARGV[4] = max attempts
+-- ARGV[1] = now (ms, the caller's clock: the failure time written into records)
+-- ARGV[2] = worker id   ARGV[3] = grace (ms)   ARGV[4] = max attempts
+-- The worker must still be silent for longer than the grace by Redis's clock (reapable.lua
+-- chose it; it may have beaten since).
 -- Returns how many jobs went back to waiting, or REAP_BEAT_AGAIN when the worker beat again
 -- meanwhile (nothing changes).
 -- A job that died in its last attempt is dead-lettered instead, so a poison submission that
 -- kills its worker cannot kill the fleet one worker at a time.
-local now, worker, alive_after, max_attempts = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]),
+local now, worker, grace, max_attempts = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]),
   tonumber(ARGV[4])
 local beat = redis.call('ZSCORE', KEYS[1], worker)
-if beat and tonumber(beat) >= alive_after then
+if beat and tonumber(beat) >= redis_ms() - grace then
   return REAP_BEAT_AGAIN
 end
 local returned, failed = 0, 0

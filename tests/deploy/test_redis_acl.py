@@ -30,7 +30,7 @@ from feedback_queue.settings import WorkerConfig
 from feedback_queue.startup import require_redis
 from tests.conftest import FakeClock
 from tests.deploy.conftest import REDIS_CONF, ROLES, AclServer, render_acl
-from tests.helpers import submission
+from tests.helpers import silence, submission
 from worker_service.processors import Processor
 from worker_service.worker import Worker
 
@@ -204,6 +204,7 @@ async def _ingest_and_worker_flows(ingest: Queue, worker: Queue, clock: FakeCloc
 
     # Worker A goes silent; worker B holds the housekeeping lease, promotes, reaps, sweeps.
     clock.advance(3600)
+    await silence(worker.client, worker, "w-a", 3600)  # its last beat, by Redis's clock
     await worker.heartbeat("w-b")
     assert await worker.hold_lease("housekeeping", "w-b", 3.0)
     assert await worker.promote_due() == 2

@@ -212,7 +212,11 @@ async def test_sigterm_path_hands_running_jobs_back(queue: Queue) -> None:
 
 def test_liveness_window(queue: Queue) -> None:
     now = [100.0]
-    worker = Worker(queue, Processor("test", as_result), FAST, monotonic=lambda: now[0])
+
+    async def ok(job: JobContext) -> str:
+        return "ok"
+
+    worker = Worker(queue, Processor("test", ok), FAST, monotonic=lambda: now[0])
     assert worker.alive(30)
     now[0] = 131.0
     assert not worker.alive(30)

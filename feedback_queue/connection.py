@@ -185,11 +185,30 @@ def translate(exc: rex.RedisError, address: str) -> QueueError:
             f"the Redis user at {address} lacks a permission the queue needs "
             f"({_first_line(text)}): check the ACL of REDIS_USERNAME"
         )
-    if isinstance(exc, rex.BusyLoadingError):
+    if isinstance(exc, rex.BusyLoadingError) or text.startswith("LOADING"):
         return QueueUnavailable(f"Redis at {address} is loading its data set; retry shortly")
     if isinstance(exc, rex.ReadOnlyError) or text.startswith("READONLY"):
         return QueueUnavailable(
             f"Redis at {address} is a read-only replica (failover under way?); retry shortly"
+        )
+    # BUSY has no class of its own in redis-py: a plain ResponseError that keeps its prefix.
+    if text.startswith("BUSY "):
+        return QueueUnavailable(
+            f"Redis at {address} is busy running a script or function past "
+            "busy-reply-threshold; retry shortly, or check for a runaway script (SCRIPT KILL)"
+        )
+    # MasterDownError is a ClusterDownError; redis-py strips the prefix of both, and of TRYAGAIN.
+    if isinstance(exc, rex.MasterDownError) or text.startswith("MASTERDOWN"):
+        return QueueUnavailable(
+            f"Redis at {address} is a replica that lost its master ({_first_line(text)}): a "
+            "failover may be under way; retry shortly"
+        )
+    if isinstance(exc, rex.ClusterError | rex.TryAgainError) or text.startswith(
+        ("CLUSTERDOWN", "TRYAGAIN")
+    ):
+        return QueueUnavailable(
+            f"the Redis Cluster at {address} cannot serve the queue's slot right now "
+            f"({_first_line(text)}): resharding or a failover may be under way; retry shortly"
         )
     if isinstance(exc, MasterNotFoundError):
         return QueueUnavailable(

@@ -15,7 +15,8 @@ class QueueError(Exception):
 
 
 class QueueUnavailable(QueueError):
-    """Redis cannot be reached, or refused us; safe to retry (with the same idempotency key)."""
+    """Redis cannot be reached or cannot serve us right now (down, loading, busy running a
+    script, a failover under way); safe to retry (with the same idempotency key)."""
 
 
 class QueueMisconfigured(QueueUnavailable):
@@ -63,3 +64,12 @@ class Conflict(QueueError):
 
 class IdCollision(QueueError):
     """A freshly drawn id already exists with another payload; draw again."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether waiting alone can cure `exc`: Redis down, loading, busy or failing over.
+
+    A misconfiguration (refused credentials, a missing ACL permission) and a full Redis
+    (QueueFull) need someone to act, so they are not transient, though a loop may keep trying.
+    """
+    return isinstance(exc, QueueUnavailable) and not isinstance(exc, QueueMisconfigured)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from feedback_queue.connection import create_client
-from feedback_queue.errors import QueueAuthError, QueueFull, QueueMisconfigured, QueueUnavailable
+from feedback_queue.errors import (
+    QueueAuthError,
+    QueueFull,
+    QueueMisconfigured,
+    QueueUnavailable,
+    is_transient,
+)
 from feedback_queue.job import Status
 from feedback_queue.queue import Queue
 from feedback_queue.settings import QueueConfig, RedisSettings
@@ -16,6 +23,7 @@ from tests.conftest import redis_settings
 from tests.helpers import submission
 from tests.secrets import secret
 from tests.security.certs import make_material
+from tests.worker.test_redis_trouble import long_script
 
 
 async def test_connection_refused() -> None:
@@ -113,3 +121,57 @@ def test_tls_files_are_left_alone_without_tls(tmp_path: Path) -> None:
         host="127.0.0.1", port=free_port(), tls_ca_cert=str(tmp_path / "missing.pem")
     )
     assert create_client(settings) is not None  # REDIS_TLS_* are unused on redis://
+
+
+async def test_a_busy_redis_is_transient(make_server: type[EmbeddedRedis]) -> None:
+    server = make_server(appendonly=False, extra_args=("--busy-reply-threshold", "50"))  # type: ignore[call-arg]
+    blocker, client = create_client(redis_settings(server)), create_client(redis_settings(server))
+    queue = Queue(client, address=f"redis://127.0.0.1:{server.port}/0")
+    script = asyncio.create_task(long_script(blocker))
+
+    async def enqueue_while_the_script_runs() -> None:
+        while not script.done():
+            await queue.enqueue(submission())
+
+    with pytest.raises(QueueUnavailable, match="busy running a script") as info:
+        await asyncio.wait_for(enqueue_while_the_script_runs(), 10)
+    assert is_transient(info.value)
+    assert "SCRIPT KILL" in str(info.value)
+    assert await script == 1
+    await blocker.aclose()
+    await client.aclose()
+
+
+async def test_a_replica_without_its_master_is_transient(make_server: type[EmbeddedRedis]) -> None:
+    server = make_server(  # type: ignore[call-arg]
+        appendonly=False,
+        extra_args=(
+            "--replicaof",
+            "127.0.0.1",
+            str(free_port()),
+            "--replica-serve-stale-data",
+            "no",
+        ),
+    )
+    client = create_client(redis_settings(server))
+    with pytest.raises(QueueUnavailable, match="lost its master") as info:
+        await Queue(client).enqueue(submission())
+    assert is_transient(info.value)
+    await client.aclose()
+
+
+async def test_a_cluster_that_serves_no_slot_is_transient(make_server: type[EmbeddedRedis]) -> None:
+    server = make_server(appendonly=False, extra_args=("--cluster-enabled", "yes"))  # type: ignore[call-arg]
+    client = create_client(redis_settings(server))  # a plain client: it sees CLUSTERDOWN itself
+    with pytest.raises(QueueUnavailable, match="cannot serve the queue's slot") as info:
+        await Queue(client).enqueue(submission())
+    assert is_transient(info.value)
+    await client.aclose()
+
+
+def test_what_waiting_cures() -> None:
+    assert is_transient(QueueUnavailable("down"))
+    assert not is_transient(QueueAuthError("NOPERM"))
+    assert not is_transient(QueueMisconfigured("untrusted certificate"))
+    assert not is_transient(QueueFull("out of memory"))
+    assert not is_transient(RuntimeError("a bug"))

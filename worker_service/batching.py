@@ -67,22 +67,39 @@ class OutcomeBatch:
         finally:
             self._sending.difference_update(ids)
 
-    async def flush(self, stop: StopBaseT) -> None:
-        """Write the acks and failures gathered so far; one flush at a time.
+    async def flush(self, stop: StopBaseT) -> int:
+        """Write the acks and failures gathered so far, one flush at a time; how many it wrote.
 
-        A flush given up at shutdown leaves its items for the final one (acks and failures are
-        replay-safe).
+        Transient trouble is retried until `stop` says so; any other error is raised after both
+        kinds were tried (acks that cannot be written do not hold up failures), and whatever was
+        not written stays for the next flush. A flush given up at shutdown leaves its items for
+        the final one (acks and failures are replay-safe).
         """
         worker, queue = self.worker_id, self.queue
+        written = 0
+        error: Exception | None = None
         async with self._lock:
             acks = self._claim()
             if acks:
-                async with self.sending(acks):
-                    await self.guard.call("ack", lambda: queue.ack(worker, acks), stop)
+                try:
+                    async with self.sending(acks):
+                        await self.guard.call("ack", lambda: queue.ack(worker, acks), stop)
+                    written += len(acks)
+                except Exception as exc:  # raised below, after the failures
+                    error = exc
             failures = self._failures[:]
             if failures:
                 await self.guard.call("fail", lambda: queue.fail(worker, failures), stop)
                 del self._failures[: len(failures)]
+                written += len(failures)
+        if error is not None:
+            raise error
+        return written
+
+    @property
+    def pending(self) -> bool:
+        """Whether some outcome is not written yet."""
+        return bool(self._acks or self._sending or self._failures)
 
     def unwritten(self) -> Iterator[str]:
         """The ids whose outcome is not written yet: their jobs must stay in the worker's list."""

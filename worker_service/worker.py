@@ -5,6 +5,12 @@ backlog, BLMOVE into the worker's own processing list when idle. Finished jobs' 
 written in batches (batching.py): whatever finished while the previous batch was in flight goes
 in the next. A job whose ack was not yet written when the worker died is still in its processing
 list, so the reaper runs it again: at-least-once, never lost.
+
+The background loops (flusher, housekeeping, watchdog) never end before shutdown. Transient
+Redis trouble (down, BUSY, LOADING, a failover: `errors.is_transient`) is retried with backoff
+through `RedisGuard`; anything else, from QueueFull (OOM) and a revoked ACL permission to a bug,
+is logged once per spell and tried again with backoff (`Spell`). Nothing unwritten is dropped.
+When liveness fails is liveness.py's to say.
 """
 
 from __future__ import annotations
@@ -29,12 +35,13 @@ from feedback_queue.processing import JobContext, PermanentError, RetryableError
 from feedback_queue.queue import Failure, Queue, Taken
 from feedback_queue.settings import WorkerConfig
 from worker_service.batching import OutcomeBatch
+from worker_service.housekeeping import HOUSEKEEPING_LEASE, Housekeeper
+from worker_service.liveness import Liveness
 from worker_service.processors import Processor
-from worker_service.retrying import RedisGuard, Sleep
+from worker_service.retrying import MAX_WAIT, RedisGuard, Sleep, Spell
 
 log = logging.getLogger(__name__)
 
-HOUSEKEEPING_LEASE = "housekeeping"
 T = TypeVar("T")
 
 
@@ -60,9 +67,10 @@ class Worker:
         self.config = config
         self.id = worker_id or make_worker_id()
         self.monotonic = monotonic
-        self.last_turn = monotonic()
+        self.liveness = Liveness(self.id, monotonic)
         self.turns = 0
         self.turned = asyncio.Event()  # set at every turn of the fetch loop (tests await it)
+        self.flushed = asyncio.Event()  # set whenever the flusher wrote outcomes (tests too)
         self.inflight: dict[str, asyncio.Task[None]] = {}  # job id -> the slot running it
         self._ready: asyncio.Queue[Job] = asyncio.Queue()  # taken, not yet picked by a slot
         self._handed: set[str] = set()  # the ids in _ready
@@ -76,15 +84,24 @@ class Worker:
         self._slot_free = asyncio.Event()
         self._not_taking = asyncio.Event()  # clear while a take is in flight
         self._not_taking.set()
-        self._background: list[asyncio.Task[None]] = []
         self._guard = RedisGuard(sleep, on_retry=self._turned, on_recovery=self._outage_over)
-        self._outcomes = OutcomeBatch(queue, self.id, self._guard)
+        flush_guard = RedisGuard(sleep, on_retry=lambda: self.liveness.turn("flusher", MAX_WAIT))
+        self._outcomes = OutcomeBatch(queue, self.id, flush_guard)
+        self._flush_spell = Spell("writing outcomes", monotonic)
+        self._fetch_spell = Spell("fetching", monotonic)
+        self._housekeeper = Housekeeper(
+            queue,
+            self.id,
+            config,
+            closing=self._closing,
+            turn=lambda wait: self.liveness.turn("housekeeping", wait),
+            sleep=sleep,
+            monotonic=monotonic,
+        )
         self._recover_pending = False
-
-    @property
-    def heartbeat_every(self) -> float:
-        """A third of the grace the reaper allows, and at least every 5 s."""
-        return min(self.queue.config.heartbeat_grace / 3, 5.0)
+        self.liveness.stalled = lambda window: (
+            self._flush_spell.longer_than(window) and self._outcomes.pending
+        )
 
     # -- control ------------------------------------------------------------------------------
 
@@ -99,8 +116,9 @@ class Worker:
         return self._stopping.is_set()
 
     def alive(self, window: float) -> bool:
-        """The fetch loop turned (or waited on purpose) within `window` seconds."""
-        return self.monotonic() - self.last_turn < window
+        """No loop stuck or dead, outcomes not stalled (liveness.py has the rule); a worker
+        shutting down is live (its loops end on purpose, within the graces)."""
+        return self._closing.is_set() or self.liveness.check(window)
 
     async def run(self, *, burst: bool = False) -> None:
         """Work until `stop()` (or, in burst mode, until nothing is left to do)."""
@@ -116,11 +134,11 @@ class Worker:
         )
         # One long-lived task per slot: a task per job would cost more than the job's own await.
         self._slots = [asyncio.create_task(self._slot()) for _ in range(self.config.concurrency)]
-        self._background = [
-            asyncio.create_task(self._flusher()),
-            asyncio.create_task(self._housekeeping()),
-            asyncio.create_task(self._watchdog()),
-        ]
+        self.liveness.loops = {
+            "flusher": asyncio.create_task(self._flusher()),
+            "housekeeping": asyncio.create_task(self._housekeeper.run()),
+            "watchdog": asyncio.create_task(self._watchdog()),
+        }
         try:
             await self._fetch_loop(burst)
         finally:
@@ -129,7 +147,7 @@ class Worker:
     # -- fetching -----------------------------------------------------------------------------
 
     def _turned(self) -> None:
-        self.last_turn = self.monotonic()
+        self.liveness.turn("fetch")
         self.turns += 1
         self.turned.set()
 
@@ -138,11 +156,13 @@ class Worker:
             try:
                 if not await self._fetch_once(burst):
                     return
-            except QueueError as exc:
+            except QueueError as exc:  # not transient (the guard retries those): log it once
                 if self.stopping:
                     return
-                log.error("fetching failed: %s", exc)
-                await self._wait(self._stopping, self.config.block_timeout)
+                delay = self._fetch_spell.failed(exc)
+                await self._wait(self._stopping, max(delay, self.config.block_timeout))
+            else:
+                self._fetch_spell.over()
 
     async def _fetch_once(self, burst: bool) -> bool:
         """One turn of the fetch loop; False when a burst is done."""
@@ -260,14 +280,24 @@ class Worker:
     async def _watchdog(self) -> None:
         """Cancel jobs past FBQ_JOB_TIMEOUT; checks four times per timeout, at most every 1 s."""
         every = min(self.config.job_timeout / 4, 1.0)
+        spell = Spell("the job watchdog", self.monotonic)
         while not self._closing.is_set():
+            self.liveness.turn("watchdog", every)
             await self._wait(self._closing, every)
-            now = self.monotonic()
-            for job_id, deadline in list(self._deadlines.items()):
-                task = self.inflight.get(job_id)
-                if deadline <= now and task is not None and job_id not in self._timed_out:
-                    self._timed_out.add(job_id)
-                    task.cancel()
+            try:
+                self._cancel_overdue()
+            except Exception as exc:  # no bug may end the loop
+                spell.failed(exc)
+            else:
+                spell.over()
+
+    def _cancel_overdue(self) -> None:
+        now = self.monotonic()
+        for job_id, deadline in list(self._deadlines.items()):
+            task = self.inflight.get(job_id)
+            if deadline <= now and task is not None and job_id not in self._timed_out:
+                self._timed_out.add(job_id)
+                task.cancel()
 
     def _failed(
         self, job: Job, error: str, *, permanent: bool = False, retry_after: float = 0.0
@@ -277,38 +307,30 @@ class Worker:
         self.failed += 1
 
     async def _flusher(self) -> None:
-        while not self._closing.is_set():
-            await self._wait(self._outcomes.wake, self.config.block_timeout)
+        every, closing = self.config.block_timeout, self._closing
+        while not closing.is_set():
+            self.liveness.turn("flusher", every)
+            await self._wait(self._outcomes.wake, every)
             # A take under way goes first: its jobs wait for its reply, acks wait for nobody.
             # Meanwhile acks gather into one call; it then runs in Redis while the take's jobs
-            # run here.
-            await self._not_taking.wait()
-            await self._outcomes.flush(lambda _state: self._closing.is_set())
-
-    # -- housekeeping -------------------------------------------------------------------------
-
-    async def _housekeeping(self) -> None:
-        """Heartbeat; and, while this worker holds the fleet's lease: promote, reap, sweep."""
-        cfg = self.config
-        last_beat = last_sweep = float("-inf")
-        while not self._closing.is_set():
-            now = self.monotonic()
+            # run here. A take retried through an outage holds us here: still a sign of life.
+            while not self._not_taking.is_set() and not closing.is_set():
+                self.liveness.turn("flusher", every)
+                await self._wait(self._not_taking, every)
             try:
-                if now - last_beat >= self.heartbeat_every:
-                    await self.queue.heartbeat(self.id)
-                    last_beat = now
-                lease = max(cfg.housekeeping_every * 3, 1.0)
-                if await self.queue.hold_lease(HOUSEKEEPING_LEASE, self.id, lease):
-                    await self.queue.promote_due()
-                    reaped = await self.queue.reap()
-                    if reaped:
-                        log.warning("returned %d jobs of silent workers to waiting", reaped)
-                    if now - last_sweep >= cfg.sweep_every:
-                        await self.queue.sweep()
-                        last_sweep = now
-            except QueueError as exc:
-                log.debug("housekeeping skipped: %s", exc)  # the fetch loop reports outages
-            await self._wait(self._closing, cfg.housekeeping_every)
+                written = await self._outcomes.flush(lambda _state: closing.is_set())
+            except Exception as exc:  # no error may end the loop
+                if closing.is_set():
+                    return  # the final flush at shutdown tries again
+                delay = self._flush_spell.failed(exc)
+                self.liveness.turn("flusher", delay)
+                await self._wait(closing, delay)
+                self._outcomes.wake.set()  # and then try again at once
+                continue
+            if written or not self._outcomes.pending:
+                self._flush_spell.over()
+            if written:
+                self.flushed.set()
 
     async def _outage_over(self) -> None:
         self._recover_pending = True
@@ -341,7 +363,7 @@ class Worker:
         # Background loops end at their next turn; a flush under way finishes (or gives up).
         self._closing.set()
         self._outcomes.wake.set()
-        _, stuck = await asyncio.wait(self._background, timeout=cfg.shutdown_grace)
+        _, stuck = await asyncio.wait(self.liveness.loops.values(), timeout=cfg.shutdown_grace)
         for task in stuck:
             task.cancel()
         try:

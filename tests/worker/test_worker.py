@@ -210,14 +210,17 @@ async def test_sigterm_path_hands_running_jobs_back(queue: Queue) -> None:
     assert all(j.attempts == 1 for j in jobs)  # the interrupted attempt did not count
 
 
-def test_liveness_window() -> None:
+def test_liveness_window(queue: Queue) -> None:
     now = [100.0]
-    worker = Worker.__new__(Worker)
-    worker.monotonic = lambda: now[0]
-    worker.last_turn = 100.0
+
+    async def ok(job: JobContext) -> str:
+        return "ok"
+
+    worker = Worker(queue, Processor("test", ok), FAST, monotonic=lambda: now[0])
     assert worker.alive(30)
     now[0] = 131.0
     assert not worker.alive(30)
+    assert worker.liveness.reasons(30) == ["the fetch loop is stuck (31s late)"]
 
 
 def test_results_are_stored_as_text() -> None:

@@ -7,7 +7,8 @@
 -- ARGV[3] = waiting cap (0: none)
 -- ARGV[4] = submissions per submitter per period (0: no limit)   ARGV[5] = that period (ms)
 -- then 6 per job: id, record, idempotency key ('' for none), payload digest, run-at (ms, 0: now),
--- submitter id
+-- submitter id. A job goes into delayed when its run-at is after now, else into waiting; its
+-- record's status byte is set to match (DELAYED or WAITING), whatever the caller encoded.
 -- Returns 3 per job: id, status (0 when refused; for ENQ_RATE_LIMITED the ms to wait), outcome:
 -- ENQ_CREATED, ENQ_DUPLICATE of an earlier id by idempotency key, ENQ_REPLAY of this very id,
 -- ENQ_KEY_CONFLICT (key used with another payload), ENQ_ID_TAKEN (id taken by another payload),
@@ -67,14 +68,18 @@ for i = 6, #ARGV, 6 do
       end
     end
     if outcome == nil then
+      status = (run_at > now) and DELAYED or WAITING
+      -- The stored status is the one of the structure the id goes into, whatever the header
+      -- the caller encoded says: the reaper and the promoter trust it.
+      if string.byte(record, 2) ~= status then
+        record = string.sub(record, 1, 1) .. string.char(status) .. string.sub(record, 3)
+      end
       redis.call('SET', job_key, record)
-      if run_at > now then
+      if status == DELAYED then
         redis.call('ZADD', KEYS[2], run_at, id)
-        status = DELAYED
       else
         redis.call('LPUSH', KEYS[1], id)
         waiting_len = waiting_len + 1
-        status = WAITING
       end
       if key ~= '' then
         redis.call('HSET', KEYS[3], key, id .. ':' .. digest)

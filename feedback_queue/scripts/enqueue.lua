@@ -14,6 +14,10 @@
 -- ENQ_KEY_CONFLICT (key used with another payload), ENQ_ID_TAKEN (id taken by another payload),
 -- ENQ_QUEUE_FULL, ENQ_RATE_LIMITED (submitter over its rate).
 -- The rate is gcra_admit's, per submitter key with a TTL; duplicates cost nothing.
+-- An unexpired idempotency entry decides alone, whether or not the job's record is still
+-- there: the same digest is ENQ_DUPLICATE (or ENQ_REPLAY) of its id, another ENQ_KEY_CONFLICT.
+-- A record goes by itself only once COMPLETED (its retention TTL, or eviction under
+-- volatile-lru), so a duplicate whose record is gone answers COMPLETED.
 -- Replay-safe: ids are drawn by the caller, so a re-sent script finds its own job: ENQ_REPLAY.
 local now, idem_ttl, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local rate, period = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -38,13 +42,12 @@ for i = 6, #ARGV, 6 do
     if seen and expires and tonumber(expires) > now then
       local sep = string.find(seen, ':', 1, true)
       local old_id, old_digest = string.sub(seen, 1, sep - 1), string.sub(seen, sep + 1)
-      local old_status = status_of(KEYS[6] .. old_id)
-      if old_status then
-        if old_digest == digest then
-          outcome, status, id = (old_id == id) and ENQ_REPLAY or ENQ_DUPLICATE, old_status, old_id
-        else
-          outcome, status = ENQ_KEY_CONFLICT, 0
-        end
+      -- The entry alone decides for its whole TTL, record or no record.
+      if old_digest == digest then
+        outcome, id = (old_id == id) and ENQ_REPLAY or ENQ_DUPLICATE, old_id
+        status = status_of(KEYS[6] .. old_id) or COMPLETED
+      else
+        outcome, status = ENQ_KEY_CONFLICT, 0
       end
     end
   end

@@ -2,10 +2,13 @@
 
 Each shard is an ordinary `Queue` with its own hash tag (`keys.shard_names` puts the tags in
 different parts of the slot space, so an evenly split cluster holds them on different masters).
-A submission goes to the shard of its submitter (a stable hash), so its idempotency key and its
-submitter's rate limit live beside it. Its id starts with the shard's mark, so reads, retries and
-deletes by id go straight to the right shard (ids made before sharding are looked for in every
-shard). Workers run one fetch loop per shard (worker_service/server.py).
+A submission with an idempotency key goes to the shard of that key (a stable hash), so the key
+means the same with any number of shards: one shard holds it, whoever submits under it. One
+without a key goes to the shard of its submitter. The submitter rate (FBQ_SUBMITTER_RATE) is
+kept per shard, so a submitter whose keyed submissions spread over N shards may reach N times
+it. An id starts with its shard's mark, so reads, retries and deletes by id go straight to the
+right shard (ids made before sharding are looked for in every shard). Workers run one fetch
+loop per shard (worker_service/server.py).
 
 `QueueApi` is what ingest and the health check use of a queue; workers use the shards themselves.
 """
@@ -109,8 +112,17 @@ class ShardedQueue:
     def max_attempts(self) -> int:
         return self.shards[0].max_attempts
 
+    def shard_of(self, submission: pb.Submission) -> int:
+        """Its idempotency key's shard when it has one, else its submitter's."""
+        if submission.idempotency_key:
+            return self._shard_of_text(submission.idempotency_key)
+        return self.shard_of_submitter(submission.submitter_id)
+
     def shard_of_submitter(self, submitter_id: str) -> int:
-        digest = hashlib.blake2b(submitter_id.encode(), digest_size=8).digest()
+        return self._shard_of_text(submitter_id)
+
+    def _shard_of_text(self, text: str) -> int:
+        digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
         return int.from_bytes(digest, "big") % len(self.shards)
 
     async def enqueue_many(
@@ -118,7 +130,7 @@ class ShardedQueue:
     ) -> list[EnqueueResult | QueueError]:
         groups: dict[int, list[int]] = {}
         for position, (submission, _) in enumerate(items):
-            groups.setdefault(self.shard_of_submitter(submission.submitter_id), []).append(position)
+            groups.setdefault(self.shard_of(submission), []).append(position)
         results: dict[int, EnqueueResult | QueueError] = {}
 
         async def send(shard: int, positions: list[int]) -> None:

@@ -8,6 +8,7 @@ drawn here, before the script runs, so a re-sent script finds its own jobs (`Enq
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -105,7 +106,9 @@ class Producing(QueueBase):
             int(rate.period * 1000) if rate else 0,
         ]
         for _, payload, key, delay, submitter_id in chunk:
-            run_at = now + int(delay * 1000) if delay > 0 else 0
+            # Rounded up: any positive delay is due after now, so the job starts DELAYED in
+            # `delayed` (rounded down, a sub-millisecond delay would be due now).
+            run_at = now + math.ceil(delay * 1000) if delay > 0 else 0
             args += [
                 self.id_mark + new_id()[len(self.id_mark) :],
                 encode_new(payload, Status.DELAYED if run_at else Status.WAITING, now, run_at),

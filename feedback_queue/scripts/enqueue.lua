@@ -7,12 +7,17 @@
 -- ARGV[3] = waiting cap (0: none)
 -- ARGV[4] = submissions per submitter per period (0: no limit)   ARGV[5] = that period (ms)
 -- then 6 per job: id, record, idempotency key ('' for none), payload digest, run-at (ms, 0: now),
--- submitter id
+-- submitter id. A job goes into delayed when its run-at is after now, else into waiting; its
+-- record's status byte is set to match (DELAYED or WAITING), whatever the caller encoded.
 -- Returns 3 per job: id, status (0 when refused; for ENQ_RATE_LIMITED the ms to wait), outcome:
 -- ENQ_CREATED, ENQ_DUPLICATE of an earlier id by idempotency key, ENQ_REPLAY of this very id,
 -- ENQ_KEY_CONFLICT (key used with another payload), ENQ_ID_TAKEN (id taken by another payload),
 -- ENQ_QUEUE_FULL, ENQ_RATE_LIMITED (submitter over its rate).
 -- The rate is gcra_admit's, per submitter key with a TTL; duplicates cost nothing.
+-- An unexpired idempotency entry decides alone, whether or not the job's record is still
+-- there: the same digest is ENQ_DUPLICATE (or ENQ_REPLAY) of its id, another ENQ_KEY_CONFLICT.
+-- A record goes by itself only once COMPLETED (its retention TTL, or eviction under
+-- volatile-lru), so a duplicate whose record is gone answers COMPLETED.
 -- Replay-safe: ids are drawn by the caller, so a re-sent script finds its own job: ENQ_REPLAY.
 local now, idem_ttl, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local rate, period = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -37,13 +42,12 @@ for i = 6, #ARGV, 6 do
     if seen and expires and tonumber(expires) > now then
       local sep = string.find(seen, ':', 1, true)
       local old_id, old_digest = string.sub(seen, 1, sep - 1), string.sub(seen, sep + 1)
-      local old_status = status_of(KEYS[6] .. old_id)
-      if old_status then
-        if old_digest == digest then
-          outcome, status, id = (old_id == id) and ENQ_REPLAY or ENQ_DUPLICATE, old_status, old_id
-        else
-          outcome, status = ENQ_KEY_CONFLICT, 0
-        end
+      -- The entry alone decides for its whole TTL, record or no record.
+      if old_digest == digest then
+        outcome, id = (old_id == id) and ENQ_REPLAY or ENQ_DUPLICATE, old_id
+        status = status_of(KEYS[6] .. old_id) or COMPLETED
+      else
+        outcome, status = ENQ_KEY_CONFLICT, 0
       end
     end
   end
@@ -67,14 +71,18 @@ for i = 6, #ARGV, 6 do
       end
     end
     if outcome == nil then
+      status = (run_at > now) and DELAYED or WAITING
+      -- The stored status is the one of the structure the id goes into, whatever the header
+      -- the caller encoded says: the reaper and the promoter trust it.
+      if string.byte(record, 2) ~= status then
+        record = string.sub(record, 1, 1) .. string.char(status) .. string.sub(record, 3)
+      end
       redis.call('SET', job_key, record)
-      if run_at > now then
+      if status == DELAYED then
         redis.call('ZADD', KEYS[2], run_at, id)
-        status = DELAYED
       else
         redis.call('LPUSH', KEYS[1], id)
         waiting_len = waiting_len + 1
-        status = WAITING
       end
       if key ~= '' then
         redis.call('HSET', KEYS[3], key, id .. ':' .. digest)

@@ -66,7 +66,8 @@ class WorkerConfig:
     block_timeout: float = 1.0
     processor: str = "feedback"
     processor_url: str | None = field(default=None, repr=False)
-    # Liveness fails when the fetch loop has not turned for this long.
+    # Liveness fails when any loop of the worker (fetch, flusher, housekeeping, watchdog) has not
+    # turned for this long, or outcomes could not be written for this long (liveness.py).
     liveness_window: float = 30.0
     housekeeping_every: float = 1.0
     sweep_every: float = 60.0

@@ -119,6 +119,9 @@ class Scripts:
     lock: AsyncScript
     beat: AsyncScript
     reapable: AsyncScript
+    # fbq check --repair (feedback_queue/check.py).
+    requeue_lost: AsyncScript
+    drop_started: AsyncScript
 
     @classmethod
     def register(cls, client: Redis) -> Scripts:

@@ -1,0 +1,229 @@
+"""The queue's invariants, checked over a snapshot: does each job's status match where it is?
+
+Pure logic over plain data (queue/check.py reads the snapshot from Redis; `fbq check` runs
+both). What must hold, by the job record's status (docs/data-model.md):
+
+========== =================================================================================
+WAITING    in `waiting` exactly once, and in no processing list, `delayed` or `failed`
+ACTIVE     in exactly one worker's processing list, with a `started` entry naming that worker
+DELAYED    in `delayed`, nowhere else
+FAILED     in `failed`, nowhere else
+COMPLETED  in no list or set but the `completed` index (absent from it once trimmed)
+========== =================================================================================
+
+Besides: no id in a list or set without a record (but the `completed` index, whose entries
+outlive their records), no `started` entry for a job that is not ACTIVE, and no processing list
+of a worker missing from `workers` (an orphan: the reaper only looks at registered workers, so
+its jobs would never run again).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from feedback_queue.job import Status
+
+
+class Kind(StrEnum):
+    """What is wrong; the first three `fbq check --repair` fixes."""
+
+    ORPHAN_LIST = "orphan-list"
+    LOST_WAITING = "lost-waiting"
+    STALE_STARTED = "stale-started"
+    MISPLACED = "misplaced"
+    NO_RECORD = "no-record"
+    WRONG_RUNNER = "wrong-runner"
+    BAD_RECORD = "bad-record"
+
+
+REPAIRABLE = frozenset({Kind.ORPHAN_LIST, Kind.LOST_WAITING, Kind.STALE_STARTED})
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken invariant: the job id (or worker) it is about and a sentence saying what."""
+
+    kind: Kind
+    subject: str
+    message: str
+
+    @property
+    def repairable(self) -> bool:
+        return self.kind in REPAIRABLE
+
+    @property
+    def key(self) -> tuple[Kind, str]:
+        """What identifies it across two snapshots."""
+        return self.kind, self.subject
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a queue's structures held when read (not atomically: see queue/check.py).
+
+    `statuses` maps every id seen (in a structure, a `started` entry, or as a record key) to
+    its record's status number; an id without a record is absent, one whose record could not
+    be decoded maps to None.
+    """
+
+    waiting: list[str] = field(default_factory=list)
+    # worker -> the ids in its processing list, for every processing list that exists.
+    active: Mapping[str, list[str]] = field(default_factory=dict)
+    workers: frozenset[str] = frozenset()
+    delayed: frozenset[str] = frozenset()
+    failed: frozenset[str] = frozenset()
+    completed: frozenset[str] = frozenset()
+    # job id -> the worker its `started` entry names.
+    started: Mapping[str, str] = field(default_factory=dict)
+    statuses: Mapping[str, int | None] = field(default_factory=dict)
+
+    @property
+    def ids(self) -> set[str]:
+        """Every job id the snapshot names anywhere."""
+        found = set(self.waiting) | set(self.delayed) | set(self.failed) | set(self.completed)
+        for ids in self.active.values():
+            found.update(ids)
+        return found | set(self.started) | set(self.statuses)
+
+
+def started_worker(entry: str) -> str:
+    """The worker a `started` entry ("<worker>|<ms>[|...]") names."""
+    return entry.partition("|")[0]
+
+
+def _places(snapshot: Snapshot) -> dict[str, list[str]]:
+    """id -> where it is, one item per occurrence: 'waiting', 'delayed', 'failed',
+    'completed', or a worker's name for its processing list."""
+    places: dict[str, list[str]] = {}
+    for job_id in snapshot.waiting:
+        places.setdefault(job_id, []).append("waiting")
+    for name, members in (
+        ("delayed", snapshot.delayed),
+        ("failed", snapshot.failed),
+        ("completed", snapshot.completed),
+    ):
+        for job_id in members:
+            places.setdefault(job_id, []).append(name)
+    for worker, ids in snapshot.active.items():
+        for job_id in ids:
+            places.setdefault(job_id, []).append(f"active:{worker}")
+    return places
+
+
+def describe(where: Iterable[str]) -> str:
+    """'waiting twice and the processing list of w1', or 'nothing'."""
+    parts = []
+    for place, times in sorted(Counter(where).items()):
+        name = (
+            f"the processing list of worker {place.removeprefix('active:')}"
+            if place.startswith("active:")
+            else f"the {place} index"
+            if place == "completed"
+            else place
+        )
+        parts.append(name if times == 1 else f"{name} {times} times")
+    return " and ".join(parts) or "no list or set"
+
+
+def _expected(status: Status | None, where: list[str]) -> bool:
+    """Does `where` (the places of one id) fit its record's `status` (None: no record)?"""
+    outside_index = [p for p in where if p != "completed"]
+    if status is None or status == Status.COMPLETED:
+        return not outside_index
+    if status == Status.WAITING:
+        return where == ["waiting"]
+    if status == Status.ACTIVE:
+        return len(where) == 1 and where[0].startswith("active:")
+    if status == Status.DELAYED:
+        return where == ["delayed"]
+    return where == ["failed"]  # FAILED
+
+
+def find_violations(snapshot: Snapshot) -> list[Violation]:
+    """Every broken invariant in `snapshot`, orphan lists first, then by job id."""
+    found = [
+        Violation(
+            Kind.ORPHAN_LIST,
+            worker,
+            f"worker {worker} is not registered in workers but its processing list holds "
+            f"{len(ids)} job(s): the reaper never looks at it, so they would never run again",
+        )
+        for worker, ids in sorted(snapshot.active.items())
+        if worker not in snapshot.workers and ids
+    ]
+    places = _places(snapshot)
+    for job_id in sorted(snapshot.ids):
+        found += _job_violations(snapshot, job_id, sorted(places.get(job_id, [])))
+    return found
+
+
+def _job_violations(snapshot: Snapshot, job_id: str, where: list[str]) -> list[Violation]:
+    out: list[Violation] = []
+    has_record = job_id in snapshot.statuses
+    number = snapshot.statuses.get(job_id)
+    runner = snapshot.started.get(job_id)
+    if has_record and number not in set(Status):
+        shown = "cannot be decoded" if number is None else f"has unknown status {number}"
+        return [Violation(Kind.BAD_RECORD, job_id, f"job {job_id}: its record {shown}")]
+    status = Status(number) if has_record and number is not None else None
+    name = status.name if status is not None else ""
+    if status is None and not _expected(None, where):
+        out.append(
+            Violation(
+                Kind.NO_RECORD, job_id, f"job {job_id} has no record but is in {describe(where)}"
+            )
+        )
+    elif status == Status.WAITING and not where:
+        out.append(
+            Violation(
+                Kind.LOST_WAITING,
+                job_id,
+                f"job {job_id} is WAITING but in no list or set: no worker will ever take it",
+            )
+        )
+    elif status is not None and not _expected(status, where):
+        out.append(Violation(Kind.MISPLACED, job_id, _misplaced(job_id, status, where)))
+    if status == Status.ACTIVE and len(where) == 1 and where[0].startswith("active:"):
+        holder = where[0].removeprefix("active:")
+        if runner is None:
+            out.append(
+                Violation(
+                    Kind.WRONG_RUNNER,
+                    job_id,
+                    f"job {job_id} is ACTIVE in the processing list of worker {holder} "
+                    "but has no started entry",
+                )
+            )
+        elif runner != holder:
+            out.append(
+                Violation(
+                    Kind.WRONG_RUNNER,
+                    job_id,
+                    f"job {job_id} is ACTIVE in the processing list of worker {holder} "
+                    f"but its started entry names worker {runner}",
+                )
+            )
+    if runner is not None and status != Status.ACTIVE:
+        state = f"is {name}" if name else "has no record"
+        out.append(
+            Violation(
+                Kind.STALE_STARTED,
+                job_id,
+                f"job {job_id} {state} but has a started entry naming worker {runner}",
+            )
+        )
+    return out
+
+
+def _misplaced(job_id: str, status: Status, where: list[str]) -> str:
+    wanted = {
+        Status.WAITING: "waiting exactly once",
+        Status.ACTIVE: "exactly one processing list",
+        Status.DELAYED: "delayed only",
+        Status.FAILED: "failed only",
+        Status.COMPLETED: "no list or set but the completed index",
+    }[status]
+    return f"job {job_id} is {status.name} but is in {describe(where)} (expected: {wanted})"

@@ -11,6 +11,7 @@ import importlib
 from collections.abc import Callable
 
 from feedback_queue import __version__
+from feedback_queue.cli.check_parser import add_check
 from feedback_queue.cli.commands.parsing import (
     duration,
     key_value,
@@ -118,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_services(commands)
     _add_client_commands(commands)
+    debug, _, json_output = _parents()
+    add_check(commands, [debug, json_output], _command("check", "check"))
     return parser
 
 

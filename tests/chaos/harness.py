@@ -7,7 +7,7 @@
     stack.start_producer("p0", count=300)
     await stack.wait_done(100)
     in_flight = await stack.kill_worker()           # kill -9, then a replacement starts
-    counts = await stack.drain_and_count()          # lost / unexpected / duplicated
+    counts = await stack.drain_and_count()          # lost / unexpected / duplicated; fbq check
 
 Everything runs on loopback: Redis (any topology behind `RedisTarget`), `python -m
 ingest_service`, `python -m worker_service` with the journaling processor (processor.py), and
@@ -37,7 +37,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from redis.asyncio import Redis
 
 from feedback_queue.connection import create_client
+from feedback_queue.queue.check import check
 from feedback_queue.settings import RedisSettings, Settings
+from feedback_queue.sharded import shard_queues
 from feedback_queue.up.embedded import EmbeddedRedis, free_port
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
@@ -529,7 +531,21 @@ class Stack:
             f"{counts.line()} in_flight_at_faults={self.in_flight_at_faults} "
             f"faults={faults or 'none'} drained={drained} seed={self.seed}",
         )
+        broken = await self.check_invariants()
+        assert not broken, "fbq check after the drain:\n" + "\n".join(broken)
         return counts
+
+    async def check_invariants(self) -> list[str]:
+        """What `fbq check` finds in the stack's Redis: each violation, in a sentence."""
+        settings = Settings.from_env(self._env(self.worker_env))
+        client = create_client(settings.redis)
+        try:
+            found: list[str] = []
+            for queue in shard_queues(settings, client):
+                found += [v.message for v in (await check(queue)).violations]
+            return found
+        finally:
+            await client.aclose()
 
     def error_codes(self) -> set[str]:
         """The status codes producers' tries failed with (and were retried)."""

@@ -181,3 +181,46 @@ async def test_while_the_fleet_beats_a_silent_worker_is_reaped_at_once(
     await silence(client, queue, "gone", queue.config.heartbeat_grace + 1)
     await queue.heartbeat("reaper")  # it beat a moment ago too: no gap in the fleet's beats
     assert await queue.reap() == 1
+
+
+async def test_after_a_gap_in_the_beats_nobody_is_reaped_for_one_grace(
+    queue: Queue, client: Redis
+) -> None:
+    # Redis was down (or restarted from its AOF, or failed over) for twice the grace: every beat
+    # is stale, though the workers are alive. The first beat after the gap calls a calm of one
+    # grace in which nobody is reaped, while the live workers beat again.
+    grace = queue.config.heartbeat_grace
+    ids = {}
+    for worker in ("alive", "gone"):
+        ids[worker] = (await queue.enqueue(submission(worker))).id
+        await queue.heartbeat(worker)
+        await queue.reserve(worker)
+    for worker in ("alive", "gone"):
+        await silence(client, queue, worker, 2 * grace)
+    await queue.heartbeat("reaper")  # the first beat after the outage: the reaper's own
+    assert await queue.reap() == 0
+    await queue.heartbeat("alive")  # back within the calm
+    assert await queue.reap() == 0
+    assert (await queue.stats()).active == 2
+    # The calm ends one grace later; the worker that never came back is reaped then, alone.
+    await client.hset(queue.keys.reaper, "calm", await redis_ms(client) - 1)
+    assert await queue.reap() == 1
+    assert (await queue.get(ids["alive"])).status == Status.ACTIVE
+    assert (await queue.get(ids["gone"])).status == Status.WAITING
+
+
+async def test_a_gap_shorter_than_half_the_grace_calls_no_calm(queue: Queue, client: Redis) -> None:
+    grace = queue.config.heartbeat_grace
+    await queue.enqueue(submission())
+    await queue.heartbeat("gone")
+    await queue.reserve("gone")
+    await silence(client, queue, "gone", grace / 2 - 1)
+    await queue.heartbeat("reaper")  # the fleet's latest beat was recent enough: no gap
+    assert await client.hget(queue.keys.reaper, "calm") is None
+    await silence(client, queue, "gone", grace + 1)
+    assert await queue.reap() == 1
+
+
+async def redis_ms(client: Redis) -> int:
+    seconds, micros = await client.time()
+    return int(seconds) * 1000 + int(micros) // 1000

@@ -9,6 +9,8 @@ key                                     type    role
 ``{fbq:Q}:waiting``                     list    ids ready to run; LPUSH in, (B)LMOVE RIGHT out
 ``{fbq:Q}:active:<worker>``             list    one processing list per worker
 ``{fbq:Q}:workers``                     zset    worker id -> last heartbeat (ms, Redis time)
+``{fbq:Q}:reaper``                      hash    ``calm``: nobody is reaped until then (ms, Redis
+                                                time), set after a gap in the beats (beat.lua)
 ``{fbq:Q}:delayed``                     zset    id -> when due (ms): retry backoff, delayed submit
 ``{fbq:Q}:failed``                      zset    dead letters: id -> when it failed (ms)
 ``{fbq:Q}:completed``                   zset    id -> when it completed (ms); index for listing,
@@ -95,6 +97,10 @@ class Keys:
     @property
     def paused(self) -> str:
         return f"{self.tag}:paused"
+
+    @property
+    def reaper(self) -> str:
+        return f"{self.tag}:reaper"
 
     @property
     def limiter(self) -> str:

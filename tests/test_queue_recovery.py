@@ -17,12 +17,15 @@ from tests.helpers import silence, submission
 async def test_abandoned_jobs_come_back_exactly_once(queue: Queue, client: Redis) -> None:
     ids = [(await queue.enqueue(submission(f"t{i}"))).id for i in range(3)]
     await queue.heartbeat("doomed")
+    await queue.heartbeat("reaper")  # a live fleet: the reaper beats all along
     taken = await queue.reserve("doomed", count=3)
     assert len(taken) == 3
     # Within the grace period nothing moves.
     await silence(client, queue, "doomed", queue.config.heartbeat_grace - 1)
+    await queue.heartbeat("reaper")  # the reaper beats before it reaps
     assert await queue.reap() == 0
     await silence(client, queue, "doomed", queue.config.heartbeat_grace + 1)
+    await queue.heartbeat("reaper")
     assert await queue.reap() == 3
     assert await queue.reap() == 0  # nothing twice
     assert (await queue.list_by_status(Status.ACTIVE)).total == 0
@@ -51,9 +54,11 @@ async def test_job_that_kills_its_last_worker_is_dead_lettered(queue: Queue, cli
     for attempt in range(1, queue.max_attempts + 1):
         worker = f"victim-{attempt}"
         await queue.heartbeat(worker)
+        await queue.heartbeat("reaper")
         [job] = await queue.reserve(worker)
         assert job.attempts == attempt
         await silence(client, queue, worker, queue.config.heartbeat_grace + 1)
+        await queue.heartbeat("reaper")
         await queue.reap()
     dead = await queue.get(result.id)
     assert dead.status == Status.FAILED
@@ -67,8 +72,10 @@ async def test_late_ack_from_a_reaped_worker_completes_and_does_not_rerun(
 ) -> None:
     await queue.enqueue(submission())
     await queue.heartbeat("zombie")
+    await queue.heartbeat("reaper")
     [job] = await queue.reserve("zombie")
     await silence(client, queue, "zombie", queue.config.heartbeat_grace + 1)
+    await queue.heartbeat("reaper")
     assert await queue.reap() == 1
     assert await queue.ack("zombie", [(job.id, "late but done")]) == 1
     assert (await queue.get(job.id)).status == Status.COMPLETED
@@ -133,8 +140,10 @@ async def test_release_at_shutdown_puts_jobs_first_in_line(queue: Queue) -> None
 async def test_fail_after_reap_is_stale(queue: Queue, client: Redis) -> None:
     await queue.enqueue(submission())
     await queue.heartbeat("w1")
+    await queue.heartbeat("reaper")
     [job] = await queue.reserve("w1")
     await silence(client, queue, "w1", queue.config.heartbeat_grace + 1)
+    await queue.heartbeat("reaper")
     await queue.reap()
     assert await queue.fail("w1", [Failure(job, "too late")]) == [None]
     assert (await queue.get(job.id)).status == Status.WAITING
@@ -181,3 +190,61 @@ async def test_while_the_fleet_beats_a_silent_worker_is_reaped_at_once(
     await silence(client, queue, "gone", queue.config.heartbeat_grace + 1)
     await queue.heartbeat("reaper")  # it beat a moment ago too: no gap in the fleet's beats
     assert await queue.reap() == 1
+
+
+async def test_after_a_gap_in_the_beats_nobody_is_reaped_for_one_grace(
+    queue: Queue, client: Redis
+) -> None:
+    # Redis was down (or restarted from its AOF, or failed over) for twice the grace: every beat
+    # is stale, though the workers are alive. The first beat after the gap calls a calm of one
+    # grace in which nobody is reaped, while the live workers beat again.
+    grace = queue.config.heartbeat_grace
+    ids = {}
+    for worker in ("alive", "gone"):
+        ids[worker] = (await queue.enqueue(submission(worker))).id
+        await queue.heartbeat(worker)
+        await queue.reserve(worker)
+    for worker in ("alive", "gone"):
+        await silence(client, queue, worker, 2 * grace)
+    await queue.heartbeat("reaper")  # the first beat after the outage: the reaper's own
+    assert await queue.reap() == 0
+    await queue.heartbeat("alive")  # back within the calm
+    assert await queue.reap() == 0
+    assert (await queue.stats()).active == 2
+    # The calm ends one grace later; the worker that never came back is reaped then, alone.
+    await client.hset(queue.keys.reaper, "calm", await redis_ms(client) - 1)
+    assert await queue.reap() == 1
+    assert (await queue.get(ids["alive"])).status == Status.ACTIVE
+    assert (await queue.get(ids["gone"])).status == Status.WAITING
+
+
+async def test_a_gap_shorter_than_half_the_grace_calls_no_calm(queue: Queue, client: Redis) -> None:
+    grace = queue.config.heartbeat_grace
+    await queue.enqueue(submission())
+    await queue.heartbeat("gone")
+    await queue.reserve("gone")
+    await silence(client, queue, "gone", grace / 2 - 1)
+    await queue.heartbeat("reaper")  # the fleet's latest beat was recent enough: no gap
+    assert await client.hget(queue.keys.reaper, "calm") is None
+    await silence(client, queue, "gone", grace + 1)
+    await queue.heartbeat("reaper")
+    assert await queue.reap() == 1
+
+
+async def test_a_reap_held_up_by_an_outage_calls_the_calm_itself(
+    queue: Queue, client: Redis
+) -> None:
+    # The reaper's turn was stuck in another call during the outage and reaps before anyone
+    # beats again: the fleet's latest beat is stale, so it calls the calm itself.
+    await queue.enqueue(submission())
+    await queue.heartbeat("alive")
+    await queue.reserve("alive")
+    await silence(client, queue, "alive", 2 * queue.config.heartbeat_grace)
+    assert await queue.reap() == 0
+    assert await client.hget(queue.keys.reaper, "calm") is not None
+    assert (await queue.stats()).active == 1
+
+
+async def redis_ms(client: Redis) -> int:
+    seconds, micros = await client.time()
+    return int(seconds) * 1000 + int(micros) // 1000

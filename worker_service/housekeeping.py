@@ -67,6 +67,9 @@ class Housekeeper:
                 self.turn(wait)
             else:
                 self.spell.over()
+                # Beat on time, not on the next tick: a gap of half the grace in the fleet's
+                # beats means an outage to the reaper (beat.lua).
+                wait = min(wait, max(self.last_beat + self.heartbeat_every - self.monotonic(), 0))
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self.closing.wait()
@@ -75,18 +78,26 @@ class Housekeeper:
         """Beat when due; then, while this worker holds the lease: promote, reap, sweep."""
         queue, me, now = self.queue, self.worker_id, self.monotonic()
         if now - self.last_beat >= self.heartbeat_every:
-            await self._redis("heartbeat", lambda: queue.heartbeat(me))
-            self.last_beat = now
+            await self.beat()
         lease = max(self.config.housekeeping_every * 3, 1.0)
         if not await self._redis("lease", lambda: queue.hold_lease(HOUSEKEEPING_LEASE, me, lease)):
             return
         await self._redis("promote", queue.promote_due)
+        # The reaper beats right before it reaps (a turn held up by an outage would otherwise
+        # judge the others by beats the outage made stale): reapable.lua relies on it.
+        if self.monotonic() - self.last_beat >= self.heartbeat_every / 2:
+            await self.beat()
         reaped = await self._redis("reap", queue.reap)
         if reaped:
             log.warning("returned %d jobs of silent workers to waiting", reaped)
         if now - self.last_sweep >= self.config.sweep_every:
             await self._redis("sweep", queue.sweep)
             self.last_sweep = now
+
+    async def beat(self) -> None:
+        """This worker's heartbeat; `last_beat` is when it was written."""
+        await self._redis("heartbeat", lambda: self.queue.heartbeat(self.worker_id))
+        self.last_beat = self.monotonic()
 
     async def _redis(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
         return await self.guard.call(what, fn, lambda _state: self.closing.is_set())

@@ -153,8 +153,10 @@ class Consuming(QueueBase):
 
     async def heartbeat(self, worker: str) -> None:
         """Tell the fleet `worker` is alive; its processing list is safe from the reaper. The
-        beat is stamped with Redis's clock, which also judges it (beat.lua, reapable.lua)."""
-        await self._eval(self.scripts.beat, [self.keys.workers], [worker])
+        beat is stamped with Redis's clock, which also judges it; a beat after a gap in the
+        fleet's beats holds the reaper back for one grace (beat.lua)."""
+        k, grace = self.keys, int(self.config.heartbeat_grace * 1000)
+        await self._eval(self.scripts.beat, [k.workers, k.reaper], [worker, grace])
 
     async def leave(self, worker: str) -> int:
         """Hand back whatever `worker` still holds and leave the registry (clean shutdown)."""

@@ -20,11 +20,12 @@ class Housekeeping(QueueBase):
         """Return the jobs of workers silent for longer than the grace period; returns how many.
 
         Silence is judged by Redis's clock, which also stamped the beats: a worker host whose
-        clock is off is judged like any other (reapable.lua).
+        clock is off is judged like any other. After a gap in the fleet's beats (an outage, a
+        restart, a failover) nobody is reaped for one grace (beat.lua). The reaper beats first.
         """
         k = self.keys
         grace = int(self.config.heartbeat_grace * 1000)
-        silent = strs(await self._eval(self.scripts.reapable, [k.workers], [grace]))
+        silent = strs(await self._eval(self.scripts.reapable, [k.workers, k.reaper], [grace]))
         returned = 0
         for worker in silent:
             keys = [

@@ -82,3 +82,23 @@ async def test_kill_9_of_redis_under_load(make_stack: MakeStack, appendfsync: st
         # A key retried after its first write was undone may get a second id.
         assert counts.twins <= acked_in_window
         assert counts.duplicated <= done_in_window + stack.in_flight_at_faults
+
+
+async def test_redis_down_for_twice_the_grace_runs_nothing_twice(make_stack: MakeStack) -> None:
+    # Redis is away for twice the heartbeat grace (kill -9, AOF `always`, restart after 8 s):
+    # when it is back every beat is stale, though no worker died. The first beat after the gap
+    # calls a calm (beat.lua), the workers beat again within it, and nobody is reaped.
+    grace = 4.0
+    stack = await make_stack(
+        seed=313, appendfsync="always", worker_env={"FBQ_HEARTBEAT_GRACE": f"{grace:g}s"}
+    )
+    await stack.start_ingest()
+    await stack.start_workers(WORKERS)
+    stack.start_producer("p0", count=OPS // 2, concurrency=6)
+    await stack.wait_acked(OPS // 4)
+    stack.kill_redis()  # no worker dies: nothing may run twice
+    await asyncio.sleep(2 * grace)  # the outage itself: time passing is what is tested
+    stack.restart_redis()
+    counts = await stack.drain_and_count(label="redis-down-2x-grace")
+    assert counts.acknowledged == counts.attempted == OPS // 2
+    assert (counts.lost, counts.unexpected, counts.duplicated, counts.twins) == (0, 0, 0, 0)

@@ -204,6 +204,7 @@ async def _ingest_and_worker_flows(ingest: Queue, worker: Queue, clock: FakeCloc
 
     # Worker A goes silent; worker B holds the housekeeping lease, promotes, reaps, sweeps.
     clock.advance(3600)
+    await worker.heartbeat("w-b")  # a live fleet beats on
     await silence(worker.client, worker, "w-a", 3600)  # its last beat, by Redis's clock
     await worker.heartbeat("w-b")
     assert await worker.hold_lease("housekeeping", "w-b", 3.0)

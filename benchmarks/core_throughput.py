@@ -60,7 +60,7 @@ async def bench_core(client: Redis, jobs: int) -> dict[str, float]:
     async def drain_idle() -> None:
         for _ in range(jobs):
             [job] = (await single.wait_one("bench-worker", block=1.0)).jobs
-            await single.ack("bench-worker", [(job.id, "")])
+            await single.ack("bench-worker", [(job.id, job.token, "")])
 
     results["drain, idle path (BLMOVE + start + ack)"] = await rate(jobs, drain_idle)
 
@@ -69,7 +69,7 @@ async def bench_core(client: Redis, jobs: int) -> dict[str, float]:
             taken = (await queue.take("bench-worker", count)).jobs
             if not taken:
                 return
-            await queue.ack("bench-worker", [(job.id, "") for job in taken])
+            await queue.ack("bench-worker", [(job.id, job.token, "") for job in taken])
 
     results["drain, backlog path (take 100 + ack)"] = await rate(
         jobs, lambda: drain_backlog(many, 100)

@@ -41,20 +41,38 @@ def new_id() -> str:
     return secrets.choice(ID_FIRST) + token[1:]
 
 
+def parse_started(entry: str | bytes) -> tuple[str, int, str]:
+    """A `started` hash entry, "worker|started ms|fence": worker, start (ms) and the attempt's
+    token ("" in an entry written before tokens existed)."""
+    text = entry.decode() if isinstance(entry, bytes) else entry
+    worker, _, rest = text.partition("|")
+    since, _, token = rest.partition("|")
+    return worker, int(since), token
+
+
 @dataclass(frozen=True)
 class Job:
     """One submission with its state, as read from Redis."""
 
     id: str
     record: Record
+    # The fence token of the attempt this job was taken in: only its holder knows it, and ack,
+    # fail and release present it (DESIGN.md §1.2). Empty when not taken by this process.
+    token: str = ""
 
     @classmethod
     def from_raw(
-        cls, job_id: str | bytes, raw: bytes, worker: str = "", started_ms: int = 0
+        cls,
+        job_id: str | bytes,
+        raw: bytes,
+        worker: str = "",
+        started_ms: int = 0,
+        token: str | bytes = "",
     ) -> Job:
-        """`worker` and `started_ms` describe the running attempt of an ACTIVE job."""
+        """`worker`, `started_ms` and `token` describe the running attempt of an ACTIVE job."""
         job_id = job_id.decode() if isinstance(job_id, bytes) else job_id
-        return cls(job_id, decode(raw, worker, started_ms))
+        token = token.decode() if isinstance(token, bytes) else token
+        return cls(job_id, decode(raw, worker, started_ms), token)
 
     @property
     def status(self) -> Status:

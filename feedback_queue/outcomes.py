@@ -26,10 +26,18 @@ class Enqueued(IntEnum):
     RATE_LIMITED = -4  # the submitter is over its rate; the status field is the ms to wait
 
 
+class Acked(IntEnum):
+    """ack.lua and ack_take.lua, per job."""
+
+    COMPLETED = 1
+    ALREADY = 0  # already COMPLETED (a replayed call): nothing changed
+    STALE = -1  # the token no longer holds the attempt (reaped, retried): nothing changed
+
+
 class Failed(IntEnum):
     """fail.lua, per job."""
 
-    STALE = 0  # no longer in that attempt (a replay, or reaped meanwhile): nothing changed
+    STALE = 0  # the token no longer holds the attempt (a replay, or reaped): nothing changed
     DELAYED = 1  # backed off into delayed
     DEAD = 2  # dead-lettered into failed
 
@@ -73,6 +81,7 @@ class Lease(IntEnum):
 
 LUA_PREFIXES: Final[Mapping[type[IntEnum], str]] = {
     Enqueued: "ENQ",
+    Acked: "ACK",
     Failed: "FAIL",
     Retried: "RETRY",
     Deleted: "DEL",

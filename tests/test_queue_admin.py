@@ -17,9 +17,9 @@ async def _states(queue: Queue) -> dict[str, list[str]]:
     ids = [(await queue.enqueue(submission(f"t{i}"))).id for i in range(9)]
     await queue.heartbeat("w1")
     taken = await queue.reserve("w1", count=6)  # ids[0..5]
-    await queue.ack("w1", [(taken[0].id, "r0")])
+    await queue.ack("w1", [(taken[0].id, taken[0].token, "r0")])
     queue.clock.advance(1)  # type: ignore[attr-defined]
-    await queue.ack("w1", [(taken[1].id, "r1")])
+    await queue.ack("w1", [(taken[1].id, taken[1].token, "r1")])
     await queue.fail("w1", [Failure(taken[2], "transient")])
     await queue.fail("w1", [Failure(taken[3], "fatal", permanent=True)])
     return {
@@ -102,7 +102,7 @@ async def test_no_correctness_key_carries_a_ttl(redis_queue: Queue, client: Redi
 async def test_completed_index_is_trimmed_after_retention(queue: Queue, clock: FakeClock) -> None:
     await queue.enqueue(submission())
     [job] = await queue.reserve("w1")
-    await queue.ack("w1", [(job.id, "ok")])
+    await queue.ack("w1", [(job.id, job.token, "ok")])
     assert (await queue.list_by_status(Status.COMPLETED)).total == 1
     clock.advance(queue.config.retention + 1)
     assert await queue.sweep() == (0, 1)

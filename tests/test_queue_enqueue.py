@@ -34,7 +34,7 @@ async def test_same_key_other_payload_is_refused(queue: Queue) -> None:
 async def test_duplicate_reports_the_current_status(queue: Queue) -> None:
     first = await queue.enqueue(submission("essay", idempotency_key="k1"))
     [job] = await queue.reserve("w1")
-    await queue.ack("w1", [(job.id, "done")])
+    await queue.ack("w1", [(job.id, job.token, "done")])
     again = await queue.enqueue(submission("essay", idempotency_key="k1"))
     assert again == EnqueueResult(first.id, Status.COMPLETED, duplicate=True)
 

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from feedback_queue.errors import Conflict, NotFound, QueueFull
 from feedback_queue.job import Status
+from feedback_queue.outcomes import Acked
 from feedback_queue.queue import Failure, Queue
 from feedback_queue.settings import Rate
 from tests.conftest import FakeClock
@@ -64,14 +65,14 @@ async def test_ack_completes_with_result(queue: Queue) -> None:
     await queue.heartbeat("w1")
     await queue.enqueue(submission())
     [job] = await queue.reserve("w1")
-    assert await queue.ack("w1", [(job.id, '{"ok": true}')]) == 1
+    assert await queue.ack("w1", [(job.id, job.token, '{"ok": true}')]) == [Acked.COMPLETED]
     done = await queue.get(job.id)
     assert done.status == Status.COMPLETED
     assert done.record.result == '{"ok": true}'
     assert done.record.finished_ms > 0
     assert (await queue.list_by_status(Status.ACTIVE)).total == 0
     # A replayed ack changes nothing and counts nothing twice.
-    assert await queue.ack("w1", [(job.id, "other")]) == 0
+    assert await queue.ack("w1", [(job.id, job.token, "other")]) == [Acked.ALREADY]
     assert (await queue.get(job.id)).record.result == '{"ok": true}'
     assert (await queue.stats()).completed == 1
 
@@ -79,7 +80,7 @@ async def test_ack_completes_with_result(queue: Queue) -> None:
 async def test_completed_job_expires_after_retention(redis_queue: Queue, client: Redis) -> None:
     result = await redis_queue.enqueue(submission())
     [job] = await redis_queue.reserve("w1")
-    await redis_queue.ack("w1", [(job.id, "ok")])
+    await redis_queue.ack("w1", [(job.id, job.token, "ok")])
     ttl = await client.pttl(redis_queue.keys.job(result.id))
     assert 0 < ttl <= 3600 * 1000
     assert await client.llen(redis_queue.keys.active("w1")) == 0
@@ -249,20 +250,20 @@ async def test_ack_take_completes_and_takes_in_one_call(queue: Queue) -> None:
     for i in range(5):
         await queue.enqueue(submission(f"t{i}"))
     first = (await queue.take("w1", 2)).jobs
-    done, taken = await queue.ack_take("w1", [(j.id, "ok") for j in first], 10)
-    assert done == 2
+    done, taken = await queue.ack_take("w1", [(j.id, j.token, "ok") for j in first], 10)
+    assert done == [Acked.COMPLETED] * 2
     assert len(taken.jobs) == 3
     assert [(await queue.get(j.id)).status for j in first] == [Status.COMPLETED] * 2
     stats = await queue.stats()
     assert (stats.completed, stats.waiting) == (2, 0)
     # Replayed: nothing completes twice, nothing more to take.
-    again, empty = await queue.ack_take("w1", [(j.id, "ok") for j in first], 10)
-    assert (again, empty.jobs) == (0, [])
+    again, empty = await queue.ack_take("w1", [(j.id, j.token, "ok") for j in first], 10)
+    assert (again, empty.jobs) == ([Acked.ALREADY] * 2, [])
 
 
 async def test_active_job_shows_its_worker_and_start(queue: Queue, clock: FakeClock) -> None:
     result = await queue.enqueue(submission())
-    await queue.take("w9", 1)
+    [taken] = (await queue.take("w9", 1)).jobs
     job = await queue.get(result.id)
     assert (job.status, job.record.worker, job.record.started_ms) == (
         Status.ACTIVE,
@@ -270,7 +271,7 @@ async def test_active_job_shows_its_worker_and_start(queue: Queue, clock: FakeCl
         int(clock.now * 1000),
     )
     clock.advance(2)
-    await queue.ack("w9", [(result.id, "r")])
+    await queue.ack("w9", [(taken.id, taken.token, "r")])
     done = await queue.get(result.id)
     # The attempt's worker and start moved into the record when it ended.
     assert (done.record.worker, done.record.started_ms) == ("w9", int((clock.now - 2) * 1000))

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from feedback_queue.errors import Conflict
 from feedback_queue.job import Status
+from feedback_queue.outcomes import Acked
 from feedback_queue.queue import EnqueueResult, Queue
 from feedback_queue.settings import QueueConfig
 from tests.conftest import FakeClock, seeded_backoff
@@ -30,7 +31,7 @@ async def completed(queue: Queue, client: Redis, content: str, key: str) -> str:
     first = await queue.enqueue(submission(content, idempotency_key=key))
     [job] = await queue.reserve("w1")
     assert job.id == first.id
-    assert await queue.ack("w1", [(job.id, "done")]) == 1
+    assert await queue.ack("w1", [(job.id, job.token, "done")]) == [Acked.COMPLETED]
     assert 0 < await client.pttl(queue.keys.job(first.id)) <= 1000
     return first.id
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from feedback_queue.job import Status
+from feedback_queue.outcomes import Acked
 from feedback_queue.queue import Failure, Queue
 from tests.conftest import FakeClock
 from tests.helpers import silence, submission
@@ -67,9 +68,11 @@ async def test_job_that_kills_its_last_worker_is_dead_lettered(queue: Queue, cli
     assert (stats.waiting, stats.failed) == (0, 1)
 
 
-async def test_late_ack_from_a_reaped_worker_completes_and_does_not_rerun(
+async def test_late_ack_from_a_reaped_worker_is_refused_and_the_job_runs_again(
     queue: Queue, client: Redis
 ) -> None:
+    # The reaper ended the zombie's lease: its token is stale, so its late ack changes nothing
+    # (DESIGN.md §1.2) and the job runs again: at-least-once, and never two holders at once.
     await queue.enqueue(submission())
     await queue.heartbeat("zombie")
     await queue.heartbeat("reaper")
@@ -77,9 +80,10 @@ async def test_late_ack_from_a_reaped_worker_completes_and_does_not_rerun(
     await silence(client, queue, "zombie", queue.config.heartbeat_grace + 1)
     await queue.heartbeat("reaper")
     assert await queue.reap() == 1
-    assert await queue.ack("zombie", [(job.id, "late but done")]) == 1
-    assert (await queue.get(job.id)).status == Status.COMPLETED
-    assert await queue.reserve("other", count=5) == []
+    assert await queue.ack("zombie", [(job.id, job.token, "late but done")]) == [Acked.STALE]
+    assert (await queue.get(job.id)).status == Status.WAITING
+    [again] = await queue.reserve("other", count=5)
+    assert (again.id, again.attempts) == (job.id, 2)  # the reaped attempt counts
 
 
 async def test_reaped_and_departed_workers_leave_no_keys(redis_queue: Queue, client: Redis) -> None:
@@ -104,7 +108,7 @@ async def test_completed_job_found_in_waiting_is_not_run_again(
     queue = redis_queue
     await queue.enqueue(submission())
     [job] = await queue.reserve("w1")
-    await queue.ack("w1", [(job.id, "done")])
+    await queue.ack("w1", [(job.id, job.token, "done")])
     await client.lpush(queue.keys.waiting, job.id)  # as if a stale copy had come back
     assert await queue.reserve("w2", count=5) == []
     assert await client.llen(queue.keys.active("w2")) == 0

@@ -7,6 +7,7 @@ import pytest
 from redis.asyncio import Redis
 
 from feedback_queue.job import Status, new_id
+from feedback_queue.outcomes import Acked
 from feedback_queue.queue import Arg, Queue
 from feedback_queue.record import decode, encode_new
 from tests.conftest import FakeClock
@@ -35,7 +36,7 @@ async def test_a_short_delay_is_delayed_in_delayed_then_runs(
     assert await where(queue, client, result.id) == (Status.WAITING, True, False)
     [taken] = await queue.reserve("w1")
     assert taken.id == result.id
-    assert await queue.ack("w1", [(taken.id, "done")]) == 1
+    assert await queue.ack("w1", [(taken.id, taken.token, "done")]) == [Acked.COMPLETED]
     assert (await queue.get(result.id)).status == Status.COMPLETED
 
 

@@ -7,6 +7,7 @@ import pytest
 from redis.asyncio import Redis
 
 from feedback_queue.errors import Conflict
+from feedback_queue.outcomes import Acked
 from feedback_queue.queue import EnqueueResult, Queue
 from tests.conftest import FakeClock
 from tests.helpers import submission
@@ -53,10 +54,12 @@ async def test_the_completed_index_is_trimmed_in_batches_until_done(
     await queue.enqueue(submission("keyed", idempotency_key="k"))
     *taken, last = await queue.reserve("w1", count=jobs + 1)
     for job in taken:  # one completion per ms: the index has no ties
-        assert await queue.ack("w1", [(job.id, "done")]) == 1
+        assert await queue.ack("w1", [(job.id, job.token, "done")]) == [Acked.COMPLETED]
         clock.advance(0.001)
     clock.advance(max(queue.config.idempotency_ttl, queue.config.retention) + 1)
-    assert await queue.ack("w1", [(last.id, "done")]) == 1  # within the retention
+    assert await queue.ack("w1", [(last.id, last.token, "done")]) == [
+        Acked.COMPLETED
+    ]  # within the retention
     assert await queue.sweep(batch=10) == (1, jobs)
     assert await client.zcard(queue.keys.idem_expiry) == 0
     assert await client.zrange(queue.keys.completed, 0, -1) == [last.id.encode()]

@@ -218,7 +218,8 @@ class Worker:
         try:
             async with self._outcomes.sending(acks):
                 call = lambda: self.queue.ack_take(self.id, acks, count)  # noqa: E731
-                _, taken = await self._redis("take", call)
+                acked, taken = await self._redis("take", call)
+            self._outcomes.refused_acks(acks, acked)
         finally:
             self._not_taking.set()
         return taken
@@ -268,7 +269,7 @@ class Worker:
             log.warning("job %s attempt %d raised", job.id, job.attempts, exc_info=True)
             self._failed(job, f"{type(exc).__name__}: {exc}")
         else:
-            self._outcomes.ack(job.id, result)
+            self._outcomes.ack(job.id, job.token, result)
             self.processed += 1
         finally:
             self._deadlines.pop(job.id, None)

@@ -1,9 +1,12 @@
 """The consumer path: take jobs into a worker's processing list, then ack, fail or hand back.
 
 A worker takes with the take script while there is a backlog (many jobs, one round trip) and
-with BLMOVE when idle (`wait_one`); both mark the jobs ACTIVE. `ack` completes jobs, `fail`
-backs them off into `delayed` or dead-letters them into `failed`, `release` and `recover` hand
-unfinished ones back to the front of waiting. Every script here is replay-safe (see its header).
+with BLMOVE when idle (`wait_one`); both mark the jobs ACTIVE and give each attempt a fence
+token (`Job.token`). `ack` completes jobs, `fail` backs them off into `delayed` or dead-letters
+them into `failed`, `release` and `recover` hand unfinished ones back to the front of waiting.
+Ack, fail and release present the attempt's token: one that no longer holds the attempt (the
+worker was reaped, the job retried or taken again) changes nothing. Every script here is
+replay-safe (see its header).
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from feedback_queue.job import Job, Status
-from feedback_queue.outcomes import Failed, TakeState
+from feedback_queue.outcomes import Acked, Failed, TakeState
 from feedback_queue.queue.base import Arg, QueueBase
-from feedback_queue.queue.values import Failure, Taken
+from feedback_queue.queue.values import Ack, Failure, Taken
 
 MAX_ERROR_CHARS = 2000
 _FAILED_STATUS = {Failed.DELAYED: Status.DELAYED, Failed.DEAD: Status.FAILED}
@@ -41,15 +44,15 @@ class Consuming(QueueBase):
         return _taken(raw, worker, now)
 
     async def ack_take(
-        self, worker: str, done: Iterable[tuple[str, str]], count: int
-    ) -> tuple[int, Taken]:
-        """`ack` and `take` in one round trip: how many completed, and what was taken."""
+        self, worker: str, done: Iterable[Ack], count: int
+    ) -> tuple[list[Acked], Taken]:
+        """`ack` and `take` in one round trip: each ack's outcome, and what was taken."""
         now = self.now_ms()
         args: list[Arg] = [now, self._retention_ms(), worker, count, *self._rate_args()]
-        for job_id, result in done:
-            args += [job_id, result]
+        for ack in done:
+            args += ack
         raw = await self._eval(self.scripts.ack_take, self._consuming_keys(worker), args)
-        return int(raw[0]), _taken(raw[1:], worker, now)
+        return [Acked(int(o)) for o in raw[0]], _taken(raw[1:], worker, now)
 
     def _consuming_keys(self, worker: str) -> list[str]:
         """The KEYS layout shared by the ack, take and ack_take scripts (lib/consume.lua)."""
@@ -85,40 +88,45 @@ class Consuming(QueueBase):
         if moved is None:
             return Taken([])
         now = self.now_ms()
-        state, record = await self._eval(
+        state, record, *token = await self._eval(
             self.scripts.start,
-            [active, k.waiting, k.paused, k.job_prefix, k.limiter, k.started],
+            [active, k.waiting, k.paused, k.job_prefix, k.limiter, k.started, k.stats],
             [now, worker, moved, *self._rate_args()],
         )
         if int(state) != TakeState.OK:
             return _not_taken(int(state))
-        return Taken([Job.from_raw(moved, record, worker, now)] if record else [])
+        return Taken([Job.from_raw(moved, record, worker, now, *token)] if record else [])
 
     def _rate_args(self) -> tuple[int, int]:
         rate = self.config.rate_limit
         return (rate.limit, int(rate.period * 1000)) if rate else (0, 0)
 
-    async def ack(self, worker: str, done: Iterable[tuple[str, str]]) -> int:
-        """Complete (job id, result) pairs taken by `worker`; returns how many completed now."""
-        args: list[Arg] = [self.now_ms(), self._retention_ms()]
-        for job_id, result in done:
-            args += [job_id, result]
-        if len(args) == 2:
-            return 0
-        return int(await self._eval(self.scripts.ack, self._consuming_keys(worker), args))
+    async def ack(self, worker: str, done: Iterable[Ack]) -> list[Acked]:
+        """Complete (job id, token, result) triples taken by `worker`; one outcome each.
+
+        STALE: the token no longer holds the attempt (the worker was reaped, the job retried or
+        taken again), so nothing changed and the job runs again; ALREADY: a replay.
+        """
+        args: list[Arg] = [self.now_ms(), self._retention_ms(), worker]
+        for ack in done:
+            args += ack
+        if len(args) == 3:
+            return []
+        outcomes = await self._eval(self.scripts.ack, self._consuming_keys(worker), args)
+        return [Acked(int(o)) for o in outcomes]
 
     async def fail(self, worker: str, failures: Sequence[Failure]) -> list[Status | None]:
         """Record failed attempts: DELAYED with backoff, or FAILED when permanent or the last.
 
-        Returns each job's new status, or None when the job had already moved on (the attempt
-        was reaped or this is a replay), in which case nothing changed.
+        Returns each job's new status, or None when the job's token no longer holds the attempt
+        (the attempt was reaped, the job retried, or this is a replay): nothing changed.
         """
         if not failures:
             return []
         now = self.now_ms()
-        args: list[Arg] = [now]
+        args: list[Arg] = [now, worker]
         for f in failures:
-            args += [f.job.id, f.job.attempts, f.error[:MAX_ERROR_CHARS], self._retry_at(f, now)]
+            args += [f.job.id, f.job.token, f.error[:MAX_ERROR_CHARS], self._retry_at(f, now)]
         k = self.keys
         outcomes = await self._eval(
             self.scripts.fail,
@@ -134,9 +142,10 @@ class Consuming(QueueBase):
         delay = max(self.config.backoff.delay(failure.job.attempts), failure.retry_after)
         return now + max(int(delay * 1000), 1)
 
-    async def release(self, worker: str, job_ids: Iterable[str]) -> int:
-        """Hand `worker`'s unfinished jobs back to the front of waiting (shutdown)."""
-        return await self._release(worker, "only", job_ids)
+    async def release(self, worker: str, jobs: Iterable[Job]) -> int:
+        """Hand `worker`'s unfinished jobs back to the front of waiting (shutdown); a job whose
+        token no longer holds its attempt is not touched."""
+        return await self._release(worker, "only", [a for j in jobs for a in (j.id, j.token)])
 
     async def recover(self, worker: str, keep: Iterable[str]) -> int:
         """Hand back every job in `worker`'s processing list except `keep`.
@@ -146,10 +155,10 @@ class Consuming(QueueBase):
         """
         return await self._release(worker, "except", keep)
 
-    async def _release(self, worker: str, mode: str, job_ids: Iterable[str]) -> int:
+    async def _release(self, worker: str, mode: str, args: Iterable[str]) -> int:
         k = self.keys
-        keys = [k.active(worker), k.waiting, k.job_prefix, k.started]
-        return int(await self._eval(self.scripts.release, keys, [mode, *job_ids]))
+        keys = [k.active(worker), k.waiting, k.job_prefix, k.started, k.stats]
+        return int(await self._eval(self.scripts.release, keys, [mode, worker, *args]))
 
     async def heartbeat(self, worker: str) -> None:
         """Tell the fleet `worker` is alive; its processing list is safe from the reaper. The
@@ -171,8 +180,10 @@ def _not_taken(state: int) -> Taken:
 
 
 def _taken(raw: Any, worker: str, now: int) -> Taken:
-    """Decode what take_jobs (lib/consume.lua) returned: a state, then id, record pairs."""
+    """Decode what take_jobs (lib/consume.lua) returned: a state, then id, record, token."""
     state = int(raw[0])
     if state != TakeState.OK:
         return _not_taken(state)
-    return Taken([Job.from_raw(raw[i], raw[i + 1], worker, now) for i in range(1, len(raw), 2)])
+    return Taken(
+        [Job.from_raw(raw[i], raw[i + 1], worker, now, raw[i + 2]) for i in range(1, len(raw), 3)]
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from feedback_queue.errors import Conflict, InvalidSubmission, NotFound, QueueError
-from feedback_queue.job import Job, Status
+from feedback_queue.job import Job, Status, parse_started
 from feedback_queue.outcomes import Deleted, Retried
 from feedback_queue.queue.base import QueueBase, strs
 from feedback_queue.queue.values import Page, QueueStats, ServerInfo, page_window
@@ -44,8 +44,8 @@ class Steering(QueueBase):
                 continue
             job = Job.from_raw(job_id, raw)
             if who and job.status == Status.ACTIVE:
-                worker, _, since = who.decode().partition("|")
-                job = Job.from_raw(job_id, raw, worker, int(since))
+                worker, since, _ = parse_started(who)
+                job = Job.from_raw(job_id, raw, worker, since)
             jobs.append(job)
         return jobs
 

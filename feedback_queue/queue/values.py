@@ -29,6 +29,10 @@ class Taken:
     wait: float = 0.0
 
 
+# A finished attempt to complete: job id, the attempt's fence token (`Job.token`), result.
+Ack = tuple[str, str, str]
+
+
 @dataclass(frozen=True)
 class Failure:
     """A failed attempt: the job as reserved, what went wrong, and whether retrying can help."""

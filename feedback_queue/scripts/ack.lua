@@ -1,6 +1,7 @@
 -- Complete jobs: drop them from the processing list, store the result, start retention.
 -- uses: consume
 -- KEYS: the consuming layout of lib/consume.lua (waiting, processing list, ..., limiter)
--- ARGV[1] = now (ms)   ARGV[2] = retention (ms)   then 2 per job: id, result
--- Returns how many jobs became COMPLETED (see ack_jobs).
-return ack_jobs(tonumber(ARGV[1]), tonumber(ARGV[2]), 3)
+-- ARGV[1] = now (ms)   ARGV[2] = retention (ms)   ARGV[3] = worker id
+-- then 3 per job: id, the attempt's token, result
+-- Returns one outcome per job (see ack_jobs): a stale token is refused and changes nothing.
+return ack_jobs(tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], 4)

@@ -3,10 +3,10 @@
 -- KEYS: the consuming layout of lib/consume.lua (waiting, processing list, ..., limiter)
 -- ARGV[1] = now (ms)   ARGV[2] = retention (ms)   ARGV[3] = worker id   ARGV[4] = N to take
 -- ARGV[5] = global rate: jobs per period (0: no limit)   ARGV[6] = that period (ms)
--- then 2 per completed job: id, result
--- Returns how many became COMPLETED, then what take_jobs returns.
+-- then 3 per completed job: id, the attempt's token, result
+-- Returns the list of ack outcomes (see ack_jobs), then what take_jobs returns.
 local now = tonumber(ARGV[1])
-local done = ack_jobs(now, tonumber(ARGV[2]), 7)
+local acked = ack_jobs(now, tonumber(ARGV[2]), ARGV[3], 7)
 local taken = take_jobs(now, ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
-table.insert(taken, 1, done)
+table.insert(taken, 1, acked)
 return taken

@@ -3,22 +3,26 @@
 -- KEYS[1] = this worker's processing list   KEYS[2] = delayed zset   KEYS[3] = failed zset
 -- KEYS[4] = stats hash                      KEYS[5] = job key prefix
 -- KEYS[6] = started hash
--- ARGV[1] = now (ms), then 4 per job: id, attempt it failed in, error, retry at (ms; 0: FAILED)
--- Returns one outcome per job: FAIL_DELAYED, FAIL_DEAD (now FAILED), or FAIL_STALE (the job is
--- no longer in that attempt: a replayed call, or it was reaped meanwhile; nothing changes).
-local now = tonumber(ARGV[1])
+-- ARGV[1] = now (ms)   ARGV[2] = worker id
+-- then 4 per job: id, the failed attempt's token, error, retry at (ms; 0: FAILED)
+-- Returns one outcome per job: FAIL_DELAYED, FAIL_DEAD (now FAILED), or FAIL_STALE: the token
+-- no longer holds the attempt (a replayed call, or the worker was reaped, the job retried or
+-- taken again meanwhile). A stale failure changes nothing but this: its id leaves this worker's
+-- processing list (unless the worker holds the job again under a newer token) and
+-- `stale_outcomes` counts it.
+local now, worker = tonumber(ARGV[1]), ARGV[2]
 local out = {}
-local retried, failed = 0, 0
-for i = 2, #ARGV, 4 do
-  local id, attempt, err, retry_at = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2],
-    tonumber(ARGV[i + 3])
+local retried, failed, stale = 0, 0, 0
+for i = 3, #ARGV, 4 do
+  local id, token, err, retry_at = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
   local job_key = KEYS[5] .. id
-  local raw = redis.call('GET', job_key)
+  local who = redis.call('HGET', KEYS[6], id)
+  local raw = holds(who, token) and redis.call('GET', job_key)
   local rec = raw and rec_decode(raw)
   local outcome = FAIL_STALE
-  if rec and rec.status == ACTIVE and rec.attempts == attempt then
+  if rec and rec.status == ACTIVE then
     redis.call('LREM', KEYS[1], 1, id)
-    settle_started(rec, KEYS[6], id)
+    settle_started(rec, KEYS[6], id, nil, who)
     rec.extra.x = err
     if retry_at > 0 then
       rec.status = DELAYED
@@ -34,9 +38,15 @@ for i = 2, #ARGV, 4 do
       outcome = FAIL_DEAD
     end
     redis.call('SET', job_key, rec_encode(rec))
+  else
+    if not (who and parse_started(who) == worker) then
+      redis.call('LREM', KEYS[1], 1, id)
+    end
+    stale = stale + 1
   end
   out[#out + 1] = outcome
 end
 if retried > 0 then redis.call('HINCRBY', KEYS[4], 'retried', retried) end
 if failed > 0 then redis.call('HINCRBY', KEYS[4], 'failed', failed) end
+if stale > 0 then redis.call('HINCRBY', KEYS[4], 'stale_outcomes', stale) end
 return out

@@ -22,9 +22,11 @@ local returned, failed = 0, 0
 for _, id in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
   local job_key = KEYS[6] .. id
   local raw = redis.call('GET', job_key)
-  if raw then
+  local who = redis.call('HGET', KEYS[7], id)
+  -- An id whose job another worker holds now is a leftover: that attempt is not this one.
+  if raw and not (who and parse_started(who) ~= worker) then
     local rec = rec_decode(raw)
-    settle_started(rec, KEYS[7], id)
+    settle_started(rec, KEYS[7], id, nil, who)
     if rec.status == ACTIVE and rec.attempts >= max_attempts then
       rec.status = FAILED
       rec.extra.f = now

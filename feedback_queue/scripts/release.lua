@@ -1,32 +1,68 @@
 -- A live worker hands jobs of its own processing list back to the front of waiting: at shutdown
 -- the ones it will not finish, or after a lost reply the ones it never received.
--- uses: codec
+-- uses: codec, started
 -- KEYS[1] = this worker's processing list   KEYS[2] = waiting list   KEYS[3] = job key prefix
--- KEYS[4] = started hash
--- ARGV[1] = mode: 'only' hands back the ids that follow, 'except' all but the ids that follow
--- ARGV[2..] = ids
+-- KEYS[4] = started hash                    KEYS[5] = stats hash
+-- ARGV[1] = mode   ARGV[2] = worker id
+-- Mode 'only' hands back the jobs that follow as id, token pairs: fenced like ack and fail, a
+-- job whose token no longer holds its attempt is not touched (its id only leaves this worker's
+-- list, unless the worker holds the job again under a newer token) and `stale_outcomes` counts
+-- it. Mode 'except' hands back every job of the list but the ids that follow (their tokens are
+-- what the worker never received): the ones this worker holds, and the ones never started; an
+-- id whose job another worker holds only leaves the list.
 -- Returns how many went back. The interrupted attempt is not counted against the job.
-local listed = {}
-for i = 2, #ARGV do listed[ARGV[i]] = true end
-local back = 0
-for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
-  if (ARGV[1] == 'only') == (listed[id] == true) then
-    redis.call('LREM', KEYS[1], 1, id)
-    local job_key = KEYS[3] .. id
-    local raw = redis.call('GET', job_key)
+local worker = ARGV[2]
+
+-- `id` has left the processing list; back to waiting (true) if it is this worker's or never
+-- started.
+local function hand_back(id, who)
+  if who and parse_started(who) ~= worker then
+    return false
+  end
+  local job_key = KEYS[3] .. id
+  local raw = redis.call('GET', job_key)
+  if who then
     redis.call('HDEL', KEYS[4], id)
-    if raw then
-      local rec = rec_decode(raw)
-      if rec.status ~= COMPLETED then
-        if rec.status == ACTIVE then
-          rec.status = WAITING
-          rec.attempts = math.max(rec.attempts - 1, 0)
-          redis.call('SET', job_key, rec_encode(rec))
-        end
-        redis.call('RPUSH', KEYS[2], id)
-        back = back + 1
+  end
+  if not raw then
+    return false
+  end
+  local rec = rec_decode(raw)
+  if rec.status == ACTIVE then
+    rec.status = WAITING
+    rec.attempts = math.max(rec.attempts - 1, 0)
+    redis.call('SET', job_key, rec_encode(rec))
+  elseif rec.status ~= WAITING then
+    return false
+  end
+  redis.call('RPUSH', KEYS[2], id)
+  return true
+end
+
+local back, stale = 0, 0
+if ARGV[1] == 'only' then
+  for i = 3, #ARGV, 2 do
+    local id, token = ARGV[i], ARGV[i + 1]
+    local who = redis.call('HGET', KEYS[4], id)
+    if holds(who, token) then
+      redis.call('LREM', KEYS[1], 1, id)
+      if hand_back(id, who) then back = back + 1 end
+    else
+      if not (who and parse_started(who) == worker) then
+        redis.call('LREM', KEYS[1], 1, id)
       end
+      stale = stale + 1
+    end
+  end
+else
+  local keep = {}
+  for i = 3, #ARGV do keep[ARGV[i]] = true end
+  for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+    if not keep[id] then
+      redis.call('LREM', KEYS[1], 1, id)
+      if hand_back(id, redis.call('HGET', KEYS[4], id)) then back = back + 1 end
     end
   end
 end
+if stale > 0 then redis.call('HINCRBY', KEYS[5], 'stale_outcomes', stale) end
 return back

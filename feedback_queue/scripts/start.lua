@@ -2,10 +2,11 @@
 -- uses: limiter, started
 -- KEYS[1] = this worker's processing list   KEYS[2] = waiting list
 -- KEYS[3] = paused flag   KEYS[4] = job key prefix   KEYS[5] = rate limiter
--- KEYS[6] = started hash
+-- KEYS[6] = started hash              KEYS[7] = stats hash (the fence counter)
 -- ARGV[1] = now (ms)   ARGV[2] = worker id   ARGV[3] = job id
 -- ARGV[4] = global rate: jobs per period (0: no limit)   ARGV[5] = that period (ms)
--- Returns {state, record}: TAKE_OK with the record ('' when the job is gone or finished), or,
+-- Returns {state, record, token}: TAKE_OK with the record and the attempt's fence token (no
+-- token, and record '', when the job is gone or finished), or,
 -- with no record, TAKE_PAUSED when the queue was paused while BLMOVE waited, or the ms to wait
 -- when the global rate limit (no TTL) allows no start now. In those two cases the id goes back to the consuming end of
 -- waiting, first in line, untouched.
@@ -25,4 +26,9 @@ if state ~= TAKE_OK then
   end
   return {state, ''}
 end
-return {TAKE_OK, mark_active(KEYS[4] .. id, KEYS[1], KEYS[6], id, worker, now) or ''}
+local fence = draw_fences(KEYS[7], 1) + 1
+local raw, token = mark_active(KEYS[4] .. id, KEYS[1], KEYS[6], id, worker, now, fence)
+if not raw then
+  return {TAKE_OK, ''}
+end
+return {TAKE_OK, raw, token}

@@ -24,6 +24,7 @@ from feedback_queue import health
 from feedback_queue.connection import create_client
 from feedback_queue.errors import QueueAuthError, QueueError
 from feedback_queue.job import Status
+from feedback_queue.outcomes import Acked
 from feedback_queue.processing import JobContext
 from feedback_queue.queue import Failure, Queue
 from feedback_queue.settings import WorkerConfig
@@ -192,11 +193,12 @@ async def _ingest_and_worker_flows(ingest: Queue, worker: Queue, clock: FakeCloc
     await worker.heartbeat("w-a")
     taken = await worker.take("w-a", 2)
     assert len(taken.jobs) == 2
-    assert await worker.ack("w-a", [(taken.jobs[0].id, "fine")]) == 1
+    acked = await worker.ack("w-a", [(taken.jobs[0].id, taken.jobs[0].token, "fine")])
+    assert acked == [Acked.COMPLETED]
     failed = await worker.fail("w-a", [Failure(taken.jobs[1], "bad input", permanent=True)])
     assert failed == [Status.FAILED]
     done, more = await worker.ack_take("w-a", [], 1)
-    assert done == 0
+    assert done == []
     assert len(more.jobs) == 1
     assert await worker.fail("w-a", [Failure(more.jobs[0], "flaky")]) == [Status.DELAYED]
     idle = await worker.wait_one("w-a", 0.1)

@@ -84,7 +84,7 @@ async def test_watch_follows_to_completed(ingest: Ingest) -> None:
         elif info.status == pb.ACTIVE:
             assert info.attempts == 1
             assert info.worker == "w1"
-            await ingest.queue.ack("w1", [(job.id, '{"score": 3}')])
+            await ingest.queue.ack("w1", [(job.id, job.token, '{"score": 3}')])
         elif info.status == pb.COMPLETED:
             assert info.result == '{"score": 3}'
     assert seen == [pb.WAITING, pb.ACTIVE, pb.COMPLETED]

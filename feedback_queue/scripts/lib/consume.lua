@@ -7,33 +7,32 @@
 --   KEYS[7] = job key prefix    KEYS[8] = started hash   KEYS[9] = paused flag
 --   KEYS[10] = global rate limiter (gcra_admit without a TTL)
 
--- Complete the jobs named in ARGV[first..] as id, result pairs: drop them from the processing
--- list, store the result, start retention. Returns how many became COMPLETED. Replay-safe: a
--- COMPLETED job is left as it is. A late ack from a worker that was reaped still completes the
--- job, and takes it out of waiting, delayed or failed, so it does not run again.
-local function ack_jobs(now, retention, first)
-  local done = 0
+-- Complete the jobs named in ARGV[first..] as id, token, result triples, each taken by `worker`
+-- with that token: drop them from the processing list, store the result, start retention.
+-- Returns one outcome per job (ACK_COMPLETED, ACK_ALREADY, ACK_STALE). Fenced: an ack whose
+-- token no longer holds the attempt (the worker was reaped, the job retried, taken again) is
+-- refused and changes nothing but this: its id leaves this worker's processing list (unless
+-- the worker holds the job again under a newer token) and `stale_outcomes` counts it; the job
+-- runs again (at-least-once). Replay-safe: an ack of a COMPLETED job is ACK_ALREADY, a no-op.
+local function ack_jobs(now, retention, worker, first)
+  local out, done, stale = {}, 0, 0
   local settled, index = {}, {}
-  for i = first, #ARGV, 2 do
-    local id, result = ARGV[i], ARGV[i + 1]
+  for i = first, #ARGV, 3 do
+    local id, token, result = ARGV[i], ARGV[i + 1], ARGV[i + 2]
     local job_key = KEYS[7] .. id
+    local who = redis.call('HGET', KEYS[8], id)
     local head = redis.call('GETRANGE', job_key, 0, 3)
-    local exists = #head == 4
-    if redis.call('LREM', KEYS[2], 1, id) == 0 and exists then
-      redis.call('LREM', KEYS[1], 1, id)
-      redis.call('ZREM', KEYS[3], id)
-      redis.call('ZREM', KEYS[4], id)
-    end
-    local flags, status = 0, COMPLETED
-    if exists then
+    local flags, status = 0, nil
+    if #head == 4 then
       flags, status = struct.unpack('>BB', head)
     end
-    if status ~= COMPLETED then
+    if status and holds(who, token) then
+      redis.call('LREM', KEYS[2], 1, id)
       if flags == REC_PLAIN then
         -- The common case, a first attempt: patch the header and append the extras, so the
         -- payload is neither copied here nor written to the AOF again.
         local rec = {extra = {}}
-        settle_started(rec, KEYS[8], id, settled)
+        settle_started(rec, KEYS[8], id, settled, who)
         rec.extra.f = now
         rec.extra.r = result
         local extra = cmsgpack.pack(rec.extra)
@@ -42,7 +41,7 @@ local function ack_jobs(now, retention, first)
         redis.call('PEXPIRE', job_key, retention)
       else
         local rec = rec_decode(redis.call('GET', job_key))
-        settle_started(rec, KEYS[8], id, settled)
+        settle_started(rec, KEYS[8], id, settled, who)
         rec.status = COMPLETED
         rec.extra.f = now
         rec.extra.r = result
@@ -52,21 +51,35 @@ local function ack_jobs(now, retention, first)
       index[#index + 1] = now
       index[#index + 1] = id
       done = done + 1
+      out[#out + 1] = ACK_COMPLETED
+    else
+      if not (who and parse_started(who) == worker) then
+        redis.call('LREM', KEYS[2], 1, id)
+      end
+      if status == COMPLETED then
+        out[#out + 1] = ACK_ALREADY
+      else
+        stale = stale + 1
+        out[#out + 1] = ACK_STALE
+      end
     end
   end
   if done > 0 then
     redis.call('ZADD', KEYS[5], unpack(index))
     redis.call('HINCRBY', KEYS[6], 'completed', done)
   end
+  if stale > 0 then
+    redis.call('HINCRBY', KEYS[6], 'stale_outcomes', stale)
+  end
   if #settled > 0 then
     redis.call('HDEL', KEYS[8], unpack(settled))
   end
-  return done
+  return out
 end
 
 -- Move up to n waiting jobs, oldest first, into the processing list and mark them ACTIVE.
--- Returns a state (TakeState), then id1, record1, id2, record2, ...: TAKE_OK normally (maybe no
--- jobs), TAKE_PAUSED while the queue is paused, or the ms to wait while the global rate limit
+-- Returns a state (TakeState), then id1, record1, token1, id2, record2, token2, ...: TAKE_OK
+-- normally (maybe no jobs), TAKE_PAUSED while the queue is paused, or the ms to wait while the global rate limit
 -- (KEYS[10]) allows none (no jobs).
 local function take_jobs(now, worker, n, rate, period)
   if redis.call('EXISTS', KEYS[9]) == 1 then
@@ -88,12 +101,15 @@ local function take_jobs(now, worker, n, rate, period)
   end
   redis.call('LPUSH', KEYS[2], unpack(oldest_first))  -- the newest ends up at the head
   local out, marks = {TAKE_OK}, {}
+  local fence = draw_fences(KEYS[6], #ids)
   for i = #ids, 1, -1 do
     local id = ids[i]
-    local raw = mark_active(KEYS[7] .. id, KEYS[2], KEYS[8], id, worker, now, marks)
+    fence = fence + 1
+    local raw, token = mark_active(KEYS[7] .. id, KEYS[2], KEYS[8], id, worker, now, fence, marks)
     if raw then
       out[#out + 1] = id
       out[#out + 1] = raw
+      out[#out + 1] = token
     end
   end
   if #marks > 0 then

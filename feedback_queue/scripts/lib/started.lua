@@ -1,15 +1,45 @@
--- Library: who runs an ACTIVE job, and since when.
+-- Library: who runs an ACTIVE job, since when, and with which fence token.
 -- uses: codec
--- That lives in the queue's `started` hash (id -> "worker|ms"), not in the record: taking a job
--- patches three header bytes of the codec's layout in place (SETRANGE) instead of decoding and
--- rewriting the whole record. The attempt's end moves both into the record (settle_started).
+-- That lives in the queue's `started` hash (id -> "worker|ms|fence"), not in the record: taking
+-- a job patches three header bytes of the codec's layout in place (SETRANGE) instead of
+-- decoding and rewriting the whole record. The attempt's end moves worker and start time into
+-- the record (settle_started) and drops the entry, and with it the attempt's token.
+-- The fence is the attempt's token: a number drawn from the queue-wide counter `fence` of the
+-- stats hash, which only ever grows (no retry, delete or reap resets it), so no two attempts of
+-- any job ever share one and a stale token can never become valid again. Ack, fail and release
+-- present it; an outcome whose token is not the entry's changes nothing (DESIGN.md §1.2).
 
--- Mark a taken job ACTIVE for `worker`: one more attempt, started now. Returns the raw record,
--- or false when the job is gone or already COMPLETED (then it is dropped from `active`).
--- A replayed call (same worker, already ACTIVE) returns the record unchanged. With `marks`,
--- the started entry is appended there for one HSET of the whole batch: every write command a
--- script runs is also written to the AOF one by one, so fewer, wider commands are cheaper.
-local function mark_active(job_key, active_key, started_key, id, worker, now, marks)
+-- Draw n fresh fence tokens from the counter: returns the number before the first of them.
+local function draw_fences(stats_key, n)
+  return redis.call('HINCRBY', stats_key, 'fence', n) - n
+end
+
+-- The parts of a started entry: worker, start ms, fence token (false for an entry written
+-- before tokens existed: no token matches it, so its attempt ends only by the reaper).
+local function parse_started(who)
+  local a = string.find(who, '|', 1, true)
+  local b = string.find(who, '|', a + 1, true)
+  if not b then
+    return string.sub(who, 1, a - 1), tonumber(string.sub(who, a + 1)), false
+  end
+  return string.sub(who, 1, a - 1), tonumber(string.sub(who, a + 1, b - 1)), string.sub(who, b + 1)
+end
+
+-- Does `who` (a started entry, or false) hold the attempt that `token` names?
+local function holds(who, token)
+  if not who then return false end
+  local _, _, fence = parse_started(who)
+  return fence ~= false and fence == token
+end
+
+-- Mark a taken job ACTIVE for `worker`: one more attempt, started now, fenced by `fence` (a
+-- number from draw_fences). Returns the raw record and the attempt's token, or false when the
+-- job is gone or already COMPLETED (then it is dropped from `active`). A replayed call (same
+-- worker, already ACTIVE) returns the record unchanged with the token already issued. With
+-- `marks`, the started entry is appended there for one HSET of the whole batch: every write
+-- command a script runs is also written to the AOF one by one, so fewer, wider commands are
+-- cheaper.
+local function mark_active(job_key, active_key, started_key, id, worker, now, fence, marks)
   local raw = redis.call('GET', job_key)
   if not raw then
     redis.call('LREM', active_key, 1, id)
@@ -23,29 +53,36 @@ local function mark_active(job_key, active_key, started_key, id, worker, now, ma
   if status == ACTIVE then
     local who = redis.call('HGET', started_key, id)
     if who and string.sub(who, 1, #worker + 1) == worker .. '|' then
-      return raw
+      local _, _, token = parse_started(who)
+      if token then
+        return raw, token
+      end
     end
   end
   local patch = struct.pack('>BH', ACTIVE, attempts + 1)
   redis.call('SETRANGE', job_key, 1, patch)
-  local mark = worker .. '|' .. string.format('%.0f', now)
+  local token = string.format('%.0f', fence)
+  local mark = worker .. '|' .. string.format('%.0f', now) .. '|' .. token
   if marks then
     marks[#marks + 1] = id
     marks[#marks + 1] = mark
   else
     redis.call('HSET', started_key, id, mark)
   end
-  return string.char(flags) .. patch .. string.sub(raw, 5)
+  return string.char(flags) .. patch .. string.sub(raw, 5), token
 end
 
--- The attempt of `id` ends: its worker and start time go into the record's extras. With
+-- The attempt of `id` ends: its worker and start time go into the record's extras. `who` is
+-- its started entry when the caller has read it already (false: there is none). With
 -- `settled`, the id is appended there for one HDEL of the whole batch.
-local function settle_started(rec, started_key, id, settled)
-  local who = redis.call('HGET', started_key, id)
+local function settle_started(rec, started_key, id, settled, who)
+  if who == nil then
+    who = redis.call('HGET', started_key, id)
+  end
   if who then
-    local sep = string.find(who, '|', 1, true)
-    rec.extra.w = string.sub(who, 1, sep - 1)
-    rec.extra.t = tonumber(string.sub(who, sep + 1))
+    local worker, since = parse_started(who)
+    rec.extra.w = worker
+    rec.extra.t = since
     if settled then
       settled[#settled + 1] = id
     else

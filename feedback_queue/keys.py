@@ -17,11 +17,13 @@ key                                     type    role
                                                 trimmed to the retention period
 ``{fbq:Q}:job:<id>``                    string  the job record (see ``record.py``); PEXPIRE only
                                                 once COMPLETED
-``{fbq:Q}:started``                     hash    ACTIVE job id -> "<worker>|<started ms>"; moved
+``{fbq:Q}:started``                     hash    ACTIVE job id -> "<worker>|<started ms>|<fence>":
+                                                who holds the attempt, and its token; moved
                                                 into the record when the attempt ends
 ``{fbq:Q}:idem``                        hash    idempotency key -> "<id>:<payload digest>"
 ``{fbq:Q}:idem-expiry``                 zset    idempotency key -> when the record may go (ms)
-``{fbq:Q}:stats``                       hash    monotonic counters (enqueued, completed, ...)
+``{fbq:Q}:stats``                       hash    monotonic counters (enqueued, completed, ...,
+                                                stale_outcomes) and ``fence``, the last token
 ``{fbq:Q}:paused``                      string  present while the queue is paused
 ``{fbq:Q}:limiter``                     string  global rate limiter state
 ``{fbq:Q}:submitter:<id>``              string  per-submitter rate state (GCRA arrival time; a

@@ -22,7 +22,7 @@ async def busy(queue: Queue) -> dict[str, str]:
     later = (await queue.enqueue(submission("later"), delay=60)).id
     await queue.heartbeat("w1")
     jobs = await queue.reserve("w1", count=4)
-    await queue.ack("w1", [(jobs[0].id, "ok")])
+    await queue.ack("w1", [(jobs[0].id, jobs[0].token, "ok")])
     await queue.fail("w1", [Failure(jobs[1], "boom")])  # DELAYED with backoff
     await queue.fail("w1", [Failure(jobs[2], "bad", permanent=True)])  # FAILED
     dead = jobs[2].id

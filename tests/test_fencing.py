@@ -26,7 +26,10 @@ async def stale_count(queue: Queue, client: Redis) -> int:
 
 
 async def reaped(queue: Queue, client: Redis, worker: str) -> None:
+    """`worker` falls silent while the rest of the fleet (the reaper) beats on, and is reaped."""
+    await queue.heartbeat("reaper")
     await silence(client, queue, worker, queue.config.heartbeat_grace + 1)
+    await queue.heartbeat("reaper")
     await queue.reap()
 
 

@@ -1,0 +1,42 @@
+"""The reaper's guards, each on its own: weakening any one of them makes a test here fail."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from feedback_queue.job import Status
+from feedback_queue.outcomes import Reaped
+from feedback_queue.queue import Queue
+from tests.helpers import silence, submission
+
+
+async def test_reap_spares_a_worker_that_beat_after_it_was_listed(
+    queue: Queue, client: Redis
+) -> None:
+    # reapable.lua listed the worker a moment ago; it beat before reap.lua ran: nothing moves.
+    job_id = (await queue.enqueue(submission())).id
+    await queue.heartbeat("late-beater")
+    await queue.reserve("late-beater")
+    k, grace = queue.keys, int(queue.config.heartbeat_grace * 1000)
+    keys = [k.workers, k.active("late-beater"), k.waiting, k.failed, k.stats, k.job_prefix]
+    keys.append(k.started)
+    args: list[int | str] = [queue.now_ms(), "late-beater", grace, queue.config.max_attempts]
+    outcome = await queue.scripts.reap(keys=keys, args=args)
+    assert outcome == Reaped.BEAT_AGAIN
+    assert (await queue.get(job_id)).status == Status.ACTIVE
+    assert await client.llen(k.active("late-beater")) == 1
+
+
+async def test_reapable_lists_only_workers_silent_for_the_grace(
+    queue: Queue, client: Redis
+) -> None:
+    grace = queue.config.heartbeat_grace
+    for worker in ("fresh", "quiet", "silent"):
+        await queue.heartbeat(worker)
+    await silence(client, queue, "quiet", grace - 1)
+    await silence(client, queue, "silent", grace + 1)
+    await queue.heartbeat("fresh")
+    listed = await queue.scripts.reapable(
+        keys=[queue.keys.workers, queue.keys.reaper], args=[int(grace * 1000)]
+    )
+    assert listed == [b"silent"]

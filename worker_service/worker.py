@@ -107,6 +107,7 @@ class Worker:
         self.threads = JobThreads(
             processor.threads, self._deadlines, config.job_timeout, monotonic, self._slot_free.set
         )
+        self.liveness.threads_stuck = self.threads.all_stuck_longer_than
 
     # -- control ------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from worker_service.threads import JobThreads
 from worker_service.worker import Worker
 
 TIMEOUT = 1.0  # by the hand-moved clock; the watchdog looks every 0.25 s of real time
+WINDOW = 30.0
 
 
 class Clock:
@@ -161,6 +162,27 @@ async def test_a_job_that_waited_for_a_thread_is_not_timed_out(queue: Queue, pla
     job = await queue.get(waiting)
     assert (job.status, job.record.error) == (Status.COMPLETED, "")
     assert worker.failed == 1
+
+
+async def test_liveness_fails_when_every_thread_is_stuck_for_the_window(
+    queue: Queue, plain: Plain
+) -> None:
+    clock = Clock()
+    await queue.enqueue(submission("hang"))
+    worker, processor, task = start_worker(queue, plain, clock, concurrency=1, threads=1)
+    await waited(plain.hung)
+    clock.now += TIMEOUT + 1
+    await until(worker, lambda: worker.threads.stuck == 1)
+    reason = f"every processor thread stuck for {WINDOW:g}s or more"
+    assert reason not in worker.liveness.reasons(WINDOW)  # stuck, but not for long yet
+    clock.now += WINDOW
+    assert reason in worker.liveness.reasons(WINDOW)
+    plain.release.set()
+    await until(worker, lambda: worker.threads.stuck == 0)
+    assert reason not in worker.liveness.reasons(WINDOW)
+    worker.stop()
+    await task
+    await processor.aclose()
 
 
 async def test_an_attempt_cancelled_while_waiting_for_a_thread_never_runs(plain: Plain) -> None:

@@ -8,7 +8,11 @@ Liveness fails when:
 - outcomes (acks, failures) have stayed unwritable for the whole window because of an error
   that waiting alone does not cure (Redis out of memory, a revoked ACL permission, a bug; see
   `errors.is_transient`). The restart hands the worker's jobs to the reaper, which runs them
-  again: at-least-once, as after a crash.
+  again: at-least-once, as after a crash;
+- every processor thread has been stuck for the whole window in a job whose attempt already
+  ended (threads.py): the worker can run nothing until a restart gives it new threads. Those
+  attempts have failed already and are retried as usual. Some threads stuck, not all, only
+  lower the worker's capacity: it stays live.
 Transient trouble (Redis down, BUSY, LOADING, a failover) never fails liveness, however long it
 lasts: the worker is well and Redis is not; readiness says so, and a restart would not help.
 """
@@ -30,6 +34,8 @@ class Liveness:
         self.loops: dict[str, asyncio.Task[None]] = {}  # the background loops, by name
         # Whether outcomes have been unwritable, for a reason waiting will not cure, this long.
         self.stalled: Callable[[float], bool] = lambda _window: False
+        # Whether every processor thread has been stuck (threads.py) this long.
+        self.threads_stuck: Callable[[float], bool] = lambda _window: False
         self._well = True
 
     def turn(self, loop: str, wait: float = 0.0) -> None:
@@ -47,6 +53,8 @@ class Liveness:
         ]
         if self.stalled(window):
             reasons.append(f"outcomes unwritable for {window:g}s or more")
+        if self.threads_stuck(window):
+            reasons.append(f"every processor thread stuck for {window:g}s or more")
         return reasons
 
     def check(self, window: float) -> bool:

@@ -3,16 +3,15 @@
 feedback          the built-in deterministic writing feedback (default)
 http              POST each submission as JSON to FBQ_PROCESSOR_URL (a model service)
 module:function   your own code; async functions are awaited, plain ones run in threads
+                  (threads.py: their timeouts, and threads stuck past them)
 """
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import inspect
 import json
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +19,7 @@ from feedback_queue.errors import ConfigError
 from feedback_queue.processing import JobContext
 from feedback_queue.settings import Settings
 from worker_service import feedback
+from worker_service.threads import ProcessorThreads
 
 AsyncProcessor = Callable[[JobContext], Awaitable[Any]]
 
@@ -31,6 +31,7 @@ class Processor:
     name: str
     call: AsyncProcessor
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    threads: ProcessorThreads | None = None  # the pool a plain function runs in (threads.py)
 
     async def __call__(self, job: JobContext) -> str:
         return as_result(await self.call(job))
@@ -54,20 +55,23 @@ def as_result(value: Any) -> str:
 def load(settings: Settings) -> Processor:
     """The processor FBQ_PROCESSOR names; ConfigError names what is wrong with it."""
     name = settings.worker.processor
-    executor = ThreadPoolExecutor(settings.worker.concurrency, thread_name_prefix="fbq-processor")
-
-    async def stop_threads() -> None:
-        executor.shutdown(wait=False, cancel_futures=True)
-
     if name == "http":
         from worker_service.http_processor import HttpProcessor  # noqa: PLC0415
 
         if not settings.worker.processor_url:
             raise ConfigError("FBQ_PROCESSOR_URL: required when FBQ_PROCESSOR=http")
         http = HttpProcessor(settings.worker.processor_url, timeout=settings.worker.job_timeout)
-        return Processor(name, http, [http.aclose, stop_threads])
+        return Processor(name, http, [http.aclose])
     function = feedback.process if name == "feedback" else _import(name)
-    return Processor(name, _as_async(function, executor), [stop_threads])
+    return from_function(name, function, settings.worker.concurrency)
+
+
+def from_function(name: str, function: Callable[[JobContext], Any], threads: int) -> Processor:
+    """A Processor over a plain or async function; a plain one runs in `threads` threads."""
+    if inspect.iscoroutinefunction(function):
+        return Processor(name, function)
+    pool = ProcessorThreads(threads)
+    return Processor(name, pool.wrap(function), [pool.aclose], threads=pool)
 
 
 def _import(spec: str) -> Callable[[JobContext], Any]:
@@ -84,15 +88,3 @@ def _import(spec: str) -> Callable[[JobContext], Any]:
     if not callable(function):
         raise ConfigError(f"FBQ_PROCESSOR: {module_name!r} has no function {attribute!r}")
     return function  # type: ignore[no-any-return]
-
-
-def _as_async(
-    function: Callable[[JobContext], Any], executor: ThreadPoolExecutor
-) -> AsyncProcessor:
-    if inspect.iscoroutinefunction(function):
-        return function
-
-    async def in_thread(job: JobContext) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(executor, function, job)
-
-    return in_thread

@@ -39,6 +39,7 @@ from worker_service.housekeeping import HOUSEKEEPING_LEASE, Housekeeper
 from worker_service.liveness import Liveness
 from worker_service.processors import Processor
 from worker_service.retrying import MAX_WAIT, RedisGuard, Sleep, Spell
+from worker_service.threads import JobThreads
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,11 @@ class Worker:
         self.liveness.stalled = lambda window: (
             self._flush_spell.longer_than(window) and self._outcomes.pending
         )
+        # Deadlines, and the processor threads stuck in attempts that ended (threads.py).
+        self.threads = JobThreads(
+            processor.threads, self._deadlines, config.job_timeout, monotonic, self._slot_free.set
+        )
+        self.liveness.threads_stuck = self.threads.all_stuck_longer_than
 
     # -- control ------------------------------------------------------------------------------
 
@@ -201,8 +207,9 @@ class Worker:
         return True
 
     def _free(self) -> int:
-        """Slots neither running a job nor about to start one."""
-        return self.config.concurrency - len(self.inflight) - len(self._handed)
+        """Slots neither running a job nor about to start one, nor lost to a stuck thread."""
+        busy = len(self.inflight) + len(self._handed) + self.threads.stuck
+        return self.config.concurrency - busy
 
     async def _take(self, count: int) -> Taken:
         """Take up to `count` jobs, writing the acks gathered so far in the same round trip when
@@ -250,10 +257,10 @@ class Worker:
             await self._run_job(job)
 
     async def _run_job(self, job: Job) -> None:
-        # The watchdog enforces the deadline: one timer for all jobs, not one per job.
-        self._deadlines[job.id] = self.monotonic() + self.config.job_timeout
         try:
             context = JobContext(job.id, job.submission, job.attempts, self.queue.max_attempts)
+            # The watchdog enforces the deadline: one timer for all jobs, not one per job.
+            self.threads.start(context)  # a plain processor's: from when a thread starts it
             result = await self.processor(context)
         except asyncio.CancelledError:
             if job.id not in self._timed_out:
@@ -272,6 +279,7 @@ class Worker:
             self._outcomes.ack(job.id, job.token, result)
             self.processed += 1
         finally:
+            self.threads.end(job.id)  # a thread still in the job now counts as stuck
             self._deadlines.pop(job.id, None)
             self.inflight.pop(job.id, None)
             # The fetch loop first, then the flusher (see OutcomeBatch.wake).

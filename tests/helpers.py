@@ -43,8 +43,12 @@ def variables_read() -> set[str]:
     return {name for name in asked if not name.endswith("_FILE")}
 
 
+async def redis_ms(client: Redis) -> int:
+    """Now, in ms, by the Redis server's clock (the clock that stamps and judges heartbeats)."""
+    seconds, micros = await client.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
 async def silence(client: Redis, queue: Queue, worker: str, seconds: float) -> None:
     """Make `worker`'s last beat `seconds` old by Redis's clock, as a silent worker leaves it."""
-    now_s, micros = await client.time()
-    now_ms = int(now_s) * 1000 + int(micros) // 1000
-    await client.zadd(queue.keys.workers, {worker: now_ms - int(seconds * 1000)})
+    await client.zadd(queue.keys.workers, {worker: await redis_ms(client) - int(seconds * 1000)})

@@ -12,7 +12,7 @@ from feedback_queue.job import Status
 from feedback_queue.outcomes import Acked
 from feedback_queue.queue import Failure, Queue
 from tests.conftest import FakeClock
-from tests.helpers import silence, submission
+from tests.helpers import redis_ms, silence, submission
 
 
 async def test_abandoned_jobs_come_back_exactly_once(queue: Queue, client: Redis) -> None:
@@ -247,8 +247,3 @@ async def test_a_reap_held_up_by_an_outage_calls_the_calm_itself(
     assert await queue.reap() == 0
     assert await client.hget(queue.keys.reaper, "calm") is not None
     assert (await queue.stats()).active == 1
-
-
-async def redis_ms(client: Redis) -> int:
-    seconds, micros = await client.time()
-    return int(seconds) * 1000 + int(micros) // 1000

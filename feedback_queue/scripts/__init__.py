@@ -24,7 +24,7 @@ from feedback_queue.job import Status
 from feedback_queue.outcomes import LUA_PREFIXES
 
 # Every library of lib/, dependencies first: the order they are prepended in.
-LIBS = ("codec", "clock", "limiter", "started", "consume")
+LIBS = ("codec", "clock", "watch", "limiter", "started", "consume")
 
 _USES = re.compile(r"^-- uses:(.*)$", re.MULTILINE)
 

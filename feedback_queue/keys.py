@@ -10,7 +10,7 @@ key                                     type    role
 ``{fbq:Q}:active:<worker>``             list    one processing list per worker
 ``{fbq:Q}:workers``                     zset    worker id -> last heartbeat (ms, Redis time)
 ``{fbq:Q}:reaper``                      hash    ``calm``: nobody is reaped until then (ms, Redis
-                                                time), set after a gap in the beats (beat.lua)
+                                                time), set after a gap in the beats (watch.lua)
 ``{fbq:Q}:delayed``                     zset    id -> when due (ms): retry backoff, delayed submit
 ``{fbq:Q}:failed``                      zset    dead letters: id -> when it failed (ms)
 ``{fbq:Q}:completed``                   zset    id -> when it completed (ms); index for listing,

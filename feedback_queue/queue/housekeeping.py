@@ -21,7 +21,8 @@ class Housekeeping(QueueBase):
 
         Silence is judged by Redis's clock, which also stamped the beats: a worker host whose
         clock is off is judged like any other. After a gap in the fleet's beats (an outage, a
-        restart, a failover) nobody is reaped for one grace (beat.lua). The reaper beats first.
+        restart, a failover) nobody is reaped for one grace (lib/watch.lua). The reaper beats
+        first.
         """
         k = self.keys
         grace = int(self.config.heartbeat_grace * 1000)

@@ -10,7 +10,6 @@ from redis.asyncio import Redis
 from feedback_queue.errors import Conflict, InvalidSubmission, QueueError, RateLimited
 from feedback_queue.job import Status, new_id
 from feedback_queue.queue import Arg, EnqueueResult, Queue
-from feedback_queue.record import encode_new
 from feedback_queue.settings import Rate
 from feedback_queue.validation import Limits
 from tests.conftest import FakeClock
@@ -60,9 +59,8 @@ async def test_replayed_enqueue_script_creates_nothing_twice(
     k = queue.keys
     keys = [k.waiting, k.delayed, k.idem, k.idem_expiry, k.stats, k.job_prefix, k.submitter_prefix]
     now = int(clock.now * 1000)
-    record = encode_new(payload, Status.WAITING, now)
-    # now, idempotency TTL, cap, rate, period; then id, record, key, digest, run-at, submitter
-    args: list[Arg] = [now, 60_000, 0, 0, 0, job_id, record, "k9", "d1", 0, "s1"]
+    # now, idempotency TTL, cap, rate, period; then id, payload, key, digest, delay, submitter
+    args: list[Arg] = [now, 60_000, 0, 0, 0, job_id, payload, "k9", "d1", 0, "s1"]
     first = await queue.scripts.enqueue(keys=keys, args=args)
     replay = await queue.scripts.enqueue(keys=keys, args=args)
     assert first == [job_id.encode(), Status.WAITING, 0]
@@ -71,8 +69,7 @@ async def test_replayed_enqueue_script_creates_nothing_twice(
     stats = await queue.stats()
     assert stats.enqueued_total == 1
     # Without an idempotency key the replay is recognised by the id alone.
-    other = encode_new(payload, Status.WAITING, now)
-    args2: list[Arg] = [now, 60_000, 0, 0, 0, "other-id-01", other, "", "", 0, "s1"]
+    args2: list[Arg] = [now, 60_000, 0, 0, 0, "other-id-01", payload, "", "", 0, "s1"]
     await queue.scripts.enqueue(keys=keys, args=args2)
     assert (await queue.scripts.enqueue(keys=keys, args=args2))[2] == 2
     assert await client.llen(k.waiting) == 2

@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 from feedback_queue.job import Status, new_id
 from feedback_queue.outcomes import Acked
 from feedback_queue.queue import Arg, Queue
-from feedback_queue.record import decode, encode_new
+from feedback_queue.record import decode
 from tests.conftest import FakeClock
 from tests.helpers import submission
 
@@ -47,33 +47,28 @@ async def test_no_delay_is_waiting_in_waiting(queue: Queue, client: Redis) -> No
 
 
 @pytest.mark.parametrize(
-    ("encoded", "run_at_after_now", "stored", "in_waiting"),
+    ("delay_ms", "stored", "in_waiting"),
     [
-        (Status.DELAYED, 0, Status.WAITING, True),  # due now: waiting, whatever the header says
-        (Status.WAITING, 5, Status.DELAYED, False),  # due later: delayed
+        (0, Status.WAITING, True),  # no delay: waiting
+        (1, Status.DELAYED, False),  # the shortest delay the script knows: delayed
     ],
 )
 async def test_the_script_stores_the_status_of_where_it_puts_the_id(
-    queue: Queue,
-    client: Redis,
-    clock: FakeClock,
-    encoded: Status,
-    run_at_after_now: int,
-    stored: Status,
-    in_waiting: bool,
+    queue: Queue, client: Redis, delay_ms: int, stored: Status, in_waiting: bool
 ) -> None:
-    # A caller whose header disagrees with the run-at it sends.
+    # The script itself writes the record, so its status and its structure cannot disagree.
     k = queue.keys
     keys = [k.waiting, k.delayed, k.idem, k.idem_expiry, k.stats, k.job_prefix, k.submitter_prefix]
-    now = int(clock.now * 1000)
     payload = submission().SerializeToString(deterministic=True)
     job_id = new_id()
-    record = encode_new(payload, encoded, now, now)
-    # now, idempotency TTL, cap, rate, period; then id, record, key, digest, run-at, submitter
-    args: list[Arg] = [now, 60_000, 0, 0, 0, job_id, record, "", "", now + run_at_after_now, "s1"]
+    # now (0: Redis's clock), idempotency TTL, cap, rate, period; then id, payload, key,
+    # digest, delay (ms), submitter
+    args: list[Arg] = [0, 60_000, 0, 0, 0, job_id, payload, "", "", delay_ms, "s1"]
     [_, status, _] = await queue.scripts.enqueue(keys=keys, args=args)
     assert status == stored
     assert await where(queue, client, job_id) == (stored, in_waiting, not in_waiting)
     raw = await client.get(k.job(job_id))
     assert isinstance(raw, bytes)
-    assert decode(raw).payload == payload
+    record = decode(raw)
+    assert record.payload == payload
+    assert record.run_at_ms == (record.enqueued_ms + delay_ms if delay_ms else 0)

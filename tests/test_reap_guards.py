@@ -20,7 +20,7 @@ async def test_reap_spares_a_worker_that_beat_after_it_was_listed(
     k, grace = queue.keys, int(queue.config.heartbeat_grace * 1000)
     keys = [k.workers, k.active("late-beater"), k.waiting, k.failed, k.stats, k.job_prefix]
     keys.append(k.started)
-    args: list[int | str] = [queue.now_ms(), "late-beater", grace, queue.config.max_attempts]
+    args: list[int | str] = [queue.now_arg(), "late-beater", grace, queue.config.max_attempts]
     outcome = await queue.scripts.reap(keys=keys, args=args)
     assert outcome == Reaped.BEAT_AGAIN
     assert (await queue.get(job_id)).status == Status.ACTIVE

@@ -5,8 +5,9 @@ Life of a job (docs/data-model.md): `enqueue` writes its record and LPUSHes its 
 `ack` completes them, `fail` backs off into `delayed` or dead-letters into `failed`
 (consuming.py); `promote_due` brings due delayed jobs back and `reap` returns the processing
 lists of workers whose heartbeat stopped (housekeeping.py); the admin reads and steers
-(steering.py). Every rule is in the Lua scripts (feedback_queue/scripts); every clock reading
-comes from `clock`, so tests age heartbeats and backoffs without sleeping.
+(steering.py). Every rule is in the Lua scripts (feedback_queue/scripts), and every time they
+read is Redis's clock (scripts/lib/clock.lua): no two hosts' clocks are ever compared. Only
+tests set a `clock`, to age delays and backoffs without waiting.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What every part of the queue shares: the Redis client, the config, keys, scripts and clock.
+"""What every part of the queue shares: the Redis client, the config, keys and scripts.
 
 The queue's calls live in modules by path (producing, consuming, housekeeping, steering), each
 a mixin over `QueueBase`; `feedback_queue.queue.Queue` puts them together. Every call to Redis
@@ -8,7 +8,6 @@ errors into ours (connection.py) in one place.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -37,7 +36,10 @@ class QueueBase:
     address: str = "redis"
     # One of a sharded queue's shards starts its ids with this character (sharded.py).
     id_mark: str = ""
-    clock: Callable[[], float] = time.time
+    # The queue's time is Redis's clock, read inside every script (scripts/lib/clock.lua). A
+    # test may fix it instead, to age delays, backoffs and expiries without waiting: then each
+    # script gets this clock's time. The services never set it.
+    clock: Callable[[], float] | None = None
 
     def __post_init__(self) -> None:
         self.keys = Keys(self.config.name)
@@ -55,8 +57,9 @@ class QueueBase:
         """Close the Redis client (its connection pool); the queue is unusable afterwards."""
         await self.client.aclose()
 
-    def now_ms(self) -> int:
-        return int(self.clock() * 1000)
+    def now_arg(self) -> int:
+        """A script's "now" argument: 0, for Redis's clock, unless a test's clock is set."""
+        return int(self.clock() * 1000) if self.clock else 0
 
     async def _eval(self, script: AsyncScript, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         """Run one of our scripts; Redis's errors come back as ours."""

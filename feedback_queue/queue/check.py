@@ -79,7 +79,7 @@ async def _reap(queue: QueueBase, worker: str) -> int:
     k = queue.keys
     keys = [k.workers, k.active(worker), k.waiting, k.failed, k.stats, k.job_prefix, k.started]
     grace = int(queue.config.heartbeat_grace * 1000)
-    args: list[Arg] = [queue.now_ms(), worker, grace, queue.config.max_attempts]
+    args: list[Arg] = [queue.now_arg(), worker, grace, queue.config.max_attempts]
     n = int(await queue._eval(queue.scripts.reap, keys, args))
     return 0 if n == Reaped.BEAT_AGAIN else n
 

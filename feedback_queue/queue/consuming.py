@@ -38,21 +38,19 @@ class Consuming(QueueBase):
 
     async def take(self, worker: str, count: int) -> Taken:
         """The backlog path: up to `count` waiting jobs in one round trip, oldest first."""
-        now = self.now_ms()
-        args: list[Arg] = [now, worker, count, *self._rate_args()]
+        args: list[Arg] = [self.now_arg(), worker, count, *self._rate_args()]
         raw = await self._eval(self.scripts.take, self._consuming_keys(worker), args)
-        return _taken(raw, worker, now)
+        return _taken(raw, worker)
 
     async def ack_take(
         self, worker: str, done: Iterable[Ack], count: int
     ) -> tuple[list[Acked], Taken]:
         """`ack` and `take` in one round trip: each ack's outcome, and what was taken."""
-        now = self.now_ms()
-        args: list[Arg] = [now, self._retention_ms(), worker, count, *self._rate_args()]
+        args: list[Arg] = [self.now_arg(), self._retention_ms(), worker, count, *self._rate_args()]
         for ack in done:
             args += ack
         raw = await self._eval(self.scripts.ack_take, self._consuming_keys(worker), args)
-        return [Acked(int(o)) for o in raw[0]], _taken(raw[1:], worker, now)
+        return [Acked(int(o)) for o in raw[0]], _taken(raw[1:], worker)
 
     def _consuming_keys(self, worker: str) -> list[str]:
         """The KEYS layout shared by the ack, take and ack_take scripts (lib/consume.lua)."""
@@ -87,15 +85,14 @@ class Consuming(QueueBase):
         )
         if moved is None:
             return Taken([])
-        now = self.now_ms()
-        state, record, *token = await self._eval(
+        state, now, record, *token = await self._eval(
             self.scripts.start,
             [active, k.waiting, k.paused, k.job_prefix, k.limiter, k.started, k.stats],
-            [now, worker, moved, *self._rate_args()],
+            [self.now_arg(), worker, moved, *self._rate_args()],
         )
         if int(state) != TakeState.OK:
             return _not_taken(int(state))
-        return Taken([Job.from_raw(moved, record, worker, now, *token)] if record else [])
+        return Taken([Job.from_raw(moved, record, worker, int(now), *token)] if record else [])
 
     def _rate_args(self) -> tuple[int, int]:
         rate = self.config.rate_limit
@@ -107,7 +104,7 @@ class Consuming(QueueBase):
         STALE: the token no longer holds the attempt (the worker was reaped, the job retried or
         taken again), so nothing changed and the job runs again; ALREADY: a replay.
         """
-        args: list[Arg] = [self.now_ms(), self._retention_ms(), worker]
+        args: list[Arg] = [self.now_arg(), self._retention_ms(), worker]
         for ack in done:
             args += ack
         if len(args) == 3:
@@ -123,10 +120,9 @@ class Consuming(QueueBase):
         """
         if not failures:
             return []
-        now = self.now_ms()
-        args: list[Arg] = [now, worker]
+        args: list[Arg] = [self.now_arg(), worker]
         for f in failures:
-            args += [f.job.id, f.job.token, f.error[:MAX_ERROR_CHARS], self._retry_at(f, now)]
+            args += [f.job.id, f.job.token, f.error[:MAX_ERROR_CHARS], self._backoff_ms(f)]
         k = self.keys
         outcomes = await self._eval(
             self.scripts.fail,
@@ -135,12 +131,13 @@ class Consuming(QueueBase):
         )
         return [_FAILED_STATUS.get(Failed(int(o))) for o in outcomes]
 
-    def _retry_at(self, failure: Failure, now: int) -> int:
-        """When (ms) a failed attempt's job runs again; 0 when it is dead-lettered instead."""
+    def _backoff_ms(self, failure: Failure) -> int:
+        """How long (ms, by Redis's clock) before a failed attempt's job runs again; 0 when it
+        is dead-lettered instead."""
         if failure.permanent or failure.job.attempts >= self.config.max_attempts:
             return 0
         delay = max(self.config.backoff.delay(failure.job.attempts), failure.retry_after)
-        return now + max(int(delay * 1000), 1)
+        return max(int(delay * 1000), 1)
 
     async def release(self, worker: str, jobs: Iterable[Job]) -> int:
         """Hand `worker`'s unfinished jobs back to the front of waiting (shutdown); a job whose
@@ -179,11 +176,12 @@ def _not_taken(state: int) -> Taken:
     return Taken([], paused=state == TakeState.PAUSED, wait=max(state, 0) / 1000)
 
 
-def _taken(raw: Any, worker: str, now: int) -> Taken:
-    """Decode what take_jobs (lib/consume.lua) returned: a state, then id, record, token."""
-    state = int(raw[0])
+def _taken(raw: Any, worker: str) -> Taken:
+    """Decode what take_jobs (lib/consume.lua) returned: a state, the time (ms, Redis's
+    clock), then id, record, token."""
+    state, now = int(raw[0]), int(raw[1])
     if state != TakeState.OK:
         return _not_taken(state)
     return Taken(
-        [Job.from_raw(raw[i], raw[i + 1], worker, now, raw[i + 2]) for i in range(1, len(raw), 3)]
+        [Job.from_raw(raw[i], raw[i + 1], worker, now, raw[i + 2]) for i in range(2, len(raw), 3)]
     )

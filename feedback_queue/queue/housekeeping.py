@@ -11,7 +11,7 @@ class Housekeeping(QueueBase):
     async def promote_due(self, limit: int = 1000) -> int:
         """Move delayed jobs whose time has come to waiting; returns how many."""
         k = self.keys
-        args = [self.now_ms(), limit]
+        args = [self.now_arg(), limit]
         return int(
             await self._eval(self.scripts.promote, [k.delayed, k.waiting, k.job_prefix], args)
         )
@@ -38,7 +38,7 @@ class Housekeeping(QueueBase):
                 k.job_prefix,
                 k.started,
             ]
-            args: list[Arg] = [self.now_ms(), worker, grace, self.config.max_attempts]
+            args: list[Arg] = [self.now_arg(), worker, grace, self.config.max_attempts]
             n = int(await self._eval(self.scripts.reap, keys, args))
             if n != Reaped.BEAT_AGAIN:
                 returned += n
@@ -59,18 +59,17 @@ class Housekeeping(QueueBase):
         a call comes back short of `batch`. Each keyed submit costs, once its TTL is over, one
         entry of a ZRANGEBYSCORE, an HDEL and a ZREM (each O(log N) in the index) inside a call
         shared with `batch` - 1 others: at 50 keyed submits/s a minute's 3,000 keys take three
-        calls. Everything expired as of the sweep's start goes.
+        calls. Expiry is judged by Redis's clock, which also stamped the keys.
         """
         batch = max(batch, 1)  # each full batch shrinks what is left: the loop ends
         k = self.keys
-        now = self.now_ms()
-        retention_start = now - int(self.config.retention * 1000)
+        now, retention = self.now_arg(), int(self.config.retention * 1000)
         forgotten = trimmed = 0
         while True:
             keys, done = await self._eval(
                 self.scripts.sweep,
                 [k.idem, k.idem_expiry, k.completed],
-                [now, retention_start, batch],
+                [now, retention, batch],
             )
             forgotten, trimmed = forgotten + int(keys), trimmed + int(done)
             if int(keys) < batch and int(done) < batch:

@@ -1,7 +1,8 @@
 """The write path: validate submissions and enqueue them, many per round trip.
 
 The enqueue script (enqueue.lua) checks each submission's idempotency key, the waiting cap and
-the submitter's rate, then writes the record and pushes the id, all in one atomic call. Ids are
+the submitter's rate, then writes the record, stamped with Redis's clock, and pushes the id, all
+in one atomic call. Ids are
 drawn here, before the script runs, so a re-sent script finds its own jobs (`Enqueued.REPLAY`).
 """
 
@@ -24,7 +25,6 @@ from feedback_queue.job import Status, new_id
 from feedback_queue.outcomes import Enqueued
 from feedback_queue.queue.base import Arg, QueueBase
 from feedback_queue.queue.values import EnqueueResult
-from feedback_queue.record import encode_new
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.validation import validate_delay, validate_submission
 
@@ -96,25 +96,23 @@ class Producing(QueueBase):
         return results, pending
 
     async def _enqueue_chunk(self, chunk: Sequence[_Pending]) -> list[EnqueueResult | QueueError]:
-        now = self.now_ms()
         rate = self.config.submitter_rate
         args: list[Arg] = [
-            now,
+            self.now_arg(),
             int(self.config.idempotency_ttl * 1000),
             self.config.max_waiting,
             rate.limit if rate else 0,
             int(rate.period * 1000) if rate else 0,
         ]
         for _, payload, key, delay, submitter_id in chunk:
-            # Rounded up: any positive delay is due after now, so the job starts DELAYED in
-            # `delayed` (rounded down, a sub-millisecond delay would be due now).
-            run_at = now + math.ceil(delay * 1000) if delay > 0 else 0
             args += [
                 self.id_mark + new_id()[len(self.id_mark) :],
-                encode_new(payload, Status.DELAYED if run_at else Status.WAITING, now, run_at),
+                payload,
                 key,
                 hashlib.blake2b(payload, digest_size=12).hexdigest() if key else "",
-                run_at,
+                # Rounded up: any positive delay is due after now, so the job starts DELAYED in
+                # `delayed` (rounded down, a sub-millisecond delay would be due now).
+                math.ceil(delay * 1000) if delay > 0 else 0,
                 submitter_id,
             ]
         k = self.keys

@@ -1,14 +1,14 @@
 -- Enqueue one or more jobs, each with its idempotency check, in one round trip.
--- uses: codec, limiter
+-- uses: codec, clock, limiter
 -- KEYS[1] = waiting list        KEYS[2] = delayed zset      KEYS[3] = idem hash
 -- KEYS[4] = idem-expiry zset    KEYS[5] = stats hash        KEYS[6] = job key prefix
 -- KEYS[7] = submitter rate key prefix
--- ARGV[1] = now (ms)            ARGV[2] = idempotency TTL (ms)
+-- ARGV[1] = a test's fixed now (ms; 0: Redis's clock)   ARGV[2] = idempotency TTL (ms)
 -- ARGV[3] = waiting cap (0: none)
 -- ARGV[4] = submissions per submitter per period (0: no limit)   ARGV[5] = that period (ms)
--- then 6 per job: id, record, idempotency key ('' for none), payload digest, run-at (ms, 0: now),
--- submitter id. A job goes into delayed when its run-at is after now, else into waiting; its
--- record's status byte is set to match (DELAYED or WAITING), whatever the caller encoded.
+-- then 6 per job: id, payload, idempotency key ('' for none), payload digest, delay (ms, 0: none),
+-- submitter id. The record is written here, stamped with Redis's clock: a job with a delay goes
+-- into delayed, due at now + delay (DELAYED), any other into waiting (WAITING).
 -- Returns 3 per job: id, status (0 when refused; for ENQ_RATE_LIMITED the ms to wait), outcome:
 -- ENQ_CREATED, ENQ_DUPLICATE of an earlier id by idempotency key, ENQ_REPLAY of this very id,
 -- ENQ_KEY_CONFLICT (key used with another payload), ENQ_ID_TAKEN (id taken by another payload),
@@ -19,7 +19,7 @@
 -- A record goes by itself only once COMPLETED (its retention TTL, or eviction under
 -- volatile-lru), so a duplicate whose record is gone answers COMPLETED.
 -- Replay-safe: ids are drawn by the caller, so a re-sent script finds its own job: ENQ_REPLAY.
-local now, idem_ttl, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local now, idem_ttl, cap = now_ms(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local rate, period = tonumber(ARGV[4]), tonumber(ARGV[5])
 local waiting_len = redis.call('LLEN', KEYS[1])
 local out = {}
@@ -31,7 +31,7 @@ local function status_of(job_key)
 end
 
 for i = 6, #ARGV, 6 do
-  local id, record, key, digest, run_at, submitter = ARGV[i], ARGV[i + 1], ARGV[i + 2],
+  local id, payload, key, digest, delay, submitter = ARGV[i], ARGV[i + 1], ARGV[i + 2],
     ARGV[i + 3], tonumber(ARGV[i + 4]), ARGV[i + 5]
   local job_key = KEYS[6] .. id
   local outcome, status = nil, nil
@@ -56,12 +56,12 @@ for i = 6, #ARGV, 6 do
     local existing = redis.call('GET', job_key)
     if existing then
       local rec = rec_decode(existing)
-      if rec.payload == rec_decode(record).payload then
+      if rec.payload == payload then
         outcome, status = ENQ_REPLAY, rec.status
       else
         outcome, status = ENQ_ID_TAKEN, 0
       end
-    elseif run_at <= now and cap > 0 and waiting_len >= cap then
+    elseif delay <= 0 and cap > 0 and waiting_len >= cap then
       outcome, status = ENQ_QUEUE_FULL, 0
     end
     if outcome == nil and rate > 0 then
@@ -71,15 +71,16 @@ for i = 6, #ARGV, 6 do
       end
     end
     if outcome == nil then
-      status = (run_at > now) and DELAYED or WAITING
-      -- The stored status is the one of the structure the id goes into, whatever the header
-      -- the caller encoded says: the reaper and the promoter trust it.
-      if string.byte(record, 2) ~= status then
-        record = string.sub(record, 1, 1) .. string.char(status) .. string.sub(record, 3)
+      -- The status is the one of the structure the id goes into: the reaper and the promoter
+      -- trust it. Any positive delay is due after now, so the job starts DELAYED in delayed.
+      local rec = {status = WAITING, attempts = 0, enqueued = now, payload = payload, extra = {}}
+      if delay > 0 then
+        rec.status, rec.extra.d = DELAYED, now + delay
       end
-      redis.call('SET', job_key, record)
+      status = rec.status
+      redis.call('SET', job_key, rec_encode(rec))
       if status == DELAYED then
-        redis.call('ZADD', KEYS[2], run_at, id)
+        redis.call('ZADD', KEYS[2], rec.extra.d, id)
       else
         redis.call('LPUSH', KEYS[1], id)
         waiting_len = waiting_len + 1

@@ -1,20 +1,20 @@
 -- Record failed attempts: back off into delayed, or dead-letter into failed.
--- uses: codec, started
+-- uses: codec, clock, started
 -- KEYS[1] = this worker's processing list   KEYS[2] = delayed zset   KEYS[3] = failed zset
 -- KEYS[4] = stats hash                      KEYS[5] = job key prefix
 -- KEYS[6] = started hash
--- ARGV[1] = now (ms)   ARGV[2] = worker id
--- then 4 per job: id, the failed attempt's token, error, retry at (ms; 0: FAILED)
+-- ARGV[1] = a test's fixed now (ms; 0: Redis's clock)   ARGV[2] = worker id
+-- then 4 per job: id, the failed attempt's token, error, backoff (ms from now; 0: FAILED)
 -- Returns one outcome per job: FAIL_DELAYED, FAIL_DEAD (now FAILED), or FAIL_STALE: the token
 -- no longer holds the attempt (a replayed call, or the worker was reaped, the job retried or
 -- taken again meanwhile). A stale failure changes nothing but this: its id leaves this worker's
 -- processing list (unless the worker holds the job again under a newer token) and
 -- `stale_outcomes` counts it.
-local now, worker = tonumber(ARGV[1]), ARGV[2]
+local now, worker = now_ms(ARGV[1]), ARGV[2]
 local out = {}
 local retried, failed, stale = 0, 0, 0
 for i = 3, #ARGV, 4 do
-  local id, token, err, retry_at = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  local id, token, err, backoff = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
   local job_key = KEYS[5] .. id
   local who = redis.call('HGET', KEYS[6], id)
   local raw = holds(who, token) and redis.call('GET', job_key)
@@ -24,7 +24,8 @@ for i = 3, #ARGV, 4 do
     redis.call('LREM', KEYS[1], 1, id)
     settle_started(rec, KEYS[6], id, nil, who)
     rec.extra.x = err
-    if retry_at > 0 then
+    if backoff > 0 then
+      local retry_at = now + backoff
       rec.status = DELAYED
       rec.extra.d = retry_at
       redis.call('ZADD', KEYS[2], retry_at, id)

@@ -1,9 +1,9 @@
 -- Move delayed jobs whose time has come to the back of waiting.
--- uses: codec
+-- uses: codec, clock
 -- KEYS[1] = delayed zset   KEYS[2] = waiting list   KEYS[3] = job key prefix
--- ARGV[1] = now (ms)   ARGV[2] = at most this many
+-- ARGV[1] = a test's fixed now (ms; 0: Redis's clock)   ARGV[2] = at most this many
 -- Returns how many were promoted. Replay-safe: a promoted id is no longer due.
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms(ARGV[1]), 'LIMIT', 0, tonumber(ARGV[2]))
 local moved = 0
 for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[1], id)

@@ -3,7 +3,7 @@
 -- KEYS[1] = workers zset   KEYS[2] = that worker's processing list   KEYS[3] = waiting list
 -- KEYS[4] = failed zset    KEYS[5] = stats hash                       KEYS[6] = job key prefix
 -- KEYS[7] = started hash
--- ARGV[1] = now (ms, the caller's clock: the failure time written into records)
+-- ARGV[1] = a test's fixed now (ms; 0: Redis's clock): the failure time written into records
 -- ARGV[2] = worker id   ARGV[3] = grace (ms)   ARGV[4] = max attempts
 -- The worker must still be silent for longer than the grace by Redis's clock (reapable.lua
 -- chose it; it may have beaten since).
@@ -11,7 +11,7 @@
 -- meanwhile (nothing changes).
 -- A job that died in its last attempt is dead-lettered instead, so a poison submission that
 -- kills its worker cannot kill the fleet one worker at a time.
-local now, worker, grace, max_attempts = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]),
+local now, worker, grace, max_attempts = now_ms(ARGV[1]), ARGV[2], tonumber(ARGV[3]),
   tonumber(ARGV[4])
 local beat = redis.call('ZSCORE', KEYS[1], worker)
 if beat and tonumber(beat) >= redis_ms() - grace then

@@ -1,5 +1,5 @@
 -- Library: consuming, the worker's side: complete jobs (ack_jobs) and take more (take_jobs).
--- uses: codec, limiter, started
+-- uses: codec, clock, limiter, started
 -- Completing and taking share one KEYS layout, so a worker can do both in one call
 -- (ack_take.lua) as well as apart (ack.lua, take.lua):
 --   KEYS[1] = waiting list      KEYS[2] = this worker's processing list   KEYS[3] = delayed zset
@@ -78,20 +78,20 @@ local function ack_jobs(now, retention, worker, first)
 end
 
 -- Move up to n waiting jobs, oldest first, into the processing list and mark them ACTIVE.
--- Returns a state (TakeState), then id1, record1, token1, id2, record2, token2, ...: TAKE_OK
--- normally (maybe no jobs), TAKE_PAUSED while the queue is paused, or the ms to wait while the global rate limit
--- (KEYS[10]) allows none (no jobs).
+-- Returns a state (TakeState), `now`, then id1, record1, token1, id2, record2, token2, ...:
+-- TAKE_OK normally (maybe no jobs), TAKE_PAUSED while the queue is paused, or the ms to wait
+-- while the global rate limit (KEYS[10]) allows none (no jobs).
 local function take_jobs(now, worker, n, rate, period)
   if redis.call('EXISTS', KEYS[9]) == 1 then
-    return {TAKE_PAUSED}
+    return {TAKE_PAUSED, now}
   end
   n = math.min(n, redis.call('LLEN', KEYS[1]))
   if n == 0 then
-    return {TAKE_OK}
+    return {TAKE_OK, now}
   end
   local allowed, wait = gcra_admit(KEYS[10], now, rate, period, n)
   if allowed == 0 then
-    return {wait}
+    return {wait, now}
   end
   local ids = redis.call('LRANGE', KEYS[1], -allowed, -1)
   redis.call('LTRIM', KEYS[1], 0, -#ids - 1)
@@ -100,7 +100,7 @@ local function take_jobs(now, worker, n, rate, period)
     oldest_first[#oldest_first + 1] = ids[i]
   end
   redis.call('LPUSH', KEYS[2], unpack(oldest_first))  -- the newest ends up at the head
-  local out, marks = {TAKE_OK}, {}
+  local out, marks = {TAKE_OK, now}, {}
   local fence = draw_fences(KEYS[6], #ids)
   for i = #ids, 1, -1 do
     local id = ids[i]

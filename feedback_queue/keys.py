@@ -11,6 +11,8 @@ key                                     type    role
 ``{fbq:Q}:workers``                     zset    worker id -> last heartbeat (ms, Redis time)
 ``{fbq:Q}:reaper``                      hash    ``calm``: nobody is reaped until then (ms, Redis
                                                 time), set after a gap in the beats (watch.lua)
+``{fbq:Q}:reaped``                      zset    worker id -> when the reaper took it for dead
+                                                (ms, Redis time): its list is watched for a day
 ``{fbq:Q}:delayed``                     zset    id -> when due (ms): retry backoff, delayed submit
 ``{fbq:Q}:failed``                      zset    dead letters: id -> when it failed (ms)
 ``{fbq:Q}:completed``                   zset    id -> when it completed (ms); index for listing,
@@ -103,6 +105,10 @@ class Keys:
     @property
     def reaper(self) -> str:
         return f"{self.tag}:reaper"
+
+    @property
+    def reaped(self) -> str:
+        return f"{self.tag}:reaped"
 
     @property
     def limiter(self) -> str:

@@ -19,7 +19,7 @@ async def test_reap_spares_a_worker_that_beat_after_it_was_listed(
     await queue.reserve("late-beater")
     k, grace = queue.keys, int(queue.config.heartbeat_grace * 1000)
     keys = [k.workers, k.active("late-beater"), k.waiting, k.failed, k.stats, k.job_prefix]
-    keys.append(k.started)
+    keys += [k.started, k.reaped]
     args: list[int | str] = [queue.now_arg(), "late-beater", grace, queue.config.max_attempts]
     outcome = await queue.scripts.reap(keys=keys, args=args)
     assert outcome == Reaped.BEAT_AGAIN

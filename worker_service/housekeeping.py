@@ -1,7 +1,8 @@
 """The worker's housekeeping loop: its heartbeat, and the fleet's chores while it holds the lease.
 
 Every worker beats into the registry. The one holding the housekeeping lease also promotes due
-retries, reaps the jobs of silent workers and sweeps expired records. Transient Redis trouble is
+retries, reaps the jobs of silent workers, and once a sweep interval sweeps expired keys and
+hands back processing lists whose worker is not registered. Transient Redis trouble is
 retried through a `RedisGuard` that logs at DEBUG (the fetch loop reports outages); any other
 error is logged once per spell, and the loop tries again after a backoff. It ends only when
 `closing` is set.
@@ -92,6 +93,11 @@ class Housekeeper:
             log.warning("returned %d jobs of silent workers to waiting", reaped)
         if now - self.last_sweep >= self.config.sweep_every:
             await self._redis("sweep", queue.sweep)
+            orphaned = await self._redis("orphans", queue.reap_orphans)
+            if orphaned:
+                log.warning(
+                    "returned %d jobs of unregistered processing lists to waiting", orphaned
+                )
             self.last_sweep = now
 
     async def beat(self) -> None:

@@ -9,7 +9,8 @@ round trip per 1,000 keys of the queue: fine for an operator's tool, not for a h
 It is not atomic: the queue moves on while it is read, and a job taken between two reads can
 look out of place. So a snapshot that shows violations is read again, and only those seen both
 times are reported (`check`). The repairs are Lua scripts that re-check, atomically, the state
-they fix (reap.lua, requeue_lost.lua, drop_started.lua).
+they fix (reap.lua, requeue_lost.lua, drop_started.lua). The reaper itself watches the lists of the
+workers it reaped (`Housekeeping.reap_orphans`); `--repair` hands back any orphan list at once.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from redis.asyncio.cluster import RedisCluster
 
 from feedback_queue.check import Kind, Snapshot, Violation, find_violations, started_worker
 from feedback_queue.connection import translated
-from feedback_queue.outcomes import Reaped
-from feedback_queue.queue.base import Arg, QueueBase
+from feedback_queue.queue.base import QueueBase
+from feedback_queue.queue.housekeeping import Housekeeping
 from feedback_queue.record import HEADER_SIZE, VERSION
 
 SCAN_COUNT = 1000
@@ -52,7 +53,7 @@ async def check(queue: QueueBase) -> Report:
     return Report(len(second.statuses), again)
 
 
-async def repair(queue: QueueBase, violations: Iterable[Violation]) -> int:
+async def repair(queue: Housekeeping, violations: Iterable[Violation]) -> int:
     """Fix the repairable `violations` through scripts that re-check each; returns how many
     jobs or entries they changed. Check again afterwards to see what remains."""
     k = queue.keys
@@ -60,7 +61,7 @@ async def repair(queue: QueueBase, violations: Iterable[Violation]) -> int:
     changed = 0
     for v in todo:
         if v.kind == Kind.ORPHAN_LIST:
-            changed += await _reap(queue, v.subject)
+            changed += await queue.reap_worker(v.subject)
     lost = [v.subject for v in todo if v.kind == Kind.LOST_WAITING]
     if lost:
         lists = [k.active(w) for w in await _processing_workers(queue)]
@@ -71,17 +72,6 @@ async def repair(queue: QueueBase, violations: Iterable[Violation]) -> int:
         keys = [k.started, k.job_prefix]
         changed += int(await queue._eval(queue.scripts.drop_started, keys, stale))
     return changed
-
-
-async def _reap(queue: QueueBase, worker: str) -> int:
-    """Hand an orphan processing list back as the reaper would (reap.lua re-checks that the
-    worker is silent: one not in `workers` is)."""
-    k = queue.keys
-    keys = [k.workers, k.active(worker), k.waiting, k.failed, k.stats, k.job_prefix, k.started]
-    grace = int(queue.config.heartbeat_grace * 1000)
-    args: list[Arg] = [queue.now_arg(), worker, grace, queue.config.max_attempts]
-    n = int(await queue._eval(queue.scripts.reap, keys, args))
-    return 0 if n == Reaped.BEAT_AGAIN else n
 
 
 async def read_snapshot(queue: QueueBase) -> Snapshot:

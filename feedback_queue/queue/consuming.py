@@ -66,6 +66,7 @@ class Consuming(QueueBase):
             k.started,
             k.paused,
             k.limiter,
+            k.workers,
         ]
 
     def _retention_ms(self) -> int:
@@ -87,7 +88,7 @@ class Consuming(QueueBase):
             return Taken([])
         state, now, record, *token = await self._eval(
             self.scripts.start,
-            [active, k.waiting, k.paused, k.job_prefix, k.limiter, k.started, k.stats],
+            [active, k.waiting, k.paused, k.job_prefix, k.limiter, k.started, k.stats, k.workers],
             [self.now_arg(), worker, moved, *self._rate_args()],
         )
         if int(state) != TakeState.OK:

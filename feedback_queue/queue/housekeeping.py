@@ -6,6 +6,9 @@ from __future__ import annotations
 from feedback_queue.outcomes import Lease, Reaped
 from feedback_queue.queue.base import Arg, QueueBase, strs
 
+# How long the reaper watches a reaped worker's processing list for ids it took after (ms).
+REAPED_WATCH_MS = 24 * 3600 * 1000
+
 
 class Housekeeping(QueueBase):
     async def promote_due(self, limit: int = 1000) -> int:
@@ -27,22 +30,31 @@ class Housekeeping(QueueBase):
         k = self.keys
         grace = int(self.config.heartbeat_grace * 1000)
         silent = strs(await self._eval(self.scripts.reapable, [k.workers, k.reaper], [grace]))
-        returned = 0
-        for worker in silent:
-            keys = [
-                k.workers,
-                k.active(worker),
-                k.waiting,
-                k.failed,
-                k.stats,
-                k.job_prefix,
-                k.started,
-            ]
-            args: list[Arg] = [self.now_arg(), worker, grace, self.config.max_attempts]
-            n = int(await self._eval(self.scripts.reap, keys, args))
-            if n != Reaped.BEAT_AGAIN:
-                returned += n
-        return returned
+        return sum([await self.reap_worker(worker) for worker in silent])
+
+    async def reap_worker(self, worker: str) -> int:
+        """Return `worker`'s processing list to waiting (reap.lua), unless Redis heard it within
+        the grace meanwhile; returns how many jobs went back."""
+        k = self.keys
+        keys = [k.workers, k.active(worker), k.waiting, k.failed, k.stats, k.job_prefix, k.started]
+        keys.append(k.reaped)
+        grace = int(self.config.heartbeat_grace * 1000)
+        args: list[Arg] = [self.now_arg(), worker, grace, self.config.max_attempts]
+        n = int(await self._eval(self.scripts.reap, keys, args))
+        return 0 if n == Reaped.BEAT_AGAIN else n
+
+    async def reap_orphans(self) -> int:
+        """Return the processing lists of reaped workers that hold ids yet are not registered
+        again (orphans.lua); returns how many jobs went back.
+
+        A worker that was only frozen may wake, BLMOVE a job and die before its start script
+        registers it. Such a list is watched for REAPED_WATCH after the reap, by its name: no
+        SCAN. Run once a sweep: a job there waits at most that long more.
+        """
+        k = self.keys
+        keys = [k.workers, k.reaped, k.active_prefix]
+        orphans = strs(await self._eval(self.scripts.orphans, keys, [REAPED_WATCH_MS]))
+        return sum([await self.reap_worker(worker) for worker in orphans])
 
     async def hold_lease(self, name: str, owner: str, lease: float) -> bool:
         """Take or renew the lease `name` for `owner` for `lease` seconds; 0 gives it up."""

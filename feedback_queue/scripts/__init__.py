@@ -119,6 +119,7 @@ class Scripts:
     lock: AsyncScript
     beat: AsyncScript
     reapable: AsyncScript
+    orphans: AsyncScript
     # fbq check --repair (feedback_queue/check.py).
     requeue_lost: AsyncScript
     drop_started: AsyncScript

@@ -2,7 +2,7 @@
 -- uses: codec, started, clock
 -- KEYS[1] = workers zset   KEYS[2] = that worker's processing list   KEYS[3] = waiting list
 -- KEYS[4] = failed zset    KEYS[5] = stats hash                       KEYS[6] = job key prefix
--- KEYS[7] = started hash
+-- KEYS[7] = started hash      KEYS[8] = reaped zset (the workers whose lists are watched)
 -- ARGV[1] = a test's fixed now (ms; 0: Redis's clock): the failure time written into records
 -- ARGV[2] = worker id   ARGV[3] = grace (ms)   ARGV[4] = max attempts
 -- The worker must still be silent for longer than the grace by Redis's clock (reapable.lua
@@ -47,6 +47,9 @@ for _, id in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
 end
 redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[1], worker)
+-- Taken for dead, it may only have been frozen: should it wake and BLMOVE before it takes or
+-- beats again (both register it), its list would belong to nobody; orphans.lua watches for that.
+redis.call('ZADD', KEYS[8], redis_ms(), worker)
 if returned > 0 then redis.call('HINCRBY', KEYS[5], 'recovered', returned) end
 if failed > 0 then redis.call('HINCRBY', KEYS[5], 'failed', failed) end
 return returned

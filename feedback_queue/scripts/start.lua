@@ -3,6 +3,7 @@
 -- KEYS[1] = this worker's processing list   KEYS[2] = waiting list
 -- KEYS[3] = paused flag   KEYS[4] = job key prefix   KEYS[5] = rate limiter
 -- KEYS[6] = started hash              KEYS[7] = stats hash (the fence counter)
+-- KEYS[8] = workers zset
 -- ARGV[1] = a test's fixed now (ms; 0: Redis's clock)   ARGV[2] = worker id   ARGV[3] = job id
 -- ARGV[4] = global rate: jobs per period (0: no limit)   ARGV[5] = that period (ms)
 -- Returns {state, now, record, token}: TAKE_OK with the record and the attempt's fence token (no
@@ -11,6 +12,11 @@
 -- when the global rate limit (no TTL) allows no start now. In those two cases the id goes back to the consuming end of
 -- waiting, first in line, untouched.
 local now, worker, id = now_ms(ARGV[1]), ARGV[2], ARGV[3]
+-- The id must still be in this worker's list: the reaper may have handed it back between the
+-- BLMOVE and now (a list whose worker was not registered), and it is no longer ours to start.
+if not redis.call('LPOS', KEYS[1], id) then
+  return {TAKE_OK, now, ''}
+end
 local state = TAKE_OK
 if redis.call('EXISTS', KEYS[3]) == 1 then
   state = TAKE_PAUSED
@@ -26,6 +32,8 @@ if state ~= TAKE_OK then
   end
   return {state, now, ''}
 end
+-- Registered, as take_jobs does: the reaper finds every processing list that holds a started job.
+redis.call('ZADD', KEYS[8], 'NX', now, worker)
 local fence = draw_fences(KEYS[7], 1) + 1
 local raw, token = mark_active(KEYS[4] .. id, KEYS[1], KEYS[6], id, worker, now, fence)
 if not raw then

@@ -212,6 +212,7 @@ async def _ingest_and_worker_flows(ingest: Queue, worker: Queue, clock: FakeCloc
     assert await worker.hold_lease("housekeeping", "w-b", 3.0)
     assert await worker.promote_due() == 2
     assert await worker.reap() == 1
+    assert await worker.reap_orphans() == 0
     await worker.sweep()
     assert await worker.recover("w-b", keep=()) == 0
     await worker.hold_lease("housekeeping", "w-b", 0)

@@ -5,7 +5,7 @@
 --   KEYS[1] = waiting list      KEYS[2] = this worker's processing list   KEYS[3] = delayed zset
 --   KEYS[4] = failed zset       KEYS[5] = completed index zset            KEYS[6] = stats hash
 --   KEYS[7] = job key prefix    KEYS[8] = started hash   KEYS[9] = paused flag
---   KEYS[10] = global rate limiter (gcra_admit without a TTL)
+--   KEYS[10] = global rate limiter (gcra_admit without a TTL)   KEYS[11] = workers zset
 
 -- Complete the jobs named in ARGV[first..] as id, token, result triples, each taken by `worker`
 -- with that token: drop them from the processing list, store the result, start retention.
@@ -100,6 +100,9 @@ local function take_jobs(now, worker, n, rate, period)
     oldest_first[#oldest_first + 1] = ids[i]
   end
   redis.call('LPUSH', KEYS[2], unpack(oldest_first))  -- the newest ends up at the head
+  -- A processing list always has its worker registered, so the reaper finds it: a worker that
+  -- was reaped (while frozen, say) and takes again is registered again, as if it had beaten.
+  redis.call('ZADD', KEYS[11], 'NX', now, worker)
   local out, marks = {TAKE_OK, now}, {}
   local fence = draw_fences(KEYS[6], #ids)
   for i = #ids, 1, -1 do

@@ -58,6 +58,26 @@ async def test_each_attempt_gets_its_own_token(queue: Queue) -> None:
     assert all(j.token == "" for j in (await queue.list_by_status(Status.ACTIVE)).jobs)
 
 
+async def test_a_beat_after_the_reap_renews_none_of_the_reaped_attempts(
+    queue: Queue, client: Redis
+) -> None:
+    # The worker's beat is the lease of all its attempts; a reap ends them, and a beat after it
+    # (the worker was only frozen) renews the worker, not one of them: their tokens stay stale.
+    await queue.enqueue(submission())
+    await queue.heartbeat("w1")
+    [old] = await queue.reserve("w1")
+    await reaped(queue, client, "w1")
+    await queue.heartbeat("w1")
+    assert await queue.ack("w1", [(old.id, old.token, "late")]) == [Acked.STALE]
+    assert await queue.fail("w1", [Failure(old, "late")]) == [None]
+    assert await queue.release("w1", [old]) == 0
+    job = await queue.get(old.id)
+    assert (job.status, job.attempts) == (Status.WAITING, 1)
+    assert await stale_count(queue, client) == 3  # the ack, the failure and the release
+    [again] = await queue.reserve("w1")  # its next attempt is a new one, with a new token
+    assert (again.id, again.attempts) == (old.id, 2) and again.token != old.token
+
+
 async def test_stale_fail_after_reap_and_retake_is_refused(queue: Queue, client: Redis) -> None:
     old, new = await taken_by_two(queue, client)
     assert await queue.fail("w1", [Failure(old, "too late")]) == [None]

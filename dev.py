@@ -2,7 +2,7 @@
 """Developer tasks for Feedback Queue; needs only Python 3.11+ to start.
 
 python3 dev.py install   create .venv and install the project with its dev extras
-python3 dev.py system    install the Debian packages the tests need (chromium, redis-server)
+python3 dev.py system    install the Debian packages the tests need (chromium, redis-server, faketime)
 python3 dev.py tools     install checkov into .tools/ (it cannot share .venv)
 python3 dev.py gen       regenerate the protobuf stubs (feedback_queue/v1/)
 python3 dev.py lint      ruff, mypy --strict, the import layers, the manual (mkdocs --strict)

@@ -19,10 +19,9 @@ and the skew really was in those processes: their journals (stamped by their own
 show what a right clock cannot, the one ahead writing after the test's "now", the one behind
 starting a job before its producer submitted it.
 
-No job fails here, so backoff is not exercised: retry times (fail.lua's `retry at`), the
-promoter's "due" (promote.lua), delayed submits and idempotency expiry (enqueue.lua, sweep.lua)
-are still computed from the caller's clock and are being moved to Redis's. The global rate
-limiter is too, and nobody is moving it: the second test, marked xfail, shows what that does.
+No job fails here, so backoff is not exercised here (tests/test_redis_time.py runs a client an
+hour off through delays, backoffs and idempotency expiry). The second test sets a global rate
+limit, which every worker's take judges: by Redis's clock too, so all three share the work.
 """
 
 from __future__ import annotations
@@ -107,18 +106,6 @@ async def test_workers_20s_off_are_neither_reaped_nor_run_twice(make_stack: Make
     assert any(e.time < attempted[e.key] for e in events if e.kind == START and e.pid == behind.pid)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG (product): the global rate limiter is judged by each taking worker's own clock. "
-        "take.lua, ack_take.lua and start.lua pass the caller's now (Consuming.take, "
-        "ack_take, wait_one: self.now_ms()) to gcra_admit (lib/limiter.lua), which compares "
-        "it with the theoretical arrival time another worker's clock wrote. Once the worker "
-        "20 s ahead takes a job, the others are told to wait ~20 s, again and again: with "
-        "FBQ_RATE_LIMIT set, that one worker does all the work (and a worker 20 s behind "
-        "never gets any while another works). Fix: gcra_admit on redis_ms()."
-    ),
-)
 async def test_rate_limited_fleet_shares_work_with_workers_20s_off(make_stack: MakeStack) -> None:
     # A limit far above what the fleet can run: only the clocks can make a worker wait.
     stack = await make_stack(

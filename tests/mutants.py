@@ -5,7 +5,8 @@
 
 Each mutant below is one guard of a queue rule, weakened by one textual change. For each, the
 tree is copied to a temporary folder, the change applied there (never to this checkout), and
-pytest runs the tests that must catch it, stopping at the first failure. A mutant "survives"
+pytest runs the tests that must catch it, stopping at the first failure. The unchanged copy
+must pass first, or nothing would be learnt. A mutant "survives"
 when every test passes: that guard is not really tested, and the run exits 1. Not part of the
 test command (one pytest run per mutant takes minutes); run it after changing a guard.
 """
@@ -103,7 +104,7 @@ MUTANTS = [
     Mutant(
         "take-registers",
         "feedback_queue/scripts/lib/consume.lua",
-        "redis.call('ZADD', KEYS[11], 'NX', now, worker)",
+        "  register(KEYS[11], worker)",
         "",
         "taking registers the worker, so its list is never invisible",
     ),
@@ -147,26 +148,43 @@ MUTANTS = [
 
 
 def _copy(dest: Path) -> None:
-    for part in ("feedback_queue", "worker_service", "ingest_service", "gateway", "tests"):
-        shutil.copytree(ROOT / part, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml",):
-        shutil.copy2(ROOT / name, dest / name)
+    """This checkout's files (tracked, and new ones not ignored) into `dest`."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
 
 
-def run(mutant: Mutant) -> bool:
-    """True when a test fails against `mutant` (it is killed)."""
-    with tempfile.TemporaryDirectory(prefix=f"fbq-mutant-{mutant.name}-") as tmp:
-        tree = Path(tmp)
-        _copy(tree)
-        target = tree / mutant.path
-        text = target.read_text(encoding="utf-8")
-        if text.count(mutant.old) != 1:
-            raise SystemExit(f"{mutant.name}: the guard's text is not in {mutant.path} exactly once")
-        target.write_text(text.replace(mutant.old, mutant.new), encoding="utf-8")
-        env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
-        args = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *TESTS]
-        done = subprocess.run(args, cwd=tree, env=env, capture_output=True, text=True, check=False)
-        return done.returncode != 0
+def _pytest(tree: Path) -> str:
+    """The first test that fails in `tree` ('' when all pass)."""
+    env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
+    args = [sys.executable, "-m", "pytest", "-x", "-q", "-rfE", "-p", "no:cacheprovider", *TESTS]
+    done = subprocess.run(args, cwd=tree, env=env, capture_output=True, text=True, check=False)
+    if done.returncode == 0:
+        return ""
+    failed = [line for line in done.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
+    return failed[0].split(" - ")[0] if failed else f"pytest exited {done.returncode}"
+
+
+def run(base: Path, mutant: Mutant | None) -> str:
+    """The first test that fails against `mutant` (None: `base` as it is); '' when none."""
+    with tempfile.TemporaryDirectory(prefix="fbq-mutant-") as tmp:
+        tree = Path(tmp) / "tree"
+        shutil.copytree(base, tree)
+        if mutant:
+            target = tree / mutant.path
+            text = target.read_text(encoding="utf-8")
+            if text.count(mutant.old) != 1:
+                raise SystemExit(f"{mutant.name}: the guard's text is not in {mutant.path} once")
+            target.write_text(text.replace(mutant.old, mutant.new), encoding="utf-8")
+        return _pytest(tree)
 
 
 def main(names: list[str]) -> int:
@@ -175,13 +193,21 @@ def main(names: list[str]) -> int:
     if unknown:
         raise SystemExit(f"unknown mutants {sorted(unknown)}; see tests/mutants.py")
     survivors = []
-    for mutant in chosen:
-        start = time.monotonic()
-        killed = run(mutant)
-        verdict = "killed" if killed else "SURVIVED"
-        print(f"{verdict:9} {mutant.name:28} {time.monotonic() - start:5.0f}s  {mutant.guard}")
-        if not killed:
-            survivors.append(mutant.name)
+    with tempfile.TemporaryDirectory(prefix="fbq-mutants-base-") as base:
+        _copy(Path(base))  # one snapshot: later edits of this checkout change nothing here
+        failing = run(Path(base), None)
+        if failing:
+            raise SystemExit(f"the tree as it is fails ({failing}): fix that first")
+        for mutant in chosen:
+            start = time.monotonic()
+            killer = run(Path(base), mutant)
+            verdict = "killed" if killer else "SURVIVED"
+            took = time.monotonic() - start
+            print(f"{verdict:9} {mutant.name:28} {took:5.0f}s  {mutant.guard}", flush=True)
+            if killer:
+                print(f"{'':9} by {killer}", flush=True)
+            else:
+                survivors.append(mutant.name)
     print(f"{len(chosen) - len(survivors)} of {len(chosen)} mutants killed")
     return 1 if survivors else 0
 

@@ -48,8 +48,8 @@ class Housekeeping(QueueBase):
         again (orphans.lua); returns how many jobs went back.
 
         A worker that was only frozen may wake, BLMOVE a job and die before its start script
-        registers it. Such a list is watched for REAPED_WATCH after the reap, by its name: no
-        SCAN. Run once a sweep: a job there waits at most that long more.
+        registers it. Such a list is watched by its name (no SCAN) for REAPED_WATCH_MS after the
+        reap. Run once a sweep interval, so a job left there waits at most that much longer.
         """
         k = self.keys
         keys = [k.workers, k.reaped, k.active_prefix]

@@ -33,7 +33,7 @@ if state ~= TAKE_OK then
   return {state, now, ''}
 end
 -- Registered, as take_jobs does: the reaper finds every processing list that holds a started job.
-redis.call('ZADD', KEYS[8], 'NX', now, worker)
+register(KEYS[8], worker)
 local fence = draw_fences(KEYS[7], 1) + 1
 local raw, token = mark_active(KEYS[4] .. id, KEYS[1], KEYS[6], id, worker, now, fence)
 if not raw then

@@ -101,8 +101,9 @@ local function take_jobs(now, worker, n, rate, period)
   end
   redis.call('LPUSH', KEYS[2], unpack(oldest_first))  -- the newest ends up at the head
   -- A processing list always has its worker registered, so the reaper finds it: a worker that
-  -- was reaped (while frozen, say) and takes again is registered again, as if it had beaten.
-  redis.call('ZADD', KEYS[11], 'NX', now, worker)
+  -- was reaped (while frozen, say) and takes again is registered again, as if it had beaten
+  -- (by Redis's clock, as every beat).
+  register(KEYS[11], worker)
   local out, marks = {TAKE_OK, now}, {}
   local fence = draw_fences(KEYS[6], #ids)
   for i = #ids, 1, -1 do

@@ -1,5 +1,5 @@
 -- Library: who runs an ACTIVE job, since when, and with which fence token.
--- uses: codec
+-- uses: codec, clock
 -- That lives in the queue's `started` hash (id -> "worker|ms|fence"), not in the record: taking
 -- a job patches three header bytes of the codec's layout in place (SETRANGE) instead of
 -- decoding and rewriting the whole record. The attempt's end moves worker and start time into
@@ -88,5 +88,14 @@ local function settle_started(rec, started_key, id, settled, who)
     else
       redis.call('HDEL', started_key, id)
     end
+  end
+end
+
+-- Register `worker` in the workers zset when it is not there (the reaper removed it): it holds
+-- an attempt now, so its processing list must be one the reaper finds. Stamped, as every beat,
+-- by Redis's clock.
+local function register(workers_key, worker)
+  if not redis.call('ZSCORE', workers_key, worker) then
+    redis.call('ZADD', workers_key, redis_ms(), worker)
   end
 end

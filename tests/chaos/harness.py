@@ -7,6 +7,7 @@
     stack.start_producer("p0", count=300)
     await stack.wait_done(100)
     in_flight = await stack.kill_worker()           # kill -9, then a replacement starts
+    held = await stack.freeze_worker(worker)        # SIGSTOP; stack.thaw_worker(worker): SIGCONT
     counts = await stack.drain_and_count()          # lost / unexpected / duplicated; fbq check
 
 Everything runs on loopback: Redis (any topology behind `RedisTarget`), `python -m
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import random
 import signal
@@ -30,13 +32,14 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from redis.asyncio import Redis
 
 from feedback_queue.connection import create_client
+from feedback_queue.keys import Keys
 from feedback_queue.queue.check import check
 from feedback_queue.settings import RedisSettings, Settings
 from feedback_queue.sharded import shard_queues
@@ -52,6 +55,7 @@ from tests.secrets import secret, seen
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
 # The services' settings in every chaos run; a scenario overrides what it is about.
 WORKER_DEFAULTS = {
@@ -214,6 +218,44 @@ class Service:
                     )
                 await asyncio.sleep(0.1)
 
+    async def health(self, service: str, timeout: float = 5.0) -> int:
+        """The gRPC health status the process reports for `service` ("liveness", ...)."""
+        request = health_pb2.HealthCheckRequest(service=service)
+        address = f"127.0.0.1:{self.health_port}"
+        async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
+            reply = await health_pb2_grpc.HealthStub(channel).Check(request, timeout=timeout)
+            return int(reply.status)
+
+    async def await_health(self, service: str, status: int, timeout: float = 30.0) -> None:
+        """Until the process reports `status` for `service`; fails after `timeout`."""
+        deadline = time.monotonic() + timeout
+        seen: set[int] = set()
+        while True:
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                seen.add(current := await self.health(service, timeout=1.0))
+                if current == status:
+                    return
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{self.name}: {service} not {status} within {timeout:g}s (saw {seen}):\n"
+                    f"{self.output()[-3000:]}"
+                )
+            await asyncio.sleep(0.05)
+
+    async def watch_health(self, service: str, seen: list[int]) -> None:
+        """Append every status the process reports for `service` (health Watch) to `seen`,
+        until cancelled."""
+        request = health_pb2.HealthCheckRequest(service=service)
+        address = f"127.0.0.1:{self.health_port}"
+        async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
+            async for reply in health_pb2_grpc.HealthStub(channel).Watch(request):
+                seen.append(int(reply.status))
+
+    def stopped(self) -> bool:
+        """Whether the kernel has stopped the process (SIGSTOP): state T in /proc."""
+        stat = Path(f"/proc/{self.pid}/stat").read_text()
+        return stat.rpartition(")")[2].split()[0] in ("T", "t")
+
 
 @dataclass(frozen=True)
 class Fault:
@@ -244,6 +286,8 @@ class Stack:
         self.rng = random.Random(seed)
         self.seed = seed
         self.name = name
+        self.keys_of_queue = Keys(queue)
+        self.drained: bool | None = None  # what the last drain_and_count saw
         # Only what the harness sets reaches the services: no FBQ_* or REDIS_* of the caller.
         base = {k: v for k, v in os.environ.items() if not k.startswith(("FBQ_", "REDIS_"))}
         if "REDIS_SERVER_BIN" in os.environ:
@@ -360,6 +404,50 @@ class Stack:
             if not token:
                 return held
 
+    async def worker_id_of(self, worker: Service) -> str:
+        """The registered worker id of a process (ids are host-pid-random)."""
+        marker = f"-{worker.pid}-"
+        client = self.redis_client()
+        try:
+            members = await client.zrange(self.keys_of_queue.workers, 0, -1)
+        finally:
+            await client.aclose()
+        ids = [text(m) for m in members if marker in text(m)]
+        assert len(ids) == 1, f"{worker.name} (pid {worker.pid}) registered as {ids}"
+        return ids[0]
+
+    async def freeze_worker(self, worker: Service) -> list[str]:
+        """SIGSTOP a worker; returns the ids in its processing list once frozen.
+
+        The list is read once the kernel has stopped the process, after a PING of our own:
+        whatever the worker sent before it stopped was in Redis's socket buffer when the PING
+        arrived, and Redis answers a command only after running every command it read in the
+        same turn of its event loop. So no take or ack of the frozen worker changes the list
+        after this read; only a BLMOVE it was blocked in still can, by one job, when a job
+        arrives. Each of these jobs may run again once the reaper returns them; the fault
+        counts them.
+        """
+        assert worker.process is not None
+        wid = await self.worker_id_of(worker)
+        worker.process.send_signal(signal.SIGSTOP)
+        deadline = time.monotonic() + 10
+        while not worker.stopped():
+            assert time.monotonic() < deadline, f"{worker.name} did not stop"
+            await asyncio.sleep(0.005)
+        client = self.redis_client()
+        try:
+            await client.ping()
+            held = [text(i) for i in await client.lrange(self.keys_of_queue.active(wid), 0, -1)]
+        finally:
+            await client.aclose()
+        self.faults.append(Fault("freeze-worker", time.time(), len(held)))
+        return held
+
+    def thaw_worker(self, worker: Service) -> None:
+        """SIGCONT a frozen worker."""
+        assert worker.process is not None
+        worker.process.send_signal(signal.SIGCONT)
+
     # -- Redis ----------------------------------------------------------------------------------
 
     def kill_redis(self, in_flight: int = 0) -> None:
@@ -369,6 +457,12 @@ class Stack:
 
     def restart_redis(self) -> None:
         self.redis.restart()
+
+    def redis_client(self, **overrides: Any) -> Redis:
+        """A client of the stack's Redis, as the services see it, with `overrides` of its
+        RedisSettings (socket_timeout=...); the caller closes it."""
+        settings = Settings.from_env(self._env(self.worker_env)).redis
+        return create_client(dataclasses.replace(settings, **overrides))
 
     # -- producers ------------------------------------------------------------------------------
 
@@ -519,7 +613,7 @@ class Stack:
         self, expected_failed: Iterable[str] = (), timeout: float = 120.0, label: str = ""
     ) -> Counts:
         """Drain, stop the workers cleanly, count, and report the counts."""
-        drained = await self.drain(expected_failed, timeout)
+        drained = self.drained = await self.drain(expected_failed, timeout)
         await self.stop_workers()
         counts = count(self.events(), expected_failed)
         faults = ",".join(
@@ -538,7 +632,7 @@ class Stack:
     async def check_invariants(self) -> list[str]:
         """What `fbq check` finds in the stack's Redis: each violation, in a sentence."""
         settings = Settings.from_env(self._env(self.worker_env))
-        client = create_client(settings.redis)
+        client = self.redis_client()
         try:
             found: list[str] = []
             for queue in shard_queues(settings, client):
@@ -561,6 +655,11 @@ class Stack:
             if path.exists():
                 seen(path.read_text(errors="replace"))
         self.redis.stop()
+
+
+def text(value: object) -> str:
+    """A Redis reply item as text (the queue's clients answer bytes)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _keys(events: list[Event], kind: str) -> int:

@@ -2,14 +2,14 @@
 """Developer tasks for Feedback Queue; needs only Python 3.11+ to start.
 
 python3 dev.py install   create .venv and install the project with its dev extras
-python3 dev.py system    install the Debian packages the tests need (chromium, redis-server, faketime)
+python3 dev.py system    install the Debian packages the tests need (redis-server, chromium...)
 python3 dev.py tools     install checkov into .tools/ (it cannot share .venv)
 python3 dev.py gen       regenerate the protobuf stubs (feedback_queue/v1/)
 python3 dev.py lint      ruff, mypy --strict, the import layers, the manual (mkdocs --strict)
 python3 dev.py test      install, check, then run the whole test suite (extra args go to pytest)
 python3 dev.py bench     run the benchmarks in benchmarks/
 python3 dev.py bench-peers  compare with RQ, arq, Celery, dramatiq, saq, BullMQ (benchmarks/peers)
-python3 dev.py mutants   weaken each queue guard in a copy of the tree; a test must fail (tests/mutants.py)
+python3 dev.py mutants   weaken each queue guard in a copy; some test must fail (tests/mutants.py)
 python3 dev.py run       install, then start everything with the demo (fbq up --demo)
 """
 

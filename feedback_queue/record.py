@@ -17,7 +17,8 @@ offset     type   field
 4          u48    enqueued at, ms since the Unix epoch
 10         P      payload: the serialized ``feedback_queue.v1.Submission``
 10+P       E      only with bit 0: MessagePack map of the rest: w worker, t started ms,
-                  f finished ms, d run-at ms, x last error, r result
+                  f finished ms, d run-at ms, x last error, r result, k the token
+                  of the attempt that completed it
 10+P+E     u32    only with bit 0: E
 =========  =====  =========================================================
 

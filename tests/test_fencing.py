@@ -75,7 +75,22 @@ async def test_a_beat_after_the_reap_renews_none_of_the_reaped_attempts(
     assert (job.status, job.attempts) == (Status.WAITING, 1)
     assert await stale_count(queue, client) == 3  # the ack, the failure and the release
     [again] = await queue.reserve("w1")  # its next attempt is a new one, with a new token
-    assert (again.id, again.attempts) == (old.id, 2) and again.token != old.token
+    assert (again.id, again.attempts) == (old.id, 2)
+    assert again.token != old.token
+
+
+async def test_a_late_ack_of_a_job_completed_by_its_next_attempt_is_stale(
+    queue: Queue, client: Redis
+) -> None:
+    old, new = await taken_by_two(queue, client)
+    assert await queue.ack("w2", [(new.id, new.token, "ok")]) == [Acked.COMPLETED]
+    # w1's attempt was reaped: its ack is stale, not a replay, though the job is COMPLETED.
+    assert await queue.ack("w1", [(old.id, old.token, "late")]) == [Acked.STALE]
+    assert await stale_count(queue, client) == 1
+    # The ack that completed it, sent again, is a replay.
+    assert await queue.ack("w2", [(new.id, new.token, "ok")]) == [Acked.ALREADY]
+    assert await stale_count(queue, client) == 1
+    assert (await queue.get(new.id)).record.result == "ok"
 
 
 async def test_stale_fail_after_reap_and_retake_is_refused(queue: Queue, client: Redis) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from feedback_queue.job import Status
-from feedback_queue.outcomes import Reaped
+from feedback_queue.outcomes import Acked, Reaped
 from feedback_queue.queue import Queue
 from tests.helpers import silence, submission
 
@@ -40,3 +40,23 @@ async def test_reapable_lists_only_workers_silent_for_the_grace(
         keys=[queue.keys.workers, queue.keys.reaper], args=[int(grace * 1000)]
     )
     assert listed == [b"silent"]
+
+
+async def test_reap_leaves_alone_a_leftover_id_whose_job_another_worker_holds(
+    queue: Queue, client: Redis
+) -> None:
+    job_id = (await queue.enqueue(submission())).id
+    await queue.heartbeat("reaper")
+    await queue.heartbeat("w2")
+    [held] = await queue.reserve("w2")
+    # A leftover of an earlier attempt in a silent worker's list: that attempt is not w1's.
+    await client.lpush(queue.keys.active("w1"), job_id)
+    await queue.heartbeat("w1")
+    await silence(client, queue, "w1", queue.config.heartbeat_grace + 1)
+    await queue.heartbeat("reaper")
+    await queue.heartbeat("w2")
+    assert await queue.reap() == 0
+    job = await queue.get(job_id)
+    assert (job.status, job.record.worker, job.attempts) == (Status.ACTIVE, "w2", 1)
+    assert await client.llen(queue.keys.waiting) == 0
+    assert await queue.ack("w2", [(held.id, held.token, "ok")]) == [Acked.COMPLETED]

@@ -29,7 +29,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
-import pytest
 from redis.asyncio import Redis
 
 from feedback_queue.job import Job, Status
@@ -194,20 +193,11 @@ async def _at_least(value: Awaitable[bytes | str | None], n: int) -> bool:
 # A worker that is idle waits in BLMOVE. Frozen there, it still receives a job: Redis moves the
 # id into its processing list and writes the reply into its socket. Past the grace the reaper
 # returns that job (still WAITING: the start script has not run) and another worker takes it.
-# When the frozen worker wakes it reads the reply and runs the start script, which marks the
-# job ACTIVE under the late worker without checking that the id is still in its processing
-# list: it takes the running attempt away from the healthy worker (whose ack is then refused,
-# and the job runs twice), and leaves an ACTIVE job that is in nobody's processing list. If the
-# late worker dies before it finishes, the reaper never finds that job: it stays ACTIVE for
-# ever, an acknowledged submission never completed, and `fbq check` reports it (misplaced).
-# Seen in the chaos scenario above before its worker was held busy (1 run in 4: a freeze while
-# one slot was free). The fix belongs in start.lua (LPOS of the id in KEYS[1] before marking).
-
-BLMOVE_BUG = (
-    "product bug: start.lua marks a job ACTIVE for a worker whose BLMOVE reply came back after "
-    "a freeze, though the reaper took the id from its processing list (stolen attempt; a "
-    "stranded ACTIVE job if that worker then dies)"
-)
+# When the frozen worker wakes it reads the reply and runs the start script, which must start
+# nothing: the id is no longer in its processing list (start.lua checks with LPOS). Otherwise it
+# would take the running attempt from the healthy worker and leave an ACTIVE job in nobody's
+# list, stranded for ever if the late worker then died. Seen in the chaos scenario above before
+# its worker was held busy (1 run in 4: a freeze while one slot was free).
 
 
 class FrozenAfterBlmove(Queue):
@@ -253,7 +243,6 @@ async def frozen_between_blmove_and_start(queue: Queue, client: Redis) -> tuple[
     return late, new
 
 
-@pytest.mark.xfail(strict=True, reason=BLMOVE_BUG)
 async def test_a_late_start_after_the_reap_does_not_take_the_attempt_back(
     queue: Queue, client: Redis
 ) -> None:
@@ -264,7 +253,6 @@ async def test_a_late_start_after_the_reap_does_not_take_the_attempt_back(
     assert await queue.ack("w2", [(new.id, new.token, "ok")]) == [Acked.COMPLETED]
 
 
-@pytest.mark.xfail(strict=True, reason=BLMOVE_BUG)
 async def test_a_late_start_leaves_no_job_stranded_when_that_worker_dies(
     queue: Queue, client: Redis
 ) -> None:

@@ -13,7 +13,8 @@
 -- token no longer holds the attempt (the worker was reaped, the job retried, taken again) is
 -- refused and changes nothing but this: its id leaves this worker's processing list (unless
 -- the worker holds the job again under a newer token) and `stale_outcomes` counts it; the job
--- runs again (at-least-once). Replay-safe: an ack of a COMPLETED job is ACK_ALREADY, a no-op.
+-- runs again (at-least-once). Replay-safe: an ack of a COMPLETED job with the token that
+-- completed it (kept in the record, `k`) is ACK_ALREADY, a no-op.
 local function ack_jobs(now, retention, worker, first)
   local out, done, stale = {}, 0, 0
   local settled, index = {}, {}
@@ -35,6 +36,7 @@ local function ack_jobs(now, retention, worker, first)
         settle_started(rec, KEYS[8], id, settled, who)
         rec.extra.f = now
         rec.extra.r = result
+        rec.extra.k = token
         local extra = cmsgpack.pack(rec.extra)
         redis.call('SETRANGE', job_key, 0, struct.pack('>BB', REC_WITH_EXTRAS, COMPLETED))
         redis.call('APPEND', job_key, extra .. struct.pack('>I4', #extra))
@@ -45,6 +47,7 @@ local function ack_jobs(now, retention, worker, first)
         rec.status = COMPLETED
         rec.extra.f = now
         rec.extra.r = result
+        rec.extra.k = token
         rec.extra.d = nil
         redis.call('SET', job_key, rec_encode(rec), 'PX', retention)
       end
@@ -56,7 +59,9 @@ local function ack_jobs(now, retention, worker, first)
       if not (who and parse_started(who) == worker) then
         redis.call('LREM', KEYS[2], 1, id)
       end
-      if status == COMPLETED then
+      -- A replay of the ack that completed the job presents that attempt's token: ALREADY.
+      -- Any other token (a reaped attempt whose job ran again and completed) is stale.
+      if status == COMPLETED and rec_decode(redis.call('GET', job_key)).extra.k == token then
         out[#out + 1] = ACK_ALREADY
       else
         stale = stale + 1

@@ -33,13 +33,20 @@ async def reaped(queue: Queue, client: Redis, worker: str) -> None:
     await queue.reap()
 
 
-async def taken_by_two(queue: Queue, client: Redis) -> tuple[Job, Job]:
-    """One job taken by w1, reaped, then taken by w2: (w1's stale attempt, w2's)."""
+async def reaped_then_back(queue: Queue, client: Redis) -> Job:
+    """One job taken by w1, which is reaped and then beats again (it was only frozen): the
+    attempt w1 still thinks it holds."""
     await queue.enqueue(submission())
     await queue.heartbeat("w1")
     [old] = await queue.reserve("w1")
     await reaped(queue, client, "w1")
-    await queue.heartbeat("w1")  # w1 was only frozen: it lives on, beating again
+    await queue.heartbeat("w1")
+    return old
+
+
+async def taken_by_two(queue: Queue, client: Redis) -> tuple[Job, Job]:
+    """One job taken by w1, reaped, then taken by w2: (w1's stale attempt, w2's)."""
+    old = await reaped_then_back(queue, client)
     await queue.heartbeat("w2")
     [new] = await queue.reserve("w2")
     assert (new.id, new.attempts) == (old.id, 2)
@@ -63,11 +70,7 @@ async def test_a_beat_after_the_reap_renews_none_of_the_reaped_attempts(
 ) -> None:
     # The worker's beat is the lease of all its attempts; a reap ends them, and a beat after it
     # (the worker was only frozen) renews the worker, not one of them: their tokens stay stale.
-    await queue.enqueue(submission())
-    await queue.heartbeat("w1")
-    [old] = await queue.reserve("w1")
-    await reaped(queue, client, "w1")
-    await queue.heartbeat("w1")
+    old = await reaped_then_back(queue, client)
     assert await queue.ack("w1", [(old.id, old.token, "late")]) == [Acked.STALE]
     assert await queue.fail("w1", [Failure(old, "late")]) == [None]
     assert await queue.release("w1", [old]) == 0
@@ -164,11 +167,7 @@ async def test_stale_outcome_keeps_the_same_workers_newer_attempt(
 ) -> None:
     # w1 was reaped, came back and took the job again: its list holds the new attempt's id,
     # which the old attempt's refused failure must not take away.
-    await queue.enqueue(submission())
-    await queue.heartbeat("w1")
-    [old] = await queue.reserve("w1")
-    await reaped(queue, client, "w1")
-    await queue.heartbeat("w1")
+    old = await reaped_then_back(queue, client)
     [new] = await queue.reserve("w1")
     assert await queue.fail("w1", [Failure(old, "old")]) == [None]
     assert await queue.ack("w1", [(old.id, old.token, "old")]) == [Acked.STALE]

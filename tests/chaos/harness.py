@@ -556,6 +556,14 @@ class Stack:
     async def wait_done(self, n: int, timeout: float = 120.0) -> None:
         await self.wait_until(f"{n} completed", lambda ev: _keys(ev, DONE) >= n, timeout)
 
+    async def stat(self, field: str) -> int:
+        """One counter of the queue's stats hash, read from Redis."""
+        client = self.redis_client()
+        try:
+            return int(await client.hget(self.keys_of_queue.stats, field) or 0)
+        finally:
+            await client.aclose()
+
     async def stats(self) -> pb.QueueStats:
         return await self._admin_call(lambda: self.admin.GetQueueStats(pb.GetQueueStatsRequest()))
 

@@ -37,6 +37,7 @@ from redis.asyncio.client import PubSub
 from feedback_queue.connection import create_client
 from feedback_queue.settings import RedisSettings, Settings
 from feedback_queue.up.embedded import EmbeddedRedis, find_server_binary, free_port
+from tests.scaleout.sentinel import master_port as sentinel_master_port
 from tests.secrets import secret, seen
 
 MASTER_NAME = "fbqchaos"
@@ -131,16 +132,10 @@ class SentinelRedis:
 
     def master_port(self) -> int:
         """The master's port, as the first sentinel that answers names it."""
-        for port in self.sentinel_ports:
-            with contextlib.suppress(redis.RedisError):
-                client = redis.Redis(port=port, socket_timeout=2)
-                try:
-                    address = client.sentinel_get_master_addr_by_name(MASTER_NAME)
-                finally:
-                    client.close()
-                if isinstance(address, tuple):
-                    return int(address[1])
-        raise AssertionError("no sentinel names a master")
+        port = sentinel_master_port(self.sentinel_ports, MASTER_NAME)
+        if port is None:
+            raise AssertionError("no sentinel names a master")
+        return port
 
     def server(self, port: int) -> EmbeddedRedis:
         return next(s for s in self.servers if s.port == port)

@@ -55,14 +55,6 @@ async def runaway(client: Redis) -> object:
     return await client.eval(RUNAWAY, 0)
 
 
-async def stat(stack: Stack, field: str) -> int:
-    client = stack.redis_client()
-    try:
-        return int(await client.hget(stack.keys_of_queue.stats, field) or 0)
-    finally:
-        await client.aclose()
-
-
 async def test_redis_busy_while_failures_are_pending_writes_them_after(
     make_stack: MakeStack, tmp_path: Path
 ) -> None:
@@ -172,8 +164,8 @@ async def test_redis_busy_while_failures_are_pending_writes_them_after(
     info = await stack.submissions.GetSubmission(pb.GetSubmissionRequest(id=sentinel.id))
     assert (info.status, info.attempts) == (pb.FAILED, 1)
     assert "fails for good" in info.last_error
-    assert await stat(stack, "stale_outcomes") == 0
-    assert await stat(stack, "recovered") == 0
+    assert await stack.stat("stale_outcomes") == 0
+    assert await stack.stat("recovered") == 0
     # Liveness stayed SERVING all along (BUSY is transient: no restart wanted).
     for worker, seen in zip(workers, liveness, strict=True):
         assert seen, f"{worker.name}: no liveness status seen"

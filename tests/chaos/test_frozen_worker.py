@@ -61,14 +61,6 @@ def refused_acks(worker: Service) -> list[str]:
     return REFUSED_ACK.findall(worker.output())
 
 
-async def stat(stack: Stack, field: str) -> int:
-    client = stack.redis_client()
-    try:
-        return int(await client.hget(stack.keys_of_queue.stats, field) or 0)
-    finally:
-        await client.aclose()
-
-
 async def await_redis(stack: Stack, what: str, done: Callable[[Redis], Awaitable[bool]]) -> None:
     """Poll Redis until `done(client)` (no event announces these states); fail after a minute."""
     client = stack.redis_client()
@@ -110,8 +102,8 @@ async def test_a_worker_frozen_past_the_grace_loses_nothing_and_its_late_outcome
         ),
     )
     wid = await stack.worker_id_of(frozen)
-    stale_before = await stat(stack, "stale_outcomes")
-    recovered_before = await stat(stack, "recovered")
+    stale_before = await stack.stat("stale_outcomes")
+    recovered_before = await stack.stat("recovered")
     held = await stack.freeze_worker(frozen)
     assert producer.alive, "frozen under load"
     mid_job = running(stack.events(), pid)  # its journal cannot change while it is frozen
@@ -123,7 +115,7 @@ async def test_a_worker_frozen_past_the_grace_loses_nothing_and_its_late_outcome
     await await_redis(
         stack, "the frozen worker reaped", lambda c: _is_none(c.zscore(keys.workers, wid))
     )
-    assert await stat(stack, "recovered") - recovered_before == len(held)
+    assert await stack.stat("recovered") - recovered_before == len(held)
     assert producer.alive, "reaped under load"
 
     # It wakes; its jobs finish, and every late ack is refused while the re-runs of those jobs
@@ -171,7 +163,7 @@ async def test_a_worker_frozen_past_the_grace_loses_nothing_and_its_late_outcome
         assert pids[1] != pid
     # Fenced: the refused outcomes are its late acks, one per job it was running, counted once
     # each; no other worker's outcome was refused.
-    assert await stat(stack, "stale_outcomes") - stale_before == len(held)
+    assert await stack.stat("stale_outcomes") - stale_before == len(held)
     assert sorted(refused_acks(frozen)) == sorted(held)
     assert [refused_acks(w) for w in others] == [[]] * len(others)
 

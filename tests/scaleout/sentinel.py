@@ -19,6 +19,20 @@ from feedback_queue.up.embedded import EmbeddedRedis, find_server_binary, free_p
 MASTER_NAME = "fbqmaster"
 
 
+def master_port(sentinel_ports: list[int], name: str = MASTER_NAME) -> int | None:
+    """The master's port, as the first sentinel that answers names it (None: none does)."""
+    for port in sentinel_ports:
+        with contextlib.suppress(redis.RedisError):
+            client = redis.Redis(port=port, socket_timeout=2)
+            try:
+                addr = client.sentinel_get_master_addr_by_name(name)
+            finally:
+                client.close()
+            if isinstance(addr, tuple):
+                return int(addr[1])
+    return None
+
+
 @dataclass
 class SentinelSetup:
     folder: Path
@@ -64,16 +78,7 @@ class SentinelSetup:
 
     def master_port(self) -> int | None:
         """Where the sentinels say the master is now."""
-        for port in self.sentinel_ports:
-            with contextlib.suppress(redis.RedisError):
-                client = redis.Redis(port=port, socket_timeout=1)
-                try:
-                    addr = client.sentinel_get_master_addr_by_name(MASTER_NAME)
-                finally:
-                    client.close()
-                if isinstance(addr, tuple):
-                    return int(addr[1])
-        return None
+        return master_port(self.sentinel_ports)
 
     def _settled(self) -> bool:
         for port in self.sentinel_ports:

@@ -18,7 +18,8 @@ async def _states(queue: Queue) -> dict[str, list[str]]:
     await queue.heartbeat("w1")
     taken = await queue.reserve("w1", count=6)  # ids[0..5]
     await queue.ack("w1", [(taken[0].id, taken[0].token, "r0")])
-    queue.clock.advance(1)  # type: ignore[attr-defined]
+    assert isinstance(queue.clock, FakeClock)  # the queue fixture's
+    queue.clock.advance(1)
     await queue.ack("w1", [(taken[1].id, taken[1].token, "r1")])
     await queue.fail("w1", [Failure(taken[2], "transient")])
     await queue.fail("w1", [Failure(taken[3], "fatal", permanent=True)])

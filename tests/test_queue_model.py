@@ -73,12 +73,20 @@ BLOCK = 0.05
 
 
 class RacingQueue(Queue):
-    """A queue whose reaper can be overtaken: `late_beat` beats right after reapable.lua named
-    the silent workers and before reap.lua returns their jobs, the race reap.lua re-checks."""
+    """A queue with two races a test can call up. `late_beat` beats right after reapable.lua
+    named the silent workers and before reap.lua returns their jobs: the race reap.lua
+    re-checks. With `orphan_watch_before_start`, the reaper's watch over reaped workers' lists
+    runs between a wait_one's BLMOVE and its start script (the worker froze there), and
+    `orphans_returned` says how many jobs it handed back."""
 
     late_beat: str | None = None
+    orphan_watch_before_start = False
+    orphans_returned = 0
 
     async def _eval(self, script: AsyncScript, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+        if script is self.scripts.start and self.orphan_watch_before_start:
+            self.orphan_watch_before_start = False
+            self.orphans_returned = await self.reap_orphans()
         answer = await super()._eval(script, keys, args)
         if script is self.scripts.reapable and self.late_beat is not None:
             worker, self.late_beat = self.late_beat, None
@@ -94,6 +102,7 @@ class Expected:
     attempts: int = 0
     holder: str = ""  # the worker running it, while ACTIVE
     token: str = ""  # its live attempt's token, while ACTIVE
+    completed_by: str = ""  # the token of the attempt that completed it
     due_ms: int = 0  # when it is due, while DELAYED
 
 
@@ -157,6 +166,7 @@ class QueueModel(RuleBasedStateMachine):
         self.waiting: list[str] = []  # first in line first
         self.held: dict[str, list[str]] = {w: [] for w in WORKERS}  # oldest taken first
         self.registered: set[str] = set()
+        self.reaped: set[str] = set()  # every worker the reaper took for dead
         self.paused = False
         self.keyed: dict[str, tuple[str, str]] = {}  # idempotency key -> (content, id)
         self.counters: Counter[str] = Counter()
@@ -180,17 +190,17 @@ class QueueModel(RuleBasedStateMachine):
 
     # -- the model's moves ----------------------------------------------------------------
 
-    def beat_if_new(self, worker: str) -> None:
-        """A worker beats before it takes (an unregistered one's list would be an orphan)."""
-        if worker not in self.registered:
-            self.run(self.queue.heartbeat(worker))
-            self.registered.add(worker)
+    def now_ms(self) -> int:
+        """The queue's time: the test's clock, which every script is given."""
+        return int(self.clock() * 1000)
 
     def started(self, worker: str, count: int, jobs: list[Job]) -> MultipleResults[Attempt]:
         """Check a take's jobs against the model (the first `count` in line) and start them."""
         expected = [] if self.paused else self.waiting[:count]
         assert [j.id for j in jobs] == expected
         del self.waiting[: len(expected)]
+        if jobs:
+            self.registered.add(worker)  # taking registers a worker (a reaped one, say)
         for job in jobs:
             model = self.jobs[job.id]
             model.status, model.holder, model.token = Status.ACTIVE, worker, job.token
@@ -272,7 +282,7 @@ class QueueModel(RuleBasedStateMachine):
         if key:
             self.keyed[key] = (content, result.id)
         if delay > 0:
-            due = self.queue.now_ms() + math.ceil(delay * 1000)
+            due = self.now_ms() + math.ceil(delay * 1000)
             self.jobs[result.id] = Expected(Status.DELAYED, due_ms=due)
         else:
             self.jobs[result.id] = Expected(Status.WAITING)
@@ -286,20 +296,32 @@ class QueueModel(RuleBasedStateMachine):
     @rule(target=attempts, worker=st.sampled_from(WORKERS), count=st.integers(1, 3))
     def take(self, worker: str, count: int) -> MultipleResults[Attempt]:
         """The backlog path: the take script."""
-        self.beat_if_new(worker)
         return self.took(worker, count, self.run(self.queue.take(worker, count)))
 
     @rule(target=attempts, worker=st.sampled_from(WORKERS), count=st.integers(1, 3))
     def reserve(self, worker: str, count: int) -> MultipleResults[Attempt]:
-        self.beat_if_new(worker)
         return self.started(worker, count, self.run(self.queue.reserve(worker, count)))
 
     @precondition(lambda self: bool(self.waiting))  # on an empty list BLMOVE would wait
     @rule(target=attempts, worker=st.sampled_from(WORKERS))
     def wait_one(self, worker: str) -> MultipleResults[Attempt]:
         """The idle path: BLMOVE, then the start script."""
-        self.beat_if_new(worker)
         return self.took(worker, 1, self.run(self.queue.wait_one(worker, BLOCK)))
+
+    @precondition(lambda self: bool(self.waiting))
+    @rule(target=attempts, worker=st.sampled_from(WORKERS))
+    def wait_one_frozen_after_blmove(self, worker: str) -> MultipleResults[Attempt]:
+        """The worker BLMOVEs a job and freezes before its start script, while the reaper's
+        watch runs: the list of a reaped worker not registered again goes back, and the start
+        script then starts nothing. Any other worker's start goes on as usual."""
+        self.queue.orphan_watch_before_start = True
+        taken = self.run(self.queue.wait_one(worker, BLOCK))
+        if worker in self.reaped and worker not in self.registered:
+            assert (self.queue.orphans_returned, taken) == (1, Taken([]))
+            self.counters["recovered"] += 1  # back first in line, where BLMOVE took it from
+            return multiple()
+        assert self.queue.orphans_returned == 0
+        return self.took(worker, 1, taken)
 
     @precondition(lambda self: any(a.live for a in self.issued))
     @rule(attempt=attempts.filter(lambda a: a.live))
@@ -392,10 +414,11 @@ class QueueModel(RuleBasedStateMachine):
         job = self.holding(attempt)
         if job is not None:
             self.end(attempt, job, Status.COMPLETED)
+            job.completed_by = attempt.token
             self.counters["completed"] += 1
             return Acked.COMPLETED
-        if attempt.id in self.jobs and self.jobs[attempt.id].status == Status.COMPLETED:
-            return Acked.ALREADY  # a replay, or a stale token of a job finished since
+        if attempt.expected.completed_by == attempt.token and attempt.id in self.jobs:
+            return Acked.ALREADY  # a replay of the ack that completed it
         self.counters["stale_outcomes"] += 1
         return Acked.STALE
 
@@ -421,8 +444,6 @@ class QueueModel(RuleBasedStateMachine):
 
     def report_ack_take(self, attempt: Attempt, count: int) -> MultipleResults[Attempt]:
         worker = attempt.worker
-        if count:
-            self.beat_if_new(worker)
         expected = self.expect_ack(attempt)
         done = [(attempt.id, attempt.token, "done")]
         acked, taken = self.run(self.queue.ack_take(worker, done, count))
@@ -432,7 +453,7 @@ class QueueModel(RuleBasedStateMachine):
     def report_failure(self, attempt: Attempt, permanent: bool, retry_after: float) -> None:
         failure = Failure(attempt.job, "boom", permanent=permanent, retry_after=retry_after)
         job = self.holding(attempt)
-        now = self.queue.now_ms()
+        now = self.now_ms()
         outcome = self.run(self.queue.fail(attempt.worker, [failure]))
         if job is None:
             self.counters["stale_outcomes"] += 1
@@ -489,6 +510,7 @@ class QueueModel(RuleBasedStateMachine):
         self.waiting[:0] = back  # first in line, oldest taken first
         self.held[worker] = []
         self.registered.discard(worker)
+        self.reaped.add(worker)
 
     @rule(worker=st.sampled_from(WORKERS))
     def reap_overtaken_by_a_beat(self, worker: str) -> None:
@@ -509,9 +531,13 @@ class QueueModel(RuleBasedStateMachine):
         self.run(self.queue.heartbeat(REAPER))
 
     @rule(seconds=st.sampled_from([0.0, 0.5, 1.0, 2.0, 5.0, 60.0, 120.0]))
-    def promote(self, seconds: float) -> None:
+    def housekeeping(self, seconds: float) -> None:
+        """Time passes; the promoter moves what is due to the back of the line; the watch over
+        reaped workers' lists finds none to hand back (every list that holds a job has its
+        worker registered)."""
+        assert self.run(self.queue.reap_orphans()) == 0
         self.clock.advance(seconds)
-        now = self.queue.now_ms()
+        now = self.now_ms()
         due = sorted(
             (job.due_ms, job_id)
             for job_id, job in self.jobs.items()

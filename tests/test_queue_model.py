@@ -1,20 +1,24 @@
 """The queue against a model of itself: a stateful property test on the tests' real Redis.
 
 Hypothesis interleaves what producers, workers, the reaper and the admin do to one queue:
-submits (keyed or not, keys reused with the same or another payload, some delayed), takes by
-two workers (take, reserve, BLMOVE's wait_one, ack_take), acks, transient and permanent
-failures, releases, clean shutdowns, reaps (a worker falls silent; sometimes it beats again
-between the reaper's choice and its reap), admin retries and deletes, pause and resume,
-heartbeats, the test clock moving on and the promoter running. Acks, failures and releases
-present live tokens and stale ones: from attempts that were reaped, handed back, finished (a
-replay), retried or taken again since (DESIGN.md §1.2: a stale token changes nothing).
+submits (keyed or not, keys reused with the same or another payload, before and after they
+expire, some delayed), takes by two workers (take, reserve, BLMOVE's wait_one, ack_take), acks,
+transient and permanent failures, releases, clean shutdowns, reaps, admin retries and deletes,
+pause and resume, heartbeats, the test clock moving on, the promoter, the sweep and the watch
+over reaped workers' lists. Two races are called up on purpose: a worker beats again between
+the reaper's choice and its reap, and a reaped worker freezes between its BLMOVE and its start
+script while that watch runs. Acks, failures and releases present live tokens and stale ones:
+from attempts that ended (reaped, handed back, finished: a replay), whose job ran again since,
+or whose job runs again now under a newer attempt (DESIGN.md §1.2: a stale token changes
+nothing).
 
 A small model in Python holds what each step must leave: every job's status, attempts, holder,
-live token and due time; the order of `waiting`; each worker's jobs in order; the registered
-workers; the monotonic counters. Each step's answer is checked against it, and after every step
-the queue must hold the model's state: `check` (what `fbq check` runs) finds no violation, the
-stats match, and so do every job's record, `started` entry and due time, the order of
-`waiting`, and the counters.
+live token, due time and completing token; the order of `waiting`; each worker's jobs in order;
+the registered workers; the idempotency keys; the completed index; the counters. Each step's
+answer is checked against it, and after every step the queue must hold the model's state:
+`check` (what `fbq check` runs) finds no violation, the stats match, and so do every job's
+record, `started` entry and due time, the order of `waiting`, the completed index and the
+counters.
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ from feedback_queue.queue.check import check
 from feedback_queue.record import decode
 from feedback_queue.settings import QueueConfig
 from feedback_queue.up.embedded import EmbeddedRedis
-from tests.conftest import RETENTION, FakeClock, redis_settings, seeded_backoff
+from tests.conftest import FakeClock, redis_settings, seeded_backoff
 from tests.helpers import silence, submission
 
 T = TypeVar("T")
@@ -68,6 +72,10 @@ MODEL_DB = 9
 MAX_ATTEMPTS = 2
 # Far longer than an example runs: only the worker a step silences is ever silent.
 GRACE = 3600.0
+# Short against the clock's moves (`housekeeping`), so that idempotency keys and entries of the
+# completed index expire within an example. (Records' retention TTLs run on Redis's clock: a
+# minute outlasts an example.)
+IDEMPOTENCY_TTL, RETENTION = 5.0, 60.0
 # Seconds: a wait_one that finds nothing (the model was wrong) soon gives up.
 BLOCK = 0.05
 
@@ -102,7 +110,9 @@ class Expected:
     attempts: int = 0
     holder: str = ""  # the worker running it, while ACTIVE
     token: str = ""  # its live attempt's token, while ACTIVE
+    last_token: str = ""  # the token of its latest attempt, running or not
     completed_by: str = ""  # the token of the attempt that completed it
+    finished_ms: int = 0  # when it completed
     due_ms: int = 0  # when it is due, while DELAYED
 
 
@@ -126,9 +136,14 @@ class Attempt:
         return self.expected.token not in ("", self.token)
 
     @property
+    def outlived(self) -> bool:
+        """Did a newer attempt run its job, and has it ended too?"""
+        return self.expected.token == "" and self.expected.last_token != self.token
+
+    @property
     def ended(self) -> bool:
-        """Has it ended, with no newer attempt running its job?"""
-        return self.expected.token == ""
+        """Has it ended, with no newer attempt since?"""
+        return self.expected.token == "" and self.expected.last_token == self.token
 
     @property
     def id(self) -> str:
@@ -158,6 +173,7 @@ class QueueModel(RuleBasedStateMachine):
             max_attempts=MAX_ATTEMPTS,
             backoff=seeded_backoff(),
             retention=RETENTION,
+            idempotency_ttl=IDEMPOTENCY_TTL,
             heartbeat_grace=GRACE,
         )
         self.queue = RacingQueue(self.client, config, address="test-redis", clock=self.clock)
@@ -168,9 +184,11 @@ class QueueModel(RuleBasedStateMachine):
         self.registered: set[str] = set()
         self.reaped: set[str] = set()  # every worker the reaper took for dead
         self.paused = False
-        self.keyed: dict[str, tuple[str, str]] = {}  # idempotency key -> (content, id)
+        # idempotency key -> (content, id, expiry ms), until a sweep forgets it
+        self.keyed: dict[str, tuple[str, str, int]] = {}
+        self.indexed: set[str] = set()  # the completed jobs in the completed index
         self.counters: Counter[str] = Counter()
-        self.last_token = 0
+        self.highest_token = 0
         self.issued: list[Attempt] = []
 
     def run(self, step: Awaitable[T]) -> T:
@@ -204,6 +222,7 @@ class QueueModel(RuleBasedStateMachine):
         for job in jobs:
             model = self.jobs[job.id]
             model.status, model.holder, model.token = Status.ACTIVE, worker, job.token
+            model.last_token = job.token
             model.attempts += 1
             assert (job.status, job.attempts, job.record.worker) == (
                 Status.ACTIVE,
@@ -211,8 +230,8 @@ class QueueModel(RuleBasedStateMachine):
                 worker,
             )
             # Tokens come from a counter that only grows: never one handed out before.
-            assert int(job.token) > self.last_token
-            self.last_token = int(job.token)
+            assert int(job.token) > self.highest_token
+            self.highest_token = int(job.token)
             self.held[worker].append(job.id)
         attempts = [Attempt(worker, job, self.jobs[job.id]) for job in jobs]
         self.issued += attempts
@@ -251,7 +270,7 @@ class QueueModel(RuleBasedStateMachine):
             st.tuples(
                 st.sampled_from(CONTENTS),
                 st.sampled_from(["", "", "k0", "k1"]),
-                st.sampled_from([0.0, 0.0, 0.5, 5.0, 90.0]),
+                st.sampled_from([0.0, 0.0, 0.0004, 0.5, 5.0, 90.0]),
             ),
             min_size=1,
             max_size=3,
@@ -264,7 +283,10 @@ class QueueModel(RuleBasedStateMachine):
     def submit_one(self, content: str, key: str, delay: float) -> list[str]:
         """Enqueue one submission; returns the id it created, if any."""
         sub = submission(content, idempotency_key=key)
+        now = self.now_ms()
         earlier = self.keyed.get(key)
+        if earlier is not None and earlier[2] <= now:
+            earlier = None  # expired: the key is free again, swept or not
         if earlier is not None and earlier[0] != content:
             with pytest.raises(Conflict):
                 self.run(self.queue.enqueue(sub, delay))
@@ -280,9 +302,9 @@ class QueueModel(RuleBasedStateMachine):
         self.created.append(result.id)
         self.counters["enqueued"] += 1
         if key:
-            self.keyed[key] = (content, result.id)
+            self.keyed[key] = (content, result.id, now + int(IDEMPOTENCY_TTL * 1000))
         if delay > 0:
-            due = self.now_ms() + math.ceil(delay * 1000)
+            due = now + math.ceil(delay * 1000)
             self.jobs[result.id] = Expected(Status.DELAYED, due_ms=due)
         else:
             self.jobs[result.id] = Expected(Status.WAITING)
@@ -303,17 +325,14 @@ class QueueModel(RuleBasedStateMachine):
         return self.started(worker, count, self.run(self.queue.reserve(worker, count)))
 
     @precondition(lambda self: bool(self.waiting))  # on an empty list BLMOVE would wait
-    @rule(target=attempts, worker=st.sampled_from(WORKERS))
-    def wait_one(self, worker: str) -> MultipleResults[Attempt]:
-        """The idle path: BLMOVE, then the start script."""
-        return self.took(worker, 1, self.run(self.queue.wait_one(worker, BLOCK)))
-
-    @precondition(lambda self: bool(self.waiting))
-    @rule(target=attempts, worker=st.sampled_from(WORKERS))
-    def wait_one_frozen_after_blmove(self, worker: str) -> MultipleResults[Attempt]:
-        """The worker BLMOVEs a job and freezes before its start script, while the reaper's
-        watch runs: the list of a reaped worker not registered again goes back, and the start
-        script then starts nothing. Any other worker's start goes on as usual."""
+    @rule(target=attempts, worker=st.sampled_from(WORKERS), frozen=st.booleans())
+    def wait_one(self, worker: str, frozen: bool) -> MultipleResults[Attempt]:
+        """The idle path: BLMOVE, then the start script. When `frozen`, the worker freezes
+        between the two while the reaper's watch over reaped workers' lists runs: the list of a
+        reaped worker not registered again goes back, and the start script then starts nothing.
+        Any other worker's start goes on as usual."""
+        if not frozen:
+            return self.took(worker, 1, self.run(self.queue.wait_one(worker, BLOCK)))
         self.queue.orphan_watch_before_start = True
         taken = self.run(self.queue.wait_one(worker, BLOCK))
         if worker in self.reaped and worker not in self.registered:
@@ -347,10 +366,11 @@ class QueueModel(RuleBasedStateMachine):
     def release(self, attempt: Attempt) -> None:
         self.report_release(attempt)
 
-    # Late outcomes: the attempt no longer holds its job, and each changes nothing. Either it
-    # ended (reaped, handed back, finished: a replay) and nobody runs the job now, or its job
-    # runs again under a newer attempt, maybe of the same worker: the case fencing is for
-    # (DESIGN.md §1.2), which gets a rule per outcome so that it comes up often while it lasts.
+    # Late outcomes: the attempt no longer holds its job, and each changes nothing (an ack may
+    # be a replay: ALREADY). Either it ended and its job has not run since, or a newer attempt
+    # ran the job and has ended too, or a newer attempt, maybe of the same worker, runs it now:
+    # the case fencing is for (DESIGN.md §1.2), a rule per outcome, so that it comes up often
+    # while it lasts.
 
     @precondition(lambda self: any(a.ended for a in self.issued))
     @rule(
@@ -362,13 +382,19 @@ class QueueModel(RuleBasedStateMachine):
     def late_outcome(
         self, attempt: Attempt, how: str, then_take: int | None
     ) -> MultipleResults[Attempt]:
-        if how == "ack":
-            return self.report_late_ack(attempt, then_take)
-        if how == "fail":
-            self.report_failure(attempt, permanent=False, retry_after=0.0)
-        else:
-            self.report_release(attempt)
-        return multiple()
+        return self.report_late(attempt, how, then_take)
+
+    @precondition(lambda self: any(a.outlived for a in self.issued))
+    @rule(
+        target=attempts,
+        attempt=attempts.filter(lambda a: a.outlived),
+        how=st.sampled_from(["ack", "fail", "release"]),
+        then_take=st.none() | st.integers(0, 2),
+    )
+    def outlived_outcome(
+        self, attempt: Attempt, how: str, then_take: int | None
+    ) -> MultipleResults[Attempt]:
+        return self.report_late(attempt, how, then_take)
 
     @precondition(lambda self: any(a.overtaken for a in self.issued))
     @rule(
@@ -389,15 +415,14 @@ class QueueModel(RuleBasedStateMachine):
     def overtaken_release(self, attempt: Attempt) -> None:
         self.report_release(attempt)
 
-    @rule(worker=st.sampled_from((*WORKERS, REAPER)))
-    def heartbeat(self, worker: str) -> None:
-        """A worker beats (again, after a reap: it was only frozen)."""
-        self.run(self.queue.heartbeat(worker))
-        self.registered.add(worker)
-
-    @rule(worker=st.sampled_from(WORKERS))
-    def leave(self, worker: str) -> None:
-        """A clean shutdown: what the worker holds goes back first in line, uncounted."""
+    @rule(worker=st.sampled_from(WORKERS), leave=st.booleans())
+    def heartbeat_or_leave(self, worker: str, leave: bool) -> None:
+        """A worker beats (again, after a reap: it was only frozen), or shuts down cleanly:
+        what it holds goes back first in line, uncounted."""
+        if not leave:
+            self.run(self.queue.heartbeat(worker))
+            self.registered.add(worker)
+            return
         held = self.held[worker]
         assert self.run(self.queue.leave(worker)) == len(held)
         for job_id in held:
@@ -414,7 +439,8 @@ class QueueModel(RuleBasedStateMachine):
         job = self.holding(attempt)
         if job is not None:
             self.end(attempt, job, Status.COMPLETED)
-            job.completed_by = attempt.token
+            job.completed_by, job.finished_ms = attempt.token, self.now_ms()
+            self.indexed.add(attempt.id)
             self.counters["completed"] += 1
             return Acked.COMPLETED
         if attempt.expected.completed_by == attempt.token and attempt.id in self.jobs:
@@ -440,6 +466,17 @@ class QueueModel(RuleBasedStateMachine):
         if then_take is not None:
             return self.report_ack_take(attempt, then_take)
         self.report_ack(attempt)
+        return multiple()
+
+    def report_late(
+        self, attempt: Attempt, how: str, then_take: int | None
+    ) -> MultipleResults[Attempt]:
+        if how == "ack":
+            return self.report_late_ack(attempt, then_take)
+        if how == "fail":
+            self.report_failure(attempt, permanent=False, retry_after=0.0)
+        else:
+            self.report_release(attempt)
         return multiple()
 
     def report_ack_take(self, attempt: Attempt, count: int) -> MultipleResults[Attempt]:
@@ -530,11 +567,15 @@ class QueueModel(RuleBasedStateMachine):
         self.run(silence(self.client, self.queue, worker, GRACE + 1))
         self.run(self.queue.heartbeat(REAPER))
 
-    @rule(seconds=st.sampled_from([0.0, 0.5, 1.0, 2.0, 5.0, 60.0, 120.0]))
-    def housekeeping(self, seconds: float) -> None:
+    @rule(
+        seconds=st.sampled_from([0.0, 0.5, 1.0, 2.0, 5.0, 30.0, 60.0, 120.0]),
+        sweep_batch=st.sampled_from([0, 0, 1, 2, 1000]),
+    )
+    def housekeeping(self, seconds: float, sweep_batch: int) -> None:
         """Time passes; the promoter moves what is due to the back of the line; the watch over
         reaped workers' lists finds none to hand back (every list that holds a job has its
-        worker registered)."""
+        worker registered); with a `sweep_batch`, the sweep runs too (without, a submit may
+        meet an idempotency key expired but not yet swept)."""
         assert self.run(self.queue.reap_orphans()) == 0
         self.clock.advance(seconds)
         now = self.now_ms()
@@ -547,10 +588,30 @@ class QueueModel(RuleBasedStateMachine):
         for _, job_id in due:
             self.jobs[job_id].status, self.jobs[job_id].due_ms = Status.WAITING, 0
             self.waiting.append(job_id)
+        if sweep_batch:
+            self.sweep(now, sweep_batch)
+
+    def sweep(self, now: int, batch: int) -> None:
+        """The sweep forgets expired idempotency keys and trims the completed index, `batch`
+        of each a call, calling again while a call comes back full."""
+        expired = {key for key, (_, _, expiry) in self.keyed.items() if expiry <= now}
+        edge = now - int(RETENTION * 1000)
+        trimmed = {i for i in self.indexed if self.jobs[i].finished_ms < edge}
+        assert self.run(self.queue.sweep(batch)) == (len(expired), len(trimmed))
+        for key in expired:
+            del self.keyed[key]
+        self.indexed -= trimmed
 
     # -- the admin ------------------------------------------------------------------------
 
-    @rule(job_id=job_ids)
+    @rule(job_id=job_ids, delete=st.booleans())
+    def admin(self, job_id: str, delete: bool) -> None:
+        """The admin deletes a job or retries it."""
+        if delete:
+            self.delete(job_id)
+        else:
+            self.retry(job_id)
+
     def retry(self, job_id: str) -> None:
         """Only a FAILED job may be retried: back of the line, attempts starting over."""
         job = self.jobs.get(job_id)
@@ -566,7 +627,6 @@ class QueueModel(RuleBasedStateMachine):
             self.waiting.append(job_id)
             self.counters["admin_retried"] += 1
 
-    @rule(job_id=job_ids)
     def delete(self, job_id: str) -> None:
         """Any job but an ACTIVE one may be deleted."""
         job = self.jobs.get(job_id)
@@ -579,6 +639,7 @@ class QueueModel(RuleBasedStateMachine):
         else:
             self.run(self.queue.delete(job_id))
             del self.jobs[job_id]
+            self.indexed.discard(job_id)
             if job.status == Status.WAITING:
                 self.waiting.remove(job_id)
             self.counters["deleted"] += 1
@@ -607,8 +668,9 @@ class QueueModel(RuleBasedStateMachine):
         assert (stats.workers, stats.paused) == (len(self.registered), self.paused)
         assert stats.completed == self.counters["completed"]
 
-        records, started, waiting, delayed, counters = self.run(self.read_state())
+        records, started, waiting, delayed, completed, counters = self.run(self.read_state())
         assert [i.decode() for i in reversed(waiting)] == self.waiting
+        assert {i.decode() for i in completed} == self.indexed
         assert {k.decode(): int(v) for k, v in counters.items() if k != b"fence"} == {
             k: v for k, v in self.counters.items() if v
         }
@@ -629,19 +691,20 @@ class QueueModel(RuleBasedStateMachine):
                 assert record.run_at_ms == int(delayed[job_id.encode()]) == job.due_ms
 
     async def read_state(self) -> list[Any]:
-        """The record of every job ever created, the `started` hash, `waiting`, `delayed` and
-        the counters, in one round trip."""
+        """The record of every job ever created, the `started` hash, `waiting`, `delayed`, the
+        completed index and the counters, in one round trip."""
         k = self.queue.keys
         async with self.client.pipeline(transaction=False) as pipe:
             pipe.hgetall(k.started)
             pipe.lrange(k.waiting, 0, -1)
             pipe.zrange(k.delayed, 0, -1, withscores=True)
+            pipe.zrange(k.completed, 0, -1)
             pipe.hgetall(k.stats)
             if self.created:
                 pipe.execute_command("MGET", *(k.job(i) for i in self.created))
             state: list[Any] = await pipe.execute()
-        started, waiting, delayed, counters, *records = state
-        return [records[0] if records else [], started, waiting, dict(delayed), counters]
+        started, waiting, delayed, completed, counters, *records = state
+        return [records[0] if records else [], started, waiting, dict(delayed), completed, counters]
 
 
 def test_queue_follows_its_model(

@@ -44,6 +44,18 @@ async def reaped_then_back(queue: Queue, client: Redis) -> Job:
     return old
 
 
+async def copy_taken_by_w2(queue: Queue, client: Redis) -> tuple[Job, Job]:
+    """One job taken by w1, whose id also found its way back to waiting and was taken by w2:
+    (w1's attempt, w2's), w1's id still in its list."""
+    await queue.enqueue(submission())
+    await queue.heartbeat("w1")
+    await queue.heartbeat("w2")
+    [old] = await queue.reserve("w1")
+    await client.lpush(queue.keys.waiting, old.id)
+    [new] = await queue.reserve("w2")
+    return old, new
+
+
 async def taken_by_two(queue: Queue, client: Redis) -> tuple[Job, Job]:
     """One job taken by w1, reaped, then taken by w2: (w1's stale attempt, w2's)."""
     old = await reaped_then_back(queue, client)
@@ -146,12 +158,7 @@ async def test_stale_ack_is_refused_counted_and_leaves_no_id_behind(
 ) -> None:
     # The job's id is still in w1's list, but w2 holds the attempt now (a copy of the id found
     # its way back to waiting): w1's ack must not complete what w2 runs.
-    await queue.enqueue(submission())
-    await queue.heartbeat("w1")
-    await queue.heartbeat("w2")
-    [old] = await queue.reserve("w1")
-    await client.lpush(queue.keys.waiting, old.id)
-    [new] = await queue.reserve("w2")
+    old, new = await copy_taken_by_w2(queue, client)
     assert await queue.ack("w1", [(old.id, old.token, "mine?")]) == [Acked.STALE]
     assert await client.llen(queue.keys.active("w1")) == 0
     job = await queue.get(old.id)
@@ -177,12 +184,7 @@ async def test_stale_outcome_keeps_the_same_workers_newer_attempt(
 
 
 async def test_stale_release_is_refused(queue: Queue, client: Redis) -> None:
-    await queue.enqueue(submission())
-    await queue.heartbeat("w1")
-    await queue.heartbeat("w2")
-    [old] = await queue.reserve("w1")
-    await client.lpush(queue.keys.waiting, old.id)
-    [new] = await queue.reserve("w2")
+    old, new = await copy_taken_by_w2(queue, client)
     assert await queue.release("w1", [old]) == 0
     assert await client.llen(queue.keys.active("w1")) == 0
     job = await queue.get(old.id)

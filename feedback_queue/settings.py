@@ -137,6 +137,9 @@ class Settings:
     log_level: str = "INFO"
     startup_timeout: float = 30.0
     rpc_deadline: float = 5.0
+    # SubmitBatch: submissions per call, and the bytes of one request (every request's limit).
+    max_batch: int = 1000
+    max_batch_bytes: int = 4 * 1024 * 1024
     cors_origins: tuple[str, ...] = ()
 
     @property
@@ -180,6 +183,10 @@ class Settings:
             watch_interval=env.duration("FBQ_WATCH_INTERVAL", cls.watch_interval),
             startup_timeout=env.duration("FBQ_STARTUP_TIMEOUT", cls.startup_timeout),
             rpc_deadline=env.duration("FBQ_RPC_DEADLINE", cls.rpc_deadline),
+            max_batch=env.integer("FBQ_MAX_BATCH", cls.max_batch, minimum=1, maximum=100_000),
+            max_batch_bytes=env.integer(
+                "FBQ_MAX_BATCH_BYTES", cls.max_batch_bytes, minimum=1, maximum=256 * 1024 * 1024
+            ),
             cors_origins=tuple(
                 o.strip() for o in env.text("FBQ_CORS_ORIGINS", "").split(",") if o.strip()
             ),

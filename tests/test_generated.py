@@ -16,12 +16,15 @@ def test_generated_stubs_are_fresh(tmp_path: Path) -> None:
         capture_output=True,
         cwd=ROOT,
     )
-    fresh = sorted((tmp_path / "feedback_queue" / "v1").glob("*_pb2*"))
+    fresh = sorted(
+        p for p in (tmp_path / "feedback_queue" / "v1").iterdir() if p.name != "__init__.py"
+    )
     assert [p.name for p in fresh] == [
         "queue_pb2.py",
         "queue_pb2.pyi",
         "queue_pb2_grpc.py",
         "queue_pb2_grpc.pyi",
+        "service_config.json",
     ]
     for path in fresh:
         committed = ROOT / "feedback_queue" / "v1" / path.name

@@ -26,7 +26,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x66\x65\x65\x64\x62\x61\x63k_queue/v1/queue.proto\x12\x11\x66\x65\x65\x64\x62\x61\x63k_queue.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe0\x01\n\nSubmission\x12\x14\n\x0csubmitter_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x14\n\x0cinstructions\x18\x04 \x01(\t\x12=\n\x08metadata\x18\x05 \x03(\x0b\x32+.feedback_queue.v1.Submission.MetadataEntry\x12\x17\n\x0fidempotency_key\x18\x06 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"l\n\rSubmitRequest\x12\x31\n\nsubmission\x18\x01 \x01(\x0b\x32\x1d.feedback_queue.v1.Submission\x12(\n\x05\x64\x65lay\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"Z\n\x0eSubmitResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12)\n\x06status\x18\x02 \x01(\x0e\x32\x19.feedback_queue.v1.Status\x12\x11\n\tduplicate\x18\x03 \x01(\x08\"\x98\x01\n\x14SubmitStreamResponse\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x35\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x0b\x32!.feedback_queue.v1.SubmitResponseH\x00\x12/\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x1e.feedback_queue.v1.SubmitErrorH\x00\x42\t\n\x07outcome\";\n\x0bSubmitError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\"\"\n\x14GetSubmissionRequest\x12\n\n\x02id\x18\x01 \x01(\t\"$\n\x16WatchSubmissionRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x94\x03\n\x0eSubmissionInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x31\n\nsubmission\x18\x02 \x01(\x0b\x32\x1d.feedback_queue.v1.Submission\x12)\n\x06status\x18\x03 \x01(\x0e\x32\x19.feedback_queue.v1.Status\x12\x10\n\x08\x61ttempts\x18\x04 \x01(\r\x12\x14\n\x0cmax_attempts\x18\x05 \x01(\r\x12/\n\x0b\x65nqueued_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06run_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06worker\x18\n \x01(\t\x12\x12\n\nlast_error\x18\x0b \x01(\t\x12\x0e\n\x06result\x18\x0c \x01(\t\"\x17\n\x15GetRedisHealthRequest\"i\n\x0bMemoryUsage\x12\x12\n\nused_bytes\x18\x01 \x01(\x04\x12\x13\n\x0btotal_bytes\x18\x02 \x01(\x04\x12\x14\n\x0cpercent_used\x18\x03 \x01(\x01\x12\x0c\n\x04used\x18\x04 \x01(\t\x12\r\n\x05total\x18\x05 \x01(\t\"\xbe\x01\n\x0bPersistence\x12\x13\n\x0b\x61of_enabled\x18\x01 \x01(\x08\x12\x1d\n\x15\x61of_last_write_status\x18\x02 \x01(\t\x12\x1e\n\x16rdb_last_bgsave_status\x18\x03 \x01(\t\x12\x36\n\x12rdb_last_save_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\x1brdb_changes_since_last_save\x18\x05 \x01(\x04\"\xe0\x01\n\nQueueStats\x12\x0f\n\x07waiting\x18\x01 \x01(\x04\x12\x0e\n\x06\x61\x63tive\x18\x02 \x01(\x04\x12\x0f\n\x07\x64\x65layed\x18\x03 \x01(\x04\x12\x11\n\tcompleted\x18\x04 \x01(\x04\x12\x0e\n\x06\x66\x61iled\x18\x05 \x01(\x04\x12\x0f\n\x07workers\x18\x06 \x01(\x04\x12\x0e\n\x06paused\x18\x07 \x01(\x08\x12\x16\n\x0e\x65nqueued_total\x18\x08 \x01(\x04\x12\x14\n\x0c\x66\x61iled_total\x18\t \x01(\x04\x12\x15\n\rretried_total\x18\n \x01(\x04\x12\x17\n\x0frecovered_total\x18\x0b \x01(\x04\"\x87\x03\n\x0bRedisHealth\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x11\n\tconnected\x18\x02 \x01(\x08\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x34\n\x0cmemory_usage\x18\x04 \x01(\x0b\x32\x1e.feedback_queue.v1.MemoryUsage\x12\x32\n\x0bqueue_stats\x18\x05 \x01(\x0b\x32\x1d.feedback_queue.v1.QueueStats\x12\x12\n\nlatency_ms\x18\x06 \x01(\x01\x12\x33\n\x0bpersistence\x18\x07 \x01(\x0b\x32\x1e.feedback_queue.v1.Persistence\x12\x18\n\x10maxmemory_policy\x18\x08 \x01(\t\x12\x19\n\x11\x63onnected_clients\x18\t \x01(\x04\x12\x15\n\rkeyspace_hits\x18\n \x01(\x04\x12\x17\n\x0fkeyspace_misses\x18\x0b \x01(\x04\x12\x10\n\x08warnings\x18\x0c \x03(\t\x12\x0c\n\x04role\x18\r \x01(\t\x12\x0c\n\x04mode\x18\x0e \x01(\t\"\x16\n\x14GetQueueStatsRequest\"j\n\x16ListSubmissionsRequest\x12)\n\x06status\x18\x01 \x01(\x0e\x32\x19.feedback_queue.v1.Status\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\"y\n\x17ListSubmissionsResponse\x12\x36\n\x0bsubmissions\x18\x01 \x03(\x0b\x32!.feedback_queue.v1.SubmissionInfo\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\r\n\x05total\x18\x03 \x01(\x04\"8\n\x16RetrySubmissionRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nall_failed\x18\x02 \x01(\x08\"*\n\x17RetrySubmissionResponse\x12\x0f\n\x07retried\x18\x01 \x01(\x04\"%\n\x17\x44\x65leteSubmissionRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteSubmissionResponse\"\x13\n\x11PauseQueueRequest\"\x14\n\x12ResumeQueueRequest\"\x1c\n\nQueueState\x12\x0e\n\x06paused\x18\x01 \x01(\x08*a\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x0b\n\x07WAITING\x10\x01\x12\n\n\x06\x41\x43TIVE\x10\x02\x12\x0b\n\x07\x44\x45LAYED\x10\x03\x12\r\n\tCOMPLETED\x10\x04\x12\n\n\x06\x46\x41ILED\x10\x05\x32\x81\x03\n\x11SubmissionService\x12M\n\x06Submit\x12 .feedback_queue.v1.SubmitRequest\x1a!.feedback_queue.v1.SubmitResponse\x12]\n\x0cSubmitStream\x12 .feedback_queue.v1.SubmitRequest\x1a\'.feedback_queue.v1.SubmitStreamResponse(\x01\x30\x01\x12[\n\rGetSubmission\x12\'.feedback_queue.v1.GetSubmissionRequest\x1a!.feedback_queue.v1.SubmissionInfo\x12\x61\n\x0fWatchSubmission\x12).feedback_queue.v1.WatchSubmissionRequest\x1a!.feedback_queue.v1.SubmissionInfo0\x01\x32\xac\x05\n\x0c\x41\x64minService\x12Z\n\x0eGetRedisHealth\x12(.feedback_queue.v1.GetRedisHealthRequest\x1a\x1e.feedback_queue.v1.RedisHealth\x12W\n\rGetQueueStats\x12\'.feedback_queue.v1.GetQueueStatsRequest\x1a\x1d.feedback_queue.v1.QueueStats\x12h\n\x0fListSubmissions\x12).feedback_queue.v1.ListSubmissionsRequest\x1a*.feedback_queue.v1.ListSubmissionsResponse\x12h\n\x0fRetrySubmission\x12).feedback_queue.v1.RetrySubmissionRequest\x1a*.feedback_queue.v1.RetrySubmissionResponse\x12k\n\x10\x44\x65leteSubmission\x12*.feedback_queue.v1.DeleteSubmissionRequest\x1a+.feedback_queue.v1.DeleteSubmissionResponse\x12Q\n\nPauseQueue\x12$.feedback_queue.v1.PauseQueueRequest\x1a\x1d.feedback_queue.v1.QueueState\x12S\n\x0bResumeQueue\x12%.feedback_queue.v1.ResumeQueueRequest\x1a\x1d.feedback_queue.v1.QueueStateb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x66\x65\x65\x64\x62\x61\x63k_queue/v1/queue.proto\x12\x11\x66\x65\x65\x64\x62\x61\x63k_queue.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe0\x01\n\nSubmission\x12\x14\n\x0csubmitter_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x14\n\x0cinstructions\x18\x04 \x01(\t\x12=\n\x08metadata\x18\x05 \x03(\x0b\x32+.feedback_queue.v1.Submission.MetadataEntry\x12\x17\n\x0fidempotency_key\x18\x06 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"l\n\rSubmitRequest\x12\x31\n\nsubmission\x18\x01 \x01(\x0b\x32\x1d.feedback_queue.v1.Submission\x12(\n\x05\x64\x65lay\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"Z\n\x0eSubmitResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12)\n\x06status\x18\x02 \x01(\x0e\x32\x19.feedback_queue.v1.Status\x12\x11\n\tduplicate\x18\x03 \x01(\x08\"\x98\x01\n\x14SubmitStreamResponse\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x35\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x0b\x32!.feedback_queue.v1.SubmitResponseH\x00\x12/\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x1e.feedback_queue.v1.SubmitErrorH\x00\x42\t\n\x07outcome\"{\n\x0bSubmitError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12.\n\x0bretry_after\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\"H\n\x12SubmitBatchRequest\x12\x32\n\x08requests\x18\x01 \x03(\x0b\x32 .feedback_queue.v1.SubmitRequest\"\x82\x01\n\rSubmitOutcome\x12\x35\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x0b\x32!.feedback_queue.v1.SubmitResponseH\x00\x12/\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x1e.feedback_queue.v1.SubmitErrorH\x00\x42\t\n\x07outcome\"l\n\x13SubmitBatchResponse\x12\x32\n\x08outcomes\x18\x01 \x03(\x0b\x32 .feedback_queue.v1.SubmitOutcome\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\r\x12\x0f\n\x07refused\x18\x03 \x01(\r\"\"\n\x14GetSubmissionRequest\x12\n\n\x02id\x18\x01 \x01(\t\"$\n\x16WatchSubmissionRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x94\x03\n\x0eSubmissionInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x31\n\nsubmission\x18\x02 \x01(\x0b\x32\x1d.feedback_queue.v1.Submission\x12)\n\x06status\x18\x03 \x01(\x0e\x32\x19.feedback_queue.v1.Status\x12\x10\n\x08\x61ttempts\x18\x04 \x01(\r\x12\x14\n\x0cmax_attempts\x18\x05 \x01(\r\x12/\n\x0b\x65nqueued_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06run_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06worker\x18\n \x01(\t\x12\x12\n\nlast_error\x18\x0b \x01(\t\x12\x0e\n\x06result\x18\x0c \x01(\t\"\x17\n\x15GetRedisHealthRequest\"i\n\x0bMemoryUsage\x12\x12\n\nused_bytes\x18\x01 \x01(\x04\x12\x13\n\x0btotal_bytes\x18\x02 \x01(\x04\x12\x14\n\x0cpercent_used\x18\x03 \x01(\x01\x12\x0c\n\x04used\x18\x04 \x01(\t\x12\r\n\x05total\x18\x05 \x01(\t\"\xbe\x01\n\x0bPersistence\x12\x13\n\x0b\x61of_enabled\x18\x01 \x01(\x08\x12\x1d\n\x15\x61of_last_write_status\x18\x02 \x01(\t\x12\x1e\n\x16rdb_last_bgsave_status\x18\x03 \x01(\t\x12\x36\n\x12rdb_last_save_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\x1brdb_changes_since_last_save\x18\x05 \x01(\x04\"\xe0\x01\n\nQueueStats\x12\x0f\n\x07waiting\x18\x01 \x01(\x04\x12\x0e\n\x06\x61\x63tive\x18\x02 \x01(\x04\x12\x0f\n\x07\x64\x65layed\x18\x03 \x01(\x04\x12\x11\n\tcompleted\x18\x04 \x01(\x04\x12\x0e\n\x06\x66\x61iled\x18\x05 \x01(\x04\x12\x0f\n\x07workers\x18\x06 \x01(\x04\x12\x0e\n\x06paused\x18\x07 \x01(\x08\x12\x16\n\x0e\x65nqueued_total\x18\x08 \x01(\x04\x12\x14\n\x0c\x66\x61iled_total\x18\t \x01(\x04\x12\x15\n\rretried_total\x18\n \x01(\x04\x12\x17\n\x0frecovered_total\x18\x0b \x01(\x04\"\x87\x03\n\x0bRedisHealth\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x11\n\tconnected\x18\x02 \x01(\x08\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x34\n\x0cmemory_usage\x18\x04 \x01(\x0b\x32\x1e.feedback_queue.v1.MemoryUsage\x12\x32\n\x0bqueue_stats\x18\x05 \x01(\x0b\x32\x1d.feedback_queue.v1.QueueStats\x12\x12\n\nlatency_ms\x18\x06 \x01(\x01\x12\x33\n\x0bpersistence\x18\x07 \x01(\x0b\x32\x1e.feedback_queue.v1.Persistence\x12\x18\n\x10maxmemory_policy\x18\x08 \x01(\t\x12\x19\n\x11\x63onnected_clients\x18\t \x01(\x04\x12\x15\n\rkeyspace_hits\x18\n \x01(\x04\x12\x17\n\x0fkeyspace_misses\x18\x0b \x01(\x04\x12\x10\n\x08warnings\x18\x0c \x03(\t\x12\x0c\n\x04role\x18\r \x01(\t\x12\x0c\n\x04mode\x18\x0e \x01(\t\"\x16\n\x14GetQueueStatsRequest\"j\n\x16ListSubmissionsRequest\x12)\n\x06status\x18\x01 \x01(\x0e\x32\x19.feedback_queue.v1.Status\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\"y\n\x17ListSubmissionsResponse\x12\x36\n\x0bsubmissions\x18\x01 \x03(\x0b\x32!.feedback_queue.v1.SubmissionInfo\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\r\n\x05total\x18\x03 \x01(\x04\"8\n\x16RetrySubmissionRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nall_failed\x18\x02 \x01(\x08\"*\n\x17RetrySubmissionResponse\x12\x0f\n\x07retried\x18\x01 \x01(\x04\"%\n\x17\x44\x65leteSubmissionRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteSubmissionResponse\"\x13\n\x11PauseQueueRequest\"\x14\n\x12ResumeQueueRequest\"\x1c\n\nQueueState\x12\x0e\n\x06paused\x18\x01 \x01(\x08*a\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x0b\n\x07WAITING\x10\x01\x12\n\n\x06\x41\x43TIVE\x10\x02\x12\x0b\n\x07\x44\x45LAYED\x10\x03\x12\r\n\tCOMPLETED\x10\x04\x12\n\n\x06\x46\x41ILED\x10\x05\x32\xdf\x03\n\x11SubmissionService\x12M\n\x06Submit\x12 .feedback_queue.v1.SubmitRequest\x1a!.feedback_queue.v1.SubmitResponse\x12]\n\x0cSubmitStream\x12 .feedback_queue.v1.SubmitRequest\x1a\'.feedback_queue.v1.SubmitStreamResponse(\x01\x30\x01\x12\\\n\x0bSubmitBatch\x12%.feedback_queue.v1.SubmitBatchRequest\x1a&.feedback_queue.v1.SubmitBatchResponse\x12[\n\rGetSubmission\x12\'.feedback_queue.v1.GetSubmissionRequest\x1a!.feedback_queue.v1.SubmissionInfo\x12\x61\n\x0fWatchSubmission\x12).feedback_queue.v1.WatchSubmissionRequest\x1a!.feedback_queue.v1.SubmissionInfo0\x01\x32\xac\x05\n\x0c\x41\x64minService\x12Z\n\x0eGetRedisHealth\x12(.feedback_queue.v1.GetRedisHealthRequest\x1a\x1e.feedback_queue.v1.RedisHealth\x12W\n\rGetQueueStats\x12\'.feedback_queue.v1.GetQueueStatsRequest\x1a\x1d.feedback_queue.v1.QueueStats\x12h\n\x0fListSubmissions\x12).feedback_queue.v1.ListSubmissionsRequest\x1a*.feedback_queue.v1.ListSubmissionsResponse\x12h\n\x0fRetrySubmission\x12).feedback_queue.v1.RetrySubmissionRequest\x1a*.feedback_queue.v1.RetrySubmissionResponse\x12k\n\x10\x44\x65leteSubmission\x12*.feedback_queue.v1.DeleteSubmissionRequest\x1a+.feedback_queue.v1.DeleteSubmissionResponse\x12Q\n\nPauseQueue\x12$.feedback_queue.v1.PauseQueueRequest\x1a\x1d.feedback_queue.v1.QueueState\x12S\n\x0bResumeQueue\x12%.feedback_queue.v1.ResumeQueueRequest\x1a\x1d.feedback_queue.v1.QueueStateb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,8 +35,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SUBMISSION_METADATAENTRY']._loaded_options = None
   _globals['_SUBMISSION_METADATAENTRY']._serialized_options = b'8\001'
-  _globals['_STATUS']._serialized_start=2686
-  _globals['_STATUS']._serialized_end=2783
+  _globals['_STATUS']._serialized_start=3067
+  _globals['_STATUS']._serialized_end=3164
   _globals['_SUBMISSION']._serialized_start=118
   _globals['_SUBMISSION']._serialized_end=342
   _globals['_SUBMISSION_METADATAENTRY']._serialized_start=295
@@ -48,45 +48,51 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBMITSTREAMRESPONSE']._serialized_start=547
   _globals['_SUBMITSTREAMRESPONSE']._serialized_end=699
   _globals['_SUBMITERROR']._serialized_start=701
-  _globals['_SUBMITERROR']._serialized_end=760
-  _globals['_GETSUBMISSIONREQUEST']._serialized_start=762
-  _globals['_GETSUBMISSIONREQUEST']._serialized_end=796
-  _globals['_WATCHSUBMISSIONREQUEST']._serialized_start=798
-  _globals['_WATCHSUBMISSIONREQUEST']._serialized_end=834
-  _globals['_SUBMISSIONINFO']._serialized_start=837
-  _globals['_SUBMISSIONINFO']._serialized_end=1241
-  _globals['_GETREDISHEALTHREQUEST']._serialized_start=1243
-  _globals['_GETREDISHEALTHREQUEST']._serialized_end=1266
-  _globals['_MEMORYUSAGE']._serialized_start=1268
-  _globals['_MEMORYUSAGE']._serialized_end=1373
-  _globals['_PERSISTENCE']._serialized_start=1376
-  _globals['_PERSISTENCE']._serialized_end=1566
-  _globals['_QUEUESTATS']._serialized_start=1569
-  _globals['_QUEUESTATS']._serialized_end=1793
-  _globals['_REDISHEALTH']._serialized_start=1796
-  _globals['_REDISHEALTH']._serialized_end=2187
-  _globals['_GETQUEUESTATSREQUEST']._serialized_start=2189
-  _globals['_GETQUEUESTATSREQUEST']._serialized_end=2211
-  _globals['_LISTSUBMISSIONSREQUEST']._serialized_start=2213
-  _globals['_LISTSUBMISSIONSREQUEST']._serialized_end=2319
-  _globals['_LISTSUBMISSIONSRESPONSE']._serialized_start=2321
-  _globals['_LISTSUBMISSIONSRESPONSE']._serialized_end=2442
-  _globals['_RETRYSUBMISSIONREQUEST']._serialized_start=2444
-  _globals['_RETRYSUBMISSIONREQUEST']._serialized_end=2500
-  _globals['_RETRYSUBMISSIONRESPONSE']._serialized_start=2502
-  _globals['_RETRYSUBMISSIONRESPONSE']._serialized_end=2544
-  _globals['_DELETESUBMISSIONREQUEST']._serialized_start=2546
-  _globals['_DELETESUBMISSIONREQUEST']._serialized_end=2583
-  _globals['_DELETESUBMISSIONRESPONSE']._serialized_start=2585
-  _globals['_DELETESUBMISSIONRESPONSE']._serialized_end=2611
-  _globals['_PAUSEQUEUEREQUEST']._serialized_start=2613
-  _globals['_PAUSEQUEUEREQUEST']._serialized_end=2632
-  _globals['_RESUMEQUEUEREQUEST']._serialized_start=2634
-  _globals['_RESUMEQUEUEREQUEST']._serialized_end=2654
-  _globals['_QUEUESTATE']._serialized_start=2656
-  _globals['_QUEUESTATE']._serialized_end=2684
-  _globals['_SUBMISSIONSERVICE']._serialized_start=2786
-  _globals['_SUBMISSIONSERVICE']._serialized_end=3171
-  _globals['_ADMINSERVICE']._serialized_start=3174
-  _globals['_ADMINSERVICE']._serialized_end=3858
+  _globals['_SUBMITERROR']._serialized_end=824
+  _globals['_SUBMITBATCHREQUEST']._serialized_start=826
+  _globals['_SUBMITBATCHREQUEST']._serialized_end=898
+  _globals['_SUBMITOUTCOME']._serialized_start=901
+  _globals['_SUBMITOUTCOME']._serialized_end=1031
+  _globals['_SUBMITBATCHRESPONSE']._serialized_start=1033
+  _globals['_SUBMITBATCHRESPONSE']._serialized_end=1141
+  _globals['_GETSUBMISSIONREQUEST']._serialized_start=1143
+  _globals['_GETSUBMISSIONREQUEST']._serialized_end=1177
+  _globals['_WATCHSUBMISSIONREQUEST']._serialized_start=1179
+  _globals['_WATCHSUBMISSIONREQUEST']._serialized_end=1215
+  _globals['_SUBMISSIONINFO']._serialized_start=1218
+  _globals['_SUBMISSIONINFO']._serialized_end=1622
+  _globals['_GETREDISHEALTHREQUEST']._serialized_start=1624
+  _globals['_GETREDISHEALTHREQUEST']._serialized_end=1647
+  _globals['_MEMORYUSAGE']._serialized_start=1649
+  _globals['_MEMORYUSAGE']._serialized_end=1754
+  _globals['_PERSISTENCE']._serialized_start=1757
+  _globals['_PERSISTENCE']._serialized_end=1947
+  _globals['_QUEUESTATS']._serialized_start=1950
+  _globals['_QUEUESTATS']._serialized_end=2174
+  _globals['_REDISHEALTH']._serialized_start=2177
+  _globals['_REDISHEALTH']._serialized_end=2568
+  _globals['_GETQUEUESTATSREQUEST']._serialized_start=2570
+  _globals['_GETQUEUESTATSREQUEST']._serialized_end=2592
+  _globals['_LISTSUBMISSIONSREQUEST']._serialized_start=2594
+  _globals['_LISTSUBMISSIONSREQUEST']._serialized_end=2700
+  _globals['_LISTSUBMISSIONSRESPONSE']._serialized_start=2702
+  _globals['_LISTSUBMISSIONSRESPONSE']._serialized_end=2823
+  _globals['_RETRYSUBMISSIONREQUEST']._serialized_start=2825
+  _globals['_RETRYSUBMISSIONREQUEST']._serialized_end=2881
+  _globals['_RETRYSUBMISSIONRESPONSE']._serialized_start=2883
+  _globals['_RETRYSUBMISSIONRESPONSE']._serialized_end=2925
+  _globals['_DELETESUBMISSIONREQUEST']._serialized_start=2927
+  _globals['_DELETESUBMISSIONREQUEST']._serialized_end=2964
+  _globals['_DELETESUBMISSIONRESPONSE']._serialized_start=2966
+  _globals['_DELETESUBMISSIONRESPONSE']._serialized_end=2992
+  _globals['_PAUSEQUEUEREQUEST']._serialized_start=2994
+  _globals['_PAUSEQUEUEREQUEST']._serialized_end=3013
+  _globals['_RESUMEQUEUEREQUEST']._serialized_start=3015
+  _globals['_RESUMEQUEUEREQUEST']._serialized_end=3035
+  _globals['_QUEUESTATE']._serialized_start=3037
+  _globals['_QUEUESTATE']._serialized_end=3065
+  _globals['_SUBMISSIONSERVICE']._serialized_start=3167
+  _globals['_SUBMISSIONSERVICE']._serialized_end=3646
+  _globals['_ADMINSERVICE']._serialized_start=3649
+  _globals['_ADMINSERVICE']._serialized_end=4333
 # @@protoc_insertion_point(module_scope)

@@ -16,10 +16,23 @@ Errors are ordinary gRPC status codes:
                        the submission is in a state that forbids the action.
   RESOURCE_EXHAUSTED   back-pressure: queue full, submitter over its rate, or
                        Redis out of memory. Retry later with the same
-                       idempotency key; the "retry-after-ms" trailer hints when.
+                       idempotency key; RetryInfo (and the "retry-after-ms" and
+                       "grpc-retry-pushback-ms" trailers) say when.
   UNAVAILABLE          Redis cannot be reached. Retry with the same
                        idempotency key: a retry never creates a second copy.
   UNAUTHENTICATED      a token is required ("authorization: Bearer <token>").
+
+Every refusal also carries google.rpc.Status details in the standard
+"grpc-status-details-bin" trailer, readable by any gRPC client:
+  ErrorInfo   domain "feedback-queue", a stable reason (below) to branch on;
+  BadRequest  the offending field for INVALID_ARGUMENT;
+  RetryInfo   how long to wait, for back-pressure.
+Reasons: INVALID_FIELD, BATCH_TOO_LARGE, NOT_FOUND, IDEMPOTENCY_KEY_CONFLICT,
+WRONG_STATE, QUEUE_FULL, RATE_LIMITED, REDIS_OUT_OF_MEMORY,
+STORAGE_UNAVAILABLE, TOKEN_MISSING, TOKEN_INVALID, INTERNAL.
+
+A retry policy for these codes, for any gRPC client, is published as
+feedback_queue/service_config.json (see docs/client.md).
 """
 
 from collections import abc as _abc
@@ -242,32 +255,125 @@ Global___SubmitStreamResponse: _TypeAlias = SubmitStreamResponse  # noqa: Y015
 
 @_typing.final
 class SubmitError(_message.Message):
-    """Why one streamed submission was refused. The stream itself goes on."""
+    """Why one submission of a stream or a batch was refused. The rest goes on."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     CODE_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
     FIELD_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    RETRY_AFTER_FIELD_NUMBER: _builtins.int
     code: _builtins.int
     """A google.rpc.Code number, as a unary Submit would have returned it."""
     message: _builtins.str
     field: _builtins.str
     """The offending field, when one is to blame (e.g. "submission.content")."""
+    reason: _builtins.str
+    """The ErrorInfo reason a unary Submit would have carried (e.g. "QUEUE_FULL")."""
+    @_builtins.property
+    def retry_after(self) -> _duration_pb2.Duration:
+        """For back-pressure: how long to wait before retrying this submission."""
+
     def __init__(
         self,
         *,
         code: _builtins.int = ...,
         message: _builtins.str = ...,
         field: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        retry_after: _duration_pb2.Duration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["retry_after", b"retry_after"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "field", b"field", "message", b"message"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "field", b"field", "message", b"message", "reason", b"reason", "retry_after", b"retry_after"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SubmitError: _TypeAlias = SubmitError  # noqa: Y015
+
+@_typing.final
+class SubmitBatchRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUESTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def requests(self) -> _containers.RepeatedCompositeFieldContainer[Global___SubmitRequest]:
+        """1 to FBQ_MAX_BATCH submissions (default 1,000); the whole request at most
+        FBQ_MAX_BATCH_BYTES serialized (default 4 MiB). More is INVALID_ARGUMENT
+        (or RESOURCE_EXHAUSTED from gRPC itself for the bytes) and nothing is
+        enqueued.
+        """
+
+    def __init__(
+        self,
+        *,
+        requests: _abc.Iterable[Global___SubmitRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["requests", b"requests"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitBatchRequest: _TypeAlias = SubmitBatchRequest  # noqa: Y015
+
+@_typing.final
+class SubmitOutcome(_message.Message):
+    """The outcome of one submission of a batch."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def accepted(self) -> Global___SubmitResponse: ...
+    @_builtins.property
+    def error(self) -> Global___SubmitError: ...
+    def __init__(
+        self,
+        *,
+        accepted: Global___SubmitResponse | None = ...,
+        error: Global___SubmitError | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "error", b"error", "outcome", b"outcome"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "error", b"error", "outcome", b"outcome"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_outcome: _TypeAlias = _typing.Literal["accepted", "error"]  # noqa: Y015
+    _WhichOneofArgType_outcome: _TypeAlias = _typing.Literal["outcome", b"outcome"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_outcome) -> _WhichOneofReturnType_outcome | None: ...
+
+Global___SubmitOutcome: _TypeAlias = SubmitOutcome  # noqa: Y015
+
+@_typing.final
+class SubmitBatchResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTCOMES_FIELD_NUMBER: _builtins.int
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    REFUSED_FIELD_NUMBER: _builtins.int
+    accepted: _builtins.int
+    """How many outcomes are accepted (duplicates included) and refused."""
+    refused: _builtins.int
+    @_builtins.property
+    def outcomes(self) -> _containers.RepeatedCompositeFieldContainer[Global___SubmitOutcome]:
+        """One per request, in request order."""
+
+    def __init__(
+        self,
+        *,
+        outcomes: _abc.Iterable[Global___SubmitOutcome] | None = ...,
+        accepted: _builtins.int = ...,
+        refused: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "outcomes", b"outcomes", "refused", b"refused"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitBatchResponse: _TypeAlias = SubmitBatchResponse  # noqa: Y015
 
 @_typing.final
 class GetSubmissionRequest(_message.Message):

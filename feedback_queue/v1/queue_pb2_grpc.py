@@ -45,6 +45,11 @@ class SubmissionServiceStub:
                 request_serializer=feedback__queue_dot_v1_dot_queue__pb2.SubmitRequest.SerializeToString,
                 response_deserializer=feedback__queue_dot_v1_dot_queue__pb2.SubmitStreamResponse.FromString,
                 _registered_method=True)
+        self.SubmitBatch = channel.unary_unary(
+                '/feedback_queue.v1.SubmissionService/SubmitBatch',
+                request_serializer=feedback__queue_dot_v1_dot_queue__pb2.SubmitBatchRequest.SerializeToString,
+                response_deserializer=feedback__queue_dot_v1_dot_queue__pb2.SubmitBatchResponse.FromString,
+                _registered_method=True)
         self.GetSubmission = channel.unary_unary(
                 '/feedback_queue.v1.SubmissionService/GetSubmission',
                 request_serializer=feedback__queue_dot_v1_dot_queue__pb2.GetSubmissionRequest.SerializeToString,
@@ -75,6 +80,16 @@ class SubmissionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitBatch(self, request, context):
+        """Many submissions in one call, each with its own outcome, in request order.
+        OK means the batch was processed, even when some items were refused: look
+        at each outcome. A bad item fails alone; back-pressure refuses only the
+        items it must. Written in one Redis round trip per 256 items.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetSubmission(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -100,6 +115,11 @@ def add_SubmissionServiceServicer_to_server(servicer, server):
                     servicer.SubmitStream,
                     request_deserializer=feedback__queue_dot_v1_dot_queue__pb2.SubmitRequest.FromString,
                     response_serializer=feedback__queue_dot_v1_dot_queue__pb2.SubmitStreamResponse.SerializeToString,
+            ),
+            'SubmitBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitBatch,
+                    request_deserializer=feedback__queue_dot_v1_dot_queue__pb2.SubmitBatchRequest.FromString,
+                    response_serializer=feedback__queue_dot_v1_dot_queue__pb2.SubmitBatchResponse.SerializeToString,
             ),
             'GetSubmission': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSubmission,
@@ -167,6 +187,33 @@ class SubmissionService:
             '/feedback_queue.v1.SubmissionService/SubmitStream',
             feedback__queue_dot_v1_dot_queue__pb2.SubmitRequest.SerializeToString,
             feedback__queue_dot_v1_dot_queue__pb2.SubmitStreamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/feedback_queue.v1.SubmissionService/SubmitBatch',
+            feedback__queue_dot_v1_dot_queue__pb2.SubmitBatchRequest.SerializeToString,
+            feedback__queue_dot_v1_dot_queue__pb2.SubmitBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

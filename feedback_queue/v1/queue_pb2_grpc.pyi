@@ -16,10 +16,23 @@ Errors are ordinary gRPC status codes:
                        the submission is in a state that forbids the action.
   RESOURCE_EXHAUSTED   back-pressure: queue full, submitter over its rate, or
                        Redis out of memory. Retry later with the same
-                       idempotency key; the "retry-after-ms" trailer hints when.
+                       idempotency key; RetryInfo (and the "retry-after-ms" and
+                       "grpc-retry-pushback-ms" trailers) say when.
   UNAVAILABLE          Redis cannot be reached. Retry with the same
                        idempotency key: a retry never creates a second copy.
   UNAUTHENTICATED      a token is required ("authorization: Bearer <token>").
+
+Every refusal also carries google.rpc.Status details in the standard
+"grpc-status-details-bin" trailer, readable by any gRPC client:
+  ErrorInfo   domain "feedback-queue", a stable reason (below) to branch on;
+  BadRequest  the offending field for INVALID_ARGUMENT;
+  RetryInfo   how long to wait, for back-pressure.
+Reasons: INVALID_FIELD, BATCH_TOO_LARGE, NOT_FOUND, IDEMPOTENCY_KEY_CONFLICT,
+WRONG_STATE, QUEUE_FULL, RATE_LIMITED, REDIS_OUT_OF_MEMORY,
+STORAGE_UNAVAILABLE, TOKEN_MISSING, TOKEN_INVALID, INTERNAL.
+
+A retry policy for these codes, for any gRPC client, is published as
+feedback_queue/service_config.json (see docs/client.md).
 """
 
 from collections import abc as _abc
@@ -56,6 +69,12 @@ class SubmissionServiceStub:
     """Validate and durably enqueue one submission. OK means Redis has it."""
     SubmitStream: _grpc.StreamStreamMultiCallable[_queue_pb2.SubmitRequest, _queue_pb2.SubmitStreamResponse]
     """Bulk submit: one response per request, in order. A bad item fails alone."""
+    SubmitBatch: _grpc.UnaryUnaryMultiCallable[_queue_pb2.SubmitBatchRequest, _queue_pb2.SubmitBatchResponse]
+    """Many submissions in one call, each with its own outcome, in request order.
+    OK means the batch was processed, even when some items were refused: look
+    at each outcome. A bad item fails alone; back-pressure refuses only the
+    items it must. Written in one Redis round trip per 256 items.
+    """
     GetSubmission: _grpc.UnaryUnaryMultiCallable[_queue_pb2.GetSubmissionRequest, _queue_pb2.SubmissionInfo]
     WatchSubmission: _grpc.UnaryStreamMultiCallable[_queue_pb2.WatchSubmissionRequest, _queue_pb2.SubmissionInfo]
     """The current state at once, then every change until COMPLETED or FAILED."""
@@ -69,6 +88,12 @@ class SubmissionServiceAsyncStub(SubmissionServiceStub):
     """Validate and durably enqueue one submission. OK means Redis has it."""
     SubmitStream: _aio.StreamStreamMultiCallable[_queue_pb2.SubmitRequest, _queue_pb2.SubmitStreamResponse]  # type: ignore[assignment]
     """Bulk submit: one response per request, in order. A bad item fails alone."""
+    SubmitBatch: _aio.UnaryUnaryMultiCallable[_queue_pb2.SubmitBatchRequest, _queue_pb2.SubmitBatchResponse]  # type: ignore[assignment]
+    """Many submissions in one call, each with its own outcome, in request order.
+    OK means the batch was processed, even when some items were refused: look
+    at each outcome. A bad item fails alone; back-pressure refuses only the
+    items it must. Written in one Redis round trip per 256 items.
+    """
     GetSubmission: _aio.UnaryUnaryMultiCallable[_queue_pb2.GetSubmissionRequest, _queue_pb2.SubmissionInfo]  # type: ignore[assignment]
     WatchSubmission: _aio.UnaryStreamMultiCallable[_queue_pb2.WatchSubmissionRequest, _queue_pb2.SubmissionInfo]  # type: ignore[assignment]
     """The current state at once, then every change until COMPLETED or FAILED."""
@@ -91,6 +116,18 @@ class SubmissionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_queue_pb2.SubmitStreamResponse], _abc.AsyncIterator[_queue_pb2.SubmitStreamResponse]]:
         """Bulk submit: one response per request, in order. A bad item fails alone."""
+
+    @_abc_1.abstractmethod
+    def SubmitBatch(
+        self,
+        request: _queue_pb2.SubmitBatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_queue_pb2.SubmitBatchResponse, _abc.Awaitable[_queue_pb2.SubmitBatchResponse]]:
+        """Many submissions in one call, each with its own outcome, in request order.
+        OK means the batch was processed, even when some items were refused: look
+        at each outcome. A bad item fails alone; back-pressure refuses only the
+        items it must. Written in one Redis round trip per 256 items.
+        """
 
     @_abc_1.abstractmethod
     def GetSubmission(

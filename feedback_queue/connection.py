@@ -26,9 +26,9 @@ from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 from redis.backoff import NoBackoff
 
 from feedback_queue.errors import (
+    OutOfMemory,
     QueueAuthError,
     QueueError,
-    QueueFull,
     QueueMisconfigured,
     QueueUnavailable,
 )
@@ -238,7 +238,7 @@ def translate(exc: rex.RedisError, address: str) -> QueueError:
         )
     # redis-py strips the OOM prefix when it picks OutOfMemoryError (as Redis 7 replies).
     if isinstance(exc, rex.OutOfMemoryError) or "command not allowed when used memory" in text:
-        return QueueFull(
+        return OutOfMemory(
             "Redis is out of memory (maxmemory reached): nothing was accepted; free memory or "
             "raise maxmemory"
         )

@@ -41,6 +41,10 @@ class RateLimited(QueueFull):
     """A submitter sent more than its rate allows."""
 
 
+class OutOfMemory(QueueFull):
+    """Redis refused a write at its maxmemory (noeviction); someone must free memory."""
+
+
 class InvalidSubmission(QueueError):
     """A field of a submission or request is missing or malformed."""
 
@@ -48,6 +52,10 @@ class InvalidSubmission(QueueError):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+
+class BatchTooLarge(InvalidSubmission):
+    """A batch with more submissions than the server takes in one call."""
 
 
 class NotFound(QueueError):
@@ -60,6 +68,10 @@ class NotFound(QueueError):
 
 class Conflict(QueueError):
     """The request contradicts the stored state (idempotency key reused, wrong status)."""
+
+
+class KeyConflict(Conflict):
+    """The idempotency key was used before with a different payload."""
 
 
 class IdCollision(QueueError):

@@ -1,8 +1,7 @@
-"""The gRPC boundary shared by the services: error mapping, health, server options.
+"""The gRPC boundary shared by the services: ending a call refused, health, server options.
 
-`status_for` is the one place that maps core errors to gRPC status codes. Clients see a message
-that says what to fix; causes that only an operator can act on (which Redis, why) go to the
-server log instead, so an API client never learns internal addresses.
+What a refusal says (code, message, reason, details) is decided in one place,
+feedback_queue/refusal.py; `abort` sends it and logs it once.
 """
 
 from __future__ import annotations
@@ -17,14 +16,8 @@ import grpc
 from grpc_health.v1 import health_pb2
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 
-from feedback_queue.errors import (
-    Conflict,
-    InvalidSubmission,
-    NotFound,
-    QueueError,
-    QueueFull,
-    QueueUnavailable,
-)
+from feedback_queue.errors import QueueError
+from feedback_queue.refusal import Refusal, refusal_for
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +26,6 @@ Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-RETRY_AFTER_KEY = "retry-after-ms"
-UNAVAILABLE_MESSAGE = (
-    "the queue's storage (Redis) is unavailable; retry with the same idempotency_key"
-)
 # Room for everything but `content` in one request: instructions, metadata, ids.
 MESSAGE_OVERHEAD = 128 * 1024
 # A fresh process may fail its first checks with nothing wrong (a worker that has not registered
@@ -44,47 +33,26 @@ MESSAGE_OVERHEAD = 128 * 1024
 STARTUP_CHECKS = 3
 
 
-def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
-    """The status code and client-facing message for an error raised below a servicer."""
-    if isinstance(exc, InvalidSubmission):
-        return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
-    if isinstance(exc, NotFound):
-        return grpc.StatusCode.NOT_FOUND, str(exc)
-    if isinstance(exc, Conflict):
-        return grpc.StatusCode.FAILED_PRECONDITION, str(exc)
-    if isinstance(exc, QueueFull):
-        return grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)
-    if isinstance(exc, QueueUnavailable):
-        return grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_MESSAGE
-    if isinstance(exc, QueueError):
-        return grpc.StatusCode.INTERNAL, "the queue could not complete the request; see the logs"
-    return grpc.StatusCode.INTERNAL, "internal error"
-
-
-def retry_after_ms(exc: BaseException) -> int | None:
-    """The back-off hint of a refusal, in ms, when it has one."""
-    if isinstance(exc, QueueFull) and exc.retry_after is not None:
-        return max(int(exc.retry_after * 1000), 1)
-    return None
-
-
 async def abort(context: Context, exc: BaseException, method: str) -> NoReturn:
-    """End the call with the status for `exc`, logging the refusal once (no content, no secret)."""
-    code, message = status_for(exc)
-    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL):
-        log.warning("%s refused %s: %s", method, code.name, exc)
+    """End the call with the refusal for `exc`, logging it once (no content, no secret)."""
+    refusal = refusal_for(exc)
+    if refusal.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL):
+        log.warning("%s refused %s: %s", method, refusal.code.name, exc)
     else:
-        log.info("%s refused %s: %s", method, code.name, message)
-    wait = retry_after_ms(exc)
-    if wait is not None:
-        context.set_trailing_metadata(((RETRY_AFTER_KEY, str(wait)),))
-    await context.abort(code, message)
+        log.info("%s refused %s: %s", method, refusal.code.name, refusal.message)
+    await refuse(context, refusal)
+
+
+async def refuse(context: Context, refusal: Refusal) -> NoReturn:
+    """End the call with `refusal`: its status, and its details in the trailers."""
+    await context.abort(refusal.code, refusal.message, refusal.trailers())
     raise AssertionError("context.abort returned")  # pragma: no cover
 
 
-def server_options(max_content_bytes: int) -> list[tuple[str, int]]:
-    """Message size limits: a request over content + overhead gets RESOURCE_EXHAUSTED."""
-    size = max_content_bytes + MESSAGE_OVERHEAD
+def server_options(max_content_bytes: int, max_batch_bytes: int = 0) -> list[tuple[str, int]]:
+    """Message size limits: a request over the larger of content + overhead and a batch's
+    bytes gets RESOURCE_EXHAUSTED from gRPC itself."""
+    size = max(max_content_bytes + MESSAGE_OVERHEAD, max_batch_bytes)
     return [
         ("grpc.max_receive_message_length", size),
         ("grpc.max_send_message_length", size + MESSAGE_OVERHEAD),

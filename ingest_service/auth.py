@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import grpc
 
+from feedback_queue.refusal import Refusal
+from feedback_queue.rpc import refuse
+
 log = logging.getLogger(__name__)
 
 OPEN_PREFIXES = (
@@ -47,19 +50,20 @@ class TokenAuthInterceptor(_Interceptor):
         if hmac.compare_digest(given.encode(), self._expected):
             return handler
         log.info("%s refused UNAUTHENTICATED: %s token", method, "wrong" if given else "no")
-        return _refusing(handler)
+        reason = "TOKEN_INVALID" if given else "TOKEN_MISSING"
+        return _refusing(handler, Refusal(grpc.StatusCode.UNAUTHENTICATED, MESSAGE, reason))
 
 
-def _refusing(handler: Handler) -> Handler:
-    """A handler of the same shape as `handler` that ends every call UNAUTHENTICATED."""
+def _refusing(handler: Handler, refusal: Refusal) -> Handler:
+    """A handler of the same shape as `handler` that ends every call with `refusal`."""
 
     async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, MESSAGE)
+        await refuse(context, refusal)
 
     async def streaming(
         request: Any, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[Any]:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, MESSAGE)
+        await refuse(context, refusal)
         yield  # pragma: no cover  (makes this an async generator)
 
     codecs = {

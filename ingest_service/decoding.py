@@ -15,6 +15,8 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
+from feedback_queue.refusal import Refusal
+from feedback_queue.rpc import refuse
 from ingest_service.auth import Continuation, Handler, _Interceptor
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -27,8 +29,9 @@ class Malformed:
     reason: str
 
     async def refuse(self, context: Context) -> None:
-        await context.abort(
-            grpc.StatusCode.INVALID_ARGUMENT, f"the request does not parse: {self.reason}"
+        message = f"the request does not parse: {self.reason}"
+        await refuse(
+            context, Refusal(grpc.StatusCode.INVALID_ARGUMENT, message, "MALFORMED_REQUEST")
         )
 
 

@@ -22,7 +22,7 @@ from feedback_queue.connection import create_client
 from feedback_queue.errors import QueueError
 from feedback_queue.loop import run_loop
 from feedback_queue.queue import Queue
-from feedback_queue.rpc import HealthReporter, server_options
+from feedback_queue.rpc import MESSAGE_OVERHEAD, HealthReporter, server_options
 from feedback_queue.settings import Settings, bind_address
 from feedback_queue.sharded import QueueApi, ShardedQueue
 from feedback_queue.startup import require_redis
@@ -101,10 +101,17 @@ def create_server(
     if settings.grpc_token:
         interceptors.insert(0, TokenAuthInterceptor(settings.grpc_token))
     server = grpc.aio.server(
-        interceptors=interceptors, options=server_options(settings.queue.limits.max_content_bytes)
+        interceptors=interceptors,
+        options=server_options(settings.queue.limits.max_content_bytes, settings.max_batch_bytes),
     )
     pb_grpc.add_SubmissionServiceServicer_to_server(
-        SubmissionServicer(queue, watch_interval=settings.watch_interval), server
+        SubmissionServicer(
+            queue,
+            watch_interval=settings.watch_interval,
+            max_batch=settings.max_batch,
+            max_stream_request=settings.queue.limits.max_content_bytes + MESSAGE_OVERHEAD,
+        ),
+        server,
     )
     pb_grpc.add_AdminServiceServicer_to_server(AdminServicer(queue), server)
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)

@@ -1,15 +1,17 @@
-"""SubmissionService: Submit, SubmitStream, GetSubmission, WatchSubmission."""
+"""SubmissionService: Submit, SubmitBatch, SubmitStream, GetSubmission, WatchSubmission."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
 
-from feedback_queue.errors import InvalidSubmission, QueueError
+from feedback_queue.errors import BatchTooLarge, InvalidSubmission, QueueError, QueueUnavailable
 from feedback_queue.job import FINAL
 from feedback_queue.queue import EnqueueResult
-from feedback_queue.rpc import Context, abort, status_for
+from feedback_queue.refusal import refusal_for
+from feedback_queue.rpc import Context, abort
 from feedback_queue.sharded import QueueApi
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
@@ -22,6 +24,8 @@ log = logging.getLogger(__name__)
 STREAM_BUFFER = 1024
 STREAM_BATCH = 256
 _END = None
+DEFAULT_MAX_BATCH = 1000
+DEFAULT_MAX_STREAM_REQUEST = 384 * 1024
 
 
 def delay_of(request: pb.SubmitRequest) -> float:
@@ -32,7 +36,10 @@ def delay_of(request: pb.SubmitRequest) -> float:
     return delay.seconds + delay.nanos / 1e9
 
 
-def check_request(request: pb.SubmitRequest) -> tuple[pb.Submission, float]:
+def check_request(request: pb.SubmitRequest | InvalidSubmission) -> tuple[pb.Submission, float]:
+    """The submission and delay of a request; a stream's oversize request is its own error."""
+    if isinstance(request, InvalidSubmission):
+        raise request
     if not request.HasField("submission"):
         raise InvalidSubmission("submission", "required")
     return request.submission, delay_of(request)
@@ -44,11 +51,41 @@ def accepted(result: EnqueueResult) -> pb.SubmitResponse:
     )
 
 
+def _oversize(size: int, limit: int) -> str:
+    return (
+        f"this streamed request is {size} bytes, over the {limit} a single submission may take; "
+        "shorten the content"
+    )
+
+
+def outcome_of(result: EnqueueResult | QueueError) -> pb.SubmitOutcome:
+    """One item's outcome of a batch."""
+    if isinstance(result, EnqueueResult):
+        return pb.SubmitOutcome(accepted=accepted(result))
+    return pb.SubmitOutcome(error=refusal_for(result).item_error())
+
+
+def summary(results: Sequence[EnqueueResult | QueueError]) -> str:
+    """How many of a batch were refused, by reason: one log line instead of one per item."""
+    reasons = Counter(refusal_for(r).reason for r in results if isinstance(r, QueueError))
+    return ", ".join(f"{reason} {count}" for reason, count in sorted(reasons.items()))
+
+
 class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
-    def __init__(self, queue: QueueApi, *, watch_interval: float = 0.25) -> None:
+    def __init__(
+        self,
+        queue: QueueApi,
+        *,
+        watch_interval: float = 0.25,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        max_stream_request: int = DEFAULT_MAX_STREAM_REQUEST,
+    ) -> None:
         self.queue = queue
         self.batcher = Batcher(queue)
         self.watch_interval = watch_interval
+        self.max_batch = max_batch
+        # gRPC's message limit is a batch's; a stream's read-ahead holds single submissions.
+        self.max_stream_request = max_stream_request
 
     async def Submit(self, request: pb.SubmitRequest, context: Context) -> pb.SubmitResponse:
         try:
@@ -57,17 +94,48 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
         except QueueError as exc:
             await abort(context, exc, "Submit")
 
+    async def SubmitBatch(
+        self, request: pb.SubmitBatchRequest, context: Context
+    ) -> pb.SubmitBatchResponse:
+        """Each item's outcome in request order. The call fails only when nothing could be
+        processed: a batch out of bounds, or Redis unavailable for every item."""
+        try:
+            count = len(request.requests)
+            if not 1 <= count <= self.max_batch:
+                raise BatchTooLarge(
+                    "requests",
+                    f"{count} submissions; send 1 to {self.max_batch} per batch "
+                    "(FBQ_MAX_BATCH): split it",
+                )
+            results = await self._enqueue_batch(request.requests)
+            unavailable = [r for r in results if isinstance(r, QueueUnavailable)]
+            if len(unavailable) == count:  # nothing was written: a retry policy may resend all
+                raise unavailable[0]
+        except QueueError as exc:
+            await abort(context, exc, "SubmitBatch")
+        response = pb.SubmitBatchResponse(outcomes=[outcome_of(r) for r in results])
+        response.refused = sum(1 for r in results if isinstance(r, QueueError))
+        response.accepted = count - response.refused
+        if response.refused:
+            log.info("SubmitBatch refused %d of %d: %s", response.refused, count, summary(results))
+        return response
+
     async def SubmitStream(
         self, request_iterator: AsyncIterator[pb.SubmitRequest], context: Context
     ) -> AsyncIterator[pb.SubmitStreamResponse]:
-        buffer: asyncio.Queue[pb.SubmitRequest | BaseException | None] = asyncio.Queue(
-            STREAM_BUFFER
+        buffer: asyncio.Queue[pb.SubmitRequest | InvalidSubmission | BaseException | None] = (
+            asyncio.Queue(STREAM_BUFFER)
         )
+        limit = self.max_stream_request
 
         async def read() -> None:
             try:
                 async for request in request_iterator:
-                    await buffer.put(request)
+                    size = request.ByteSize()
+                    if size > limit:  # not kept: the read-ahead stays bounded by bytes
+                        await buffer.put(InvalidSubmission("submission", _oversize(size, limit)))
+                    else:
+                        await buffer.put(request)
                 await buffer.put(_END)
             except Exception as exc:
                 await buffer.put(exc)
@@ -77,13 +145,13 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
         try:
             ended = False
             while not ended:
-                batch: list[pb.SubmitRequest] = []
+                batch: list[pb.SubmitRequest | InvalidSubmission] = []
                 item = await buffer.get()
                 while True:
                     if item is _END:
                         ended = True
                         break
-                    if isinstance(item, BaseException):
+                    if isinstance(item, BaseException) and not isinstance(item, InvalidSubmission):
                         raise item
                     batch.append(item)
                     if len(batch) >= STREAM_BATCH or buffer.empty():
@@ -96,8 +164,9 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
             reader.cancel()
 
     async def _enqueue_batch(
-        self, batch: list[pb.SubmitRequest]
+        self, batch: Sequence[pb.SubmitRequest | InvalidSubmission]
     ) -> list[EnqueueResult | QueueError]:
+        """Each request's result or error; the valid ones enqueued together."""
         outcomes: list[EnqueueResult | QueueError | None] = []
         valid: list[tuple[pb.Submission, float]] = []
         for request in batch:
@@ -106,11 +175,7 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
                 outcomes.append(None)
             except QueueError as exc:
                 outcomes.append(exc)
-        try:
-            results = iter(await self.queue.enqueue_many(valid)) if valid else iter(())
-        except QueueError as exc:
-            log.warning("SubmitStream: a batch of %d was refused: %s", len(valid), exc)
-            results = iter([exc] * len(valid))
+        results = iter(await self.queue.enqueue_many(valid)) if valid else iter(())
         return [o if o is not None else next(results) for o in outcomes]
 
     @staticmethod
@@ -119,12 +184,9 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
     ) -> pb.SubmitStreamResponse:
         if isinstance(outcome, EnqueueResult):
             return pb.SubmitStreamResponse(index=index, accepted=accepted(outcome))
-        code, message = status_for(outcome)
-        field = outcome.field if isinstance(outcome, InvalidSubmission) else ""
-        log.info("SubmitStream item %d refused %s: %s", index, code.name, message)
-        return pb.SubmitStreamResponse(
-            index=index, error=pb.SubmitError(code=code.value[0], message=message, field=field)
-        )
+        refusal = refusal_for(outcome)
+        log.info("SubmitStream item %d refused %s: %s", index, refusal.code.name, refusal.message)
+        return pb.SubmitStreamResponse(index=index, error=refusal.item_error())
 
     async def GetSubmission(
         self, request: pb.GetSubmissionRequest, context: Context

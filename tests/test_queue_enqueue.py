@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import pytest
 from redis.asyncio import Redis
 
-from feedback_queue.errors import Conflict, InvalidSubmission, QueueError, RateLimited
+from feedback_queue.connection import create_client
+from feedback_queue.errors import (
+    Conflict,
+    InvalidSubmission,
+    OutOfMemory,
+    QueueError,
+    RateLimited,
+)
 from feedback_queue.job import Status, new_id
 from feedback_queue.queue import Arg, EnqueueResult, Queue
-from feedback_queue.settings import Rate
+from feedback_queue.queue.producing import ENQUEUE_CHUNK
+from feedback_queue.settings import QueueConfig, Rate
+from feedback_queue.up.embedded import EmbeddedRedis
 from feedback_queue.validation import Limits
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, redis_settings
 from tests.helpers import submission
 
 
@@ -166,3 +176,31 @@ async def test_submitter_rate_allows_a_burst_then_one_per_interval(
     clock.advance(0.2)
     await queue.enqueue(submission("t3", submitter_id="eager"))
     assert (await queue.stats()).waiting == 5
+
+
+async def test_redis_full_mid_batch_fails_only_what_it_did_not_write(
+    make_server: Callable[[], EmbeddedRedis], queue_name: str
+) -> None:
+    """The first chunk fits, the second meets maxmemory: the first keeps its results (the
+    callers must not be told "refused" about submissions that are queued), the rest fail."""
+    server = make_server()
+    client = create_client(redis_settings(server))
+    try:
+        queue = Queue(client, QueueConfig(name=queue_name))
+        await queue.enqueue(submission("loads the scripts and creates the keys"))
+        await client.config_set("maxmemory-policy", "noeviction")
+        used = int((await client.info("memory"))["used_memory"])
+        # A chunk's arguments count while it runs (~0.5 MB): room for one chunk, not for two.
+        await client.config_set("maxmemory", used + 800 * 1024)
+        items = [(submission(f"{i:04d} " + "x" * 2000), 0.0) for i in range(2 * ENQUEUE_CHUNK)]
+        results = await queue.enqueue_many(items)
+        await client.config_set("maxmemory", 0)
+        written = [r for r in results if isinstance(r, EnqueueResult)]
+        refused = [r for r in results if isinstance(r, OutOfMemory)]
+        assert (len(written), len(refused)) == (ENQUEUE_CHUNK, ENQUEUE_CHUNK)
+        assert all(isinstance(r, EnqueueResult) for r in results[:ENQUEUE_CHUNK])
+        assert (await queue.stats()).enqueued_total == 1 + ENQUEUE_CHUNK
+        for result in written:
+            assert (await queue.get(result.id)).status == Status.WAITING
+    finally:
+        await client.aclose()

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from feedback_queue.errors import (
-    Conflict,
     IdCollision,
+    KeyConflict,
     QueueError,
     QueueFull,
     QueueUnavailable,
@@ -56,13 +56,22 @@ class Producing(QueueBase):
         """Enqueue many (submission, delay) pairs; each gets its result or its own error.
 
         One script call per chunk of ENQUEUE_CHUNK. Invalid items fail alone and are not sent.
+        Redis failing at a chunk (down, out of memory) fails that chunk and the ones after it,
+        which are not sent; what earlier chunks wrote keeps its result, so no caller is told
+        "refused" about a submission that is in the queue. Never raises QueueError.
         """
         results, pending = self._validated(items)
         for _ in range(_ID_DRAWS):
             collided: list[_Pending] = []
             for start in range(0, len(pending), ENQUEUE_CHUNK):
                 chunk = pending[start : start + ENQUEUE_CHUNK]
-                for item, outcome in zip(chunk, await self._enqueue_chunk(chunk), strict=True):
+                try:
+                    outcomes = await self._enqueue_chunk(chunk)
+                except QueueError as exc:
+                    for item in pending[start:]:
+                        results[item.position] = exc
+                    return results
+                for item, outcome in zip(chunk, outcomes, strict=True):
                     if isinstance(outcome, IdCollision):
                         collided.append(item)
                     else:
@@ -159,7 +168,7 @@ class Producing(QueueBase):
                 duplicate = outcome == Enqueued.DUPLICATE
                 return EnqueueResult(job_id, Status(status), duplicate=duplicate)
             case Enqueued.KEY_CONFLICT:
-                return Conflict(
+                return KeyConflict(
                     "idempotency_key was already used with a different payload; use a new key "
                     "for new content"
                 )

@@ -29,7 +29,7 @@ Every refusal also carries google.rpc.Status details in the standard
   RetryInfo   how long to wait, for back-pressure.
 Reasons: INVALID_FIELD, BATCH_TOO_LARGE, NOT_FOUND, IDEMPOTENCY_KEY_CONFLICT,
 WRONG_STATE, QUEUE_FULL, RATE_LIMITED, REDIS_OUT_OF_MEMORY,
-STORAGE_UNAVAILABLE, TOKEN_MISSING, TOKEN_INVALID, INTERNAL.
+STORAGE_UNAVAILABLE, TOKEN_MISSING, TOKEN_INVALID, MALFORMED_REQUEST, INTERNAL.
 
 A retry policy for these codes, for any gRPC client, is published as
 feedback_queue/service_config.json (see docs/client.md).

@@ -54,11 +54,18 @@ async def test_missing_submission_and_bad_delay(ingest: Ingest) -> None:
 async def test_oversize_message_is_resource_exhausted_and_server_lives(
     start_ingest: StartIngest,
 ) -> None:
-    ingest = await start_ingest(max_content_bytes=1024)
+    # gRPC's own limit is the larger of one submission's and a batch's (FBQ_MAX_BATCH_BYTES).
+    ingest = await start_ingest(max_content_bytes=1024, max_batch_bytes=256 * 1024)
     huge = pb.SubmitRequest(submission=submission("x" * (400 * 1024)))
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await ingest.submissions.Submit(huge)
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    # Under that limit, a submission too large is the caller's error, naming the field.
+    big = pb.SubmitRequest(submission=submission("x" * (200 * 1024)))
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await ingest.submissions.Submit(big)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (info.value.details() or "").startswith("submission.content: ")
     reply = await ingest.submissions.Submit(pb.SubmitRequest(submission=submission("small")))
     assert reply.status == pb.WAITING
 

@@ -20,7 +20,7 @@ import grpc
 
 from feedback_queue import tls
 from feedback_queue.cli.commands.errors import CliError
-from feedback_queue.rpc import RETRY_AFTER_KEY, UNAVAILABLE_MESSAGE
+from feedback_queue.refusal import RETRY_AFTER_KEY, UNAVAILABLE_MESSAGE
 from feedback_queue.settings import Settings, TlsSettings
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 

@@ -7,7 +7,9 @@ process (`python -m ingest_service`), then measures from this process over one r
   - the core's direct `Queue.enqueue`, one at a time (the baseline)
   - unary Submit with 1 caller, and with 32 concurrent callers
   - SubmitStream: one bidirectional stream carrying every submission
-Figures are submissions/s; ratios are against the baseline.
+  - SubmitBatch: batches of 1,000, one call at a time
+Figures are submissions/s; ratios are against the baseline. Then the latency of one caller,
+one call at a time (`--latency-calls`): p50 and p99 of the direct enqueue and of unary Submit.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import grpc
@@ -76,10 +80,47 @@ async def over_grpc(address: str, jobs: int) -> dict[str, float]:
             assert accepted == jobs, f"only {accepted} of {jobs} accepted"
 
         results["SubmitStream, 1 stream"] = await rate(jobs, stream)
+
+        batch = pb.SubmitBatchRequest(requests=[request] * BATCH)
+
+        async def batches() -> None:
+            for _ in range(jobs // BATCH):
+                reply = await stub.SubmitBatch(batch)
+                assert reply.accepted == BATCH, f"only {reply.accepted} of {BATCH} accepted"
+
+        results[f"SubmitBatch of {BATCH}, 1 caller"] = await rate(jobs // BATCH * BATCH, batches)
     return results
 
 
-async def main(jobs: int) -> None:
+BATCH = 1000
+
+
+async def latencies(calls: int, call: Callable[[], Awaitable[object]]) -> tuple[float, float]:
+    """p50 and p99 in ms of `calls` calls, one at a time (after 100 not counted)."""
+    for _ in range(100):
+        await call()
+    times = []
+    for _ in range(calls):
+        started = time.perf_counter_ns()
+        await call()
+        times.append((time.perf_counter_ns() - started) / 1e6)
+    cuts = statistics.quantiles(times, n=100)
+    return cuts[49], cuts[98]
+
+
+async def latency(redis_port: int, address: str, calls: int) -> dict[str, tuple[float, float]]:
+    client = create_client(RedisSettings(host="127.0.0.1", port=redis_port))
+    queue = Queue(client, QueueConfig(name="bench-latency"))
+    results = {"core enqueue, direct": await latencies(calls, lambda: queue.enqueue(SUBMISSION))}
+    await client.aclose()
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = pb_grpc.SubmissionServiceStub(channel)
+        request = pb.SubmitRequest(submission=SUBMISSION)
+        results["unary Submit"] = await latencies(calls, lambda: stub.Submit(request))
+    return results
+
+
+async def main(jobs: int, calls: int) -> None:
     with tempfile.TemporaryDirectory() as folder, EmbeddedRedis(Path(folder)) as redis:
         baseline = await direct_enqueue(redis.port, jobs)
         port = free_port()
@@ -93,6 +134,7 @@ async def main(jobs: int) -> None:
         server = subprocess.Popen([sys.executable, "-m", "ingest_service"], env=env, cwd=ROOT)
         try:
             measured = await over_grpc(f"127.0.0.1:{port}", jobs)
+            waits = await latency(redis.port, f"127.0.0.1:{port}", calls)
         finally:
             server.terminate()
             server.wait(30)
@@ -106,9 +148,16 @@ async def main(jobs: int) -> None:
         f"(target >= 0.5x); SubmitStream = "
         f"{measured['SubmitStream, 1 stream'] / baseline:.2f}x direct (target >= 1.5x)"
     )
+    print(f"\none caller, {calls} calls one at a time: latency in ms")
+    base50, base99 = waits["core enqueue, direct"]
+    print(f"{'measure':36} {'p50':>8} {'p99':>8}  p50, p99 ratio to direct enqueue")
+    for name, (p50, p99) in waits.items():
+        print(f"{name:36} {p50:8.3f} {p99:8.3f}  {p50 / base50:.2f}x, {p99 / base99:.2f}x")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=20_000, help="submissions per measurement")
-    asyncio.run(main(parser.parse_args().jobs))
+    parser.add_argument("--latency-calls", type=int, default=3000, help="calls per latency")
+    args = parser.parse_args()
+    asyncio.run(main(args.jobs, args.latency_calls))

@@ -98,6 +98,17 @@ async def test_a_rate_limited_item(start_ingest: StartIngest, run_example: RunEx
     for line in items[:2]:
         assert (await ingest.queue.get(line["accepted"]["id"])).status == Status.WAITING
 
+    # Alone, the same refusal is not retried by grpc-js (the wait is past any deadline): it
+    # comes back at once with its RetryInfo, not as DEADLINE_EXCEEDED ten seconds later.
+    [line] = await run_example(address(ingest), "--submit", token=TOKEN, requests=batch[2:])
+    refused = line["refusal"]
+    assert (refused["code_name"], refused["error_info"]["reason"]) == (
+        "RESOURCE_EXHAUSTED",
+        "RATE_LIMITED",
+    )
+    assert refused["retry_info"]["retry_delay_ms"] > 5000
+    assert refused["trailers"]["grpc-retry-pushback-ms"] == "-1"
+
 
 async def test_unary_refusals_carry_every_detail(
     start_ingest: StartIngest, run_example: RunExample

@@ -8,7 +8,7 @@ import pytest
 
 from feedback_queue.backoff import Backoff
 from feedback_queue.errors import InvalidSubmission
-from feedback_queue.job import new_id
+from feedback_queue.job import ID_FIRST, new_id, new_ids
 from feedback_queue.validation import Limits, validate_id, validate_submission
 from tests.helpers import submission
 
@@ -87,3 +87,12 @@ def test_ids_never_start_with_a_dash_a_command_line_would_take_for_an_option() -
     assert not firsts & {"-", "_"}
     assert len(firsts) > 40  # still spread over letters and digits
     assert all(len(new_id()) == 12 for _ in range(100))
+
+
+def test_ids_drawn_together_are_each_well_formed_and_distinct() -> None:
+    ids = new_ids(5000)
+    assert len(set(ids)) == 5000
+    for job_id in ids:
+        assert len(job_id) == 12
+        assert job_id[0] in ID_FIRST
+        validate_id(job_id)

@@ -18,7 +18,7 @@ from feedback_queue.errors import (
 )
 from feedback_queue.job import Status, new_id
 from feedback_queue.queue import Arg, EnqueueResult, Queue
-from feedback_queue.queue.producing import ENQUEUE_CHUNK
+from feedback_queue.queue.producing import ENQUEUE_CHUNK, pack_jobs
 from feedback_queue.settings import QueueConfig, Rate
 from feedback_queue.up.embedded import EmbeddedRedis
 from feedback_queue.validation import Limits
@@ -69,8 +69,9 @@ async def test_replayed_enqueue_script_creates_nothing_twice(
     k = queue.keys
     keys = [k.waiting, k.delayed, k.idem, k.idem_expiry, k.stats, k.job_prefix, k.submitter_prefix]
     now = int(clock.now * 1000)
-    # now, idempotency TTL, cap, rate, period; then id, payload, key, digest, delay, submitter
-    args: list[Arg] = [now, 60_000, 0, 0, 0, job_id, payload, "k9", "d1", 0, "s1"]
+    # now, idempotency TTL, cap, rate, period; then the jobs: id, payload, key, digest, delay,
+    # submitter
+    args: list[Arg] = [now, 60_000, 0, 0, 0, pack_jobs([(job_id, payload, "k9", "d1", 0, "s1")])]
     first = await queue.scripts.enqueue(keys=keys, args=args)
     replay = await queue.scripts.enqueue(keys=keys, args=args)
     assert first == [job_id.encode(), Status.WAITING, 0]
@@ -79,7 +80,14 @@ async def test_replayed_enqueue_script_creates_nothing_twice(
     stats = await queue.stats()
     assert stats.enqueued_total == 1
     # Without an idempotency key the replay is recognised by the id alone.
-    args2: list[Arg] = [now, 60_000, 0, 0, 0, "other-id-01", payload, "", "", 0, "s1"]
+    args2: list[Arg] = [
+        now,
+        60_000,
+        0,
+        0,
+        0,
+        pack_jobs([("other-id-01", payload, "", "", 0, "s1")]),
+    ]
     await queue.scripts.enqueue(keys=keys, args=args2)
     assert (await queue.scripts.enqueue(keys=keys, args=args2))[2] == 2
     assert await client.llen(k.waiting) == 2
@@ -89,8 +97,8 @@ async def test_id_collision_with_another_payload_draws_again(
     queue: Queue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     taken = (await queue.enqueue(submission("first"))).id
-    draws = iter([taken, "fresh-id-0001"])
-    monkeypatch.setattr("feedback_queue.queue.producing.new_id", lambda: next(draws))
+    draws = iter([[taken], ["fresh-id-0001"]])
+    monkeypatch.setattr("feedback_queue.queue.producing.new_ids", lambda count: next(draws))
     result = await queue.enqueue(submission("second"))
     assert result.id == "fresh-id-0001"
     assert (await queue.get(taken)).submission.content == "first"
@@ -190,8 +198,10 @@ async def test_redis_full_mid_batch_fails_only_what_it_did_not_write(
         await queue.enqueue(submission("loads the scripts and creates the keys"))
         await client.config_set("maxmemory-policy", "noeviction")
         used = int((await client.info("memory"))["used_memory"])
-        # A chunk's arguments count while it runs (~0.5 MB): room for one chunk, not for two.
-        await client.config_set("maxmemory", used + 800 * 1024)
+        # While a chunk runs, its argument and its unpacked copy in Lua count (~2 x 0.5 MB; the
+        # window that splits the batch is 1.1-2 MB on Redis 7):
+        # room for one chunk, not for one more beside the first one's records.
+        await client.config_set("maxmemory", used + 1550 * 1024)
         items = [(submission(f"{i:04d} " + "x" * 2000), 0.0) for i in range(2 * ENQUEUE_CHUNK)]
         results = await queue.enqueue_many(items)
         await client.config_set("maxmemory", 0)

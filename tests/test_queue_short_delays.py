@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from feedback_queue.job import Status, new_id
 from feedback_queue.outcomes import Acked
 from feedback_queue.queue import Arg, Queue
+from feedback_queue.queue.producing import pack_jobs
 from feedback_queue.record import decode
 from tests.conftest import FakeClock
 from tests.helpers import submission
@@ -61,9 +62,9 @@ async def test_the_script_stores_the_status_of_where_it_puts_the_id(
     keys = [k.waiting, k.delayed, k.idem, k.idem_expiry, k.stats, k.job_prefix, k.submitter_prefix]
     payload = submission().SerializeToString(deterministic=True)
     job_id = new_id()
-    # now (0: Redis's clock), idempotency TTL, cap, rate, period; then id, payload, key,
-    # digest, delay (ms), submitter
-    args: list[Arg] = [0, 60_000, 0, 0, 0, job_id, payload, "", "", delay_ms, "s1"]
+    # now (0: Redis's clock), idempotency TTL, cap, rate, period; then the jobs: id, payload,
+    # key, digest, delay (ms), submitter
+    args: list[Arg] = [0, 60_000, 0, 0, 0, pack_jobs([(job_id, payload, "", "", delay_ms, "s1")])]
     [_, status, _] = await queue.scripts.enqueue(keys=keys, args=args)
     assert status == stored
     assert await where(queue, client, job_id) == (stored, in_waiting, not in_waiting)

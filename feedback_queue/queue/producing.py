@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
+
+import msgpack
 
 from feedback_queue.errors import (
     IdCollision,
@@ -21,7 +23,7 @@ from feedback_queue.errors import (
     QueueUnavailable,
     RateLimited,
 )
-from feedback_queue.job import Status, new_id
+from feedback_queue.job import Status, new_ids
 from feedback_queue.outcomes import Enqueued
 from feedback_queue.queue.base import Arg, QueueBase
 from feedback_queue.queue.values import EnqueueResult
@@ -32,6 +34,13 @@ from feedback_queue.validation import validate_delay, validate_submission
 # call never holds Redis for more than a few milliseconds.
 ENQUEUE_CHUNK = 256
 _ID_DRAWS = 3
+
+
+def pack_jobs(jobs: Sequence[tuple[str, bytes, str, str, int, str]]) -> bytes:
+    """enqueue.lua's ARGV[6]: (id, payload, key, digest, delay ms, submitter) per job.
+
+    Every string as msgpack's raw type: Redis's cmsgpack does not read the bin types."""
+    return cast(bytes, msgpack.packb(jobs, use_bin_type=False))
 
 
 class _Pending(NamedTuple):
@@ -113,9 +122,10 @@ class Producing(QueueBase):
             rate.limit if rate else 0,
             int(rate.period * 1000) if rate else 0,
         ]
-        for _, payload, key, delay, submitter_id in chunk:
-            args += [
-                self.id_mark + new_id()[len(self.id_mark) :],
+        mark = self.id_mark
+        jobs = [
+            (
+                mark + drawn[len(mark) :],
                 payload,
                 key,
                 hashlib.blake2b(payload, digest_size=12).hexdigest() if key else "",
@@ -123,7 +133,12 @@ class Producing(QueueBase):
                 # `delayed` (rounded down, a sub-millisecond delay would be due now).
                 math.ceil(delay * 1000) if delay > 0 else 0,
                 submitter_id,
-            ]
+            )
+            for (_, payload, key, delay, submitter_id), drawn in zip(
+                chunk, new_ids(len(chunk)), strict=True
+            )
+        ]
+        args.append(pack_jobs(jobs))
         k = self.keys
         keys = [k.waiting, k.delayed, k.idem, k.idem_expiry, k.stats, k.job_prefix]
         keys.append(k.submitter_prefix)

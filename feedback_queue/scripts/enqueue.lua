@@ -6,7 +6,9 @@
 -- ARGV[1] = a test's fixed now (ms; 0: Redis's clock)   ARGV[2] = idempotency TTL (ms)
 -- ARGV[3] = waiting cap (0: none)
 -- ARGV[4] = submissions per submitter per period (0: no limit)   ARGV[5] = that period (ms)
--- then 6 per job: id, payload, idempotency key ('' for none), payload digest, delay (ms, 0: none),
+-- ARGV[6] = the jobs, one MessagePack array of arrays (one argument, not six per job: the
+-- client packs a batch in C instead of encoding thousands of arguments one by one), each:
+-- id, payload, idempotency key ('' for none), payload digest, delay (ms, 0: none),
 -- submitter id. The record is written here, stamped with Redis's clock: a job with a delay goes
 -- into delayed, due at now + delay (DELAYED), any other into waiting (WAITING).
 -- Returns 3 per job: id, status (0 when refused; for ENQ_RATE_LIMITED the ms to wait), outcome:
@@ -30,9 +32,10 @@ local function status_of(job_key)
   return rec_decode(raw).status
 end
 
-for i = 6, #ARGV, 6 do
-  local id, payload, key, digest, delay, submitter = ARGV[i], ARGV[i + 1], ARGV[i + 2],
-    ARGV[i + 3], tonumber(ARGV[i + 4]), ARGV[i + 5]
+local created = 0
+for _, job in ipairs(cmsgpack.unpack(ARGV[6])) do
+  local id, payload, key, digest, delay, submitter = job[1], job[2], job[3], job[4],
+    tonumber(job[5]), job[6]
   local job_key = KEYS[6] .. id
   local outcome, status = nil, nil
 
@@ -89,12 +92,15 @@ for i = 6, #ARGV, 6 do
         redis.call('HSET', KEYS[3], key, id .. ':' .. digest)
         redis.call('ZADD', KEYS[4], now + idem_ttl, key)
       end
-      redis.call('HINCRBY', KEYS[5], 'enqueued', 1)
+      created = created + 1
       outcome = ENQ_CREATED
     end
   end
   out[#out + 1] = id
   out[#out + 1] = status
   out[#out + 1] = outcome
+end
+if created > 0 then
+  redis.call('HINCRBY', KEYS[5], 'enqueued', created)
 end
 return out

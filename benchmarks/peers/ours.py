@@ -5,7 +5,8 @@
 `--via core` (the default) calls `Queue.enqueue` / `enqueue_many`; `--via grpc` starts a real
 `fbq ingest` process and calls `Submit` (one caller) / `SubmitStream` (`--bulk`: `--streams`
 streams on one channel, from this process or, with `--client node`, from the grpc-js load
-generator in node/grpc/stream.mjs).
+generator in node/grpc/stream.mjs) / `SubmitBatch` (`--bulk --call batch --client node`:
+node/grpc/batch.mjs, chunks of `--batch`, `--in-flight` calls at a time).
 Drain and latency run one `python -m worker_service` process with `FBQ_CONCURRENCY` (unset: its
 default) and the processor `benchmarks.peers.ours:job`, which does nothing but `mark`.
 """
@@ -121,15 +122,28 @@ async def stream(stub: pb_grpc.SubmissionServiceAsyncStub, jobs: int, streams: i
     assert accepted == jobs, f"only {accepted} of {jobs} accepted"
 
 
-# The grpc-js SubmitStream load generator (`npm ci` in node/ installs its packages).
+# The grpc-js load generators of SubmitStream and SubmitBatch (`npm ci` in node/ installs their
+# packages).
 NODE_LOAD = Path(__file__).resolve().parent / "node" / "grpc" / "stream.mjs"
+NODE_BATCH = NODE_LOAD.with_name("batch.mjs")
 
 
 def node_stream(address: str, jobs: int, streams: int) -> tuple[float, float]:
     """The same SubmitStream load from NODE_LOAD, which times itself: its jobs/s, and the CPU
     seconds it spent (what the gRPC floor benchmark charges to the client)."""
-    argv = ["node", str(NODE_LOAD), "--address", address, "--jobs", str(jobs)]
-    argv += ["--streams", str(streams), "--content-chars", str(CONTENT_CHARS)]
+    return node_load(NODE_LOAD, address, jobs, ["--streams", str(streams)])
+
+
+def node_batch(address: str, jobs: int, batch: int, in_flight: int) -> tuple[float, float]:
+    """The same load as SubmitBatch calls from NODE_BATCH: its jobs/s and CPU seconds."""
+    options = ["--batch", str(batch), "--in-flight", str(in_flight)]
+    return node_load(NODE_BATCH, address, jobs, options)
+
+
+def node_load(script: Path, address: str, jobs: int, options: list[str]) -> tuple[float, float]:
+    """Run one grpc-js load generator to its end: its jobs/s, and the CPU seconds it spent."""
+    argv = ["node", str(script), "--address", address, "--jobs", str(jobs), *options]
+    argv += ["--content-chars", str(CONTENT_CHARS)]
     client = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     assert client.stdout is not None
     output = client.stdout.read()  # one JSON line; it ends when the client exits
@@ -180,7 +194,11 @@ async def measure(args: argparse.Namespace) -> None:
     try:
         if args.command == "enqueue" and args.via == "grpc":
             async with ingest(args.redis) as (address, stub):
-                if args.bulk and args.client == "node":
+                if args.bulk and args.call == "batch":
+                    load = (address, args.jobs, args.batch, args.in_flight)
+                    rate, _ = await asyncio.to_thread(node_batch, *load)
+                    emit({"jobs_per_s": rate})
+                elif args.bulk and args.client == "node":
                     rate, _ = await asyncio.to_thread(node_stream, address, args.jobs, args.streams)
                     emit({"jobs_per_s": rate})
                 elif args.bulk:
@@ -210,7 +228,12 @@ def main() -> None:
     cli.add_argument("--via", choices=["core", "grpc"], default="core")
     cli.add_argument("--client", choices=["python", "node"], default="python")
     cli.add_argument("--streams", type=int, default=1)
+    cli.add_argument("--call", choices=["stream", "batch"], default="stream", help="the bulk call")
+    cli.add_argument("--batch", type=int, default=1000, help="SubmitBatch: submissions per call")
+    cli.add_argument("--in-flight", type=int, default=1, help="SubmitBatch: calls at a time")
     args = cli.parse_args()
+    if args.call == "batch" and args.client != "node":
+        cli.error("--call batch is driven by node/grpc/batch.mjs: add --client node")
     if args.command == "versions":
         emit({"feedback-queue": version("feedback-queue"), "redis-py": version("redis")})
     elif args.command == "worker":

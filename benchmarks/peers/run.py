@@ -36,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: import the project's embedded Redis
 
-from benchmarks.peers.summary import OURS, Case, markdown, rows, targets  # noqa: E402
+from benchmarks.peers.summary import OURS, SUBMIT_BATCH, Case, markdown, rows, targets  # noqa: E402
 from feedback_queue.up.embedded import EmbeddedRedis, find_server_binary  # noqa: E402
 
 PEERS_VENV = HERE / ".venv"
@@ -105,6 +105,8 @@ SYSTEMS: dict[str, dict[str, Any]] = {
         "bulk_variants": [
             ("SubmitStream, 1 stream, Node client", ["--client", "node"]),
             ("SubmitStream, 4 streams, Node client", ["--client", "node", "--streams", "4"]),
+            # Shaped as BullMQ's addBulk is driven: 1,000 a call, each awaited before the next.
+            (SUBMIT_BATCH, ["--client", "node", "--call", "batch", "--batch", "1000"]),
         ],
         # The same worker drains either way, and the records are the same: no drain or memory.
         "high": (64, "Submit → worker_service, concurrency 64", 1),

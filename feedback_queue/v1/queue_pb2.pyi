@@ -31,8 +31,8 @@ Reasons: INVALID_FIELD, BATCH_TOO_LARGE, NOT_FOUND, IDEMPOTENCY_KEY_CONFLICT,
 WRONG_STATE, QUEUE_FULL, RATE_LIMITED, REDIS_OUT_OF_MEMORY,
 STORAGE_UNAVAILABLE, TOKEN_MISSING, TOKEN_INVALID, MALFORMED_REQUEST, INTERNAL.
 
-A retry policy for these codes, for any gRPC client, is published as
-feedback_queue/service_config.json (see docs/client.md).
+A retry policy for these codes, for any gRPC client, is published beside
+this file as service_config.json (see docs/grpc-api.md).
 """
 
 from collections import abc as _abc

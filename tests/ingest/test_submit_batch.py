@@ -222,3 +222,19 @@ async def test_a_batch_may_be_larger_than_one_submission_but_a_stream_request_ma
     assert [o.WhichOneof("outcome") for o in outcomes] == ["accepted", "error", "accepted"]
     assert outcomes[1].error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
     assert "over the" in outcomes[1].error.message
+
+
+async def test_a_wait_longer_than_a_retry_is_worth_asks_grpc_not_to_retry(
+    start_ingest: StartIngest,
+) -> None:
+    """A negative pushback stops gRPC's built-in retries, so the caller gets the details at
+    once instead of DEADLINE_EXCEEDED after the service config's timeout."""
+    ingest = await start_ingest(submitter_rate=Rate(1, 60.0))
+    await ingest.submissions.Submit(request("uses the allowance"))
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await ingest.submissions.Submit(request("over the rate"))
+    wait = int(trailers(info.value)["retry-after-ms"])
+    assert wait > 5000
+    assert trailers(info.value)["grpc-retry-pushback-ms"] == "-1"
+    delay = cast(error_details_pb2.RetryInfo, details(info.value)["RetryInfo"]).retry_delay
+    assert delay.ToMilliseconds() == wait

@@ -156,7 +156,7 @@ class Batcher:
             raise
         except Exception as exc:  # the whole call failed: each caller gets its own copy
             for item in items:
-                _settle(item, copy.copy(exc))
+                _settle(item, _copy(exc))
             return
         for item, outcome in zip(items, outcomes, strict=True):
             _settle(item, outcome)
@@ -174,3 +174,10 @@ def _settle(item: _Item, outcome: pb.SubmitResponse | BaseException) -> None:
         item.future.set_exception(outcome)
     else:
         item.future.set_result(outcome)
+
+
+def _copy(exc: Exception) -> Exception:
+    """A fresh exception like `exc`, with its cause (the gRPC error), for one caller."""
+    clone = copy.copy(exc)
+    clone.__cause__ = exc.__cause__
+    return clone

@@ -7,9 +7,9 @@ on every call and retries within it itself (retry.py):
 - no `timeout`s: they are a default for clients that set no deadline, and gRPC takes the
   shorter of that and the call's own (no call could be given more than 10 s, no watch last
   longer);
-- RESOURCE_EXHAUSTED is not retried by gRPC: it waits out a pushback even past the deadline,
-  so a submitter over its rate (retry in a minute) would get DEADLINE_EXCEEDED after the whole
-  deadline instead of back-pressure at once. The client retries it when the wait fits.
+- RESOURCE_EXHAUSTED is not retried by gRPC: it waits out a pushback even past the deadline
+  (ingest sends none over 5 s, but two waits of 5 s fill a 10 s deadline), and the caller then
+  gets DEADLINE_EXCEEDED instead of back-pressure. The client retries it when the wait fits.
 """
 
 from __future__ import annotations

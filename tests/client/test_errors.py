@@ -4,6 +4,7 @@ and the one-line message `fbq` prints. The details come from the server's google
 
 from __future__ import annotations
 
+import grpc
 import pytest
 
 from feedback_queue.client import (
@@ -20,6 +21,7 @@ from feedback_queue.client import (
     Unauthenticated,
     Unavailable,
 )
+from feedback_queue.client.errors import from_call
 from feedback_queue.connection import create_client
 from feedback_queue.env import Rate
 from feedback_queue.up.embedded import EmbeddedRedis, free_port
@@ -175,3 +177,19 @@ async def test_an_unreachable_ingest_says_what_to_check() -> None:
     )
     assert info.value.reason == ""  # no server answered
     assert isinstance(info.value, FbqError)
+
+
+async def test_a_request_that_does_not_parse(ingest: Ingest) -> None:
+    # The client never sends one; any caller's bytes get the same reading through from_call.
+    async with plain(ingest) as client:
+        raw = client.channel.unary_unary(
+            "/feedback_queue.v1.SubmissionService/Submit",
+            request_serializer=lambda data: data,
+            response_deserializer=lambda data: data,
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await raw(b"\xff\xff\xff", timeout=5)
+    error = from_call(info.value, client.target)
+    assert isinstance(error, InvalidArgument)
+    assert error.reason == "MALFORMED_REQUEST"
+    assert str(error).startswith("the request does not parse")

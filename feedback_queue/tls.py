@@ -66,12 +66,12 @@ def aio_channel(address: str, tls: TlsSettings, options: ChannelOptions = ()) ->
     return grpc.aio.secure_channel(address, credentials, options=options)
 
 
-def sync_channel(address: str, tls: TlsSettings) -> grpc.Channel:
-    """A blocking channel (fbq up's readiness probes), over TLS when the settings ask for it."""
+def sync_channel(address: str, tls: TlsSettings, options: ChannelOptions = ()) -> grpc.Channel:
+    """A blocking channel (fbq up's probes, the sync client), over TLS when the settings ask."""
     credentials = channel_credentials(tls)
     if credentials is None:
-        return grpc.insecure_channel(address)
-    return grpc.secure_channel(address, credentials)
+        return grpc.insecure_channel(address, options=options)
+    return grpc.secure_channel(address, credentials, options=options)
 
 
 def explain(details: str) -> str | None:

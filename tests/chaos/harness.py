@@ -478,8 +478,11 @@ class Stack:
         metadata: dict[str, str] | None = None,
         content_bytes: int = 120,
         give_up: float = 90.0,
+        client: str | None = None,
+        batch: int = 50,
     ) -> Service:
-        """A producer process (producer.py) submitting to this stack's ingest."""
+        """A producer process (producer.py) submitting to this stack's ingest; with `client`
+        ("submit" or "many"), through feedback_queue.client and its retries alone."""
         argv = [
             sys.executable,
             "-m",
@@ -494,6 +497,8 @@ class Stack:
             f"--content-bytes={content_bytes}",
             f"--give-up={give_up}",
         ]
+        if client is not None:
+            argv += [f"--client={client}", f"--batch={batch}"]
         if count is not None:
             argv.append(f"--count={count}")
         if seconds is not None:

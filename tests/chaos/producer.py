@@ -7,6 +7,13 @@ reproducible. A try that fails with a status a retry may fix (the service is dow
 memory, the deadline passed) is retried with the same key after a jittered backoff, until it is
 acknowledged or `--give-up` seconds have passed; other statuses refuse the operation for good.
 SIGTERM stops starting new operations; those under way finish. Exit 0 unless it crashed.
+
+With `--client submit` the producer is a user of `feedback_queue.client` instead: one
+AsyncClient (automatic batching on) shared by every task; each operation is a `Submission`
+whose idempotency key the client made, journaled before it is sent; the only retries are the
+client's own (gRPC's service config, then its RetryPolicy, for up to `--give-up` seconds),
+each journaled as an ERROR with its status. `--client many` sends `--batch` operations at a
+time with `submit_many`.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ from pathlib import Path
 
 import grpc
 
+from feedback_queue.backoff import Backoff
+from feedback_queue.client import AsyncClient, FbqError, RetryPolicy, Submission, SubmitFailed
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 from tests.chaos.journal import ACK, ATTEMPT, ERROR, GAVE_UP, REFUSED, Journal
@@ -83,9 +92,12 @@ class Producer:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.stop)
-        async with grpc.aio.insecure_channel(self.args.addr, options=CHANNEL_OPTIONS) as channel:
-            stub = pb_grpc.SubmissionServiceStub(channel)
-            await asyncio.gather(*(self.loop(stub) for _ in range(self.args.concurrency)))
+        if self.args.client:
+            await self.run_client()
+        else:
+            async with grpc.aio.insecure_channel(self.args.addr, options=CHANNEL_OPTIONS) as ch:
+                stub = pb_grpc.SubmissionServiceStub(ch)
+                await asyncio.gather(*(self.loop(stub) for _ in range(self.args.concurrency)))
         self.journal.close()
         print(
             f"producer {self.args.name}: {self.next_op} attempted, {self.acked} acknowledged, "
@@ -135,6 +147,81 @@ class Producer:
             self.acked += 1
             return
 
+    # -- as a user of feedback_queue.client ------------------------------------------------------
+
+    def retried(self, error: FbqError, attempt: int, wait: float) -> None:
+        """The client's RetryPolicy tells of each retry: journal its status (no key: the policy
+        is the client's, shared by every call)."""
+        code = error.code.name if error.code else type(error).__name__
+        self.codes[code] += 1
+        self.journal.write(ERROR, "client-retry", code, attempt)
+
+    def submission(self, op: int) -> Submission:
+        """Operation `op`'s submission, its content drawn from `--seed`; the key is the
+        client's own, made here, and journaled before anything is sent."""
+        rng = random.Random(f"{self.args.seed}:{self.args.name}-{op:06d}")
+        made = Submission(
+            content(rng, self.args.content_bytes), self.args.submitter, metadata=self.metadata
+        )
+        self.journal.write(ATTEMPT, made.idempotency_key)
+        return made
+
+    async def run_client(self) -> None:
+        policy = RetryPolicy(
+            attempts=1_000_000, backoff=Backoff(base=0.05, cap=1.0), on_retry=self.retried
+        )
+        client = AsyncClient(
+            self.args.addr,
+            timeout=self.args.give_up,
+            retry=policy,
+            channel_options=CHANNEL_OPTIONS,
+        )
+        async with client:
+            many = self.args.client == "many"
+            task = self.client_many if many else self.client_submit
+            await asyncio.gather(*(task(client) for _ in range(self.args.concurrency)))
+
+    async def client_submit(self, client: AsyncClient) -> None:
+        while (op := self.take_op()) is not None:
+            await self.pace()
+            submission = self.submission(op)
+            try:
+                reply = await client.submit(submission)
+            except FbqError as exc:
+                self.give_up(submission, exc)
+                continue
+            self.journal.write(ACK, submission.idempotency_key, reply.id, int(reply.duplicate))
+            self.acked += 1
+
+    async def client_many(self, client: AsyncClient) -> None:
+        while True:
+            ops: list[int] = []
+            while len(ops) < self.args.batch and (op := self.take_op()) is not None:
+                await self.pace()
+                ops.append(op)
+            if not ops:
+                return
+            submissions = [self.submission(op) for op in ops]
+            try:
+                results = await client.submit_many(submissions)
+            except FbqError as exc:
+                for submission in submissions:
+                    self.give_up(submission, exc)
+                continue
+            for submission, result in zip(submissions, results, strict=True):
+                if isinstance(result, SubmitFailed):
+                    self.give_up(submission, result.error)
+                else:
+                    key = submission.idempotency_key
+                    self.journal.write(ACK, key, result.id, int(result.duplicate))
+                    self.acked += 1
+
+    def give_up(self, submission: Submission, error: FbqError) -> None:
+        """The client raised: its retries ran out (GAVE_UP), or nothing could cure it."""
+        kind = GAVE_UP if error.retryable else REFUSED
+        code = error.code.name if error.code else type(error).__name__
+        self.journal.write(kind, submission.idempotency_key, code)
+
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tests.chaos.producer")
@@ -151,6 +238,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--metadata", action="append", default=[], help="KEY=VALUE")
     parser.add_argument("--give-up", type=float, default=90.0)
     parser.add_argument("--call-timeout", type=float, default=5.0)
+    parser.add_argument("--client", choices=["submit", "many"], help="use feedback_queue.client")
+    parser.add_argument("--batch", type=int, default=50, help="with --client many")
     return parser.parse_args(argv)
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Awaitable, Callable, Sequence
 
-import grpc
 from rich.text import Text
 
 from feedback_queue.cli.commands import connect
-from feedback_queue.cli.commands.connect import Session
 from feedback_queue.cli.commands.errors import CliError
 from feedback_queue.cli.commands.output import Output, info_dict, timestamp
+from feedback_queue.client import AsyncClient, FbqError, Unauthenticated, Unavailable
 from feedback_queue.v1 import queue_pb2 as pb
 
 
@@ -19,12 +18,9 @@ def dead_list(args: argparse.Namespace) -> int:
     """One page of FAILED submissions with their last error."""
     out = Output(json_mode=args.json)
 
-    async def body(session: Session) -> int:
-        request = pb.ListSubmissionsRequest(
-            status=pb.FAILED, page_size=args.limit, page_token=args.cursor or ""
-        )
-        page = await session.admin.ListSubmissions(
-            request, timeout=session.timeout, metadata=session.metadata
+    async def body(client: AsyncClient) -> int:
+        page = await client.list_submissions(
+            pb.FAILED, page_size=args.limit, page_token=args.cursor or ""
         )
         if out.json_mode:
             out.data(
@@ -67,24 +63,17 @@ def dead_retry(args: argparse.Namespace) -> int:
         raise CliError("give the ids to retry, or --all (not both)")
     out = Output()
 
-    async def body(session: Session) -> int:
+    async def body(client: AsyncClient) -> int:
         if args.all:
-            request = pb.RetrySubmissionRequest(all_failed=True)
-            reply = await session.admin.RetrySubmission(
-                request, timeout=session.timeout, metadata=session.metadata
-            )
-            plural = "" if reply.retried == 1 else "s"
-            out.line(f"retried {reply.retried} failed submission{plural}")
+            retried = await client.retry_failed()
+            plural = "" if retried == 1 else "s"
+            out.line(f"retried {retried} failed submission{plural}")
             return 0
 
         async def retry(job_id: str) -> None:
-            await session.admin.RetrySubmission(
-                pb.RetrySubmissionRequest(id=job_id),
-                timeout=session.timeout,
-                metadata=session.metadata,
-            )
+            await client.retry_failed(job_id)
 
-        return await each_id(session, out, args.ids, retry, "retried")
+        return await each_id(out, args.ids, retry, "retried")
 
     return connect.run(args, body)
 
@@ -93,21 +82,13 @@ def dead_delete(args: argparse.Namespace) -> int:
     """Remove submissions for good (FAILED ones, or any that is not ACTIVE)."""
     out = Output()
 
-    async def body(session: Session) -> int:
-        async def delete(job_id: str) -> None:
-            await session.admin.DeleteSubmission(
-                pb.DeleteSubmissionRequest(id=job_id),
-                timeout=session.timeout,
-                metadata=session.metadata,
-            )
-
-        return await each_id(session, out, args.ids, delete, "deleted")
+    async def body(client: AsyncClient) -> int:
+        return await each_id(out, args.ids, client.delete, "deleted")
 
     return connect.run(args, body)
 
 
 async def each_id(
-    session: Session,
     out: Output,
     ids: Sequence[str],
     action: Callable[[str], Awaitable[None]],
@@ -118,11 +99,11 @@ async def each_id(
     for job_id in ids:
         try:
             await action(job_id)
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNAUTHENTICATED):
-                raise  # the rest would fail the same way
+        except (Unavailable, Unauthenticated):
+            raise  # the rest would fail the same way
+        except FbqError as exc:
             refused += 1
-            out.note(f"fbq: error: {session.error(exc)}")
+            out.note(f"fbq: error: {exc}")
         else:
             out.line(f"{done} {job_id}")
     return 1 if refused else 0
@@ -140,16 +121,9 @@ def resume(args: argparse.Namespace) -> int:
 def _set_paused(args: argparse.Namespace, *, paused: bool) -> int:
     out = Output()
 
-    async def body(session: Session) -> int:
-        if paused:
-            state = await session.admin.PauseQueue(
-                pb.PauseQueueRequest(), timeout=session.timeout, metadata=session.metadata
-            )
-        else:
-            state = await session.admin.ResumeQueue(
-                pb.ResumeQueueRequest(), timeout=session.timeout, metadata=session.metadata
-            )
-        if state.paused:
+    async def body(client: AsyncClient) -> int:
+        now_paused = await (client.pause() if paused else client.resume())
+        if now_paused:
             out.line("queue paused: workers take no new work; running work finishes")
         else:
             out.line("queue running: workers take work again")

@@ -16,7 +16,6 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from feedback_queue import tls
-from feedback_queue.cli.commands.connect import default_address
 from feedback_queue.cli.commands.output import Output
 from feedback_queue.settings import Settings, TlsSettings
 
@@ -81,7 +80,7 @@ def named(service: str) -> str:
 def health(args: argparse.Namespace) -> int:
     """fbq health [ADDR] [--service NAME] [--timeout SECONDS]."""
     settings = Settings.from_env(os.environ)
-    address = args.address or default_address(settings)
+    address = args.address or settings.ingest_addr
     verdict = asyncio.run(check(address, args.service, args.timeout, settings.tls))
     out = Output(json_mode=args.json)
     if out.json_mode:

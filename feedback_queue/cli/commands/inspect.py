@@ -12,8 +12,6 @@ from rich.table import Table
 from rich.text import Text
 
 from feedback_queue.cli.commands import connect
-from feedback_queue.cli.commands.connect import Session
-from feedback_queue.cli.commands.errors import CliError
 from feedback_queue.cli.commands.output import (
     FINAL,
     Output,
@@ -23,6 +21,7 @@ from feedback_queue.cli.commands.output import (
     styled_status,
     timestamp,
 )
+from feedback_queue.client import AsyncClient
 from feedback_queue.v1 import queue_pb2 as pb
 
 STATS_EVERY = 1.0
@@ -32,7 +31,7 @@ def status(args: argparse.Namespace) -> int:
     """fbq status ID [--watch]."""
     out = Output(json_mode=args.json)
 
-    async def body(session: Session) -> int:
+    async def body(client: AsyncClient) -> int:
         if args.watch:
 
             def show(info: pb.SubmissionInfo) -> None:
@@ -41,12 +40,9 @@ def status(args: argparse.Namespace) -> int:
                 else:
                     out.line(*state_line(info))
 
-            final = await follow(session, args.id, show)
+            final = await follow(client, args.id, show)
             return report_final(out, final, json_done=True)
-        request = pb.GetSubmissionRequest(id=args.id)
-        info = await session.submissions.GetSubmission(
-            request, timeout=session.timeout, metadata=session.metadata
-        )
+        info = await client.get(args.id)
         if out.json_mode:
             out.data(info_dict(info))
         else:
@@ -57,16 +53,16 @@ def status(args: argparse.Namespace) -> int:
 
 
 async def follow(
-    session: Session, job_id: str, each: Callable[[pb.SubmissionInfo], None]
+    client: AsyncClient, job_id: str, each: Callable[[pb.SubmissionInfo], None]
 ) -> pb.SubmissionInfo:
-    """Watch a submission until COMPLETED or FAILED, calling `each` on every change."""
+    """Watch a submission until COMPLETED or FAILED, calling `each` on every change (a watch
+    that breaks is made again by the client; one that cannot be raises its error)."""
     last: pb.SubmissionInfo | None = None
-    request = pb.WatchSubmissionRequest(id=job_id)
-    async for info in session.submissions.WatchSubmission(request, metadata=session.metadata):
+    async for info in client.watch(job_id):
         each(info)
         last = info
-    if last is None or last.status not in FINAL:
-        raise CliError(f"the watch of {job_id} ended early; see `fbq status {job_id}`")
+    assert last is not None
+    assert last.status in FINAL
     return last
 
 
@@ -132,11 +128,9 @@ def stats(args: argparse.Namespace, *, every: float = STATS_EVERY) -> int:
     """fbq stats [--watch]."""
     out = Output(json_mode=args.json)
 
-    async def body(session: Session) -> int:
+    async def body(client: AsyncClient) -> int:
         async def fetch() -> pb.QueueStats:
-            return await session.admin.GetQueueStats(
-                pb.GetQueueStatsRequest(), timeout=session.timeout, metadata=session.metadata
-            )
+            return await client.stats()
 
         if not args.watch:
             show_stats(out, await fetch())

@@ -1,4 +1,8 @@
-"""fbq submit: one submission (text, a file or stdin), or many from a JSON Lines file."""
+"""fbq submit: one submission (text, a file or stdin), or many from a JSON Lines file.
+
+Every submit carries an idempotency key (the client makes one when none is given), so the
+client's retries never make a second job.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import grpc
 from google.protobuf import json_format
 from google.protobuf.duration_pb2 import Duration
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from feedback_queue.cli.commands import connect
-from feedback_queue.cli.commands.connect import Session
 from feedback_queue.cli.commands.errors import CliError
 from feedback_queue.cli.commands.inspect import follow, report_final, state_line
 from feedback_queue.cli.commands.output import Output, status_name
 from feedback_queue.cli.commands.parsing import duration
+from feedback_queue.client import AsyncClient, Submission, SubmitFailed, Submitted
 from feedback_queue.v1 import queue_pb2 as pb
-
-CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 
 
 def submit(args: argparse.Namespace) -> int:
@@ -42,10 +43,8 @@ def submit(args: argparse.Namespace) -> int:
     request.submission.idempotency_key = args.idempotency_key or ""
     out = Output(json_mode=args.json)
 
-    async def body(session: Session) -> int:
-        reply = await session.submissions.Submit(
-            request, timeout=session.timeout, metadata=session.metadata
-        )
+    async def body(client: AsyncClient) -> int:
+        reply = await client.submit(Submission.from_request(request))
         if not args.wait:
             if out.json_mode:
                 out.data(reply_dict(reply))
@@ -55,7 +54,7 @@ def submit(args: argparse.Namespace) -> int:
             return 0
         dup = " (a duplicate)" if reply.duplicate else ""
         out.note(f"submitted {reply.id}{dup}; waiting for its result")
-        final = await follow(session, reply.id, lambda info: out.note(*state_line(info)))
+        final = await follow(client, reply.id, lambda info: out.note(*state_line(info)))
         return report_final(out, final)
 
     return connect.run(args, body)
@@ -96,7 +95,7 @@ def read_text(path: str) -> str:
         raise CliError(f"{path} is not UTF-8 text") from None
 
 
-def reply_dict(reply: pb.SubmitResponse) -> dict[str, Any]:
+def reply_dict(reply: Submitted) -> dict[str, Any]:
     return {"id": reply.id, "status": status_name(reply.status), "duplicate": reply.duplicate}
 
 
@@ -164,12 +163,13 @@ def parse_line(line: str, base: pb.Submission, delay: float | None) -> pb.Submit
 
 
 def submit_lines(args: argparse.Namespace) -> int:
-    """Send every line over one SubmitStream with a progress bar; report the counts."""
+    """Send every line in SubmitBatch calls (submit_many) with a progress bar; the counts."""
     batch = parse_lines(read_text(args.jsonl), defaults(args), args.delay)
     out = Output(json_mode=args.json)
+    submissions = [Submission.from_request(request) for request in batch.requests]
 
-    async def body(session: Session) -> int:
-        accepted: list[tuple[int, pb.SubmitResponse]] = []
+    async def body(client: AsyncClient) -> int:
+        accepted: list[tuple[int, Submitted]] = []
         rejected = list(batch.rejected)
         progress = Progress(
             TextColumn("submitting"),
@@ -179,21 +179,20 @@ def submit_lines(args: argparse.Namespace) -> int:
             console=out.err,
             disable=not out.err.is_terminal,
         )
+        step = client.limits.max_items * client.max_in_flight
         with progress:
-            task = progress.add_task("submit", total=len(batch.requests))
-            if batch.requests:
-                call = session.submissions.SubmitStream(
-                    iter(batch.requests), metadata=session.metadata
-                )
-                async for response in call:
-                    line = batch.lines[response.index]
-                    if response.HasField("accepted"):
-                        accepted.append((line, response.accepted))
+            task = progress.add_task("submit", total=len(submissions))
+            for start in range(0, len(submissions), step):
+                results = await client.submit_many(submissions[start : start + step])
+                lines = batch.lines[start : start + step]
+                for line, result in zip(lines, results, strict=True):
+                    if isinstance(result, SubmitFailed):
+                        error = result.error
+                        code = error.code.name if error.code else "UNKNOWN"
+                        rejected.append(Rejection(line, code, str(error), error.field))
                     else:
-                        error = response.error
-                        code = CODE_NAMES.get(error.code, str(error.code))
-                        rejected.append(Rejection(line, code, error.message, error.field))
-                    progress.advance(task)
+                        accepted.append((line, result))
+                progress.advance(task, len(results))
         rejected.sort(key=lambda r: r.line)
         report_lines(out, accepted, rejected)
         return 1 if rejected else 0
@@ -202,7 +201,7 @@ def submit_lines(args: argparse.Namespace) -> int:
 
 
 def report_lines(
-    out: Output, accepted: Sequence[tuple[int, pb.SubmitResponse]], rejected: list[Rejection]
+    out: Output, accepted: Sequence[tuple[int, Submitted]], rejected: list[Rejection]
 ) -> None:
     duplicates = sum(1 for _, reply in accepted if reply.duplicate)
     if out.json_mode:

@@ -35,10 +35,11 @@ DETAILS_KEY = "grpc-status-details-bin"
 # Our own hint, and the one gRPC's built-in retry policy honours (gRFC A6).
 RETRY_AFTER_KEY = "retry-after-ms"
 PUSHBACK_KEY = "grpc-retry-pushback-ms"
-# A wait longer than this is not worth a built-in retry: the published service config's
-# timeout would run out first and the caller would get DEADLINE_EXCEEDED without the details.
-# A negative pushback tells gRPC not to retry, so the caller sees RetryInfo and decides.
-PUSHBACK_MAX_MS = 5000
+# A wait longer than this is not worth a built-in retry: gRPC waits out a pushback even past
+# the call's deadline, and the caller would get DEADLINE_EXCEEDED without the details. The
+# published service config's 4 retries of at most this wait fit in its 10 s timeout. A
+# negative pushback tells gRPC not to retry, so the caller sees RetryInfo and decides.
+PUSHBACK_MAX_MS = 2000
 UNAVAILABLE_MESSAGE = (
     "the queue's storage (Redis) is unavailable; retry with the same idempotency_key"
 )

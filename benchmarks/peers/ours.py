@@ -7,6 +7,10 @@
 streams on one channel, from this process or, with `--client node`, from the grpc-js load
 generator in node/grpc/stream.mjs) / `SubmitBatch` (`--bulk --call batch --client node`:
 node/grpc/batch.mjs, chunks of `--batch`, `--in-flight` calls at a time).
+`--via client` drives the same real `fbq ingest` with `feedback_queue.client.AsyncClient`:
+`submit_many` (`--bulk`), or `--callers` concurrent callers each awaiting `submit` one at a
+time, which the client's automatic batching coalesces into SubmitBatch calls. Every
+submission then carries an idempotency key, as the client always sends one.
 Drain and latency run one `python -m worker_service` process with `FBQ_CONCURRENCY` (unset: its
 default) and the processor `benchmarks.peers.ours:job`, which does nothing but `mark`.
 """
@@ -23,6 +27,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -155,6 +160,32 @@ def node_load(script: Path, address: str, jobs: int, options: list[str]) -> tupl
     return rate, usage.ru_utime + usage.ru_stime
 
 
+def client_submission(client_lib: Any, body: str) -> Any:
+    """A client Submission of the peers' 200-byte payload (its idempotency key is extra)."""
+    sub = submission(body)
+    return client_lib.Submission(content=sub.content, submitter_id=sub.submitter_id)
+
+
+async def with_client(address: str, jobs: int, bulk: bool, callers: int) -> None:
+    """`submit_many` of every job, or `callers` concurrent callers of `submit`."""
+    from feedback_queue import client as client_lib  # noqa: PLC0415  (only this case needs it)
+
+    async with client_lib.AsyncClient(address) as client:
+        if bulk:
+            items = [client_submission(client_lib, payload()) for _ in range(jobs)]
+            results = await client.submit_many(items)
+            refused = [r for r in results if isinstance(r, client_lib.SubmitFailed)]
+            assert not refused, f"{len(refused)} of {jobs} refused: {refused[0].error}"
+            return
+
+        async def caller(count: int) -> None:
+            for _ in range(count):
+                await client.submit(client_submission(client_lib, payload()))
+
+        shares = [jobs // callers + (i < jobs % callers) for i in range(callers)]
+        await asyncio.gather(*(caller(n) for n in shares))
+
+
 async def unary(stub: pb_grpc.SubmissionServiceAsyncStub, jobs: int) -> None:
     request = pb.SubmitRequest(submission=submission(payload()))
     for _ in range(jobs):
@@ -192,7 +223,11 @@ async def measure(args: argparse.Namespace) -> None:
     client = create_client(Settings.from_env({"REDIS_URL": args.redis}).redis)
     queue = Queue(client, QueueConfig(name=QUEUE))
     try:
-        if args.command == "enqueue" and args.via == "grpc":
+        if args.command == "enqueue" and args.via == "client":
+            async with ingest(args.redis) as (address, _):
+                work = lambda: with_client(address, args.jobs, args.bulk, args.callers)  # noqa: E731
+                emit(await timed_async(args.jobs, work))
+        elif args.command == "enqueue" and args.via == "grpc":
             async with ingest(args.redis) as (address, stub):
                 if args.bulk and args.call == "batch":
                     load = (address, args.jobs, args.batch, args.in_flight)
@@ -225,7 +260,8 @@ async def measure(args: argparse.Namespace) -> None:
 
 def main() -> None:
     cli = parser(__doc__.splitlines()[0])
-    cli.add_argument("--via", choices=["core", "grpc"], default="core")
+    cli.add_argument("--via", choices=["core", "grpc", "client"], default="core")
+    cli.add_argument("--callers", type=int, default=256, help="--via client: concurrent callers")
     cli.add_argument("--client", choices=["python", "node"], default="python")
     cli.add_argument("--streams", type=int, default=1)
     cli.add_argument("--call", choices=["stream", "batch"], default="stream", help="the bulk call")

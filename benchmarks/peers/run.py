@@ -36,7 +36,16 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: import the project's embedded Redis
 
-from benchmarks.peers.summary import OURS, SUBMIT_BATCH, Case, markdown, rows, targets  # noqa: E402
+from benchmarks.peers.summary import (  # noqa: E402
+    CLIENT_CALLERS,
+    CLIENT_MANY,
+    OURS,
+    SUBMIT_BATCH,
+    Case,
+    markdown,
+    rows,
+    targets,
+)
 from feedback_queue.up.embedded import EmbeddedRedis, find_server_binary  # noqa: E402
 
 PEERS_VENV = HERE / ".venv"
@@ -112,6 +121,13 @@ SYSTEMS: dict[str, dict[str, Any]] = {
         "high": (64, "Submit → worker_service, concurrency 64", 1),
         "latency_only": True,
     },
+    # feedback_queue.client from one Python process, against the same ingest.
+    f"{OURS} client": {
+        "argv": [sys.executable, "-m", "benchmarks.peers.ours", "--via", "client"],
+        "single": CLIENT_CALLERS,
+        "bulk": CLIENT_MANY,
+        "enqueue_only": True,
+    },
 }
 
 
@@ -130,6 +146,8 @@ def cases(options: argparse.Namespace) -> list[Case]:
         for how, extra in spec.get("bulk_variants", []):
             # Options of the adapter itself, so before its subcommand.
             found.append(Case(system, "enqueue_bulk", how, [*extra, *bulk], jobs))
+        if spec.get("enqueue_only"):
+            continue
         for setting in ("default", "high"):
             if setting in spec and not latency_only:
                 slots, how, share = spec[setting]

@@ -10,6 +10,9 @@ from typing import Any
 OURS = "Feedback Queue"
 # The `how` of our SubmitBatch case (run.py), which the targets look up.
 SUBMIT_BATCH = "SubmitBatch (grpc-js), 1,000 per call"
+# The `how`s of the Python client's cases.
+CLIENT_MANY = "AsyncClient.submit_many"
+CLIENT_CALLERS = "AsyncClient.submit, 256 callers, auto-batched"
 MEASURES = {
     "enqueue": ("enqueue, one at a time", "jobs/s"),
     "enqueue_bulk": ("enqueue, bulk", "jobs/s"),
@@ -103,6 +106,8 @@ def targets(table: list[dict[str, Any]]) -> list[str]:
         and r["how"] != SUBMIT_BATCH
     ]
     batch = one(f"{OURS} gRPC", "enqueue_bulk", SUBMIT_BATCH)
+    many = one(f"{OURS} client", "enqueue_bulk", CLIENT_MANY)
+    callers = one(f"{OURS} client", "enqueue", CLIENT_CALLERS)
     ours_bytes = best("memory", min, lambda r: r["ours"])
     peer_bytes = best("memory", min, lambda r: not r["ours"])
     # (target, ours, the peer's, the ratio ours / peer must reach, or stay under when negative)
@@ -111,6 +116,8 @@ def targets(table: list[dict[str, Any]]) -> list[str]:
         ("our drain >= 5x the best Python peer", ours_drain, python_drain, 5.0),
         *((f"gRPC {how} >= BullMQ addBulk", rate, add_bulk, 1.0) for how, rate in streams),
         ("SubmitBatch grpc-js >= 2x BullMQ addBulk", batch, add_bulk, 2.0),
+        ("AsyncClient.submit_many >= 1.5x BullMQ addBulk", many, add_bulk, 1.5),
+        ("AsyncClient.submit, 256 callers >= BullMQ addBulk", callers, add_bulk, 1.0),
         ("our bytes per queued job below every peer's", ours_bytes, peer_bytes, -1.0),
     ]
     lines = []

@@ -5,11 +5,11 @@ makes gRPC itself retry UNAVAILABLE and RESOURCE_EXHAUSTED with backoff, honouri
 `grpc-retry-pushback-ms`. This client installs it with two changes, because it sets a deadline
 on every call and retries within it itself (retry.py):
 - no `timeout`s: they are a default for clients that set no deadline, and gRPC takes the
-  shorter of that and the call's own (no call could be given more than 10 s, no watch last
-  longer);
+  shorter of that and the call's own (no unary call could be given more than 10 s);
 - RESOURCE_EXHAUSTED is not retried by gRPC: it waits out a pushback even past the deadline
-  (ingest sends none over 5 s, but two waits of 5 s fill a 10 s deadline), and the caller then
-  gets DEADLINE_EXCEEDED instead of back-pressure. The client retries it when the wait fits.
+  (ingest sends none over 2 s, but waits add up past a deadline shorter than the config's),
+  and the caller then gets DEADLINE_EXCEEDED instead of back-pressure. The client retries it
+  when the wait fits.
 """
 
 from __future__ import annotations

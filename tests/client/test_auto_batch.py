@@ -46,13 +46,23 @@ async def test_a_lone_submit_goes_out_at_once_as_a_unary_submit(
 async def test_concurrent_submits_are_coalesced_into_one_batch(
     aclient: AsyncClient, ingest: Ingest, calls: Calls
 ) -> None:
-    texts = [f"essay {i}" for i in range(200)]
+    texts = [f"essay {i}" for i in range(120)]
     results = await asyncio.gather(*(aclient.submit(t, f"s{i % 5}") for i, t in enumerate(texts)))
-    # The first went out alone at once; the 199 that came while it was in flight, together.
-    assert (calls.submits, calls.batches) == (1, [199])
-    assert len({r.id for r in results}) == 200
+    # The first went out alone at once; the 119 that came while it was in flight, together.
+    assert (calls.submits, calls.batches) == (1, [119])
+    assert len({r.id for r in results}) == 120
     for text, result in zip(texts, results, strict=True):  # each caller got its own answer
         assert (await ingest.queue.get(result.id)).submission.content == text
+
+
+async def test_a_coalesced_call_carries_at_most_auto_batch_items(
+    ingest: Ingest, calls: Calls
+) -> None:
+    async with AsyncClient(address(ingest), auto_batch_items=50) as client:
+        results = await asyncio.gather(*(client.submit(f"essay {i}", "s1") for i in range(301)))
+    assert calls.submits == 1
+    assert sorted(calls.batches, reverse=True) == [50] * 6
+    assert len({r.id for r in results}) == 301
 
 
 async def test_each_caller_gets_its_own_refusal(aclient: AsyncClient, calls: Calls) -> None:

@@ -234,7 +234,7 @@ async def test_a_wait_longer_than_a_retry_is_worth_asks_grpc_not_to_retry(
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await ingest.submissions.Submit(request("over the rate"))
     wait = int(trailers(info.value)["retry-after-ms"])
-    assert wait > 5000
+    assert wait > 2000
     assert trailers(info.value)["grpc-retry-pushback-ms"] == "-1"
     delay = cast(error_details_pb2.RetryInfo, details(info.value)["RetryInfo"]).retry_delay
     assert delay.ToMilliseconds() == wait

@@ -28,6 +28,7 @@ from tests.chaos.report import report
 
 MAX_CONTENT = 64 * 1024
 MESSAGE_LIMIT = MAX_CONTENT + 128 * 1024  # rpc.MESSAGE_OVERHEAD
+MAX_BATCH = 50
 HEALTHY = 60
 SUBMIT = "/feedback_queue.v1.SubmissionService/Submit"
 C = grpc.StatusCode
@@ -222,6 +223,20 @@ async def run_catalogue(cat: Catalogue) -> dict[str, C]:
         C.OK,
         lambda: r(lambda k: raw_submit(b"abuser", b"Fine.", k, varint(99 << 3) + varint(5))),
     )
+    # Batches: refused whole, nothing enqueued (no key is journaled: none may be accepted).
+    await check(
+        f"SubmitBatch of {MAX_BATCH + 1}, over FBQ_MAX_BATCH",
+        C.INVALID_ARGUMENT,
+        lambda: stack.submissions.SubmitBatch(
+            pb.SubmitBatchRequest(requests=[pb.SubmitRequest(submission=sub())] * (MAX_BATCH + 1)),
+            timeout=10,
+        ),
+    )
+    await check(
+        "SubmitBatch of none",
+        C.INVALID_ARGUMENT,
+        lambda: stack.submissions.SubmitBatch(pb.SubmitBatchRequest(), timeout=10),
+    )
     # Idempotency.
     first = sub("The original.")
     await check("a new idempotency key", C.OK, lambda: s(first))
@@ -306,7 +321,13 @@ MALFORMED: dict[str, Callable[[bytes], bytes]] = {
 async def test_bad_input_catalogue_while_a_healthy_client_flows(make_stack: MakeStack) -> None:
     stack = await make_stack(
         seed=808,
-        ingest_env={"FBQ_MAX_CONTENT_BYTES": str(MAX_CONTENT), "FBQ_SUBMITTER_RATE": "20/s"},
+        ingest_env={
+            "FBQ_MAX_CONTENT_BYTES": str(MAX_CONTENT),
+            "FBQ_SUBMITTER_RATE": "20/s",
+            # gRPC's own limit is the larger of one submission's and a batch's bytes.
+            "FBQ_MAX_BATCH_BYTES": str(MESSAGE_LIMIT),
+            "FBQ_MAX_BATCH": str(MAX_BATCH),
+        },
         worker_env={"FBQ_HEARTBEAT_GRACE": "15s"},
     )
     ingest = await stack.start_ingest()

@@ -1,9 +1,12 @@
 """The audit trail of admin actions: one log line per call that changes the queue.
 
+    audit who=principal:gateway action=RetrySubmission target=Qm1c3m9yZXNk result=OK
     audit who=tok:1a2b3c4d action=RetrySubmission target=Qm1c3m9yZXNk result=OK
 
-`who` is a token id (the first 8 hex digits of the token's SHA-256), never the token: enough to
-tell which credential acted, useless to anyone reading the log. Reads (stats, listing, health)
+`who` is the principal of ingest's credentials (`principal:<name>`), or, where a bare token is
+all there is (the gateway's HTTP token), a token id (the first 8 hex digits of the token's
+SHA-256), never the token: enough to tell which credential acted, useless to anyone reading the
+log. Reads (stats, listing, health)
 are not audited: the dashboard polls them every few seconds.
 """
 
@@ -20,6 +23,11 @@ def token_id(token: str | None) -> str:
     if not token:
         return "anonymous"
     return "tok:" + hashlib.sha256(token.encode()).hexdigest()[:8]
+
+
+def principal(name: str) -> str:
+    """The `who` of a call made by a principal of ingest's credentials."""
+    return f"principal:{name}"
 
 
 def record(who: str, action: str, target: str, result: str) -> None:

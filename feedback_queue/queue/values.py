@@ -13,6 +13,23 @@ MAX_PAGE = 500
 
 
 @dataclass(frozen=True)
+class Owner:
+    """Who submits: the principal recorded with each submission (`name`, "" for none), and the
+    namespace of its idempotency keys (`scope`, "" for the unscoped one of before roles)."""
+
+    name: str = ""
+    scope: str = ""
+
+    def idempotency_key(self, key: str) -> str:
+        """`key` in this owner's namespace: one principal can neither take nor probe another's
+        keys. Principal names hold no line break, so scoped keys never meet."""
+        return f"{self.scope}\n{key}" if self.scope and key else key
+
+
+NOBODY = Owner()
+
+
+@dataclass(frozen=True)
 class EnqueueResult:
     id: str
     status: Status

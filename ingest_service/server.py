@@ -17,7 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from redis.asyncio import Redis
 
-from feedback_queue import logs, tls
+from feedback_queue import exposure, logs, tls
 from feedback_queue.connection import create_client
 from feedback_queue.credentials import Credentials
 from feedback_queue.errors import ConfigError, QueueError
@@ -148,6 +148,7 @@ def _warn_about_credentials(settings: Settings, credentials: Credentials) -> Non
 
 async def serve(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT, then shut down gracefully."""
+    exposure.check_ingest(settings)
     ingest = create_server(settings)
     await require_redis(ingest.queue, settings.startup_timeout)
     stop = asyncio.Event()

@@ -76,6 +76,9 @@ SERVICE_DEFAULTS = {
     "FBQ_HEALTH_INTERVAL": "200ms",
     "FBQ_STARTUP_TIMEOUT": "60s",
     "FBQ_LOG_LEVEL": "INFO",
+    # Loopback: the stack has no credentials, and beyond loopback ingest would refuse to start.
+    "FBQ_INGEST_HOST": "127.0.0.1",
+    "FBQ_WORKER_HEALTH_HOST": "127.0.0.1",
 }
 
 

@@ -181,8 +181,8 @@ class Credentials:
 def add(path: str | Path, name: str, role: Role) -> str:
     """Append a new credential for `name` to the file (made 0600 if new); return its token."""
     path = Path(path)
-    existing = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-    current = Credentials.parse(existing, str(path))
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    current = Credentials.parse(text.splitlines(), str(path))
     if name in current.names:
         raise ConfigError(f"{path}: principal {name} has a credential already")
     if not PRINCIPAL.match(name) or name == ANONYMOUS.name:
@@ -192,5 +192,6 @@ def add(path: str | Path, name: str, role: Role) -> str:
     token = new_token()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(fd, "a", encoding="utf-8") as out:
-        out.write(f"{name} {role.value} {token_hash(token)}\n")
+        separator = "\n" if text and not text.endswith("\n") else ""
+        out.write(f"{separator}{name} {role.value} {token_hash(token)}\n")
     return token

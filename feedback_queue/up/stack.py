@@ -30,7 +30,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from feedback_queue import tls
 from feedback_queue.errors import ConfigError, QueueError
 from feedback_queue.settings import Settings, TlsSettings
-from feedback_queue.up import Options
+from feedback_queue.up import Options, identities
 from feedback_queue.up.embedded import EmbeddedRedis
 from feedback_queue.up.supervisor import Child, ChildFailed, Probe, Supervisor, stop_group
 
@@ -240,11 +240,18 @@ class Stack:
         base = {**os.environ, "PYTHONUNBUFFERED": "1"}
         if redis_url:
             base["REDIS_URL"] = redis_url
-        base.setdefault("FBQ_GRPC_TOKEN", token)
         base.setdefault("FBQ_ADMIN_TOKEN", token)
         base["FBQ_INGEST_ADDR"] = f"{reach}:{s.ingest_port}"
         for name in ("FBQ_INGEST_HOST", "FBQ_WORKER_HEALTH_HOST", "FBQ_GATEWAY_HOST"):
             base[name] = host
+        ingest_env, gateway_env = dict(base), dict(base)
+        if s.grpc_token or s.credentials_file:  # the caller's own credentials: used as given
+            ingest_env.setdefault("FBQ_GRPC_TOKEN", token)
+            gateway_env.setdefault("FBQ_GRPC_TOKEN", token)
+        else:  # a credential each: the CLI (admin, .fbq/token), the gateway (operator)
+            stack = identities.write(self.data_dir, token)
+            ingest_env["FBQ_CREDENTIALS_FILE"] = str(stack.path)
+            gateway_env["FBQ_GRPC_TOKEN"] = stack.gateway_token
         command = [sys.executable, "-m", "feedback_queue.cli"]
         workers = []
         for n in range(self.options.workers):
@@ -260,13 +267,13 @@ class Stack:
         ingest = Child(
             "ingest",
             [*command, "ingest"],
-            base,
+            ingest_env,
             grpc_serving(f"{reach}:{s.ingest_port}", "readiness", s.tls),
         )
         gateway = Child(
             "gateway",
             [*command, "gateway"],
-            base,
+            gateway_env,
             http_ok(f"http://{reach}:{s.gateway_port}/healthz"),
         )
         return [workers, [ingest], [gateway]]

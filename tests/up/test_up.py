@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from feedback_queue.credentials import token_hash
 from feedback_queue.up.embedded import EmbeddedRedis, free_port
 from tests.secrets import secret
 from tests.up.conftest import Up, alive, ends_within
@@ -69,6 +70,19 @@ def test_submit_wait_status_stats_dead_letters_pause_and_health(
         assert any("AOF is off" in warning for warning in health["warnings"])
     else:
         assert (health["connected"], health["status"]) == (True, "healthy")
+        # A credential each (#21): the CLI's .fbq/token is admin `cli`, the gateway calls
+        # ingest as operator `gateway`, which may pause (the dashboard's buttons).
+        names = [
+            line.split()[:2]
+            for line in (tmp_path / ".fbq" / "credentials").read_text().splitlines()
+            if not line.startswith("#")
+        ]
+        assert names == [["cli", "admin"], ["gateway", "operator"]]
+        assert token_hash(up.token) in (tmp_path / ".fbq" / "credentials").read_text()
+        bearer = {"Authorization": f"Bearer {up.token}"}
+        pause = httpx.post(f"{up.gateway}/api/admin/queue/pause", headers=bearer, timeout=10)
+        assert pause.status_code == httpx.codes.OK, pause.text
+        assert httpx.post(f"{up.gateway}/api/admin/queue/resume", headers=bearer, timeout=10)
 
     pids = up.pids()
     assert up.interrupt() == 0, up.output()

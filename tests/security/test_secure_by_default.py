@@ -18,8 +18,13 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from feedback_queue.exposure import is_loopback
+from feedback_queue.settings import QueueConfig, Settings
 from feedback_queue.up.embedded import EmbeddedRedis, free_port
+from feedback_queue.v1 import queue_pb2 as pb
+from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
+from tests.conftest import redis_settings
 from tests.secrets import seen
+from worker_service.server import serve
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -131,3 +136,35 @@ async def test_fbq_insecure_lets_it_start_with_a_loud_warning(
 )
 def test_what_counts_as_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+async def test_the_worker_health_server_needs_no_credentials_as_it_serves_health_alone(
+    redis_server: EmbeddedRedis, queue_name: str
+) -> None:
+    # Kubernetes' gRPC probes send no credentials; the server has no data and no action to
+    # guard, so it starts on its default [::] without any (docs/security.md).
+    settings = Settings(
+        redis=redis_settings(redis_server),
+        queue=QueueConfig(name=queue_name),
+        worker_health_port=free_port(),
+    )
+    assert settings.worker_health_host == "[::]"
+    stop = asyncio.Event()
+    worker = asyncio.create_task(serve(settings, stop=stop))
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{settings.worker_health_port}") as ch:
+            health = health_pb2_grpc.HealthStub(ch)
+            reply = await health.Check(
+                health_pb2.HealthCheckRequest(service="liveness"), wait_for_ready=True, timeout=30
+            )
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+            for call in (
+                pb_grpc.AdminServiceStub(ch).PauseQueue(pb.PauseQueueRequest()),
+                pb_grpc.SubmissionServiceStub(ch).GetSubmission(pb.GetSubmissionRequest(id="x")),
+            ):
+                with pytest.raises(grpc.aio.AioRpcError) as info:
+                    await call
+                assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    finally:
+        stop.set()
+        await worker

@@ -7,6 +7,7 @@ pause. Now a producer's credential is PERMISSION_DENIED (ROLE_FORBIDS) on AdminS
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -174,18 +175,33 @@ async def test_the_servicer_sees_the_principal_the_interceptor_set(
     # grpc.aio runs interceptors in the call's task: the contextvar set there reaches the
     # servicer, which records it as the owner; the admin's listing shows it.
     ingest = await start_ingest(credentials_file=str(team.path))
-    mine = await ingest.submissions.Submit(
-        pb.SubmitRequest(submission=submission()), **team.call("alice")
+    # Unary submits of two principals at once share the batcher: each write is one owner's.
+    unary = await asyncio.gather(
+        *(
+            ingest.submissions.Submit(
+                pb.SubmitRequest(submission=submission(f"{who} {i}")), **team.call(who)
+            )
+            for i in range(20)
+            for who in ("alice", "bob")
+        )
     )
-    theirs = await ingest.submissions.SubmitBatch(
-        pb.SubmitBatchRequest(requests=[pb.SubmitRequest(submission=submission())]),
+    batch = await ingest.submissions.SubmitBatch(
+        pb.SubmitBatchRequest(requests=[pb.SubmitRequest(submission=submission("bob's batch"))]),
         **team.call("bob"),
     )
+    streamed = await _stream(ingest, team.call("ada"))
+    assert isinstance(streamed, list)
     page = await ingest.admin.ListSubmissions(
-        pb.ListSubmissionsRequest(status=pb.WAITING), **team.call("ada")
+        pb.ListSubmissionsRequest(status=pb.WAITING, page_size=100), **team.call("ada")
     )
-    owners = {info.id: info.principal for info in page.submissions}
-    assert owners == {mine.id: "alice", theirs.outcomes[0].accepted.id: "bob"}
+    owners = {info.submission.content: info.principal for info in page.submissions}
+    assert owners == {
+        **{f"{who} {i}": who for i in range(20) for who in ("alice", "bob")},
+        "bob's batch": "bob",
+        "streamed": "ada",
+    }
+    assert len({reply.id for reply in unary}) == 40
+    assert batch.accepted == 1
 
 
 async def test_the_grpc_token_alone_is_an_admin_and_start_up_warns(

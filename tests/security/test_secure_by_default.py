@@ -17,8 +17,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from feedback_queue.exposure import is_loopback
-from feedback_queue.settings import QueueConfig, Settings
+from feedback_queue.errors import ConfigError
+from feedback_queue.exposure import check_ingest, is_loopback
+from feedback_queue.settings import QueueConfig, Settings, TlsSettings
 from feedback_queue.up.embedded import EmbeddedRedis, free_port
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
@@ -168,3 +169,16 @@ async def test_the_worker_health_server_needs_no_credentials_as_it_serves_health
     finally:
         stop.set()
         await worker
+
+
+def test_mutual_tls_alone_counts_as_credentials_and_insecure_is_never_silent(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    mutual = TlsSettings(cert="server.pem", key="server.key", client_ca="ca.pem")
+    check_ingest(Settings(tls=mutual))  # only holders of a certificate from the CA connect
+    with pytest.raises(ConfigError, match="ingest would listen on \\[::\\] with no credentials"):
+        check_ingest(Settings())
+    check_ingest(Settings(ingest_host="127.0.0.1"))  # loopback: no credential needed
+    assert caplog.records == []
+    check_ingest(Settings(insecure=True))
+    assert [r.levelname for r in caplog.records] == ["WARNING"]

@@ -15,6 +15,7 @@ from typing import Any, cast
 import grpc
 import pytest
 from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2
 
 from feedback_queue.credentials import token_hash
 from feedback_queue.settings import TlsSettings
@@ -23,6 +24,7 @@ from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 from tests.helpers import submission
 from tests.ingest.conftest import Ingest, StartIngest, start_ingest  # noqa: F401  (fixture)
+from tests.ingest.test_process import reflected_services
 from tests.ingest.test_submit_batch import details
 from tests.secrets import secret
 from tests.security.certs import Material
@@ -268,3 +270,14 @@ async def test_a_client_certificate_name_maps_to_its_principal(
             await submissions.Submit(pb.SubmitRequest(submission=submission()))
         assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
         assert reason(info.value) == "TOKEN_MISSING"
+
+
+async def test_health_and_reflection_stay_open(
+    start_ingest: StartIngest,  # noqa: F811
+    team: Team,
+) -> None:
+    ingest = await start_ingest(credentials_file=str(team.path))
+    reply = await ingest.health.Check(health_pb2.HealthCheckRequest(service="readiness"))
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    services = await asyncio.to_thread(reflected_services, ingest.server.port)
+    assert "feedback_queue.v1.AdminService" in services

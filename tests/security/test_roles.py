@@ -114,6 +114,7 @@ async def test_each_role_may_call_what_it_allows_and_is_denied_the_rest(
 async def test_a_producer_cannot_list_delete_or_pause(
     start_ingest: StartIngest,  # noqa: F811
     team: Team,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Finding 2's attack: the producers' token listed every submission, deleted and paused.
     ingest = await start_ingest(credentials_file=str(team.path))
@@ -137,6 +138,12 @@ async def test_a_producer_cannot_list_delete_or_pause(
         assert "role producer may not call" in (info.value.details() or "")
     assert not await ingest.queue.is_paused()
     assert (await ingest.queue.get(victim.id)).submission.content == "bob's essay"
+    # Refused, so not audited; the refusal is logged with the principal.
+    assert not [r for r in caplog.records if r.name == "fbq.audit"]
+    assert (
+        "/feedback_queue.v1.AdminService/PauseQueue refused PERMISSION_DENIED: principal alice "
+        "has role producer"
+    ) in [r.getMessage() for r in caplog.records]
 
 
 async def test_a_viewer_reads_but_cannot_steer(

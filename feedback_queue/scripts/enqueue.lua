@@ -6,14 +6,14 @@
 -- ARGV[1] = a test's fixed now (ms; 0: Redis's clock)   ARGV[2] = idempotency TTL (ms)
 -- ARGV[3] = waiting cap (0: none)
 -- ARGV[4] = submissions per submitter per period (0: no limit)   ARGV[5] = that period (ms)
--- ARGV[7] = submissions per principal per period (0: no limit)   ARGV[8] = that period (ms)
--- ARGV[6] = the jobs, one MessagePack array of arrays (one argument, not six per job: the
+-- ARGV[6] = the jobs, one MessagePack array of arrays (one argument, not seven per job: the
 -- client packs a batch in C instead of encoding thousands of arguments one by one), each:
--- id, payload, idempotency key ('' for none), payload digest, delay (ms, 0: none),
--- submitter id, owner (the principal that submits it, '' for none; the idempotency key comes
--- already scoped to the principal). The record is written here, stamped with Redis's clock: a job with a delay goes
+-- id, payload, idempotency key ('' for none; already scoped to the owner), payload digest,
+-- delay (ms, 0: none), submitter id, owner (the principal that submits it, '' for none).
+-- ARGV[7] = submissions per owner per period (0 or absent: no limit)   ARGV[8] = that period
+-- The record is written here, stamped with Redis's clock: a job with a delay goes
 -- into delayed, due at now + delay (DELAYED), any other into waiting (WAITING).
--- Returns 3 per job: id, status (0 when refused; for ENQ_RATE_LIMITED the ms to wait), outcome:
+-- Returns 3 per job: id, status (0 when refused; for the two rate limits the ms to wait), outcome:
 -- ENQ_CREATED, ENQ_DUPLICATE of an earlier id by idempotency key, ENQ_REPLAY of this very id,
 -- ENQ_KEY_CONFLICT (key used with another payload), ENQ_ID_TAKEN (id taken by another payload),
 -- ENQ_QUEUE_FULL, ENQ_RATE_LIMITED (submitter over its rate), ENQ_PRINCIPAL_LIMITED (owner

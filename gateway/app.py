@@ -93,7 +93,8 @@ class AdminApi:
         if name not in views.STATUS_NAMES:
             return problem(400, "status: one of " + ", ".join(views.STATUS_NAMES))
         size = request.query_params.get("pageSize", "50")
-        if not size.isdigit() or not 1 <= int(size) <= 500:
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+        if not (len(size) <= 3 and size.isascii() and size.isdigit()) or not 1 <= int(size) <= 500:
             return problem(400, "pageSize: a whole number from 1 to 500")
         page = await self.client.list(
             views.STATUS_NAMES[name], int(size), request.query_params.get("pageToken", "")

@@ -40,5 +40,6 @@ def configure(level: str = "INFO", secrets: Iterable[str | None] = ()) -> None:
     formatter = MaskingFormatter(FORMAT, secrets)
     for handler in logging.getLogger().handlers:
         handler.setFormatter(formatter)
-    for noisy in ("grpc", "asyncio"):
+    # httpx logs every request's full URL at INFO: FBQ_PROCESSOR_URL's query may hold an API key.
+    for noisy in ("grpc", "asyncio", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))

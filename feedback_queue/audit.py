@@ -5,14 +5,21 @@
 `who` is a token id (the first 8 hex digits of the token's SHA-256), never the token: enough to
 tell which credential acted, useless to anyone reading the log. Reads (stats, listing, health)
 are not audited: the dashboard polls them every few seconds.
+
+A value that is not a plain word (a caller's id with a space, an `=`, a quote) is written
+quoted, as JSON writes a string, so no target can add a field such as `result=OK`; the log
+formatter escapes what control characters remain (feedback_queue/logs.py).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import re
 
 log = logging.getLogger("fbq.audit")
+_BARE = re.compile(r"[A-Za-z0-9_.:/@+-]+")
 
 
 def token_id(token: str | None) -> str:
@@ -24,4 +31,10 @@ def token_id(token: str | None) -> str:
 
 def record(who: str, action: str, target: str, result: str) -> None:
     """Write one audit line."""
-    log.info("audit who=%s action=%s target=%s result=%s", who, action, target or "-", result)
+    values = (value(who), value(action), value(target or "-"), value(result))
+    log.info("audit who=%s action=%s target=%s result=%s", *values)
+
+
+def value(text: str) -> str:
+    """`text` as one field's value: bare when it is a plain word, else quoted."""
+    return text if _BARE.fullmatch(text) else json.dumps(text)

@@ -113,6 +113,18 @@ class TlsSettings:
 
 
 @dataclass(frozen=True)
+class GatewayLimits:
+    """The gateway's guard against idle and slow connections (gateway/connections.py)."""
+
+    # A connection must send a whole request head this soon after it opens (or is answered).
+    header_timeout: float = 10.0
+    # A kept-alive connection with no new request is closed after this long.
+    idle_timeout: float = 5.0
+    # Open connections; one more closes the one that has waited longest for a request.
+    max_connections: int = 1000
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the processes need, read once at start-up."""
 
@@ -141,6 +153,7 @@ class Settings:
     max_batch: int = 1000
     max_batch_bytes: int = 4 * 1024 * 1024
     cors_origins: tuple[str, ...] = ()
+    gateway_limits: GatewayLimits = field(default_factory=GatewayLimits)
 
     @property
     def shutdown_grace(self) -> float:
@@ -190,6 +203,7 @@ class Settings:
             cors_origins=tuple(
                 o.strip() for o in env.text("FBQ_CORS_ORIGINS", "").split(",") if o.strip()
             ),
+            gateway_limits=_gateway_limits_from_env(env),
             log_level=env.pattern(
                 "FBQ_LOG_LEVEL", cls.log_level, _LOG_LEVEL, "DEBUG, INFO, WARNING or ERROR"
             ).upper(),
@@ -239,6 +253,17 @@ def _worker_from_env(env: Env) -> WorkerConfig:
         processor=env.text("FBQ_PROCESSOR", w.processor),
         processor_url=env.optional("FBQ_PROCESSOR_URL"),
         liveness_window=env.duration("FBQ_LIVENESS_WINDOW", w.liveness_window),
+    )
+
+
+def _gateway_limits_from_env(env: Env) -> GatewayLimits:
+    g = GatewayLimits
+    return GatewayLimits(
+        header_timeout=env.duration("FBQ_GATEWAY_HEADER_TIMEOUT", g.header_timeout),
+        idle_timeout=env.duration("FBQ_GATEWAY_IDLE_TIMEOUT", g.idle_timeout),
+        max_connections=env.integer(
+            "FBQ_GATEWAY_MAX_CONNECTIONS", g.max_connections, minimum=1, maximum=1_000_000
+        ),
     )
 
 

@@ -3,7 +3,7 @@
     fbq gateway [--host H] [--port P] [--insecure-no-auth]  |  python -m gateway
 
 It refuses to start without FBQ_ADMIN_TOKEN, unless --insecure-no-auth is given and it binds to
-loopback only.
+loopback only. Slow and idle connections are bounded (gateway/connections.py).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import uvicorn
 
 from feedback_queue import logs
 from feedback_queue.settings import Settings
+from gateway import connections
 from gateway.app import create_app
 from gateway.client import IngestClient
 
@@ -81,10 +82,22 @@ def run(settings: Settings, *, insecure_no_auth: bool = False) -> None:
         )
     client = IngestClient(settings.ingest_addr, settings.rpc_deadline, settings.grpc_token, tls)
     app = create_app(client, token=token, cors_origins=settings.cors_origins)
+    limits = settings.gateway_limits
+    cap = connections.fit_open_files(limits)
+    if cap < limits.max_connections:
+        log.warning(
+            "FBQ_GATEWAY_MAX_CONNECTIONS=%d does not fit the open-file limit (ulimit -n): "
+            "at most %d connections",
+            limits.max_connections,
+            cap,
+        )
     uvicorn.run(
         app,
         host=host,
         port=port,
+        http=connections.guarded_protocol(limits, cap),
+        timeout_keep_alive=max(1, round(limits.idle_timeout)),
+        backlog=connections.BACKLOG,
         log_level=settings.log_level.lower(),
         log_config=None,  # our logging (and its masking of secrets), not uvicorn's own
         access_log=False,

@@ -5,10 +5,6 @@
 `who` is a token id (the first 8 hex digits of the token's SHA-256), never the token: enough to
 tell which credential acted, useless to anyone reading the log. Reads (stats, listing, health)
 are not audited: the dashboard polls them every few seconds.
-
-A value that is not a plain word (a caller's id with a space, an `=`, a quote) is written
-quoted, as JSON writes a string, so no target can add a field such as `result=OK`; the log
-formatter escapes what control characters remain (feedback_queue/logs.py).
 """
 
 from __future__ import annotations
@@ -36,5 +32,7 @@ def record(who: str, action: str, target: str, result: str) -> None:
 
 
 def value(text: str) -> str:
-    """`text` as one field's value: bare when it is a plain word, else quoted."""
+    """`text` as one field's value: bare when it is a plain word, else quoted as JSON quotes a
+    string, so a caller's id (with a space, an `=`, a quote) cannot add a field such as
+    `result=OK`; the log formatter escapes control characters (feedback_queue/logs.py)."""
     return text if _BARE.fullmatch(text) else json.dumps(text)

@@ -138,6 +138,7 @@ class Settings:
     worker_health_port: int = 50052
     gateway_host: str = "0.0.0.0"  # noqa: S104  (a service; fbq up binds 127.0.0.1)
     gateway_port: int = 8080
+    gateway_limits: GatewayLimits = field(default_factory=GatewayLimits)
     ingest_addr: str = "127.0.0.1:50051"  # not "localhost", which may resolve to ::1 first
     admin_token: str | None = field(default=None, repr=False)
     grpc_token: str | None = field(default=None, repr=False)
@@ -153,7 +154,6 @@ class Settings:
     max_batch: int = 1000
     max_batch_bytes: int = 4 * 1024 * 1024
     cors_origins: tuple[str, ...] = ()
-    gateway_limits: GatewayLimits = field(default_factory=GatewayLimits)
 
     @property
     def shutdown_grace(self) -> float:
@@ -187,6 +187,7 @@ class Settings:
             worker_health_port=env.port("FBQ_WORKER_HEALTH_PORT", cls.worker_health_port),
             gateway_host=env.text("FBQ_GATEWAY_HOST", cls.gateway_host),
             gateway_port=env.port("FBQ_GATEWAY_PORT", cls.gateway_port),
+            gateway_limits=_gateway_limits_from_env(env),
             ingest_addr=env.text("FBQ_INGEST_ADDR", cls.ingest_addr),
             admin_token=env.secret("FBQ_ADMIN_TOKEN"),
             grpc_token=env.secret("FBQ_GRPC_TOKEN"),
@@ -203,7 +204,6 @@ class Settings:
             cors_origins=tuple(
                 o.strip() for o in env.text("FBQ_CORS_ORIGINS", "").split(",") if o.strip()
             ),
-            gateway_limits=_gateway_limits_from_env(env),
             log_level=env.pattern(
                 "FBQ_LOG_LEVEL", cls.log_level, _LOG_LEVEL, "DEBUG, INFO, WARNING or ERROR"
             ).upper(),

@@ -10,9 +10,6 @@ from feedback_queue.v1 import queue_pb2 as pb
 
 # Page sizes a listing accepts.
 MAX_PAGE = 500
-# A listing cursor is an offset: ASCII digits, no more of them than any real listing needs
-# (a longer one is no token of ours, and int() of thousands of digits is slow or refused).
-MAX_CURSOR_DIGITS = 15
 
 
 @dataclass(frozen=True)
@@ -88,6 +85,11 @@ class Page:
         """The page at `offset`; its cursor leads to the next one, if there is more."""
         more = offset + limit < total
         return cls(jobs, str(offset + limit) if more else "", total)
+
+
+# A listing cursor is an offset: ASCII digits, no more of them than any real listing needs
+# (a longer one is no token of ours, and int() of thousands of digits is slow or refused).
+MAX_CURSOR_DIGITS = 15
 
 
 def page_window(cursor: str, limit: int) -> tuple[int, int]:

@@ -41,8 +41,12 @@ class QueueConfig:
     retention: float = 7 * 86400.0
     idempotency_ttl: float = 86400.0
     # At most this many WAITING submissions (0: no cap); more are refused RESOURCE_EXHAUSTED.
-    max_waiting: int = 0
+    # A million 200-byte submissions are about 350 MB of Redis: a cap a flood reaches before
+    # Redis's memory does, far above any honest backlog.
+    max_waiting: int = 1_000_000
     submitter_rate: Rate | None = None
+    # Submissions per authenticated principal, whatever submitter ids it names (#21).
+    principal_rate: Rate | None = None
     # The global rate of starts, shared by every worker.
     rate_limit: Rate | None = None
     heartbeat_grace: float = 15.0
@@ -154,6 +158,10 @@ class Settings:
     max_batch: int = 1000
     max_batch_bytes: int = 4 * 1024 * 1024
     cors_origins: tuple[str, ...] = ()
+    # Identities (#21): who may call ingest (credentials.py), and whether a service may listen
+    # beyond loopback without any credential (exposure.py).
+    credentials_file: str | None = None
+    insecure: bool = False
 
     @property
     def shutdown_grace(self) -> float:
@@ -207,6 +215,8 @@ class Settings:
             log_level=env.pattern(
                 "FBQ_LOG_LEVEL", cls.log_level, _LOG_LEVEL, "DEBUG, INFO, WARNING or ERROR"
             ).upper(),
+            credentials_file=env.optional("FBQ_CREDENTIALS_FILE"),
+            insecure=env.flag("FBQ_INSECURE", cls.insecure),
         )
         _check(settings)
         return settings
@@ -225,6 +235,7 @@ def _queue_from_env(env: Env) -> QueueConfig:
         idempotency_ttl=env.duration("FBQ_IDEMPOTENCY_TTL", q.idempotency_ttl),
         max_waiting=env.integer("FBQ_MAX_WAITING", q.max_waiting, minimum=0),
         submitter_rate=env.rate("FBQ_SUBMITTER_RATE"),
+        principal_rate=env.rate("FBQ_PRINCIPAL_RATE"),
         rate_limit=env.rate("FBQ_RATE_LIMIT"),
         heartbeat_grace=env.duration("FBQ_HEARTBEAT_GRACE", q.heartbeat_grace),
         limits=Limits(

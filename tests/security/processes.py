@@ -66,6 +66,12 @@ class Service:
         await asyncio.to_thread(wait)
         assert any(text in line for line in self.lines), f"no {text!r} in:\n{self.output}"
 
+    async def stop_when_exited(self, timeout: float = 30.0) -> str:
+        """The whole output of a process expected to exit by itself, once it has."""
+        assert self.process is not None
+        await asyncio.to_thread(self.process.wait, timeout)
+        return await self.stop()
+
     def _until_ended(self) -> None:
         with self.printed:
             self.printed.wait_for(lambda: self.ended, 10)

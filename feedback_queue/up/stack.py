@@ -30,8 +30,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from feedback_queue import tls
 from feedback_queue.errors import ConfigError, QueueError
 from feedback_queue.settings import Settings, TlsSettings
-from feedback_queue.up import Options, private
+from feedback_queue.up import Options
 from feedback_queue.up.embedded import EmbeddedRedis
+from feedback_queue.up.private import tighten
 from feedback_queue.up.supervisor import Child, ChildFailed, Probe, Supervisor, stop_group
 
 MEMORY_NOTICE = """
@@ -170,7 +171,7 @@ class Stack:
 
     def run(self) -> int:
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        loose = private.tighten(self.data_dir)
+        loose = tighten(self.data_dir)
         if loose:
             print(
                 f"fbq up: {self.data_dir} was open to other users: took their rights off "

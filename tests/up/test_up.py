@@ -234,6 +234,8 @@ def test_the_data_dir_and_redis_files_are_private(make_up: Callable[..., Up]) ->
     # As an older version left them: the folders 0755, the AOF and every other file 0644.
     for entry in [data, *data.rglob("*")]:
         entry.chmod(0o755 if entry.is_dir() else 0o644)
+    (data / "notes").write_text("someone else's file, kept as it is")
+    (data / "notes").chmod(0o644)
     up.start()
     assert up.wait_for("took their rights off", timeout=1), up.output()
-    assert private_entries(data) == {}
+    assert private_entries(data) == {str(data / "notes"): "0o644"}  # not ours: left alone

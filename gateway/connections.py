@@ -6,8 +6,9 @@ forever, and about a thousand of them use up the process's open files, so honest
 `guarded_protocol` makes uvicorn's h11 protocol:
 
 - close a connection that has not sent a whole request head within `header_timeout` of opening
-  (or of its previous answer); between requests uvicorn's keep-alive timeout (`idle_timeout`)
-  applies as before;
+  (or of its previous answer: a body trickled after the answer does not keep it open either);
+  between requests uvicorn's keep-alive timeout (`idle_timeout`) applies as well, though any
+  byte cancels that one;
 - keep at most `max_connections` open: a connection beyond the cap closes the one that has
   waited longest for a request (an attacker's idle socket, not an honest call in flight), or
   itself when every other one is busy. Calls in flight are thus bounded by the cap too.
@@ -22,7 +23,6 @@ import logging
 import resource
 from typing import Any
 
-import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from feedback_queue.settings import GatewayLimits
@@ -77,8 +77,10 @@ def guarded_protocol(limits: GatewayLimits, max_connections: int) -> type[H11Pro
 
         @property
         def waiting(self) -> bool:
-            """Open, and no whole request head received since it opened or last answered."""
-            return self.conn.their_state is h11.IDLE and not self.transport.is_closing()
+            """Open and answering nothing: no whole request head yet, or its answer sent (a
+            client still trickling a body the route never reads is waiting too)."""
+            answering = self.cycle is not None and not self.cycle.response_complete
+            return not answering and not self.transport.is_closing()
 
         def _await_head(self) -> None:
             self._stop_head_timer()

@@ -109,3 +109,26 @@ async def test_a_silent_a_half_sent_and_a_kept_alive_connection_time_out(gateway
     print(f"silent and half-sent closed after {waited}s, kept-alive {closed[2] - answered:.2f}s")
     assert all(HEADER_TIMEOUT - 0.1 <= t < HEADER_TIMEOUT + 5 for t in waited), waited
     assert IDLE_TIMEOUT / 2 <= closed[2] - answered < IDLE_TIMEOUT + 5
+
+
+async def test_a_body_trickled_after_the_answer_does_not_keep_the_connection(
+    gateway: str,
+) -> None:
+    # The route answers without reading the body; the client goes on sending it a byte at a
+    # time, each byte cancelling uvicorn's keep-alive timer.
+    reader, writer = await idle_socket(gateway, half=False)
+    writer.write(
+        b"POST /api/admin/queue/pause HTTP/1.1\r\nHost: gateway\r\nContent-Length: 100000\r\n\r\nx"
+    )
+    assert (await reader.readline()).startswith(b"HTTP/1.1 401")
+    answered = time.monotonic()
+    closed = asyncio.ensure_future(closed_by_server(reader))
+    try:
+        while not closed.done() and time.monotonic() - answered < HEADER_TIMEOUT + 5:
+            writer.write(b"x")  # the attack's own pace: a byte every 0.3 s
+            await asyncio.wait({closed}, timeout=0.3)
+        assert closed.done(), "the trickling connection is still open"
+        assert HEADER_TIMEOUT - 0.1 <= closed.result() - answered < HEADER_TIMEOUT + 5
+    finally:
+        closed.cancel()
+        writer.close()

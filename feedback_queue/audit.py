@@ -13,9 +13,12 @@ are not audited: the dashboard polls them every few seconds.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import re
 
 log = logging.getLogger("fbq.audit")
+_BARE = re.compile(r"[A-Za-z0-9_.:/@+-]+")
 
 
 def token_id(token: str | None) -> str:
@@ -32,4 +35,12 @@ def principal(name: str) -> str:
 
 def record(who: str, action: str, target: str, result: str) -> None:
     """Write one audit line."""
-    log.info("audit who=%s action=%s target=%s result=%s", who, action, target or "-", result)
+    values = (value(who), value(action), value(target or "-"), value(result))
+    log.info("audit who=%s action=%s target=%s result=%s", *values)
+
+
+def value(text: str) -> str:
+    """`text` as one field's value: bare when it is a plain word, else quoted as JSON quotes a
+    string, so a caller's id (with a space, an `=`, a quote) cannot add a field such as
+    `result=OK`; the log formatter escapes control characters (feedback_queue/logs.py)."""
+    return text if _BARE.fullmatch(text) else json.dumps(text)

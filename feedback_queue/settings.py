@@ -117,6 +117,18 @@ class TlsSettings:
 
 
 @dataclass(frozen=True)
+class GatewayLimits:
+    """The gateway's guard against idle and slow connections (gateway/connections.py)."""
+
+    # A connection must send a whole request head this soon after it opens (or is answered).
+    header_timeout: float = 10.0
+    # A kept-alive connection with no new request is closed after this long.
+    idle_timeout: float = 5.0
+    # Open connections; one more closes the one that has waited longest for a request.
+    max_connections: int = 1000
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the processes need, read once at start-up."""
 
@@ -130,6 +142,7 @@ class Settings:
     worker_health_port: int = 50052
     gateway_host: str = "0.0.0.0"  # noqa: S104  (a service; fbq up binds 127.0.0.1)
     gateway_port: int = 8080
+    gateway_limits: GatewayLimits = field(default_factory=GatewayLimits)
     ingest_addr: str = "127.0.0.1:50051"  # not "localhost", which may resolve to ::1 first
     admin_token: str | None = field(default=None, repr=False)
     grpc_token: str | None = field(default=None, repr=False)
@@ -182,6 +195,7 @@ class Settings:
             worker_health_port=env.port("FBQ_WORKER_HEALTH_PORT", cls.worker_health_port),
             gateway_host=env.text("FBQ_GATEWAY_HOST", cls.gateway_host),
             gateway_port=env.port("FBQ_GATEWAY_PORT", cls.gateway_port),
+            gateway_limits=_gateway_limits_from_env(env),
             ingest_addr=env.text("FBQ_INGEST_ADDR", cls.ingest_addr),
             admin_token=env.secret("FBQ_ADMIN_TOKEN"),
             grpc_token=env.secret("FBQ_GRPC_TOKEN"),
@@ -250,6 +264,17 @@ def _worker_from_env(env: Env) -> WorkerConfig:
         processor=env.text("FBQ_PROCESSOR", w.processor),
         processor_url=env.optional("FBQ_PROCESSOR_URL"),
         liveness_window=env.duration("FBQ_LIVENESS_WINDOW", w.liveness_window),
+    )
+
+
+def _gateway_limits_from_env(env: Env) -> GatewayLimits:
+    g = GatewayLimits
+    return GatewayLimits(
+        header_timeout=env.duration("FBQ_GATEWAY_HEADER_TIMEOUT", g.header_timeout),
+        idle_timeout=env.duration("FBQ_GATEWAY_IDLE_TIMEOUT", g.idle_timeout),
+        max_connections=env.integer(
+            "FBQ_GATEWAY_MAX_CONNECTIONS", g.max_connections, minimum=1, maximum=1_000_000
+        ),
     )
 
 

@@ -32,6 +32,7 @@ from feedback_queue.errors import ConfigError, QueueError
 from feedback_queue.settings import Settings, TlsSettings
 from feedback_queue.up import Options, identities
 from feedback_queue.up.embedded import EmbeddedRedis
+from feedback_queue.up.private import tighten
 from feedback_queue.up.supervisor import Child, ChildFailed, Probe, Supervisor, stop_group
 
 MEMORY_NOTICE = """
@@ -87,7 +88,8 @@ def secret_file(path: Path) -> str:
 @contextmanager
 def exclusive(data_dir: Path) -> Iterator[None]:
     """Hold the data dir's lock: two stacks must not share one Redis data folder."""
-    with (data_dir / "lock").open("w") as lock:
+    fd = os.open(data_dir / "lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -169,6 +171,15 @@ class Stack:
 
     def run(self) -> int:
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        loose = tighten(self.data_dir)
+        if loose:
+            print(
+                f"fbq up: {self.data_dir} was open to other users: took their rights off "
+                f"{loose} of its entries (the folder is now mode 0700, nothing in it is "
+                "readable by others)",
+                file=self.out,
+                flush=True,
+            )
         try:
             with exclusive(self.data_dir):  # held until Redis has stopped
                 return self._run()

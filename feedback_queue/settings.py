@@ -138,6 +138,10 @@ class Settings:
     tls: TlsSettings = field(default_factory=TlsSettings)
     ingest_host: str = "[::]"
     ingest_port: int = 50051
+    # AdminService on its own port, so a NetworkPolicy can let only the gateway reach it; that
+    # port serves SubmissionService too (the gateway reads submissions). None: one port serves
+    # both (fbq up, local use).
+    ingest_admin_port: int | None = None
     worker_health_host: str = "[::]"
     worker_health_port: int = 50052
     gateway_host: str = "0.0.0.0"  # noqa: S104  (a service; fbq up binds 127.0.0.1)
@@ -191,6 +195,7 @@ class Settings:
             tls=_tls_from_env(env),
             ingest_host=env.text("FBQ_INGEST_HOST", cls.ingest_host),
             ingest_port=env.port("FBQ_INGEST_PORT", cls.ingest_port),
+            ingest_admin_port=_admin_port(env),
             worker_health_host=env.text("FBQ_WORKER_HEALTH_HOST", cls.worker_health_host),
             worker_health_port=env.port("FBQ_WORKER_HEALTH_PORT", cls.worker_health_port),
             gateway_host=env.text("FBQ_GATEWAY_HOST", cls.gateway_host),
@@ -220,6 +225,12 @@ class Settings:
         )
         _check(settings)
         return settings
+
+
+def _admin_port(env: Env) -> int | None:
+    if env.optional("FBQ_INGEST_ADMIN_PORT") is None:
+        return None
+    return env.integer("FBQ_INGEST_ADMIN_PORT", 0, minimum=1, maximum=65535)
 
 
 def _queue_from_env(env: Env) -> QueueConfig:
@@ -288,6 +299,8 @@ def _check(settings: Settings) -> None:
             "FBQ_MIN_REPLICAS_ACK: not supported with FBQ_REDIS_CLUSTER yet (WAIT must run "
             "on the node that took the write)"
         )
+    if settings.ingest_admin_port == settings.ingest_port:
+        raise ConfigError("FBQ_INGEST_ADMIN_PORT: must differ from FBQ_INGEST_PORT")
     if queue.backoff.cap < queue.backoff.base:
         raise ConfigError("FBQ_BACKOFF_MAX: must be at least FBQ_BACKOFF_BASE")
     if queue.heartbeat_grace <= settings.worker.block_timeout * 3:

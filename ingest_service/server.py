@@ -1,6 +1,10 @@
 """Build the ingest gRPC server, then serve it until SIGTERM or SIGINT.
 
 fbq ingest  |  python -m ingest_service      (port: FBQ_INGEST_PORT, default 50051)
+
+With FBQ_INGEST_ADMIN_PORT set, a second server on that port serves AdminService (and
+SubmissionService, for the gateway), and the main port serves SubmissionService alone: a
+NetworkPolicy can then let only the gateway reach AdminService. Health is on both.
 """
 
 from __future__ import annotations
@@ -37,10 +41,9 @@ from ingest_service.submissions import SubmissionServicer
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAMES = [
-    pb.DESCRIPTOR.services_by_name["SubmissionService"].full_name,
-    pb.DESCRIPTOR.services_by_name["AdminService"].full_name,
-]
+SUBMISSION_SERVICE = pb.DESCRIPTOR.services_by_name["SubmissionService"].full_name
+ADMIN_SERVICE = pb.DESCRIPTOR.services_by_name["AdminService"].full_name
+SERVICE_NAMES = [SUBMISSION_SERVICE, ADMIN_SERVICE]
 
 
 @dataclass
@@ -53,16 +56,25 @@ class IngestServer:
     health: HealthReporter
     settings: Settings
     credentials: Credentials
+    # The AdminService server and its port, when FBQ_INGEST_ADMIN_PORT splits it off.
+    admin_server: grpc.aio.Server | None = None
+    admin_port: int | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def servers(self) -> list[grpc.aio.Server]:
+        return [self.server] if self.admin_server is None else [self.server, self.admin_server]
 
     async def start(self) -> None:
         await self.health.check_once()
-        await self.server.start()
+        for server in self.servers:
+            await server.start()
         self._tasks.append(asyncio.create_task(self.health.run()))
         log.info(
-            "ingest serving queue %s on :%d (Redis %s, %d principals)",
+            "ingest serving queue %s on :%d, AdminService on :%d (Redis %s, %d principals)",
             self.queue.name,
             self.port,
+            self.port if self.admin_port is None else self.admin_port,
             self.settings.redis.address,
             len(self.credentials.names),
         )
@@ -71,7 +83,8 @@ class IngestServer:
     async def stop(self, grace: float | None = None) -> None:
         """Health to NOT_SERVING, refuse new calls, let running ones finish within `grace`."""
         await self.health.shutdown()
-        await self.server.stop(self.settings.shutdown_grace if grace is None else grace)
+        grace = self.settings.shutdown_grace if grace is None else grace
+        await asyncio.gather(*(server.stop(grace) for server in self.servers))
         if self._tasks:  # the health loop ends by itself once shutdown() was called
             await asyncio.wait(self._tasks, timeout=5.0)
         await self.queue.close()
@@ -82,11 +95,14 @@ def create_server(
     *,
     client: Redis | None = None,
     port: int | None = None,
+    admin_port: int | None = None,
     queue: QueueApi | None = None,
 ) -> IngestServer:
     """Build the server on `port` (default: settings.ingest_port; 0 picks a free one).
 
-    It serves `queue` when given, else a queue on `client` or on a new one.
+    AdminService gets its own server on `admin_port` (default: settings.ingest_admin_port; 0
+    picks a free one) when either is set, else it shares `port`. It serves `queue` when given,
+    else a queue on `client` or on a new one.
     """
     if queue is None:
         client = client or create_client(settings.redis)
@@ -106,33 +122,47 @@ def create_server(
     if credentials:
         certificates = settings.tls.client_ca is not None
         interceptors.insert(0, AuthInterceptor(credentials, certificates=certificates))
-    server = grpc.aio.server(
-        interceptors=interceptors,
-        options=server_options(settings.queue.limits.max_content_bytes, settings.max_batch_bytes),
+    submissions = SubmissionServicer(
+        queue,
+        watch_interval=settings.watch_interval,
+        max_batch=settings.max_batch,
+        max_stream_request=settings.queue.limits.max_content_bytes + MESSAGE_OVERHEAD,
     )
-    pb_grpc.add_SubmissionServiceServicer_to_server(
-        SubmissionServicer(
-            queue,
-            watch_interval=settings.watch_interval,
-            max_batch=settings.max_batch,
-            max_stream_request=settings.queue.limits.max_content_bytes + MESSAGE_OVERHEAD,
-        ),
-        server,
-    )
-    pb_grpc.add_AdminServiceServicer_to_server(AdminServicer(queue), server)
-    health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
-    if settings.reflection:
-        reflection.enable_server_reflection(
-            [
-                *SERVICE_NAMES,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ],
-            server,
+    admin = AdminServicer(queue)
+    admin_port = settings.ingest_admin_port if admin_port is None else admin_port
+    split = admin_port is not None
+
+    def build(address: str, *, with_admin: bool) -> tuple[grpc.aio.Server, int]:
+        server = grpc.aio.server(
+            interceptors=interceptors,
+            options=server_options(
+                settings.queue.limits.max_content_bytes, settings.max_batch_bytes
+            ),
         )
-    address = bind_address(settings.ingest_host, settings.ingest_port if port is None else port)
-    bound = tls.add_port(server, address, settings.tls)
-    return IngestServer(server, bound, queue, health, settings, credentials)
+        services = [SUBMISSION_SERVICE]
+        pb_grpc.add_SubmissionServiceServicer_to_server(submissions, server)
+        if with_admin:
+            services.append(ADMIN_SERVICE)
+            pb_grpc.add_AdminServiceServicer_to_server(admin, server)
+        health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
+        if settings.reflection:
+            reflection.enable_server_reflection(
+                [
+                    *services,
+                    health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                    reflection.SERVICE_NAME,
+                ],
+                server,
+            )
+        return server, tls.add_port(server, address, settings.tls)
+
+    main_port = settings.ingest_port if port is None else port
+    server, bound = build(bind_address(settings.ingest_host, main_port), with_admin=not split)
+    ingest = IngestServer(server, bound, queue, health, settings, credentials)
+    if admin_port is not None:
+        address = bind_address(settings.ingest_host, admin_port)
+        ingest.admin_server, ingest.admin_port = build(address, with_admin=True)
+    return ingest
 
 
 def _warn_about_credentials(settings: Settings, credentials: Credentials) -> None:

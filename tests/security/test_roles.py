@@ -20,6 +20,7 @@ from grpc_health.v1 import health_pb2
 from feedback_queue.credentials import token_hash
 from feedback_queue.settings import TlsSettings
 from feedback_queue.tls import aio_channel
+from feedback_queue.up.embedded import free_port
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 from tests.helpers import submission
@@ -288,3 +289,23 @@ async def test_health_and_reflection_stay_open(
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
     services = await asyncio.to_thread(reflected_services, ingest.server.port)
     assert "feedback_queue.v1.AdminService" in services
+
+
+async def test_the_admin_port_checks_roles_as_the_main_port_does(
+    start_ingest: StartIngest,  # noqa: F811
+    team: Team,
+) -> None:
+    # FBQ_INGEST_ADMIN_PORT (#21, finding 12) moves AdminService, not its guard.
+    ingest = await start_ingest(credentials_file=str(team.path), ingest_admin_port=free_port())
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{ingest.server.admin_port}") as channel:
+        admin = pb_grpc.AdminServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as anonymous:
+            await admin.PauseQueue(pb.PauseQueueRequest())
+        assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.aio.AioRpcError) as producer:
+            await admin.PauseQueue(pb.PauseQueueRequest(), **team.call("alice"))
+        assert producer.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert reason(producer.value) == "ROLE_FORBIDS"
+        assert not await ingest.queue.is_paused()
+        reply = await admin.PauseQueue(pb.PauseQueueRequest(), **team.call("otto"))
+        assert reply.paused

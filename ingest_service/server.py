@@ -31,6 +31,7 @@ from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 from ingest_service.admin import AdminServicer
 from ingest_service.audit import AuditInterceptor
 from ingest_service.auth import TokenAuthInterceptor
+from ingest_service.bounds import BoundsInterceptor
 from ingest_service.decoding import DecodeErrorInterceptor
 from ingest_service.submissions import SubmissionServicer
 
@@ -86,7 +87,13 @@ def create_server(
     It serves `queue` when given, else a queue on `client` or on a new one.
     """
     if queue is None:
-        client = client or create_client(settings.redis)
+        # A pool that waits for a free connection (bounded) instead of failing at once when
+        # every one is in use (issue #21, finding 5).
+        client = client or create_client(
+            settings.redis,
+            max_connections=settings.bounds.redis_max_connections,
+            pool_timeout=settings.bounds.redis_pool_timeout,
+        )
         queue = (
             ShardedQueue.from_settings(settings, client)
             if settings.queue.shards > 1
@@ -94,7 +101,9 @@ def create_server(
         )
     health = HealthReporter(queue.ping, SERVICE_NAMES, settings.health_interval)
     # Auth first: a refused call is logged as refused, not audited as an action.
+    # Caps after auth, which tells who calls (identity.py), and before everything that works.
     interceptors: list[grpc.aio.ServerInterceptor[Any, Any]] = [
+        BoundsInterceptor(settings.bounds),
         AuditInterceptor(),
         DecodeErrorInterceptor(),
     ]
@@ -110,6 +119,7 @@ def create_server(
             watch_interval=settings.watch_interval,
             max_batch=settings.max_batch,
             max_stream_request=settings.queue.limits.max_content_bytes + MESSAGE_OVERHEAD,
+            read_ahead_bytes=settings.bounds.stream_read_ahead_bytes,
         ),
         server,
     )

@@ -49,13 +49,17 @@ async def refuse(context: Context, refusal: Refusal) -> NoReturn:
     raise AssertionError("context.abort returned")  # pragma: no cover
 
 
-def server_options(max_content_bytes: int, max_batch_bytes: int = 0) -> list[tuple[str, int]]:
+def server_options(
+    max_content_bytes: int, max_batch_bytes: int = 0, max_result_bytes: int = 0
+) -> list[tuple[str, int]]:
     """Message size limits: a request over the larger of content + overhead and a batch's
-    bytes gets RESOURCE_EXHAUSTED from gRPC itself."""
+    bytes gets RESOURCE_EXHAUSTED from gRPC itself; an answer may carry a whole submission with
+    its largest result (FBQ_MAX_RESULT_BYTES), so reading one never fails."""
     size = max(max_content_bytes + MESSAGE_OVERHEAD, max_batch_bytes)
+    answer = max(size, max_content_bytes + max_result_bytes + MESSAGE_OVERHEAD)
     return [
         ("grpc.max_receive_message_length", size),
-        ("grpc.max_send_message_length", size + MESSAGE_OVERHEAD),
+        ("grpc.max_send_message_length", answer + MESSAGE_OVERHEAD),
         ("grpc.so_reuseport", 0),
     ]
 

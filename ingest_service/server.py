@@ -111,7 +111,11 @@ def create_server(
         interceptors.insert(0, TokenAuthInterceptor(settings.grpc_token))
     server = grpc.aio.server(
         interceptors=interceptors,
-        options=server_options(settings.queue.limits.max_content_bytes, settings.max_batch_bytes),
+        options=server_options(
+            settings.queue.limits.max_content_bytes,
+            settings.max_batch_bytes,
+            settings.bounds.max_result_bytes,
+        ),
     )
     pb_grpc.add_SubmissionServiceServicer_to_server(
         SubmissionServicer(

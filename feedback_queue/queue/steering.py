@@ -11,6 +11,9 @@ from feedback_queue.queue.base import QueueBase, strs
 from feedback_queue.queue.values import Page, QueueStats, ServerInfo, page_window
 from feedback_queue.validation import validate_id
 
+# The most record bytes one listing page reads from Redis (STRLEN first, then the records).
+PAGE_BYTES = 4 * 1024 * 1024
+
 
 class Steering(QueueBase):
     # -- reading ------------------------------------------------------------------------------
@@ -49,12 +52,39 @@ class Steering(QueueBase):
             jobs.append(job)
         return jobs
 
-    async def list_by_status(self, status: Status, limit: int = 50, cursor: str = "") -> Page:
+    async def list_by_status(
+        self, status: Status, limit: int = 50, cursor: str = "", max_bytes: int = PAGE_BYTES
+    ) -> Page:
         """One page of the jobs in `status`: waiting and delayed oldest or soonest first,
-        completed and failed newest first. `cursor` comes from the previous page."""
+        completed and failed newest first. `cursor` comes from the previous page.
+
+        The page holds at most `max_bytes` of records (but always one): a listing of large
+        records reads a few at a time instead of hundreds of megabytes (issue #21, finding 4).
+        """
         offset, limit = page_window(cursor, limit)
         ids, total = await self._call(self._page_ids(status, offset, limit))
-        return Page.of(await self._read(ids), offset, limit, total)
+        fitting = await self._fitting(ids, max_bytes)
+        # A page cut short by its bytes goes on from the first record it left out.
+        consumed = len(fitting) if len(fitting) < len(ids) else limit
+        return Page.of(await self._read(fitting), offset, consumed, total)
+
+    async def _fitting(self, ids: list[str], max_bytes: int) -> list[str]:
+        """The first of `ids` whose records add up to at most `max_bytes` (at least one)."""
+        if len(ids) < 2:
+            return ids
+
+        async def sizes() -> list[int]:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for job_id in ids:
+                    pipe.strlen(self.keys.job(job_id))
+                return [int(n) for n in await pipe.execute()]
+
+        held = 0
+        for count, size in enumerate(await self._call(sizes())):
+            held += size
+            if held > max_bytes and count:
+                return ids[:count]
+        return ids
 
     async def _page_ids(self, status: Status, offset: int, limit: int) -> tuple[list[str], int]:
         k, c = self.keys, self.client

@@ -28,6 +28,9 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 # Room for everything but `content` in one request: instructions, metadata, ids.
 MESSAGE_OVERHEAD = 128 * 1024
+# The HTTP/2 receive window of each call: 1 MiB in flight per round trip (20 MB/s per call at
+# 50 ms, a 4 MiB batch in a few round trips).
+STREAM_WINDOW = 1024 * 1024
 # A fresh process may fail its first checks with nothing wrong (a worker that has not registered
 # yet): that is start-up, not an outage, and is logged at DEBUG unless it lasts this many checks.
 STARTUP_CHECKS = 3
@@ -61,6 +64,10 @@ def server_options(
         ("grpc.max_receive_message_length", size),
         ("grpc.max_send_message_length", answer + MESSAGE_OVERHEAD),
         ("grpc.so_reuseport", 0),
+        # A fixed receive window per stream instead of one BDP probing grows without bound on
+        # a fast link: what gRPC reads ahead of us stays bounded (issue #21, finding 3).
+        ("grpc.http2.bdp_probe", 0),
+        ("grpc.http2.lookahead_bytes", STREAM_WINDOW),
     ]
 
 

@@ -58,6 +58,7 @@ class QueueApi(Protocol):
 
     async def get(self, job_id: str) -> Job: ...
 
+    async def glance(self, job_id: str) -> tuple[object, ...]: ...
     async def list_by_status(self, status: Status, limit: int = 50, cursor: str = "") -> Page: ...
 
     async def stats(self) -> QueueStats: ...
@@ -156,6 +157,9 @@ class ShardedQueue:
 
     async def get(self, job_id: str) -> Job:
         return await self._by_id(job_id, lambda q: q.get(job_id))
+
+    async def glance(self, job_id: str) -> tuple[object, ...]:
+        return await self._by_id(job_id, lambda q: q.glance(job_id))
 
     async def retry(self, job_id: str) -> None:
         await self._by_id(job_id, lambda q: q.retry(job_id))

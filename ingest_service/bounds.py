@@ -17,7 +17,6 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -30,6 +29,7 @@ from feedback_queue.settings import Bounds
 from ingest_service import identity
 from ingest_service.auth import Continuation, Handler, _Interceptor
 from ingest_service.caps import Cap, Caps
+from ingest_service.throttle import ThrottledLog
 
 log = logging.getLogger(__name__)
 
@@ -42,31 +42,20 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class RefusalLog:
-    """One line per reason per `every` seconds, counting the refusals it stands for."""
+    """One line per reason every LOG_EVERY seconds, counting the refusals it stands for."""
 
     def __init__(self, every: float = LOG_EVERY, clock: Callable[[], float] = time.monotonic):
-        self._every = every
-        self._clock = clock
-        self._last: dict[str, float] = {}
-        self._unlogged: Counter[str] = Counter()
+        self._log = ThrottledLog(log, logging.WARNING, every, clock)
 
     def refused(self, method: str, principal: str, exc: Overloaded) -> None:
-        now, reason = self._clock(), exc.reason
-        self._unlogged[reason] += 1
-        last = self._last.get(reason)
-        if last is not None and now - last < self._every:
-            return
-        count = self._unlogged.pop(reason)
-        since = "" if last is None else f" ({count} since the last such line)"
-        log.warning(
-            "%s refused RESOURCE_EXHAUSTED %s for principal %s%s: %s",
+        self._log.log(
+            exc.reason,
+            "%s refused RESOURCE_EXHAUSTED %s for principal %s: %s",
             method,
-            reason,
+            exc.reason,
             principal,
-            since,
             exc,
         )
-        self._last[reason] = now
 
 
 class BoundsInterceptor(_Interceptor):

@@ -19,6 +19,7 @@ from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 from feedback_queue.validation import validate_id
 from ingest_service.batcher import Batcher
 from ingest_service.readahead import ReadAhead
+from ingest_service.throttle import ThrottledLog
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,7 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
         # gRPC's message limit is a batch's; a stream's read-ahead holds single submissions.
         self.max_stream_request = max_stream_request
         self.read_ahead_bytes = read_ahead_bytes
+        self.refusals = ThrottledLog(log)
 
     async def Submit(self, request: pb.SubmitRequest, context: Context) -> pb.SubmitResponse:
         try:
@@ -217,14 +219,20 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
         results = iter(await self.queue.enqueue_many(valid)) if valid else iter(())
         return [o if o is not None else next(results) for o in outcomes]
 
-    @staticmethod
     def _stream_response(
-        index: int, outcome: EnqueueResult | QueueError
+        self, index: int, outcome: EnqueueResult | QueueError
     ) -> pb.SubmitStreamResponse:
         if isinstance(outcome, EnqueueResult):
             return pb.SubmitStreamResponse(index=index, accepted=accepted(outcome))
         refusal = refusal_for(outcome)
-        log.info("SubmitStream item %d refused %s: %s", index, refusal.code.name, refusal.message)
+        # A stream of refused items must not become a stream of log lines (issue #21).
+        self.refusals.log(
+            refusal.reason,
+            "SubmitStream item %d refused %s: %s",
+            index,
+            refusal.code.name,
+            refusal.message,
+        )
         return pb.SubmitStreamResponse(index=index, error=refusal.item_error())
 
     async def GetSubmission(
@@ -241,17 +249,22 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
     ) -> AsyncIterator[pb.SubmissionInfo]:
         # Polling the record is simple and loses no change that matters: every state is kept
         # until the next one, and the final ones forever (or for the retention period).
-        last = None
+        # Each look is a glance (a few bytes); the record is read only when the glance changed,
+        # and kept only as its fingerprint: hundreds of watches of large records stay cheap.
+        last = glanced = None
         try:
             validate_id(request.id)
             while True:
-                job = await self.queue.get(request.id)
-                if (seen := fingerprint(job.record)) != last:
-                    last = seen
-                    yield job.to_info(self.queue.max_attempts)
-                if job.status in FINAL:
-                    return
-                del job  # a watch keeps no record between looks: hundreds may be open
+                glance = await self.queue.glance(request.id)
+                if glance != glanced:
+                    glanced = glance
+                    job = await self.queue.get(request.id)
+                    if (seen := fingerprint(job.record)) != last:
+                        last = seen
+                        yield job.to_info(self.queue.max_attempts)
+                    if job.status in FINAL:
+                        return
+                    del job
                 await asyncio.sleep(self.watch_interval)
         except QueueError as exc:
             await abort(context, exc, "WatchSubmission")

@@ -111,14 +111,18 @@ SubmitStreamCall = grpc.aio.StreamStreamCall[pb.SubmitRequest, pb.SubmitStreamRe
 WatchCall = grpc.aio.UnaryStreamCall[pb.WatchSubmissionRequest, pb.SubmissionInfo]
 
 
-def submit_stream(channel: grpc.aio.Channel) -> SubmitStreamCall:
+Metadata = tuple[tuple[str, str], ...]
+
+
+def submit_stream(channel: grpc.aio.Channel, metadata: Metadata = ()) -> SubmitStreamCall:
     """A SubmitStream call to write to and read from (the generated stubs type it as sync)."""
     method = channel.stream_stream(
         "/feedback_queue.v1.SubmissionService/SubmitStream",
         request_serializer=pb.SubmitRequest.SerializeToString,
         response_deserializer=pb.SubmitStreamResponse.FromString,
     )
-    return cast(SubmitStreamCall, cast(Any, method)())  # no iterator: written with write()
+    # No request iterator: the caller writes with write().
+    return cast(SubmitStreamCall, cast(Any, method)(metadata=metadata))
 
 
 async def reply(call: SubmitStreamCall) -> pb.SubmitStreamResponse:
@@ -128,9 +132,9 @@ async def reply(call: SubmitStreamCall) -> pb.SubmitStreamResponse:
     return response
 
 
-def watch_call(channel: grpc.aio.Channel, job_id: str) -> WatchCall:
+def watch_call(channel: grpc.aio.Channel, job_id: str, metadata: Metadata = ()) -> WatchCall:
     return channel.unary_stream(
         "/feedback_queue.v1.SubmissionService/WatchSubmission",
         request_serializer=pb.WatchSubmissionRequest.SerializeToString,
         response_deserializer=pb.SubmissionInfo.FromString,
-    )(pb.WatchSubmissionRequest(id=job_id))
+    )(pb.WatchSubmissionRequest(id=job_id), metadata=metadata)

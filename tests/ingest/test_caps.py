@@ -107,4 +107,4 @@ def test_refusals_are_logged_once_per_reason_per_interval(
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 2
     assert "TOO_MANY_WATCHES for principal flooder" in lines[0]
-    assert "(1000 since the last such line)" in lines[1]
+    assert "(and 999 more like it since the last such line)" in lines[1]

@@ -480,6 +480,7 @@ class Stack:
         give_up: float = 90.0,
         client: str | None = None,
         batch: int = 50,
+        token: str | None = None,
     ) -> Service:
         """A producer process (producer.py) submitting to this stack's ingest; with `client`
         ("submit" or "many"), through feedback_queue.client and its retries alone."""
@@ -499,6 +500,8 @@ class Stack:
         ]
         if client is not None:
             argv += [f"--client={client}", f"--batch={batch}"]
+        if token:
+            argv.append(f"--token={token}")
         if count is not None:
             argv.append(f"--count={count}")
         if seconds is not None:

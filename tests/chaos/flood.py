@@ -42,7 +42,8 @@ class Flood:
     async def ended(self, call: grpc.aio.Call) -> None:
         code = await call.code()
         name = code.name if isinstance(code, grpc.StatusCode) else str(code)
-        self.outcomes[f"{name} {reason_in(await call.trailing_metadata())}".strip()] += 1
+        why = reason_in(await call.trailing_metadata()) or (await call.details() or "")[:60]
+        self.outcomes[f"{name} {why}".strip()] += 1
         await asyncio.sleep(self.args.pause)
 
     async def stream(self, channel: grpc.aio.Channel) -> None:

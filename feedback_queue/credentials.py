@@ -75,6 +75,12 @@ class Principal:
         return self.role is not Role.PRODUCER
 
 
+# FBQ_GRPC_TOKEN's principal: the one token of before roles, which could do everything.
+LEGACY_ADMIN = Principal("admin", Role.ADMIN)
+# The principal of every call when ingest has no credential at all (loopback, or FBQ_INSECURE).
+ANONYMOUS = Principal("anonymous", Role.ADMIN)
+
+
 def new_token() -> str:
     """A fresh bearer token: 43 URL-safe characters, 256 random bits."""
     return secrets.token_urlsafe(32)
@@ -117,6 +123,8 @@ class Credentials:
                 raise ConfigError(f"{where}: the role must be one of {roles}") from None
             if name in names:
                 raise ConfigError(f"{where}: principal {name} is named twice")
+            if name == ANONYMOUS.name:
+                raise ConfigError(f"{where}: {name} is reserved for calls without credentials")
             names.add(name)
             principal = Principal(name, role)
             if TOKEN_HASH.match(credential):
@@ -148,20 +156,42 @@ class Credentials:
     def __bool__(self) -> bool:
         return bool(self.by_token_hash or self.by_cert_name)
 
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(
+            p.name for p in (*self.by_token_hash.values(), *self.by_cert_name.values())
+        )
+
+    @classmethod
+    def of(cls, path: str | None, grpc_token: str | None) -> Credentials:
+        """Ingest's credentials: FBQ_CREDENTIALS_FILE's, and FBQ_GRPC_TOKEN as principal
+        `admin` (role admin), each when set."""
+        credentials = cls.load(path) if path else cls({}, {})
+        if not grpc_token:
+            return credentials
+        if LEGACY_ADMIN.name in credentials.names:
+            raise ConfigError(
+                "FBQ_GRPC_TOKEN: it is the credential of principal admin, and "
+                "FBQ_CREDENTIALS_FILE names an admin too: rename that one or unset FBQ_GRPC_TOKEN"
+            )
+        tokens = {**credentials.by_token_hash, token_hash(grpc_token): LEGACY_ADMIN}
+        return cls(tokens, credentials.by_cert_name)
+
 
 def add(path: str | Path, name: str, role: Role) -> str:
     """Append a new credential for `name` to the file (made 0600 if new); return its token."""
     path = Path(path)
-    existing = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-    current = Credentials.parse(existing, str(path))
-    if any(
-        p.name == name for p in (*current.by_token_hash.values(), *current.by_cert_name.values())
-    ):
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    current = Credentials.parse(text.splitlines(), str(path))
+    if name in current.names:
         raise ConfigError(f"{path}: principal {name} has a credential already")
-    if not PRINCIPAL.match(name):
-        raise ConfigError("a principal is 1-64 of A-Z a-z 0-9 . _ @ -")
+    if not PRINCIPAL.match(name) or name == ANONYMOUS.name:
+        raise ConfigError(
+            f"a principal is 1-64 of A-Z a-z 0-9 . _ @ - (and not {ANONYMOUS.name}), got {name!r}"
+        )
     token = new_token()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(fd, "a", encoding="utf-8") as out:
-        out.write(f"{name} {role.value} {token_hash(token)}\n")
+        separator = "\n" if text and not text.endswith("\n") else ""
+        out.write(f"{separator}{name} {role.value} {token_hash(token)}\n")
     return token

@@ -94,6 +94,11 @@ class Job:
     def attempts(self) -> int:
         return self.record.attempts
 
+    @property
+    def owner(self) -> str:
+        """The principal that submitted it ("" when ingest had no credentials then)."""
+        return self.record.owner
+
     @cached_property
     def submission(self) -> pb.Submission:
         return pb.Submission.FromString(self.record.payload)
@@ -122,6 +127,7 @@ class Job:
             worker=rec.worker,
             last_error=rec.error,
             result="" if abridged else rec.result,
+            principal=rec.owner,
         )
 
 

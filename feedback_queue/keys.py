@@ -30,6 +30,7 @@ key                                     type    role
 ``{fbq:Q}:limiter``                     string  global rate limiter state
 ``{fbq:Q}:submitter:<id>``              string  per-submitter rate state (GCRA arrival time; a
                                                 TTL: eviction only forgets a limit, not data)
+``{fbq:Q}:principal:<name>``            string  per-principal rate state (GCRA, as above)
 ``{fbq:Q}:lock:<name>``                 string  housekeeping lock (SET NX PX)
 ======================================  ======  ==================================================
 
@@ -126,6 +127,13 @@ class Keys:
 
     def submitter(self, submitter_id: str) -> str:
         return f"{self.submitter_prefix}{submitter_id}"
+
+    @property
+    def principal_prefix(self) -> str:
+        return f"{self.tag}:principal:"
+
+    def principal(self, name: str) -> str:
+        return f"{self.principal_prefix}{name}"
 
     def lock(self, name: str) -> str:
         return f"{self.tag}:lock:{name}"

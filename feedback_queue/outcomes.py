@@ -24,6 +24,7 @@ class Enqueued(IntEnum):
     ID_TAKEN = -2  # the id belongs to another payload
     QUEUE_FULL = -3
     RATE_LIMITED = -4  # the submitter is over its rate; the status field is the ms to wait
+    PRINCIPAL_LIMITED = -5  # the principal is over its rate; the status field is the ms to wait
 
 
 class Acked(IntEnum):

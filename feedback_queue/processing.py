@@ -30,12 +30,20 @@ class JobContext:
 
 
 class RetryableError(Exception):
-    """This attempt failed; a later one may succeed. `retry_after` (seconds) is a floor."""
+    """This attempt failed; a later one may succeed. `retry_after` (seconds) is a floor.
+    `detail` (say, what a model service answered) is kept on the submission, never logged:
+    it may quote the submission's content."""
 
-    def __init__(self, message: str, retry_after: float = 0.0) -> None:
+    def __init__(self, message: str, retry_after: float = 0.0, *, detail: str = "") -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.detail = detail
 
 
 class PermanentError(Exception):
-    """This submission can never succeed: dead-letter it now."""
+    """This submission can never succeed: dead-letter it now. `detail` as for
+    `RetryableError`: kept on the submission, never logged."""
+
+    def __init__(self, message: str, *, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail

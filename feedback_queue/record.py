@@ -18,7 +18,8 @@ offset     type   field
 10         P      payload: the serialized ``feedback_queue.v1.Submission``
 10+P       E      only with bit 0: MessagePack map of the rest: w worker, t started ms,
                   f finished ms, d run-at ms, x last error, r result, k the token
-                  of the attempt that completed it
+                  of the attempt that completed it, o the principal that submitted
+                  it (only when ingest knows one)
 10+P+E     u32    only with bit 0: E
 =========  =====  =========================================================
 
@@ -59,6 +60,7 @@ class Record:
     run_at_ms: int = 0
     error: str = ""
     result: str = ""
+    owner: str = ""
 
 
 def encode_new(payload: bytes, status: int, enqueued_ms: int, run_at_ms: int = 0) -> bytes:
@@ -102,4 +104,5 @@ def decode(raw: bytes, worker: str = "", started_ms: int = 0) -> Record:
         run_at_ms=int(extra.get("d", 0)),
         error=extra.get("x", ""),
         result=extra.get("r", ""),
+        owner=extra.get("o", ""),
     )

@@ -135,3 +135,21 @@ def refusal_for(exc: BaseException) -> Refusal:
             message = "the queue could not complete the request; see the logs"
             return Refusal(code.INTERNAL, message, "INTERNAL")
     return Refusal(code.INTERNAL, "internal error", "INTERNAL")
+
+
+def unauthenticated(token_given: bool, *, certificates: bool = False) -> Refusal:
+    """No credential (TOKEN_MISSING), or one ingest does not know (TOKEN_INVALID)."""
+    message = (
+        "missing or wrong token: send metadata 'authorization: Bearer <token>' with a token of "
+        "ingest's FBQ_CREDENTIALS_FILE or its FBQ_GRPC_TOKEN"
+    )
+    if certificates and not token_given:
+        message += ", or a client certificate whose name has a credential"
+    reason = "TOKEN_INVALID" if token_given else "TOKEN_MISSING"
+    return Refusal(grpc.StatusCode.UNAUTHENTICATED, message, reason)
+
+
+def role_forbids(role: str, method: str) -> Refusal:
+    """The caller is known, but its role does not allow `method` (ROLE_FORBIDS)."""
+    message = f"role {role} may not call {method}; ask for a credential with a role that may"
+    return Refusal(grpc.StatusCode.PERMISSION_DENIED, message, "ROLE_FORBIDS")

@@ -49,8 +49,12 @@ class QueueConfig:
     retention: float = 7 * 86400.0
     idempotency_ttl: float = 86400.0
     # At most this many WAITING submissions (0: no cap); more are refused RESOURCE_EXHAUSTED.
-    max_waiting: int = 0
+    # A million 200-byte submissions are about 350 MB of Redis: a cap a flood reaches before
+    # Redis's memory does, far above any honest backlog.
+    max_waiting: int = 1_000_000
     submitter_rate: Rate | None = None
+    # Submissions per authenticated principal, whatever submitter ids it names (#21).
+    principal_rate: Rate | None = None
     # The global rate of starts, shared by every worker.
     rate_limit: Rate | None = None
     heartbeat_grace: float = 15.0
@@ -188,6 +192,18 @@ def _bounds_from_env(env: Env) -> Bounds:
 
 
 @dataclass(frozen=True)
+class GatewayLimits:
+    """The gateway's guard against idle and slow connections (gateway/connections.py)."""
+
+    # A connection must send a whole request head this soon after it opens (or is answered).
+    header_timeout: float = 10.0
+    # A kept-alive connection with no new request is closed after this long.
+    idle_timeout: float = 5.0
+    # Open connections; one more closes the one that has waited longest for a request.
+    max_connections: int = 1000
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the processes need, read once at start-up."""
 
@@ -202,6 +218,7 @@ class Settings:
     worker_health_port: int = 50052
     gateway_host: str = "0.0.0.0"  # noqa: S104  (a service; fbq up binds 127.0.0.1)
     gateway_port: int = 8080
+    gateway_limits: GatewayLimits = field(default_factory=GatewayLimits)
     ingest_addr: str = "127.0.0.1:50051"  # not "localhost", which may resolve to ::1 first
     admin_token: str | None = field(default=None, repr=False)
     grpc_token: str | None = field(default=None, repr=False)
@@ -217,6 +234,10 @@ class Settings:
     max_batch: int = 1000
     max_batch_bytes: int = 4 * 1024 * 1024
     cors_origins: tuple[str, ...] = ()
+    # Identities (#21): who may call ingest (credentials.py), and whether a service may listen
+    # beyond loopback without any credential (exposure.py).
+    credentials_file: str | None = None
+    insecure: bool = False
 
     @property
     def shutdown_grace(self) -> float:
@@ -251,6 +272,7 @@ class Settings:
             worker_health_port=env.port("FBQ_WORKER_HEALTH_PORT", cls.worker_health_port),
             gateway_host=env.text("FBQ_GATEWAY_HOST", cls.gateway_host),
             gateway_port=env.port("FBQ_GATEWAY_PORT", cls.gateway_port),
+            gateway_limits=_gateway_limits_from_env(env),
             ingest_addr=env.text("FBQ_INGEST_ADDR", cls.ingest_addr),
             admin_token=env.secret("FBQ_ADMIN_TOKEN"),
             grpc_token=env.secret("FBQ_GRPC_TOKEN"),
@@ -270,6 +292,8 @@ class Settings:
             log_level=env.pattern(
                 "FBQ_LOG_LEVEL", cls.log_level, _LOG_LEVEL, "DEBUG, INFO, WARNING or ERROR"
             ).upper(),
+            credentials_file=env.optional("FBQ_CREDENTIALS_FILE"),
+            insecure=env.flag("FBQ_INSECURE", cls.insecure),
         )
         _check(settings)
         return settings
@@ -288,6 +312,7 @@ def _queue_from_env(env: Env) -> QueueConfig:
         idempotency_ttl=env.duration("FBQ_IDEMPOTENCY_TTL", q.idempotency_ttl),
         max_waiting=env.integer("FBQ_MAX_WAITING", q.max_waiting, minimum=0),
         submitter_rate=env.rate("FBQ_SUBMITTER_RATE"),
+        principal_rate=env.rate("FBQ_PRINCIPAL_RATE"),
         rate_limit=env.rate("FBQ_RATE_LIMIT"),
         heartbeat_grace=env.duration("FBQ_HEARTBEAT_GRACE", q.heartbeat_grace),
         limits=Limits(
@@ -316,6 +341,17 @@ def _worker_from_env(env: Env) -> WorkerConfig:
         processor=env.text("FBQ_PROCESSOR", w.processor),
         processor_url=env.optional("FBQ_PROCESSOR_URL"),
         liveness_window=env.duration("FBQ_LIVENESS_WINDOW", w.liveness_window),
+    )
+
+
+def _gateway_limits_from_env(env: Env) -> GatewayLimits:
+    g = GatewayLimits
+    return GatewayLimits(
+        header_timeout=env.duration("FBQ_GATEWAY_HEADER_TIMEOUT", g.header_timeout),
+        idle_timeout=env.duration("FBQ_GATEWAY_IDLE_TIMEOUT", g.idle_timeout),
+        max_connections=env.integer(
+            "FBQ_GATEWAY_MAX_CONNECTIONS", g.max_connections, minimum=1, maximum=1_000_000
+        ),
     )
 
 

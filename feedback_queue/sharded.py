@@ -6,9 +6,9 @@ A submission with an idempotency key goes to the shard of that key (a stable has
 means the same with any number of shards: one shard holds it, whoever submits under it. One
 without a key goes to the shard of its submitter. The submitter rate (FBQ_SUBMITTER_RATE) is
 kept per shard, so a submitter whose keyed submissions spread over N shards may reach N times
-it. An id starts with its shard's mark, so reads, retries and deletes by id go straight to the
-right shard (ids made before sharding are looked for in every shard). Workers run one fetch
-loop per shard (worker_service/server.py).
+it; so is FBQ_PRINCIPAL_RATE. An id starts with its shard's mark, so reads, retries and deletes
+by id go straight to the right shard (ids made before sharding are looked for in every shard).
+Workers run one fetch loop per shard (worker_service/server.py).
 
 `QueueApi` is what ingest and the health check use of a queue; workers use the shards themselves.
 """
@@ -28,7 +28,9 @@ from feedback_queue.errors import NotFound, QueueError
 from feedback_queue.job import ID_FIRST, Job, Status
 from feedback_queue.keys import shard_names
 from feedback_queue.queue import (
+    NOBODY,
     EnqueueResult,
+    Owner,
     Page,
     Queue,
     QueueStats,
@@ -53,7 +55,7 @@ class QueueApi(Protocol):
     def max_attempts(self) -> int: ...
 
     async def enqueue_many(
-        self, items: Sequence[tuple[pb.Submission, float]]
+        self, items: Sequence[tuple[pb.Submission, float]], owner: Owner = NOBODY
     ) -> list[EnqueueResult | QueueError]: ...
 
     async def get(self, job_id: str) -> Job: ...
@@ -127,7 +129,7 @@ class ShardedQueue:
         return int.from_bytes(digest, "big") % len(self.shards)
 
     async def enqueue_many(
-        self, items: Sequence[tuple[pb.Submission, float]]
+        self, items: Sequence[tuple[pb.Submission, float]], owner: Owner = NOBODY
     ) -> list[EnqueueResult | QueueError]:
         groups: dict[int, list[int]] = {}
         for position, (submission, _) in enumerate(items):
@@ -135,7 +137,7 @@ class ShardedQueue:
         results: dict[int, EnqueueResult | QueueError] = {}
 
         async def send(shard: int, positions: list[int]) -> None:
-            outcomes = await self.shards[shard].enqueue_many([items[p] for p in positions])
+            outcomes = await self.shards[shard].enqueue_many([items[p] for p in positions], owner)
             results.update(zip(positions, outcomes, strict=True))
 
         await asyncio.gather(*(send(shard, positions) for shard, positions in groups.items()))

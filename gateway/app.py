@@ -1,9 +1,8 @@
-"""The admin HTTP API and dashboard: routes, bearer-token auth, security headers. Built by
-`create_app`."""
+"""The admin HTTP API and dashboard: routes, bearer tokens and roles (gateway/auth.py), security
+headers. Built by `create_app`."""
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -19,7 +18,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from feedback_queue import audit
+from feedback_queue.credentials import Credentials
 from gateway import dashboard, views
+from gateway.auth import HttpAuth, Refusal, forbids
 from gateway.client import IngestClient
 from gateway.errors import from_rpc_error, problem
 from gateway.metrics import QueueCollector
@@ -93,7 +94,8 @@ class AdminApi:
         if name not in views.STATUS_NAMES:
             return problem(400, "status: one of " + ", ".join(views.STATUS_NAMES))
         size = request.query_params.get("pageSize", "50")
-        if not size.isdigit() or not 1 <= int(size) <= 500:
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+        if not (len(size) <= 3 and size.isascii() and size.isdigit()) or not 1 <= int(size) <= 500:
             return problem(400, "pageSize: a whole number from 1 to 500")
         page = await self.client.list(
             views.STATUS_NAMES[name], int(size), request.query_params.get("pageToken", "")
@@ -126,38 +128,42 @@ class AdminApi:
         return JSONResponse({"paused": await self.client.resume()})
 
 
-def require_token(
-    handler: Handler, token: str | None, address: str, action: str | None = None
-) -> Handler:
-    """Require the bearer token (401 without, 403 wrong), and turn ingest's errors into
-    problem responses. An `action` (a call that changes the queue) is audited once admitted."""
-    expected = f"Bearer {token}".encode() if token else None
-    who = audit.token_id(token)
+def guard(handler: Handler, auth: HttpAuth, address: str, method: str, action: str = "") -> Handler:
+    """Admit the caller whose role may call `method` (401 without a token, 403 with a wrong one
+    or a role that may not), and turn ingest's errors into problem responses. An `action` (a
+    call that changes the queue) is audited once the token is known, refused by role or not."""
 
     async def guarded(request: Request) -> Response:
-        if expected is not None:
-            given = request.headers.get("authorization", "")
-            if not given:
-                return problem(
-                    401,
-                    "send Authorization: Bearer <FBQ_ADMIN_TOKEN>",
-                    {"WWW-Authenticate": 'Bearer realm="fbq-admin"'},
-                )
-            if not hmac.compare_digest(given.encode(), expected):
-                log.info("%s %s refused: wrong token", request.method, request.url.path)
-                return problem(403, "the token is not the admin token")
-        try:
-            response = await handler(request)
-        except grpc.aio.AioRpcError as error:
+        caller = auth.caller(request.headers.get("authorization", ""))
+        if isinstance(caller, Refusal):
+            if caller.status == 401:
+                return problem(401, caller.detail, {"WWW-Authenticate": 'Bearer realm="fbq-admin"'})
+            log.info("%s %s refused: wrong token", request.method, request.url.path)
+            return problem(caller.status, caller.detail)
+        refused = forbids(caller, method)
+        response: Response
+        if refused is not None:
             log.info(
-                "%s %s: ingest answered %s", request.method, request.url.path, error.code().name
+                "%s %s refused: %s may not %s",
+                request.method,
+                request.url.path,
+                caller.who,
+                method,
             )
-            response = from_rpc_error(error, address)
+            response = problem(refused.status, refused.detail, reason=refused.reason)
+        else:
+            try:
+                response = await handler(request)
+            except grpc.aio.AioRpcError as error:
+                log.info(
+                    "%s %s: ingest answered %s", request.method, request.url.path, error.code().name
+                )
+                response = from_rpc_error(error, address)
         if action:
             target = request.path_params.get("id") or (
                 "all-failed" if action == "RetryAllFailed" else "queue"
             )
-            audit.record(who, action, target, str(response.status_code))
+            audit.record(caller.who, action, target, str(response.status_code))
         return response
 
     return guarded
@@ -177,27 +183,35 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(
-    client: IngestClient, *, token: str | None, cors_origins: tuple[str, ...] = ()
+    client: IngestClient,
+    *,
+    token: str | None,
+    cors_origins: tuple[str, ...] = (),
+    credentials: Credentials | None = None,
 ) -> Starlette:
-    """The ASGI app; `token` None means no auth (only allowed on loopback, see server.py)."""
+    """The ASGI app: `token` (FBQ_ADMIN_TOKEN) is an admin, `credentials`' principals have their
+    roles; neither means no auth (only allowed on loopback, see server.py)."""
     h = AdminApi(client)
+    auth = HttpAuth(token, credentials or Credentials({}, {}))
 
-    def admin(path: str, handler: Handler, method: str = "GET", action: str = "") -> Route:
-        guarded = require_token(handler, token, client.address, action or None)
-        return Route(f"/api/admin{path}", guarded, methods=[method])
+    def admin(path: str, handler: Handler, rpc: str, http: str = "GET", action: str = "") -> Route:
+        guarded = guard(handler, auth, client.address, rpc, action)
+        return Route(f"/api/admin{path}", guarded, methods=[http])
 
     routes = [
         Route("/healthz", h.healthz),
         Route("/metrics", h.metrics),
-        admin("/system/redis-health", h.redis_health),
-        admin("/queue/stats", h.stats),
-        admin("/queue/pause", h.pause, "POST", "PauseQueue"),
-        admin("/queue/resume", h.resume, "POST", "ResumeQueue"),
-        admin("/submissions", h.list_submissions),
-        admin("/submissions/retry-failed", h.retry_failed, "POST", "RetryAllFailed"),
-        admin("/submissions/{id}", h.get_submission),
-        admin("/submissions/{id}", h.delete, "DELETE", "DeleteSubmission"),
-        admin("/submissions/{id}/retry", h.retry, "POST", "RetrySubmission"),
+        admin("/system/redis-health", h.redis_health, "GetRedisHealth"),
+        admin("/queue/stats", h.stats, "GetQueueStats"),
+        admin("/queue/pause", h.pause, "PauseQueue", "POST", "PauseQueue"),
+        admin("/queue/resume", h.resume, "ResumeQueue", "POST", "ResumeQueue"),
+        admin("/submissions", h.list_submissions, "ListSubmissions"),
+        admin(
+            "/submissions/retry-failed", h.retry_failed, "RetrySubmission", "POST", "RetryAllFailed"
+        ),
+        admin("/submissions/{id}", h.get_submission, "GetSubmission"),
+        admin("/submissions/{id}", h.delete, "DeleteSubmission", "DELETE", "DeleteSubmission"),
+        admin("/submissions/{id}/retry", h.retry, "RetrySubmission", "POST", "RetrySubmission"),
         *dashboard.routes(),
     ]
 

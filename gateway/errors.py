@@ -35,15 +35,21 @@ def http_status(code: grpc.StatusCode) -> int:
     return HTTP_FOR.get(code, 502)
 
 
-def problem(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    """A problem-details body; `detail` must never carry a secret or a stack trace."""
+def problem(
+    status: int, detail: str, headers: dict[str, str] | None = None, *, reason: str = ""
+) -> JSONResponse:
+    """A problem-details body; `detail` must never carry a secret or a stack trace. A `reason`
+    (e.g. ROLE_FORBIDS) is a machine-readable extension member."""
+    body: dict[str, object] = {
+        "type": "about:blank",
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if reason:
+        body["reason"] = reason
     return JSONResponse(
-        {
-            "type": "about:blank",
-            "title": TITLES.get(status, "Error"),
-            "status": status,
-            "detail": detail,
-        },
+        body,
         status_code=status,
         media_type="application/problem+json",
         headers=headers,

@@ -2,8 +2,9 @@
 
     fbq gateway [--host H] [--port P] [--insecure-no-auth]  |  python -m gateway
 
-It refuses to start without FBQ_ADMIN_TOKEN, unless --insecure-no-auth is given and it binds to
-loopback only.
+It refuses to start without FBQ_ADMIN_TOKEN or FBQ_CREDENTIALS_FILE (tokens with roles,
+gateway/auth.py), unless --insecure-no-auth is given and it binds to loopback only. Slow and
+idle connections are bounded (gateway/connections.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ import sys
 import uvicorn
 
 from feedback_queue import logs
+from feedback_queue.credentials import Credentials
+from feedback_queue.errors import ConfigError
 from feedback_queue.settings import Settings
+from gateway import connections
 from gateway.app import create_app
 from gateway.client import IngestClient
 
@@ -61,16 +65,23 @@ def run(settings: Settings, *, insecure_no_auth: bool = False) -> None:
     """Serve until stopped (`fbq gateway`, `python -m gateway`)."""
     host, port = settings.gateway_host, settings.gateway_port
     token = settings.admin_token
-    if not token:
+    try:
+        credentials = (
+            Credentials.load(settings.credentials_file) if settings.credentials_file else None
+        )
+    except ConfigError as exc:
+        sys.exit(f"fbq gateway: {exc}")
+    if not token and not credentials:
         if not insecure_no_auth:
             sys.exit(
-                "fbq gateway: FBQ_ADMIN_TOKEN is not set; set it (the admin API needs a token), "
-                "or pass --insecure-no-auth with --host 127.0.0.1 for a local trial"
+                "fbq gateway: FBQ_ADMIN_TOKEN is not set; set it (the admin API needs a token) "
+                "or FBQ_CREDENTIALS_FILE (tokens with roles), or pass --insecure-no-auth with "
+                "--host 127.0.0.1 for a local trial"
             )
         if not is_loopback(host):
             sys.exit(f"fbq gateway: --insecure-no-auth only binds to loopback, not {host}")
     logs.configure(settings.log_level, settings.secrets())
-    if not token:
+    if not token and not credentials:
         log.warning("the admin API has NO authentication (--insecure-no-auth, loopback only)")
     tls = settings.tls
     if tls.cert is None and not is_loopback(host):
@@ -80,11 +91,25 @@ def run(settings: Settings, *, insecure_no_auth: bool = False) -> None:
             host,
         )
     client = IngestClient(settings.ingest_addr, settings.rpc_deadline, settings.grpc_token, tls)
-    app = create_app(client, token=token, cors_origins=settings.cors_origins)
+    app = create_app(
+        client, token=token, cors_origins=settings.cors_origins, credentials=credentials
+    )
+    limits = settings.gateway_limits
+    cap = connections.fit_open_files(limits)
+    if cap < limits.max_connections:
+        log.warning(
+            "FBQ_GATEWAY_MAX_CONNECTIONS=%d does not fit the open-file limit (ulimit -n): "
+            "at most %d connections",
+            limits.max_connections,
+            cap,
+        )
     uvicorn.run(
         app,
         host=host,
         port=port,
+        http=connections.guarded_protocol(limits, cap),
+        timeout_keep_alive=max(1, round(limits.idle_timeout)),
+        backlog=connections.BACKLOG,
         log_level=settings.log_level.lower(),
         log_config=None,  # our logging (and its masking of secrets), not uvicorn's own
         access_log=False,

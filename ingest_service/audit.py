@@ -1,4 +1,5 @@
-"""Audit of the AdminService calls that change the queue (feedback_queue/audit.py)."""
+"""Audit of the AdminService calls that change the queue (feedback_queue/audit.py), naming the
+principal that made them (`identity.current()`, set by the auth interceptor)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 import grpc
 
 from feedback_queue import audit
+from ingest_service import identity
 from ingest_service.auth import Continuation, Handler, _Interceptor
 
 SERVICE = "/feedback_queue.v1.AdminService/"
@@ -22,15 +24,14 @@ class AuditInterceptor(_Interceptor):
         action = method.removeprefix(SERVICE)
         if handler is None or not method.startswith(SERVICE) or action not in AUDITED:
             return handler
-        metadata = handler_call_details.invocation_metadata or ()
-        given = next((str(v) for k, v in metadata if k == "authorization"), "")
-        who = audit.token_id(given.removeprefix("Bearer ") or None)
         # Every audited method is unary; under grpc.aio its behaviour is a coroutine function
         # (the stubs type it as the sync one).
         inner: Any = handler.unary_unary
 
         async def audited(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             target = _target(request)
+            # Read in the call: under mutual TLS the principal is only known once it runs.
+            who = audit.principal(identity.current().name)
             try:
                 reply = await inner(request, context)
             except BaseException:

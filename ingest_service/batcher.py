@@ -11,9 +11,11 @@ import asyncio
 from dataclasses import dataclass, field
 
 from feedback_queue.errors import QueueError
-from feedback_queue.queue import EnqueueResult
+from feedback_queue.queue import NOBODY, EnqueueResult, Owner
 from feedback_queue.sharded import QueueApi
 from feedback_queue.v1 import queue_pb2 as pb
+
+_Item = tuple[pb.Submission, float, Owner, "asyncio.Future[EnqueueResult]"]
 
 
 @dataclass
@@ -21,16 +23,16 @@ class Batcher:
     queue: QueueApi
     max_batch: int = 256
     max_in_flight: int = 4
-    _pending: list[tuple[pb.Submission, float, asyncio.Future[EnqueueResult]]] = field(
-        default_factory=list
-    )
+    _pending: list[_Item] = field(default_factory=list)
     _flushers: int = 0
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
-    async def submit(self, submission: pb.Submission, delay: float) -> EnqueueResult:
+    async def submit(
+        self, submission: pb.Submission, delay: float, owner: Owner = NOBODY
+    ) -> EnqueueResult:
         """Enqueue one submission with whatever else is waiting; raise its own error."""
         future: asyncio.Future[EnqueueResult] = asyncio.get_running_loop().create_future()
-        self._pending.append((submission, delay, future))
+        self._pending.append((submission, delay, owner, future))
         if self._flushers < self.max_in_flight:
             self._flushers += 1
             task = asyncio.create_task(self._flush())
@@ -41,11 +43,18 @@ class Batcher:
     async def _flush(self) -> None:
         try:
             while self._pending:
-                batch = self._pending[: self.max_batch]
-                del self._pending[: self.max_batch]
+                # One owner per write (each principal's submissions carry its name and its
+                # idempotency scope): the first waiting call's, and every other of its calls.
+                owner = self._pending[0][2]
+                batch: list[_Item] = []
+                rest: list[_Item] = []
+                for item in self._pending:
+                    mine = item[2] == owner and len(batch) < self.max_batch
+                    (batch if mine else rest).append(item)
+                self._pending = rest
                 results: list[EnqueueResult | QueueError]
                 try:
-                    results = await self.queue.enqueue_many([(s, d) for s, d, _ in batch])
+                    results = await self.queue.enqueue_many([(s, d) for s, d, _, _ in batch], owner)
                 except QueueError as exc:
                     results = [exc] * len(batch)
                 except BaseException:  # cancelled at shutdown: the callers' calls end too

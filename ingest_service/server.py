@@ -17,9 +17,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from redis.asyncio import Redis
 
-from feedback_queue import logs, tls
+from feedback_queue import exposure, logs, tls
 from feedback_queue.connection import create_client
-from feedback_queue.errors import QueueError
+from feedback_queue.credentials import Credentials
+from feedback_queue.errors import ConfigError, QueueError
 from feedback_queue.loop import run_loop
 from feedback_queue.queue import Queue
 from feedback_queue.rpc import MESSAGE_OVERHEAD, HealthReporter, server_options
@@ -30,7 +31,7 @@ from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 from ingest_service.admin import AdminServicer
 from ingest_service.audit import AuditInterceptor
-from ingest_service.auth import TokenAuthInterceptor
+from ingest_service.auth import AuthInterceptor
 from ingest_service.bounds import BoundsInterceptor
 from ingest_service.decoding import DecodeErrorInterceptor
 from ingest_service.submissions import SubmissionServicer
@@ -52,6 +53,7 @@ class IngestServer:
     queue: QueueApi
     health: HealthReporter
     settings: Settings
+    credentials: Credentials
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -59,12 +61,13 @@ class IngestServer:
         await self.server.start()
         self._tasks.append(asyncio.create_task(self.health.run()))
         log.info(
-            "ingest serving queue %s on :%d (Redis %s, auth %s)",
+            "ingest serving queue %s on :%d (Redis %s, %d principals)",
             self.queue.name,
             self.port,
             self.settings.redis.address,
-            "on" if self.settings.grpc_token else "off",
+            len(self.credentials.names),
         )
+        _warn_about_credentials(self.settings, self.credentials)
 
     async def stop(self, grace: float | None = None) -> None:
         """Health to NOT_SERVING, refuse new calls, let running ones finish within `grace`."""
@@ -99,6 +102,8 @@ def create_server(
             if settings.queue.shards > 1
             else Queue.from_settings(settings, client)
         )
+    # Loaded once, here: a malformed file stops the start with its line number.
+    credentials = Credentials.of(settings.credentials_file, settings.grpc_token)
     health = HealthReporter(queue.ping, SERVICE_NAMES, settings.health_interval)
     # Auth first: a refused call is logged as refused, not audited as an action.
     # Caps after auth, which tells who calls (identity.py), and before everything that works.
@@ -107,8 +112,9 @@ def create_server(
         AuditInterceptor(),
         DecodeErrorInterceptor(),
     ]
-    if settings.grpc_token:
-        interceptors.insert(0, TokenAuthInterceptor(settings.grpc_token))
+    if credentials:
+        certificates = settings.tls.client_ca is not None
+        interceptors.insert(0, AuthInterceptor(credentials, certificates=certificates))
     server = grpc.aio.server(
         interceptors=interceptors,
         options=server_options(
@@ -140,11 +146,23 @@ def create_server(
         )
     address = bind_address(settings.ingest_host, settings.ingest_port if port is None else port)
     bound = tls.add_port(server, address, settings.tls)
-    return IngestServer(server, bound, queue, health, settings)
+    return IngestServer(server, bound, queue, health, settings, credentials)
+
+
+def _warn_about_credentials(settings: Settings, credentials: Credentials) -> None:
+    if settings.grpc_token:
+        log.warning(
+            "FBQ_GRPC_TOKEN is an admin credential (principal admin): every producer that "
+            "shares it may list, read, delete and pause; give producers their own "
+            "(fbq credentials add NAME --role producer, FBQ_CREDENTIALS_FILE)"
+        )
+    if not credentials and not settings.tls.client_ca:
+        log.warning("ingest has no credentials: every caller is admin (principal anonymous)")
 
 
 async def serve(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT, then shut down gracefully."""
+    exposure.check_ingest(settings)
     ingest = create_server(settings)
     await require_redis(ingest.queue, settings.startup_timeout)
     stop = asyncio.Event()
@@ -163,5 +181,5 @@ def run(settings: Settings) -> None:
     logs.configure(settings.log_level, settings.secrets())
     try:
         run_loop(serve(settings))
-    except QueueError as exc:
+    except (QueueError, ConfigError) as exc:
         sys.exit(f"fbq ingest: {exc}")

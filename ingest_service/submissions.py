@@ -7,8 +7,14 @@ import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 
-from feedback_queue.errors import BatchTooLarge, InvalidSubmission, QueueError, QueueUnavailable
-from feedback_queue.job import FINAL
+from feedback_queue.errors import (
+    BatchTooLarge,
+    InvalidSubmission,
+    NotFound,
+    QueueError,
+    QueueUnavailable,
+)
+from feedback_queue.job import FINAL, Job
 from feedback_queue.queue import EnqueueResult
 from feedback_queue.record import Record
 from feedback_queue.refusal import refusal_for
@@ -17,6 +23,7 @@ from feedback_queue.sharded import QueueApi
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 from feedback_queue.validation import validate_id
+from ingest_service import identity
 from ingest_service.batcher import Batcher
 from ingest_service.readahead import ReadAhead
 from ingest_service.throttle import ThrottledLog
@@ -132,7 +139,7 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
     async def Submit(self, request: pb.SubmitRequest, context: Context) -> pb.SubmitResponse:
         try:
             submission, delay = check_request(request)
-            return accepted(await self.batcher.submit(submission, delay))
+            return accepted(await self.batcher.submit(submission, delay, identity.owner()))
         except QueueError as exc:
             await abort(context, exc, "Submit")
 
@@ -216,7 +223,8 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
                 outcomes.append(None)
             except QueueError as exc:
                 outcomes.append(exc)
-        results = iter(await self.queue.enqueue_many(valid)) if valid else iter(())
+        owner = identity.owner()
+        results = iter(await self.queue.enqueue_many(valid, owner)) if valid else iter(())
         return [o if o is not None else next(results) for o in outcomes]
 
     def _stream_response(
@@ -239,10 +247,18 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
         self, request: pb.GetSubmissionRequest, context: Context
     ) -> pb.SubmissionInfo:
         try:
-            job = await self.queue.get(request.id)
+            job = await self._visible(request.id)
         except QueueError as exc:
             await abort(context, exc, "GetSubmission")
         return job.to_info(self.queue.max_attempts)
+
+    async def _visible(self, job_id: str) -> Job:
+        """The job, if the caller may see it; another principal's is NOT_FOUND to a producer,
+        exactly as an unknown id, so ids cannot be probed."""
+        job = await self.queue.get(job_id)
+        if not identity.may_see(job.owner):
+            raise NotFound(job_id)
+        return job
 
     async def WatchSubmission(
         self, request: pb.WatchSubmissionRequest, context: Context
@@ -258,7 +274,8 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
                 glance = await self.queue.glance(request.id)
                 if glance != glanced:
                     glanced = glance
-                    job = await self.queue.get(request.id)
+                    # Whose it is is checked at the first read: the owner never changes.
+                    job = await self._visible(request.id)
                     if (seen := fingerprint(job.record)) != last:
                         last = seen
                         yield job.to_info(self.queue.max_attempts)

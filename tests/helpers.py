@@ -40,7 +40,7 @@ def variables_read() -> set[str]:
     asked: set[str] = set()
     for environ in _BRANCHES:
         Settings.from_env(_Recording(environ, asked))
-    return {name for name in asked if not name.endswith("_FILE")}
+    return {name for name in asked if name.removesuffix("_FILE") not in asked - {name}}
 
 
 async def redis_ms(client: Redis) -> int:

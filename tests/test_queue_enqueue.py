@@ -70,8 +70,15 @@ async def test_replayed_enqueue_script_creates_nothing_twice(
     keys = [k.waiting, k.delayed, k.idem, k.idem_expiry, k.stats, k.job_prefix, k.submitter_prefix]
     now = int(clock.now * 1000)
     # now, idempotency TTL, cap, rate, period; then the jobs: id, payload, key, digest, delay,
-    # submitter
-    args: list[Arg] = [now, 60_000, 0, 0, 0, pack_jobs([(job_id, payload, "k9", "d1", 0, "s1")])]
+    # submitter, owner
+    args: list[Arg] = [
+        now,
+        60_000,
+        0,
+        0,
+        0,
+        pack_jobs([(job_id, payload, "k9", "d1", 0, "s1", "")]),
+    ]
     first = await queue.scripts.enqueue(keys=keys, args=args)
     replay = await queue.scripts.enqueue(keys=keys, args=args)
     assert first == [job_id.encode(), Status.WAITING, 0]
@@ -86,7 +93,7 @@ async def test_replayed_enqueue_script_creates_nothing_twice(
         0,
         0,
         0,
-        pack_jobs([("other-id-01", payload, "", "", 0, "s1")]),
+        pack_jobs([("other-id-01", payload, "", "", 0, "s1", "")]),
     ]
     await queue.scripts.enqueue(keys=keys, args=args2)
     assert (await queue.scripts.enqueue(keys=keys, args=args2))[2] == 2

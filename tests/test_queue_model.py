@@ -713,7 +713,9 @@ def test_queue_follows_its_model(
     # Ids in the order the jobs are created: Redis breaks ties (jobs due in the same ms) by id,
     # and Hypothesis needs an example to run alike each time it runs it; random ids would not.
     numbers = itertools.count()
-    monkeypatch.setattr(producing, "new_id", lambda: f"job{next(numbers):08d}")
+    monkeypatch.setattr(
+        producing, "new_ids", lambda count: [f"job{next(numbers):08d}" for _ in range(count)]
+    )
 
     class OnTheTestsRedis(QueueModel):
         server = redis_server

@@ -63,8 +63,15 @@ async def test_the_script_stores_the_status_of_where_it_puts_the_id(
     payload = submission().SerializeToString(deterministic=True)
     job_id = new_id()
     # now (0: Redis's clock), idempotency TTL, cap, rate, period; then the jobs: id, payload,
-    # key, digest, delay (ms), submitter
-    args: list[Arg] = [0, 60_000, 0, 0, 0, pack_jobs([(job_id, payload, "", "", delay_ms, "s1")])]
+    # key, digest, delay (ms), submitter, owner
+    args: list[Arg] = [
+        0,
+        60_000,
+        0,
+        0,
+        0,
+        pack_jobs([(job_id, payload, "", "", delay_ms, "s1", "")]),
+    ]
     [_, status, _] = await queue.scripts.enqueue(keys=keys, args=args)
     assert status == stored
     assert await where(queue, client, job_id) == (stored, in_waiting, not in_waiting)

@@ -181,6 +181,7 @@ async def test_services_exit_with_the_cause(module: str) -> None:
         **os.environ,
         "REDIS_URL": f"redis://user:secret-pw-42@127.0.0.1:{port}/0",
         "FBQ_STARTUP_TIMEOUT": "1s",
+        "FBQ_INGEST_HOST": "127.0.0.1",
         "FBQ_INGEST_PORT": "0",
         "FBQ_WORKER_HEALTH_PORT": "0",
     }

@@ -3,6 +3,10 @@
 2xx: the body is the result. 429 and 5xx, timeouts and connection errors: retry later, no
 sooner than a Retry-After header says. Any other 4xx: the service will never accept this
 submission, so it is dead-lettered. One pooled client serves every job of the worker.
+
+The URL may carry the service's API key (a query parameter, a password): httpx's own request
+log, which prints it whole, is kept quiet (feedback_queue/logs.py), and no line of ours names
+it. What the service answers stays out of the logs too (it may quote the submission).
 """
 
 from __future__ import annotations
@@ -65,9 +69,10 @@ class HttpProcessor:
                 f"the model service answered HTTP {status}",
                 retry_after=retry_after(response.headers.get("retry-after")),
             )
+        # The body often quotes the submission: kept on it as the error's detail, not logged.
         raise PermanentError(
-            f"the model service refused the submission: HTTP {status}: "
-            f"{response.text[:_BODY_IN_ERROR]}"
+            f"the model service refused the submission: HTTP {status}",
+            detail=response.text[:_BODY_IN_ERROR],
         )
 
     async def aclose(self) -> None:

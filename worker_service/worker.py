@@ -279,9 +279,10 @@ class Worker:
             asyncio.current_task().uncancel()  # type: ignore[union-attr]
             self._failed(job, f"timed out after {self.config.job_timeout:g}s (FBQ_JOB_TIMEOUT)")
         except (PermanentError, InvalidSubmission, DecodeError) as exc:
-            self._failed(job, f"{type(exc).__name__}: {exc}", permanent=True)
+            detail = exc.detail if isinstance(exc, PermanentError) else ""
+            self._failed(job, f"{type(exc).__name__}: {exc}", permanent=True, detail=detail)
         except RetryableError as exc:
-            self._failed(job, str(exc), retry_after=exc.retry_after)
+            self._failed(job, str(exc), retry_after=exc.retry_after, detail=exc.detail)
         except Exception as exc:
             log.warning("job %s attempt %d raised", job.id, job.attempts, exc_info=True)
             self._failed(job, f"{type(exc).__name__}: {exc}")
@@ -324,10 +325,18 @@ class Worker:
                 task.cancel()
 
     def _failed(
-        self, job: Job, error: str, *, permanent: bool = False, retry_after: float = 0.0
+        self,
+        job: Job,
+        error: str,
+        *,
+        permanent: bool = False,
+        retry_after: float = 0.0,
+        detail: str = "",
     ) -> None:
+        # `detail` may quote the submission: stored with the error, kept out of the log.
         log.info("job %s attempt %d failed: %s", job.id, job.attempts, error)
-        self._outcomes.fail(Failure(job, error, permanent, retry_after))
+        stored = f"{error}: {detail}" if detail else error
+        self._outcomes.fail(Failure(job, stored, permanent, retry_after))
         self.failed += 1
 
     async def _flusher(self) -> None:

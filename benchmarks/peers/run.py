@@ -162,6 +162,8 @@ def cases(options: argparse.Namespace) -> list[Case]:
             found.append(
                 Case(system, "memory", spec["bulk" if "bulk" in spec else "single"], memory)
             )
+    if options.kinds:
+        found = [case for case in found if case.kind in options.kinds]
     return found
 
 
@@ -312,6 +314,12 @@ def main() -> None:
         type=lambda s: s.split(","),
         default=None,
         help="only these, e.g. RQ,BullMQ,Feedback",
+    )
+    cli.add_argument(
+        "--kinds",
+        type=lambda s: s.split(","),
+        default=None,
+        help="only these measures, e.g. enqueue,enqueue_bulk (a short run for the bulk targets)",
     )
     cli.add_argument("--note", default="", help="the load situation, written with the results")
     cli.add_argument(

@@ -18,6 +18,7 @@ from feedback_queue.cli.commands.parsing import (
     positive_duration,
     positive_int,
 )
+from feedback_queue.cli.credentials_parser import add_credentials
 from feedback_queue.settings import Settings, load
 from feedback_queue.up import Options
 
@@ -121,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_client_commands(commands)
     debug, _, json_output = _parents()
     add_check(commands, [debug, json_output], _command("check", "check"))
+    add_credentials(commands, [debug], _command("credentials", "add"))
     return parser
 
 

@@ -34,7 +34,7 @@ SendMany = Callable[
 Expired = Callable[[], FbqError]
 
 
-@dataclass
+@dataclass(eq=False)  # each item is itself (kept in a set)
 class _Item:
     request: pb.SubmitRequest
     size: int
@@ -63,6 +63,10 @@ class Batcher:
         self._in_flight = 0
         self._scheduled = False  # a flush task is made and has not taken its items yet
         self._tasks: set[asyncio.Task[None]] = set()
+        # Deadlines: one timer for the batcher, at the nearest deadline of the items not yet
+        # answered, instead of one per submit (asyncio's timer heap compares in Python).
+        self._waiting: set[_Item] = set()
+        self._sweep: asyncio.TimerHandle | None = None
 
     @property
     def in_flight(self) -> int:
@@ -83,16 +87,41 @@ class Batcher:
             request, framed(request.ByteSize()), loop.time() + timeout, loop.create_future()
         )
         self._pending.append(item)
+        self._waiting.add(item)
+        self._sweep_by(loop, item.deadline)
         self._kick()
         try:
-            async with asyncio.timeout_at(item.deadline):
-                return await item.future  # a cancel here cancels the future: it is not sent
-        except TimeoutError:
-            raise self._expired() from None
+            return await item.future  # a cancel here cancels the future: it is not sent
         except asyncio.CancelledError:
             if item.future.done() and not item.future.cancelled():
                 item.future.exception()  # answered as we were cancelled: nobody else reads it
             raise
+        finally:
+            self._waiting.discard(item)
+
+    def _sweep_by(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        """Have the deadline sweep run no later than `deadline`."""
+        if self._sweep is not None:
+            if self._sweep.when() <= deadline:
+                return
+            self._sweep.cancel()
+        self._sweep = loop.call_at(deadline, self._expire_due)
+
+    def _expire_due(self) -> None:
+        """Callers whose deadline passed get DeadlineExceeded (an item still pending is then
+        dropped unsent; one in flight has its answer ignored); then wait for the next one."""
+        self._sweep = None
+        loop = asyncio.get_running_loop()
+        now, nearest = loop.time(), None
+        for item in list(self._waiting):
+            if item.future.done():
+                continue
+            if item.deadline <= now:
+                item.future.set_exception(self._expired())
+            elif nearest is None or item.deadline < nearest:
+                nearest = item.deadline
+        if nearest is not None:
+            self._sweep_by(loop, nearest)
 
     async def _alone(self, request: pb.SubmitRequest, timeout: float) -> pb.SubmitResponse:
         self._in_flight += 1

@@ -7,6 +7,7 @@ an error, never makes a second job.
 
 from __future__ import annotations
 
+import base64
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,9 +36,22 @@ Status = pb.Status
 FINAL = frozenset({pb.COMPLETED, pb.FAILED})
 
 
+_KEYS: list[str] = []
+_KEYS_PER_DRAW = 64
+
+
 def new_key() -> str:
-    """A fresh idempotency key: 24 URL-safe characters, 144 random bits."""
-    return secrets.token_urlsafe(18)
+    """A fresh idempotency key: 24 URL-safe characters, 144 random bits.
+
+    Drawn 64 at a time from one read of the system's random source (every submit makes one).
+    `list.pop` is atomic, so threads sharing the pool never get the same key.
+    """
+    try:
+        return _KEYS.pop()
+    except IndexError:
+        text = base64.urlsafe_b64encode(secrets.token_bytes(18 * _KEYS_PER_DRAW)).decode()
+        _KEYS.extend(text[i : i + 24] for i in range(24, 24 * _KEYS_PER_DRAW, 24))
+        return text[:24]
 
 
 @dataclass(frozen=True)
@@ -53,17 +67,20 @@ class Submission:
     delay: float | None = None
 
     def request(self) -> pb.SubmitRequest:
-        """The SubmitRequest that carries it."""
-        request = pb.SubmitRequest(
-            submission=pb.Submission(
-                submitter_id=self.submitter_id,
-                content=self.content,
-                kind=self.kind,
-                instructions=self.instructions,
-                metadata=dict(self.metadata),
-                idempotency_key=self.idempotency_key,
-            )
-        )
+        """The SubmitRequest that carries it (filled field by field: a quarter of the CPU of
+        building the nested messages from keywords, on every submit)."""
+        request = pb.SubmitRequest()
+        sub = request.submission
+        sub.SetInParent()  # present even when every field is empty: the server names the field
+        sub.submitter_id = self.submitter_id
+        sub.content = self.content
+        sub.idempotency_key = self.idempotency_key
+        if self.kind:
+            sub.kind = self.kind
+        if self.instructions:
+            sub.instructions = self.instructions
+        if self.metadata:
+            sub.metadata.update(self.metadata)
         if self.delay:
             delay = Duration()
             delay.FromNanoseconds(round(self.delay * 1e9))

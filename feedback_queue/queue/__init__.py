@@ -20,8 +20,10 @@ from feedback_queue.queue.housekeeping import Housekeeping
 from feedback_queue.queue.producing import Producing
 from feedback_queue.queue.steering import Steering
 from feedback_queue.queue.values import (
+    NOBODY,
     EnqueueResult,
     Failure,
+    Owner,
     Page,
     QueueStats,
     ServerInfo,
@@ -31,9 +33,11 @@ from feedback_queue.queue.values import (
 from feedback_queue.settings import Settings
 
 __all__ = [
+    "NOBODY",
     "Arg",
     "EnqueueResult",
     "Failure",
+    "Owner",
     "Page",
     "Queue",
     "QueueStats",

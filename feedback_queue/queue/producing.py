@@ -26,7 +26,7 @@ from feedback_queue.errors import (
 from feedback_queue.job import Status, new_ids
 from feedback_queue.outcomes import Enqueued
 from feedback_queue.queue.base import Arg, QueueBase
-from feedback_queue.queue.values import EnqueueResult
+from feedback_queue.queue.values import NOBODY, EnqueueResult, Owner
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.validation import validate_delay, validate_submission
 
@@ -39,8 +39,8 @@ _STATUSES = {int(status): status for status in Status}
 _NOT_YET = QueueError("not enqueued")
 
 
-def pack_jobs(jobs: Sequence[tuple[str, bytes, str, str, int, str]]) -> bytes:
-    """enqueue.lua's ARGV[6]: (id, payload, key, digest, delay ms, submitter) per job.
+def pack_jobs(jobs: Sequence[tuple[str, bytes, str, str, int, str, str]]) -> bytes:
+    """enqueue.lua's ARGV[6]: (id, payload, key, digest, delay ms, submitter, owner) per job.
 
     Every string as msgpack's raw type: Redis's cmsgpack does not read the bin types."""
     return cast(bytes, msgpack.packb(jobs, use_bin_type=False))
@@ -55,17 +55,20 @@ class _Pending(NamedTuple):
 
 
 class Producing(QueueBase):
-    async def enqueue(self, submission: pb.Submission, delay: float = 0.0) -> EnqueueResult:
+    async def enqueue(
+        self, submission: pb.Submission, delay: float = 0.0, owner: Owner = NOBODY
+    ) -> EnqueueResult:
         """Validate and durably enqueue one submission; raise on refusal."""
-        result = (await self.enqueue_many([(submission, delay)]))[0]
+        result = (await self.enqueue_many([(submission, delay)], owner))[0]
         if isinstance(result, QueueError):
             raise result
         return result
 
     async def enqueue_many(
-        self, items: Sequence[tuple[pb.Submission, float]]
+        self, items: Sequence[tuple[pb.Submission, float]], owner: Owner = NOBODY
     ) -> list[EnqueueResult | QueueError]:
-        """Enqueue many (submission, delay) pairs; each gets its result or its own error.
+        """Enqueue many (submission, delay) pairs of one `owner`; each gets its result or its
+        own error.
 
         One script call per chunk of ENQUEUE_CHUNK. Invalid items fail alone and are not sent.
         Redis failing at a chunk (down, out of memory) fails that chunk and the ones after it,
@@ -78,7 +81,7 @@ class Producing(QueueBase):
             for start in range(0, len(pending), ENQUEUE_CHUNK):
                 chunk = pending[start : start + ENQUEUE_CHUNK]
                 try:
-                    outcomes = await self._enqueue_chunk(chunk)
+                    outcomes = await self._enqueue_chunk(chunk, owner)
                 except QueueError as exc:
                     for item in pending[start:]:
                         results[item.position] = exc
@@ -116,8 +119,10 @@ class Producing(QueueBase):
             )
         return results, pending
 
-    async def _enqueue_chunk(self, chunk: Sequence[_Pending]) -> list[EnqueueResult | QueueError]:
-        rate = self.config.submitter_rate
+    async def _enqueue_chunk(
+        self, chunk: Sequence[_Pending], owner: Owner
+    ) -> list[EnqueueResult | QueueError]:
+        rate, owner_rate = self.config.submitter_rate, self.config.principal_rate
         args: list[Arg] = [
             self.now_arg(),
             int(self.config.idempotency_ttl * 1000),
@@ -130,21 +135,26 @@ class Producing(QueueBase):
             (
                 mark + drawn[len(mark) :],
                 payload,
-                key,
+                owner.idempotency_key(key),
                 hashlib.blake2b(payload, digest_size=12).hexdigest() if key else "",
                 # Rounded up: any positive delay is due after now, so the job starts DELAYED in
                 # `delayed` (rounded down, a sub-millisecond delay would be due now).
                 math.ceil(delay * 1000) if delay > 0 else 0,
                 submitter_id,
+                owner.name,
             )
             for (_, payload, key, delay, submitter_id), drawn in zip(
                 chunk, new_ids(len(chunk)), strict=True
             )
         ]
         args.append(pack_jobs(jobs))
+        args += [
+            owner_rate.limit if owner_rate else 0,
+            int(owner_rate.period * 1000) if owner_rate else 0,
+        ]
         k = self.keys
         keys = [k.waiting, k.delayed, k.idem, k.idem_expiry, k.stats, k.job_prefix]
-        keys.append(k.submitter_prefix)
+        keys += [k.submitter_prefix, k.principal_prefix]
         if self.config.min_replicas_ack:
             raw = await self._replicated(keys, args)
         else:
@@ -199,6 +209,13 @@ class Producing(QueueBase):
                 return RateLimited(
                     f"submitter is over its rate of {self.config.submitter_rate} "
                     f"(FBQ_SUBMITTER_RATE); retry in {wait:.1f}s",
+                    retry_after=wait,
+                )
+            case Enqueued.PRINCIPAL_LIMITED:
+                wait = status / 1000
+                return RateLimited(
+                    f"this principal is over its rate of {self.config.principal_rate} "
+                    f"(FBQ_PRINCIPAL_RATE); retry in {wait:.1f}s",
                     retry_after=wait,
                 )
             case Enqueued.QUEUE_FULL:

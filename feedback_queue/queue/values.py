@@ -13,6 +13,23 @@ MAX_PAGE = 500
 
 
 @dataclass(frozen=True)
+class Owner:
+    """Who submits: the principal recorded with each submission (`name`, "" for none), and the
+    namespace of its idempotency keys (`scope`, "" for the unscoped one of before roles)."""
+
+    name: str = ""
+    scope: str = ""
+
+    def idempotency_key(self, key: str) -> str:
+        """`key` in this owner's namespace: one principal can neither take nor probe another's
+        keys. Principal names hold no line break, so scoped keys never meet."""
+        return f"{self.scope}\n{key}" if self.scope and key else key
+
+
+NOBODY = Owner()
+
+
+@dataclass(frozen=True)
 class EnqueueResult:
     id: str
     status: Status
@@ -87,10 +104,19 @@ class Page:
         return cls(jobs, str(offset + limit) if more else "", total)
 
 
+# A listing cursor is an offset: ASCII digits, no more of them than any real listing needs
+# (a longer one is no token of ours, and int() of thousands of digits is slow or refused).
+MAX_CURSOR_DIGITS = 15
+
+
 def page_window(cursor: str, limit: int) -> tuple[int, int]:
     """Offset and size of the page a listing cursor (from `Page.next_cursor`) asks for."""
-    if cursor and not cursor.isdigit():
-        raise InvalidSubmission("page_token", "not a token from a previous page")
+    if cursor and not (len(cursor) <= MAX_CURSOR_DIGITS and cursor.isascii() and cursor.isdigit()):
+        raise InvalidSubmission(
+            "page_token",
+            "not a token from a previous page: pass the last page's next_page_token, "
+            "or none for the first page",
+        )
     return int(cursor or 0), max(1, min(limit, MAX_PAGE))
 
 

@@ -2,20 +2,24 @@
 -- uses: codec, clock, limiter
 -- KEYS[1] = waiting list        KEYS[2] = delayed zset      KEYS[3] = idem hash
 -- KEYS[4] = idem-expiry zset    KEYS[5] = stats hash        KEYS[6] = job key prefix
--- KEYS[7] = submitter rate key prefix
+-- KEYS[7] = submitter rate key prefix   KEYS[8] = principal rate key prefix
 -- ARGV[1] = a test's fixed now (ms; 0: Redis's clock)   ARGV[2] = idempotency TTL (ms)
 -- ARGV[3] = waiting cap (0: none)
 -- ARGV[4] = submissions per submitter per period (0: no limit)   ARGV[5] = that period (ms)
--- ARGV[6] = the jobs, one MessagePack array of arrays (one argument, not six per job: the
+-- ARGV[6] = the jobs, one MessagePack array of arrays (one argument, not seven per job: the
 -- client packs a batch in C instead of encoding thousands of arguments one by one), each:
--- id, payload, idempotency key ('' for none), payload digest, delay (ms, 0: none),
--- submitter id. The record is written here, stamped with Redis's clock: a job with a delay goes
+-- id, payload, idempotency key ('' for none; already scoped to the owner), payload digest,
+-- delay (ms, 0: none), submitter id, owner (the principal that submits it, '' for none).
+-- ARGV[7] = submissions per owner per period (0 or absent: no limit)   ARGV[8] = that period
+-- The record is written here, stamped with Redis's clock: a job with a delay goes
 -- into delayed, due at now + delay (DELAYED), any other into waiting (WAITING).
--- Returns 3 per job: id, status (0 when refused; for ENQ_RATE_LIMITED the ms to wait), outcome:
+-- Returns 3 per job: id, status (0 when refused; for the two rate limits the ms to wait), outcome:
 -- ENQ_CREATED, ENQ_DUPLICATE of an earlier id by idempotency key, ENQ_REPLAY of this very id,
 -- ENQ_KEY_CONFLICT (key used with another payload), ENQ_ID_TAKEN (id taken by another payload),
--- ENQ_QUEUE_FULL, ENQ_RATE_LIMITED (submitter over its rate).
--- The rate is gcra_admit's, per submitter key with a TTL; duplicates cost nothing.
+-- ENQ_QUEUE_FULL, ENQ_RATE_LIMITED (submitter over its rate), ENQ_PRINCIPAL_LIMITED (owner
+-- over its rate, whatever submitter ids it names; the status field is the ms to wait too).
+-- The rates are gcra_admit's, per submitter and per owner key with a TTL; duplicates cost
+-- nothing. The owner is kept in the record's extras (`o`).
 -- An unexpired idempotency entry decides alone, whether or not the job's record is still
 -- there: the same digest is ENQ_DUPLICATE (or ENQ_REPLAY) of its id, another ENQ_KEY_CONFLICT.
 -- A record goes by itself only once COMPLETED (its retention TTL, or eviction under
@@ -23,6 +27,7 @@
 -- Replay-safe: ids are drawn by the caller, so a re-sent script finds its own job: ENQ_REPLAY.
 local now, idem_ttl, cap = now_ms(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local rate, period = tonumber(ARGV[4]), tonumber(ARGV[5])
+local owner_rate, owner_period = tonumber(ARGV[7] or 0), tonumber(ARGV[8] or 0)
 local waiting_len = redis.call('LLEN', KEYS[1])
 local out = {}
 
@@ -34,8 +39,8 @@ end
 
 local created = 0
 for _, job in ipairs(cmsgpack.unpack(ARGV[6])) do
-  local id, payload, key, digest, delay, submitter = job[1], job[2], job[3], job[4],
-    tonumber(job[5]), job[6]
+  local id, payload, key, digest, delay, submitter, owner = job[1], job[2], job[3], job[4],
+    tonumber(job[5]), job[6], job[7] or ''
   local job_key = KEYS[6] .. id
   local outcome, status = nil, nil
 
@@ -67,6 +72,12 @@ for _, job in ipairs(cmsgpack.unpack(ARGV[6])) do
     elseif delay <= 0 and cap > 0 and waiting_len >= cap then
       outcome, status = ENQ_QUEUE_FULL, 0
     end
+    if outcome == nil and owner_rate > 0 and owner ~= '' then
+      local allowed, wait = gcra_admit(KEYS[8] .. owner, now, owner_rate, owner_period, 1, true)
+      if allowed == 0 then
+        outcome, status = ENQ_PRINCIPAL_LIMITED, wait
+      end
+    end
     if outcome == nil and rate > 0 then
       local allowed, wait = gcra_admit(KEYS[7] .. submitter, now, rate, period, 1, true)
       if allowed == 0 then
@@ -79,6 +90,9 @@ for _, job in ipairs(cmsgpack.unpack(ARGV[6])) do
       local rec = {status = WAITING, attempts = 0, enqueued = now, payload = payload, extra = {}}
       if delay > 0 then
         rec.status, rec.extra.d = DELAYED, now + delay
+      end
+      if owner ~= '' then
+        rec.extra.o = owner
       end
       status = rec.status
       redis.call('SET', job_key, rec_encode(rec))

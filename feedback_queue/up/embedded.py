@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO
 
 from feedback_queue.errors import QueueError
+from feedback_queue.up.private import PRIVATE_UMASK
 
 READY = b"Ready to accept connections"
 _START_TRIES = 5
@@ -112,7 +113,7 @@ class EmbeddedRedis:
 
     def start(self) -> EmbeddedRedis:
         """Start the server and wait until it accepts connections; a fixed port is kept."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         fixed = self.port != 0
         for _ in range(1 if fixed else _START_TRIES):
             if not fixed:
@@ -139,6 +140,7 @@ class EmbeddedRedis:
             stdin=subprocess.DEVNULL,
             # Its own process group: Ctrl-C in a terminal reaches `fbq up`, which stops Redis last.
             process_group=0,
+            umask=PRIVATE_UMASK,  # its AOF, snapshots and log: readable by us alone
         )
         stdout = self.process.stdout
         assert stdout is not None
@@ -151,7 +153,8 @@ class EmbeddedRedis:
         return False
 
     def _pump(self, stdout: IO[bytes], ready: threading.Event) -> None:
-        with stdout, self.log_path.open("ab") as log:
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with stdout, os.fdopen(fd, "ab") as log:
             for line in stdout:
                 log.write(line)
                 log.flush()

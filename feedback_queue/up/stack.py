@@ -30,8 +30,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from feedback_queue import tls
 from feedback_queue.errors import ConfigError, QueueError
 from feedback_queue.settings import Settings, TlsSettings
-from feedback_queue.up import Options
+from feedback_queue.up import Options, identities
 from feedback_queue.up.embedded import EmbeddedRedis
+from feedback_queue.up.private import tighten
 from feedback_queue.up.supervisor import Child, ChildFailed, Probe, Supervisor, stop_group
 
 MEMORY_NOTICE = """
@@ -87,7 +88,8 @@ def secret_file(path: Path) -> str:
 @contextmanager
 def exclusive(data_dir: Path) -> Iterator[None]:
     """Hold the data dir's lock: two stacks must not share one Redis data folder."""
-    with (data_dir / "lock").open("w") as lock:
+    fd = os.open(data_dir / "lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -169,6 +171,15 @@ class Stack:
 
     def run(self) -> int:
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        loose = tighten(self.data_dir)
+        if loose:
+            print(
+                f"fbq up: {self.data_dir} was open to other users: took their rights off "
+                f"{loose} of its entries (the folder is now mode 0700, nothing in it is "
+                "readable by others)",
+                file=self.out,
+                flush=True,
+            )
         try:
             with exclusive(self.data_dir):  # held until Redis has stopped
                 return self._run()
@@ -240,11 +251,18 @@ class Stack:
         base = {**os.environ, "PYTHONUNBUFFERED": "1"}
         if redis_url:
             base["REDIS_URL"] = redis_url
-        base.setdefault("FBQ_GRPC_TOKEN", token)
         base.setdefault("FBQ_ADMIN_TOKEN", token)
         base["FBQ_INGEST_ADDR"] = f"{reach}:{s.ingest_port}"
         for name in ("FBQ_INGEST_HOST", "FBQ_WORKER_HEALTH_HOST", "FBQ_GATEWAY_HOST"):
             base[name] = host
+        ingest_env, gateway_env = dict(base), dict(base)
+        if s.grpc_token or s.credentials_file:  # the caller's own credentials: used as given
+            ingest_env.setdefault("FBQ_GRPC_TOKEN", token)
+            gateway_env.setdefault("FBQ_GRPC_TOKEN", token)
+        else:  # a credential each: the CLI (admin, .fbq/token), the gateway (operator)
+            stack = identities.write(self.data_dir, token)
+            ingest_env["FBQ_CREDENTIALS_FILE"] = str(stack.path)
+            gateway_env["FBQ_GRPC_TOKEN"] = stack.gateway_token
         command = [sys.executable, "-m", "feedback_queue.cli"]
         workers = []
         for n in range(self.options.workers):
@@ -260,13 +278,13 @@ class Stack:
         ingest = Child(
             "ingest",
             [*command, "ingest"],
-            base,
+            ingest_env,
             grpc_serving(f"{reach}:{s.ingest_port}", "readiness", s.tls),
         )
         gateway = Child(
             "gateway",
             [*command, "gateway"],
-            base,
+            gateway_env,
             http_ok(f"http://{reach}:{s.gateway_port}/healthz"),
         )
         return [workers, [ingest], [gateway]]

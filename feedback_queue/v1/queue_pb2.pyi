@@ -23,6 +23,8 @@ Errors are ordinary gRPC status codes:
   UNAVAILABLE          Redis cannot be reached. Retry with the same
                        idempotency key: a retry never creates a second copy.
   UNAUTHENTICATED      a token is required ("authorization: Bearer <token>").
+  PERMISSION_DENIED    the caller's role does not allow this method (a
+                       producer calling AdminService, a viewer steering).
 
 Every refusal also carries google.rpc.Status details in the standard
 "grpc-status-details-bin" trailer, readable by any gRPC client:
@@ -31,9 +33,9 @@ Every refusal also carries google.rpc.Status details in the standard
   RetryInfo   how long to wait, for back-pressure.
 Reasons: INVALID_FIELD, BATCH_TOO_LARGE, NOT_FOUND, IDEMPOTENCY_KEY_CONFLICT,
 WRONG_STATE, QUEUE_FULL, RATE_LIMITED, REDIS_OUT_OF_MEMORY,
-STORAGE_UNAVAILABLE, TOKEN_MISSING, TOKEN_INVALID, MALFORMED_REQUEST,
-TOO_MANY_CALLS, TOO_MANY_STREAMS, TOO_MANY_WATCHES, TOO_MANY_REQUEST_BYTES,
-INTERNAL.
+STORAGE_UNAVAILABLE, TOKEN_MISSING, TOKEN_INVALID, ROLE_FORBIDS,
+MALFORMED_REQUEST, TOO_MANY_CALLS, TOO_MANY_STREAMS, TOO_MANY_WATCHES,
+TOO_MANY_REQUEST_BYTES, INTERNAL.
 
 A retry policy for these codes, for any gRPC client, is published beside
 this file as service_config.json (see docs/grpc-api.md).
@@ -435,6 +437,7 @@ class SubmissionInfo(_message.Message):
     WORKER_FIELD_NUMBER: _builtins.int
     LAST_ERROR_FIELD_NUMBER: _builtins.int
     RESULT_FIELD_NUMBER: _builtins.int
+    PRINCIPAL_FIELD_NUMBER: _builtins.int
     ABRIDGED_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     status: Global___Status.ValueType
@@ -447,6 +450,8 @@ class SubmissionInfo(_message.Message):
     """Error of the latest failed attempt."""
     result: _builtins.str
     """The processor's result (usually JSON), once COMPLETED."""
+    principal: _builtins.str
+    """The principal that submitted it ("" when ingest had no credentials then)."""
     abridged: _builtins.bool
     """True in a ListSubmissions page: submission.content and .instructions are
     cut to their first 300 characters and result is left out, so a page stays
@@ -483,11 +488,12 @@ class SubmissionInfo(_message.Message):
         worker: _builtins.str = ...,
         last_error: _builtins.str = ...,
         result: _builtins.str = ...,
+        principal: _builtins.str = ...,
         abridged: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["enqueued_at", b"enqueued_at", "finished_at", b"finished_at", "run_at", b"run_at", "started_at", b"started_at", "submission", b"submission"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["abridged", b"abridged", "attempts", b"attempts", "enqueued_at", b"enqueued_at", "finished_at", b"finished_at", "id", b"id", "last_error", b"last_error", "max_attempts", b"max_attempts", "result", b"result", "run_at", b"run_at", "started_at", b"started_at", "status", b"status", "submission", b"submission", "worker", b"worker"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["abridged", b"abridged", "attempts", b"attempts", "enqueued_at", b"enqueued_at", "finished_at", b"finished_at", "id", b"id", "last_error", b"last_error", "max_attempts", b"max_attempts", "principal", b"principal", "result", b"result", "run_at", b"run_at", "started_at", b"started_at", "status", b"status", "submission", b"submission", "worker", b"worker"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

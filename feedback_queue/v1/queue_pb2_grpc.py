@@ -280,7 +280,8 @@ class SubmissionService:
 
 
 class AdminServiceStub:
-    """Operators inspect and steer the queue. Guard it: set FBQ_GRPC_TOKEN.
+    """Operators inspect and steer the queue: viewers read it, operators and admins
+    steer it, producers may not call it (docs/security.md).
     """
 
     def __init__(self, channel):
@@ -327,7 +328,8 @@ class AdminServiceStub:
 
 
 class AdminServiceServicer:
-    """Operators inspect and steer the queue. Guard it: set FBQ_GRPC_TOKEN.
+    """Operators inspect and steer the queue: viewers read it, operators and admins
+    steer it, producers may not call it (docs/security.md).
     """
 
     def GetRedisHealth(self, request, context):
@@ -422,7 +424,8 @@ def add_AdminServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AdminService:
-    """Operators inspect and steer the queue. Guard it: set FBQ_GRPC_TOKEN.
+    """Operators inspect and steer the queue: viewers read it, operators and admins
+    steer it, producers may not call it (docs/security.md).
     """
 
     @staticmethod

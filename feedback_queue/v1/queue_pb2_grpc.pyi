@@ -23,6 +23,8 @@ Errors are ordinary gRPC status codes:
   UNAVAILABLE          Redis cannot be reached. Retry with the same
                        idempotency key: a retry never creates a second copy.
   UNAUTHENTICATED      a token is required ("authorization: Bearer <token>").
+  PERMISSION_DENIED    the caller's role does not allow this method (a
+                       producer calling AdminService, a viewer steering).
 
 Every refusal also carries google.rpc.Status details in the standard
 "grpc-status-details-bin" trailer, readable by any gRPC client:
@@ -31,9 +33,9 @@ Every refusal also carries google.rpc.Status details in the standard
   RetryInfo   how long to wait, for back-pressure.
 Reasons: INVALID_FIELD, BATCH_TOO_LARGE, NOT_FOUND, IDEMPOTENCY_KEY_CONFLICT,
 WRONG_STATE, QUEUE_FULL, RATE_LIMITED, REDIS_OUT_OF_MEMORY,
-STORAGE_UNAVAILABLE, TOKEN_MISSING, TOKEN_INVALID, MALFORMED_REQUEST,
-TOO_MANY_CALLS, TOO_MANY_STREAMS, TOO_MANY_WATCHES, TOO_MANY_REQUEST_BYTES,
-INTERNAL.
+STORAGE_UNAVAILABLE, TOKEN_MISSING, TOKEN_INVALID, ROLE_FORBIDS,
+MALFORMED_REQUEST, TOO_MANY_CALLS, TOO_MANY_STREAMS, TOO_MANY_WATCHES,
+TOO_MANY_REQUEST_BYTES, INTERNAL.
 
 A retry policy for these codes, for any gRPC client, is published beside
 this file as service_config.json (see docs/grpc-api.md).
@@ -151,7 +153,9 @@ class SubmissionServiceServicer(metaclass=_abc_1.ABCMeta):
 def add_SubmissionServiceServicer_to_server(servicer: SubmissionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
 class AdminServiceStub:
-    """Operators inspect and steer the queue. Guard it: set FBQ_GRPC_TOKEN."""
+    """Operators inspect and steer the queue: viewers read it, operators and admins
+    steer it, producers may not call it (docs/security.md).
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
@@ -170,7 +174,9 @@ class AdminServiceStub:
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
-    """Operators inspect and steer the queue. Guard it: set FBQ_GRPC_TOKEN."""
+    """Operators inspect and steer the queue: viewers read it, operators and admins
+    steer it, producers may not call it (docs/security.md).
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetRedisHealth: _aio.UnaryUnaryMultiCallable[_queue_pb2.GetRedisHealthRequest, _queue_pb2.RedisHealth]  # type: ignore[assignment]
@@ -185,7 +191,9 @@ class AdminServiceAsyncStub(AdminServiceStub):
     ResumeQueue: _aio.UnaryUnaryMultiCallable[_queue_pb2.ResumeQueueRequest, _queue_pb2.QueueState]  # type: ignore[assignment]
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Operators inspect and steer the queue. Guard it: set FBQ_GRPC_TOKEN."""
+    """Operators inspect and steer the queue: viewers read it, operators and admins
+    steer it, producers may not call it (docs/security.md).
+    """
 
     @_abc_1.abstractmethod
     def GetRedisHealth(

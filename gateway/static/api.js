@@ -1,6 +1,8 @@
 // The admin API as the dashboard sees it: every call sends the Bearer token, answers are JSON,
 // and failures become ApiError with a kind the page acts on:
 //   "auth"        401/403: back to sign-in
+//   "forbidden"   403 ROLE_FORBIDS: the token is good, its role may not do this (a viewer's
+//                 buttons): shown next to what was asked, the session goes on
 //   "network"     the gateway did not answer (down, restarting, offline)
 //   "unavailable" 502/503/504: the gateway answered, ingest or Redis did not
 //   "http"        anything else (400, 404, 409, ...): shown next to what was asked
@@ -17,7 +19,8 @@ export class ApiError extends Error {
   }
 }
 
-function kindOf(status) {
+function kindOf(status, body) {
+  if (status === 403 && body && body.reason === "ROLE_FORBIDS") return "forbidden";
   if (status === 401 || status === 403) return "auth";
   if (status === 502 || status === 503 || status === 504) return "unavailable";
   return "http";
@@ -60,7 +63,7 @@ export class Api {
     const body = await readBody(response);
     if (response.ok || accept.includes(response.status)) return body;
     const detail = (body && body.detail) || `${response.status} ${response.statusText}`;
-    throw new ApiError(kindOf(response.status), response.status, detail);
+    throw new ApiError(kindOf(response.status, body), response.status, detail);
   }
 
   health() {

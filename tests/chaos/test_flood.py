@@ -9,12 +9,11 @@ is accepted at its first try and processed (lost 0, unexpected 0, duplicated 0),
 (grpc.health.v1 Watch), the flood is refused TOO_MANY_STREAMS and TOO_MANY_WATCHES, and ingest
 logs a handful of lines, not thousands.
 
-Principals: both producers have a credential in FBQ_CREDENTIALS_FILE (feedback_queue/
-credentials.add). Until ingest authenticates them (the `roles` work), every call is ANONYMOUS, so
-here the per-principal caps are raised to the totals and the flood is told apart by the totals
-alone (the honest producer makes unary calls, the flood streams and watches).
-TODO(roles): once identity.current() names the caller, drop the two overrides below: the
-flooder then meets FBQ_MAX_*_PER_PRINCIPAL first.
+Principals: each producer has its own credential in FBQ_CREDENTIALS_FILE (feedback_queue/
+credentials.add). With the default caps the flooder meets FBQ_MAX_STREAMS_PER_PRINCIPAL and
+FBQ_MAX_WATCHES_PER_PRINCIPAL; with its caps raised to the totals it takes all that every
+principal together may hold, the worst case for memory. The test's own calls (the drain's
+stats) carry an admin credential; the watched submission is the flooder's own.
 """
 
 from __future__ import annotations
@@ -25,12 +24,17 @@ import json
 import sys
 from pathlib import Path
 
+import grpc
+import pytest
+
 from feedback_queue import credentials
 from feedback_queue.credentials import Role
 from feedback_queue.settings import Bounds
 from feedback_queue.v1 import queue_pb2 as pb
+from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 from tests.chaos.conftest import MakeStack
 from tests.chaos.harness import SERVING, Service
+from tests.chaos.journal import ACK, ATTEMPT
 from tests.chaos.report import report
 from tests.secrets import secret
 
@@ -51,29 +55,48 @@ async def sample_rss(pid: int, seen: list[float]) -> None:
         await asyncio.sleep(0.1)
 
 
+# "defaults": the flooder meets its own caps. "totals": its caps raised to the totals, as if
+# many principals flooded together: the memory the totals allow, all of it taken.
+CAPS = {
+    "defaults": {},
+    "totals": {
+        "FBQ_MAX_STREAMS_PER_PRINCIPAL": str(Bounds.max_streams),
+        "FBQ_MAX_WATCHES_PER_PRINCIPAL": str(Bounds.max_watches),
+    },
+}
+
+
+@pytest.mark.parametrize("caps", list(CAPS))
 async def test_a_flooding_principal_leaves_another_served_and_ingest_bounded(
-    make_stack: MakeStack, tmp_path: Path
+    make_stack: MakeStack, tmp_path: Path, caps: str
 ) -> None:
     creds = tmp_path / "credentials"
     honest = secret(credentials.add(creds, "grader-app", Role.PRODUCER))
     flooder = secret(credentials.add(creds, "flooder", Role.PRODUCER))
-    bounds = Bounds()
+    admin = secret(credentials.add(creds, "chaos-test", Role.ADMIN))
     stack = await make_stack(seed=301, worker_env={"FBQ_HEARTBEAT_GRACE": "15s"})
-    ingest = await stack.start_ingest(
-        FBQ_CREDENTIALS_FILE=str(creds),
-        # TODO(roles): remove once callers are told apart (see the module's docstring).
-        FBQ_MAX_STREAMS_PER_PRINCIPAL=str(bounds.max_streams),
-        FBQ_MAX_WATCHES_PER_PRINCIPAL=str(bounds.max_watches),
-    )
+    stack.authorize(admin)
+    ingest = await stack.start_ingest(FBQ_CREDENTIALS_FILE=str(creds), **CAPS[caps])
     await stack.start_workers(2)
     rss_before = rss_mib(ingest.pid)
 
     # The flood's watch target: 250 KB, held ACTIVE (its gate closed) while the flood lasts.
     gate = tmp_path / "open-the-watched-one"
+    # The flooder's own (a producer sees only its own), journaled like a producer's submit.
     watched = pb.Submission(
-        submitter_id="flooder", content="w" * 250_000, metadata={"gate": str(gate)}
+        submitter_id="flooder",
+        content="w" * 250_000,
+        metadata={"gate": str(gate)},
+        idempotency_key="watched",
     )
-    target = await stack.submit(watched, "watched")
+    async with grpc.aio.insecure_channel(stack.ingest_addr) as channel:
+        stack.record(ATTEMPT, "watched")
+        target = await pb_grpc.SubmissionServiceStub(channel).Submit(
+            pb.SubmitRequest(submission=watched),
+            metadata=(("authorization", f"Bearer {flooder}"),),
+            timeout=10,
+        )
+        stack.record(ACK, "watched", target.id, int(target.duplicate))
 
     readiness: list[int] = []
     rss: list[float] = []
@@ -116,7 +139,7 @@ async def test_a_flooding_principal_leaves_another_served_and_ingest_bounded(
     log = ingest.output().splitlines()
     refusal_lines = [line for line in log if "TOO_MANY_" in line]
     report(
-        f"{stack.name} figures",
+        f"{stack.name} figures caps={caps}",
         f"rss_before={rss_before:.0f}MiB rss_max={max(rss):.0f}MiB peak={peak:.0f}MiB "
         f"readiness={sorted(set(readiness))} flood={outcomes} ingest_log_lines={len(log)}",
     )

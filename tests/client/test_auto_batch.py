@@ -161,6 +161,26 @@ async def test_a_caller_out_of_time_before_sending_is_dropped(ingest: Ingest, ca
     assert calls.batches == []
 
 
+async def test_a_shorter_deadline_behind_a_longer_one_still_ends_in_time(
+    ingest: Ingest, calls: Calls
+) -> None:
+    """The batcher keeps one timer, at the nearest deadline: a caller with a short timeout
+    that arrives after one with a long timeout moves it earlier."""
+    async with AsyncClient(address(ingest), max_in_flight=1) as client:
+        calls.submit_door.gate.clear()
+        first = asyncio.create_task(client.submit("first", "s1"))
+        await calls.submit_door.arrived.wait()
+        patient = asyncio.create_task(client.submit("patient", "s1", timeout=60))
+        await until_pending(client, 1)
+        with pytest.raises(DeadlineExceeded):
+            await client.submit("hurried", "s1", timeout=0.2)
+        assert not patient.done()
+        calls.submit_door.gate.set()
+        await first
+        assert isinstance(await patient, Submitted)
+        assert await contents_in_redis(client) == {"first", "patient"}
+
+
 async def test_a_failed_batch_gives_each_caller_its_own_exception(
     start_ingest: StartIngest, make_server: type[EmbeddedRedis], calls: Calls
 ) -> None:

@@ -28,6 +28,7 @@ from playwright.async_api import (
     expect,
 )
 
+from feedback_queue.credentials import Credentials
 from feedback_queue.queue import Failure
 from feedback_queue.up.embedded import EmbeddedRedis
 from feedback_queue.v1 import queue_pb2 as pb
@@ -60,9 +61,12 @@ expect.set_options(timeout=20_000)
 class Gateway:
     """The gateway app served by uvicorn on one port, stopped and started again at will."""
 
-    def __init__(self, ingest_address: str, token: str) -> None:
+    def __init__(
+        self, ingest_address: str, token: str, credentials: Credentials | None = None
+    ) -> None:
         self.ingest_address = ingest_address
         self.token = token
+        self.credentials = credentials
         self.port = 0
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -80,7 +84,8 @@ class Gateway:
         sock.bind(("127.0.0.1", self.port))
         sock.listen(64)
         self.port = sock.getsockname()[1]
-        app = create_app(IngestClient(self.ingest_address, deadline=3.0), token=self.token)
+        client = IngestClient(self.ingest_address, deadline=3.0)
+        app = create_app(client, token=self.token, credentials=self.credentials)
         self._server = uvicorn.Server(
             uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
         )
@@ -217,12 +222,18 @@ async def make_dashboard(
     tmp_path: Path,
 ) -> AsyncIterator[MakeDashboard]:
     """Build a stack (on `redis`, else the tests' Redis) and a tab on its dashboard; `worker`
-    starts a real worker process running tests.up.processor on the same queue."""
+    starts a real worker process running tests.up.processor on the same queue; `credentials`
+    gives the gateway tokens with roles besides TOKEN."""
     dashboards: list[Dashboard] = []
 
-    async def make(redis: EmbeddedRedis | None = None, *, worker: bool = False) -> Dashboard:
+    async def make(
+        redis: EmbeddedRedis | None = None,
+        *,
+        worker: bool = False,
+        credentials: Credentials | None = None,
+    ) -> Dashboard:
         ingest = await start_ingest(redis, queue=queue_name)
-        gateway = Gateway(f"127.0.0.1:{ingest.server.port}", TOKEN)
+        gateway = Gateway(f"127.0.0.1:{ingest.server.port}", TOKEN, credentials)
         await gateway.start()
         async with httpx.AsyncClient(base_url=gateway.url) as http:
             await wait_ready(http)

@@ -3,13 +3,19 @@ Redis. Screenshots of the main views land in tests/dashboard/artifacts/."""
 
 from __future__ import annotations
 
+import logging
 import re
+from pathlib import Path
 
+import pytest
 from playwright.async_api import expect
 
+from feedback_queue.credentials import Credentials, Role, add
+from feedback_queue.job import Status
 from feedback_queue.up.embedded import EmbeddedRedis
 from tests.dashboard.conftest import PHONE, MakeDashboard, not_found, submit_failed
 from tests.gateway.conftest import TOKEN
+from tests.secrets import secret
 
 POISON = "POISON: this piece makes the processor fail until the test cures it."
 TEXT = "The river was quiet that morning. We walked along it until the bridge, then turned back."
@@ -398,3 +404,41 @@ async def test_a_401_returns_to_sign_in(make_dashboard: MakeDashboard) -> None:
     )
     await expect(page.locator("#dashboard")).to_be_hidden()
     dash.assert_clean(console=False)
+
+
+async def test_a_viewer_sees_the_dashboard_but_its_buttons_are_refused(
+    make_dashboard: MakeDashboard, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # #21: the gateway's HTTP tokens have roles; a viewer may look, not change.
+    path = tmp_path / "credentials"
+    viewer = secret(add(path, "viewer-1", Role.VIEWER))
+    dash = await make_dashboard(credentials=Credentials.load(path))
+    page = dash.page
+    failed = await submit_failed(dash, POISON)
+    caplog.set_level(logging.INFO, logger="fbq.audit")
+    await dash.sign_in(viewer)
+    await expect(dash.count("failed")).to_have_text("1")
+
+    await page.get_by_role("button", name="Pause queue").click()
+    await expect(page.get_by_role("status")).to_have_text(
+        "Pause failed: principal viewer-1 is a viewer, which may only look: PauseQueue needs "
+        "an operator or admin credential"
+    )
+    await dash.tab("Failed")
+    await page.get_by_role("button", name="Retry all failed").click()
+    await expect(page.get_by_role("status")).to_contain_text(
+        "Retry all failed: principal viewer-1 is a viewer"
+    )
+    await dash.shot("viewer-refused")
+    # Still signed in and live; nothing changed.
+    await expect(page.locator("#live")).to_have_attribute("data-state", "live")
+    await expect(page.locator("#dashboard")).to_be_visible()
+    assert not await dash.ingest.queue.is_paused()
+    assert (await dash.ingest.queue.get(failed)).status == Status.FAILED
+    lines = [r.getMessage() for r in caplog.records if r.name == "fbq.audit"]
+    assert lines == [
+        "audit who=principal:viewer-1 action=PauseQueue target=queue result=403",
+        "audit who=principal:viewer-1 action=RetryAllFailed target=all-failed result=403",
+    ]
+    assert dash.api_auth == {f"Bearer {viewer}"}
+    dash.assert_clean(console=False)  # Chromium logs each refused call's 403

@@ -26,7 +26,7 @@ from feedback_queue.errors import QueueAuthError, QueueError
 from feedback_queue.job import Status
 from feedback_queue.outcomes import Acked
 from feedback_queue.processing import JobContext
-from feedback_queue.queue import Failure, Queue
+from feedback_queue.queue import Failure, Owner, Queue
 from feedback_queue.settings import WorkerConfig
 from feedback_queue.startup import require_redis
 from tests.conftest import FakeClock
@@ -125,7 +125,9 @@ def role_queue(server: AclServer, role: str, clock: FakeClock, **env: str) -> Qu
 async def queues(acl_server: AclServer, root: Redis) -> AsyncIterator[tuple[Queue, Queue]]:
     """An ingest and a worker queue on the default queue `submissions`, emptied afterwards."""
     clock = FakeClock()
-    ingest = role_queue(acl_server, "ingest", clock, FBQ_SUBMITTER_RATE="100/s")
+    ingest = role_queue(
+        acl_server, "ingest", clock, FBQ_SUBMITTER_RATE="100/s", FBQ_PRINCIPAL_RATE="100/s"
+    )
     worker = role_queue(acl_server, "worker", clock, FBQ_RATE_LIMIT="1000/s", FBQ_MAX_ATTEMPTS="3")
     yield ingest, worker
     await ingest.close()
@@ -178,6 +180,9 @@ async def _ingest_and_worker_flows(ingest: Queue, worker: Queue, clock: FakeCloc
     items.append((submission("later"), 30.0))
     results = await ingest.enqueue_many(items)
     assert all(not isinstance(r, Exception) for r in results), results
+    # A principal's submission (#21): its rate state is a key of ingest's own.
+    owned = await ingest.enqueue(submission("owned"), owner=Owner("essay-service", "essay-service"))
+    assert (await ingest.get(owned.id)).owner == "essay-service"
     again = await ingest.enqueue(submission("keyed", idempotency_key="k-1"))
     assert again.duplicate
     first = await ingest.get(again.id)
@@ -187,7 +192,7 @@ async def _ingest_and_worker_flows(ingest: Queue, worker: Queue, clock: FakeCloc
     report = await health.check(ingest)
     assert report.connected, report.warnings
     assert report.maxmemory_policy == "volatile-lru"
-    assert (await ingest.stats()).waiting == 6
+    assert (await ingest.stats()).waiting == 7
 
     # Worker A: heartbeat, take, ack, fail (dead letter and retry), the idle BLMOVE path.
     await worker.heartbeat("w-a")
@@ -236,7 +241,7 @@ async def _ingest_and_worker_flows(ingest: Queue, worker: Queue, clock: FakeCloc
     await Worker(worker, Processor("test", process), config, worker_id="w-burst").run(burst=True)
     stats = await ingest.stats()
     assert (stats.waiting, stats.active, stats.delayed, stats.failed) == (0, 0, 0, 0)
-    assert stats.completed == 7  # the counter: one before the delete, six by the loop
+    assert stats.completed == 8  # the counter: one before the delete, seven by the loop
 
 
 def _command(client: Redis, *args: str) -> Awaitable[Any]:

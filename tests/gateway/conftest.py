@@ -13,6 +13,7 @@ import httpx
 import pytest
 import uvicorn
 
+from feedback_queue.credentials import Credentials
 from feedback_queue.up.embedded import EmbeddedRedis
 from gateway.app import create_app
 from gateway.client import IngestClient
@@ -38,13 +39,17 @@ async def start_stack(start_ingest: StartIngest) -> AsyncIterator[StartStack]:  
     servers: list[tuple[uvicorn.Server, asyncio.Task[None], httpx.AsyncClient]] = []
 
     async def start(
-        redis: EmbeddedRedis | None = None, *, ingest_address: str | None = None
+        redis: EmbeddedRedis | None = None,
+        *,
+        ingest_address: str | None = None,
+        credentials: Credentials | None = None,
     ) -> Stack:
         ingest = None
         if ingest_address is None:
             ingest = await start_ingest(redis)
             ingest_address = f"127.0.0.1:{ingest.server.port}"
-        app = create_app(IngestClient(ingest_address, deadline=3.0), token=TOKEN)
+        client = IngestClient(ingest_address, deadline=3.0)
+        app = create_app(client, token=TOKEN, credentials=credentials)
         # A socket that already listens: requests queue in its backlog until uvicorn serves.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))

@@ -159,6 +159,11 @@ async def test_every_admin_route(stack: Stack) -> None:
         ("GET", "/api/admin/submissions", 400, "status: one of"),
         ("GET", "/api/admin/submissions?status=waiting&pageSize=0", 400, "pageSize"),
         ("GET", "/api/admin/submissions?status=waiting&pageToken=x", 400, "page_token"),
+        # #21 finding 11: "²" and 5,000 digits were a 500 (pageSize) and a 502 (pageToken).
+        ("GET", "/api/admin/submissions?status=waiting&pageSize=%C2%B2", 400, "pageSize"),
+        ("GET", "/api/admin/submissions?status=waiting&pageSize=" + "9" * 5000, 400, "pageSize"),
+        ("GET", "/api/admin/submissions?status=waiting&pageToken=%C2%B2", 400, "page_token"),
+        ("GET", "/api/admin/submissions?status=waiting&pageToken=" + "9" * 5000, 400, "page_token"),
         ("GET", "/api/admin/submissions/nosuchid0000", 404, "nosuchid0000"),
         ("GET", "/api/admin/submissions/bad%20id", 400, "id:"),
         ("POST", "/api/admin/submissions/nosuchid0000/retry", 404, "nosuchid0000"),

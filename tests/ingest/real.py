@@ -70,6 +70,8 @@ async def ingest_process(
         "REDIS_URL": f"redis://127.0.0.1:{redis.port}/0",
         "FBQ_QUEUE": queue,
         "FBQ_INGEST_PORT": str(port),
+        # Loopback: without credentials ingest serves nothing beyond it.
+        "FBQ_INGEST_HOST": "127.0.0.1",
         "FBQ_HEALTH_INTERVAL": "200ms",
         **env,
     }

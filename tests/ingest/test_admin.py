@@ -77,6 +77,16 @@ async def test_stats_list_retry_delete(ingest: Ingest) -> None:
             "INVALID_ARGUMENT",
             "page_token",
         ),
+        # #21 finding 11: a Unicode digit, and more digits than int() takes, were UNKNOWN.
+        *(
+            (
+                "ListSubmissions",
+                pb.ListSubmissionsRequest(status=pb.WAITING, page_token=token),
+                "INVALID_ARGUMENT",
+                "page_token: not a token from a previous page",
+            )
+            for token in ("\u00b2", "1\u0663", "9" * 5000, "9" * 16, "-1", " 1")
+        ),
         ("RetrySubmission", pb.RetrySubmissionRequest(), "INVALID_ARGUMENT", "id"),
         (
             "RetrySubmission",

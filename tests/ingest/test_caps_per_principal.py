@@ -1,6 +1,7 @@
 """Per-principal caps end to end over gRPC: an interceptor that names the caller (as the
 authenticating one does, ingest_service/identity.py) runs before the caps, which then count
-each principal apart. Until the real auth lands, the principal comes from a test header."""
+each principal apart. The principal comes from a test header here, set in intercept_service as
+the authenticating interceptor sets it from a credential."""
 
 from __future__ import annotations
 

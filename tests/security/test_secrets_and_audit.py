@@ -9,7 +9,6 @@ from pathlib import Path
 import grpc
 import pytest
 
-from feedback_queue.audit import token_id
 from feedback_queue.errors import ConfigError
 from feedback_queue.logs import FORMAT, MaskingFormatter
 from feedback_queue.settings import Settings
@@ -72,7 +71,7 @@ def test_the_log_formatter_masks_every_configured_secret() -> None:
     assert "then abc" in text  # too short to be a secret: left alone
 
 
-async def test_admin_actions_are_audited_by_token_id(
+async def test_admin_actions_are_audited_by_principal(
     start_ingest: StartIngest,  # noqa: F811
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -89,7 +88,7 @@ async def test_admin_actions_are_audited_by_token_id(
     with pytest.raises(grpc.aio.AioRpcError):  # refused: logged as such, not audited
         await ingest.admin.ResumeQueue(pb.ResumeQueueRequest())
     lines = [r.getMessage() for r in caplog.records if r.name == "fbq.audit"]
-    who = token_id(ADMIN)
+    who = "principal:admin"  # FBQ_GRPC_TOKEN's principal
     assert not any("ResumeQueue" in line for line in lines)  # the refused call
     assert [line for line in lines if f"who={who}" in line] == [
         f"audit who={who} action=PauseQueue target=queue result=OK",

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from feedback_queue.credentials import token_hash
 from feedback_queue.up.embedded import EmbeddedRedis, free_port
 from tests.secrets import secret
 from tests.up.conftest import Up, alive, ends_within
@@ -69,6 +70,19 @@ def test_submit_wait_status_stats_dead_letters_pause_and_health(
         assert any("AOF is off" in warning for warning in health["warnings"])
     else:
         assert (health["connected"], health["status"]) == (True, "healthy")
+        # A credential each (#21): the CLI's .fbq/token is admin `cli`, the gateway calls
+        # ingest as operator `gateway`, which may pause (the dashboard's buttons).
+        names = [
+            line.split()[:2]
+            for line in (tmp_path / ".fbq" / "credentials").read_text().splitlines()
+            if not line.startswith("#")
+        ]
+        assert names == [["cli", "admin"], ["gateway", "operator"]]
+        assert token_hash(up.token) in (tmp_path / ".fbq" / "credentials").read_text()
+        bearer = {"Authorization": f"Bearer {up.token}"}
+        pause = httpx.post(f"{up.gateway}/api/admin/queue/pause", headers=bearer, timeout=10)
+        assert pause.status_code == httpx.codes.OK, pause.text
+        assert httpx.post(f"{up.gateway}/api/admin/queue/resume", headers=bearer, timeout=10)
 
     pids = up.pids()
     assert up.interrupt() == 0, up.output()
@@ -211,3 +225,31 @@ def listening(ports: set[int]) -> dict[int, set[str]]:
                 ip = ip.ipv4_mapped
             found.setdefault(int(port, 16), set()).add(str(ip))
     return found
+
+
+def private_entries(folder: Path) -> dict[str, str]:
+    """Every entry of `folder` (itself included) that others may read or enter, by mode."""
+    entries = [folder, *folder.rglob("*")]
+    return {str(p): oct(p.stat().st_mode & 0o777) for p in entries if p.stat().st_mode & 0o077}
+
+
+def test_the_data_dir_and_redis_files_are_private(make_up: Callable[..., Up]) -> None:
+    # #21 finding 10: an existing .fbq was reused at 0755, the AOF files in it were 0644.
+    up = make_up()
+    data = up.folder / ".fbq"
+    data.mkdir(mode=0o755)
+    data.chmod(0o755)
+    up.start()
+    assert up.wait_for("took their rights off 1 of its entries", timeout=1), up.output()
+    assert up.fbq_json("submit", TEXT, "--submitter", "ada", "--wait")["status"] == "COMPLETED"
+    assert list((data / "redis").rglob("*.aof")), "no AOF files: nothing was checked"
+    assert private_entries(data) == {}
+    assert up.interrupt() == 0, up.output()
+    # As an older version left them: the folders 0755, the AOF and every other file 0644.
+    for entry in [data, *data.rglob("*")]:
+        entry.chmod(0o755 if entry.is_dir() else 0o644)
+    (data / "notes").write_text("someone else's file, kept as it is")
+    (data / "notes").chmod(0o644)
+    up.start()
+    assert up.wait_for("took their rights off", timeout=1), up.output()
+    assert private_entries(data) == {str(data / "notes"): "0o644"}  # not ours: left alone

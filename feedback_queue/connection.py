@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import redis.exceptions as rex
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
@@ -76,8 +76,13 @@ class SentinelManagedRedis(Redis):
             await client.aclose()
 
 
-def create_client(rs: RedisSettings, *, max_connections: int | None = None) -> Redis:
+def create_client(
+    rs: RedisSettings, *, max_connections: int | None = None, pool_timeout: float = 5.0
+) -> Redis:
     """An asyncio client that returns bytes and leaves retrying to the caller.
+
+    With `max_connections`, a single server's pool holds at most that many connections and a
+    command waits up to `pool_timeout` seconds for a free one (then QueueUnavailable).
 
     With sentinels, the client asks them for the master at each new connection: after a
     failover, the connections to the old master fail (our callers retry) and new ones go to
@@ -118,11 +123,19 @@ def create_client(rs: RedisSettings, *, max_connections: int | None = None) -> R
         )
         master.sentinel_group = sentinel
         return master
-    return Redis(
-        **client_kwargs(rs),
-        retry=Retry(NoBackoff(), 0),
+    client = Redis(**client_kwargs(rs), retry=Retry(NoBackoff(), 0))
+    if max_connections is None:
+        return client
+    # The same connections in a pool that waits up to `pool_timeout` for a free one, where
+    # redis-py's default pool raises at once when all are in use.
+    pool = client.connection_pool
+    blocking = BlockingConnectionPool(
+        connection_class=pool.connection_class,
         max_connections=max_connections,
+        timeout=pool_timeout,
+        **pool.connection_kwargs,
     )
+    return Redis.from_pool(blocking)
 
 
 def check_tls_files(rs: RedisSettings) -> None:
@@ -216,7 +229,9 @@ def translate(exc: rex.RedisError, address: str) -> QueueError:
             "failover may be under way; else check REDIS_URL or FBQ_SENTINEL_HOSTS and "
             "FBQ_SENTINEL_MASTER"
         )
-    if isinstance(exc, rex.ConnectionError) and (refusal := _untrusted_server(exc, address)):
+    if isinstance(exc, rex.ConnectionError) and (
+        refusal := _busy_pool(exc, address) or _untrusted_server(exc, address)
+    ):
         return refusal
     if isinstance(exc, rex.ConnectionError | rex.TimeoutError) and _is_tls(text):
         return QueueUnavailable(
@@ -259,6 +274,20 @@ async def translated(address: str) -> AsyncIterator[None]:
             f"cannot reach Redis at {address} ({exc.__class__.__name__}: {exc}): check REDIS_URL "
             "and REDIS_TLS_CA_CERT, REDIS_TLS_CERT, REDIS_TLS_KEY"
         ) from None
+
+
+def _busy_pool(exc: rex.ConnectionError, address: str) -> QueueUnavailable | None:
+    """The error for a pool whose connections all stayed in use, if that is what `exc` is."""
+    text = str(exc)
+    if not isinstance(exc, rex.MaxConnectionsError) and not text.startswith(
+        "No connection available"
+    ):
+        return None
+    return QueueUnavailable(
+        f"every connection of the pool to Redis at {address} stayed busy ({_first_line(text)}): "
+        "the process is overloaded, or Redis is slow; else raise FBQ_REDIS_MAX_CONNECTIONS or "
+        "FBQ_REDIS_POOL_TIMEOUT"
+    )
 
 
 def _untrusted_server(exc: BaseException, address: str) -> QueueMisconfigured | None:

@@ -45,6 +45,16 @@ class OutOfMemory(QueueFull):
     """Redis refused a write at its maxmemory (noeviction); someone must free memory."""
 
 
+class Overloaded(QueueError):
+    """A caller is over one of ingest's caps (calls, streams, watches, request bytes): this
+    call was refused before it did anything; `reason` is the stable name of the cap."""
+
+    def __init__(self, reason: str, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
 class InvalidSubmission(QueueError):
     """A field of a submission or request is missing or malformed."""
 

@@ -26,6 +26,9 @@ class Status(IntEnum):
 
 
 FINAL = frozenset({Status.COMPLETED, Status.FAILED})
+# What a listing keeps of a submission's content and instructions (SubmissionInfo.abridged):
+# the dashboard's table shows 80 characters, and 300 on hover.
+PREVIEW_CHARS = 300
 
 
 # What an id may start with: not "-" (a command line would take `fbq status -x…` for an
@@ -100,12 +103,20 @@ class Job:
     def submission(self) -> pb.Submission:
         return pb.Submission.FromString(self.record.payload)
 
-    def to_info(self, max_attempts: int) -> pb.SubmissionInfo:
-        """The API's view of this job."""
+    def to_info(self, max_attempts: int, *, abridged: bool = False) -> pb.SubmissionInfo:
+        """The API's view of this job; `abridged` (a listing's) cuts the content and the
+        instructions to PREVIEW_CHARS and leaves the result out."""
         rec = self.record
+        submission = self.submission
+        if abridged:
+            submission = pb.Submission()
+            submission.CopyFrom(self.submission)
+            submission.content = submission.content[:PREVIEW_CHARS]
+            submission.instructions = submission.instructions[:PREVIEW_CHARS]
         return pb.SubmissionInfo(
             id=self.id,
-            submission=self.submission,
+            submission=submission,
+            abridged=abridged,
             status=pb.Status.ValueType(rec.status),
             attempts=rec.attempts,
             max_attempts=max_attempts,
@@ -115,7 +126,7 @@ class Job:
             run_at=_timestamp(rec.run_at_ms),
             worker=rec.worker,
             last_error=rec.error,
-            result=rec.result,
+            result="" if abridged else rec.result,
             principal=rec.owner,
         )
 

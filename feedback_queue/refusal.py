@@ -23,6 +23,7 @@ from feedback_queue.errors import (
     KeyConflict,
     NotFound,
     OutOfMemory,
+    Overloaded,
     QueueError,
     QueueFull,
     QueueUnavailable,
@@ -120,6 +121,8 @@ def refusal_for(exc: BaseException) -> Refusal:
             )
         case Conflict():
             return Refusal(code.FAILED_PRECONDITION, str(exc), "WRONG_STATE")
+        case Overloaded():
+            return Refusal(code.RESOURCE_EXHAUSTED, str(exc), exc.reason, "", exc.retry_after)
         case RateLimited():
             return Refusal(code.RESOURCE_EXHAUSTED, str(exc), "RATE_LIMITED", "", retry_after)
         case OutOfMemory():

@@ -28,6 +28,9 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 # Room for everything but `content` in one request: instructions, metadata, ids.
 MESSAGE_OVERHEAD = 128 * 1024
+# The HTTP/2 receive window of each call: 1 MiB in flight per round trip (20 MB/s per call at
+# 50 ms, a 4 MiB batch in a few round trips).
+STREAM_WINDOW = 1024 * 1024
 # A fresh process may fail its first checks with nothing wrong (a worker that has not registered
 # yet): that is start-up, not an outage, and is logged at DEBUG unless it lasts this many checks.
 STARTUP_CHECKS = 3
@@ -49,14 +52,22 @@ async def refuse(context: Context, refusal: Refusal) -> NoReturn:
     raise AssertionError("context.abort returned")  # pragma: no cover
 
 
-def server_options(max_content_bytes: int, max_batch_bytes: int = 0) -> list[tuple[str, int]]:
+def server_options(
+    max_content_bytes: int, max_batch_bytes: int = 0, max_result_bytes: int = 0
+) -> list[tuple[str, int]]:
     """Message size limits: a request over the larger of content + overhead and a batch's
-    bytes gets RESOURCE_EXHAUSTED from gRPC itself."""
+    bytes gets RESOURCE_EXHAUSTED from gRPC itself; an answer may carry a whole submission with
+    its largest result (FBQ_MAX_RESULT_BYTES), so reading one never fails."""
     size = max(max_content_bytes + MESSAGE_OVERHEAD, max_batch_bytes)
+    answer = max(size, max_content_bytes + max_result_bytes + MESSAGE_OVERHEAD)
     return [
         ("grpc.max_receive_message_length", size),
-        ("grpc.max_send_message_length", size + MESSAGE_OVERHEAD),
+        ("grpc.max_send_message_length", answer + MESSAGE_OVERHEAD),
         ("grpc.so_reuseport", 0),
+        # A fixed receive window per stream instead of one BDP probing grows without bound on
+        # a fast link: what gRPC reads ahead of us stays bounded (issue #21, finding 3).
+        ("grpc.http2.bdp_probe", 0),
+        ("grpc.http2.lookahead_bytes", STREAM_WINDOW),
     ]
 
 

@@ -27,7 +27,15 @@ DEFAULT_QUEUE = "submissions"
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _LOG_LEVEL = re.compile(r"^(?i:debug|info|warning|error)$")
 
-__all__ = ["DEFAULT_QUEUE", "QueueConfig", "Rate", "RedisSettings", "Settings", "WorkerConfig"]
+__all__ = [
+    "DEFAULT_QUEUE",
+    "Bounds",
+    "QueueConfig",
+    "Rate",
+    "RedisSettings",
+    "Settings",
+    "WorkerConfig",
+]
 
 
 @dataclass(frozen=True)
@@ -116,6 +124,73 @@ class TlsSettings:
         return self.ca is not None or self.client_cert is not None
 
 
+# -- Bounded resources (issue #21, findings 3-5): what one caller, and all together, may hold ---
+@dataclass(frozen=True)
+class Bounds:
+    """Caps on what ingest holds for its callers, and on what a worker stores as a result.
+
+    Calls are counted per principal (ingest_service/identity.py) and in total; a call over a
+    cap is refused RESOURCE_EXHAUSTED at once (ingest_service/bounds.py). The byte budgets
+    bound memory: at the defaults, streams hold at most 8 x 1 MiB of read-ahead and unary
+    calls 32 MiB of requests; tests/chaos/test_flood.py measures the whole under the manifests'
+    512 Mi (docs/security.md).
+    """
+
+    # Unary calls in flight (Submit, SubmitBatch, GetSubmission, every AdminService call).
+    max_calls: int = 512
+    max_calls_per_principal: int = 256
+    # SubmitStream calls open at once.
+    max_streams: int = 8
+    max_streams_per_principal: int = 4
+    # WatchSubmission calls open at once.
+    max_watches: int = 256
+    max_watches_per_principal: int = 64
+    # The bytes of unary requests held at once (a SubmitBatch may be FBQ_MAX_BATCH_BYTES).
+    max_request_bytes: int = 32 * 1024 * 1024
+    max_request_bytes_per_principal: int = 16 * 1024 * 1024
+    # What one SubmitStream reads ahead of its writes, in bytes (one request always fits).
+    stream_read_ahead_bytes: int = 1024 * 1024
+    # Ingest's Redis pool: at most this many connections; a call waits (at most
+    # redis_pool_timeout) for a free one instead of failing at once.
+    redis_max_connections: int = 100
+    redis_pool_timeout: float = 5.0
+    # The largest processor result a worker stores; a larger one fails the attempt for good.
+    max_result_bytes: int = 1024 * 1024
+
+
+def _bounds_from_env(env: Env) -> Bounds:
+    b, count = Bounds, {"minimum": 1, "maximum": 1_000_000}
+    size = {"minimum": 1024, "maximum": 4 * 1024 * 1024 * 1024}
+    return Bounds(
+        max_calls=env.integer("FBQ_MAX_CALLS", b.max_calls, **count),
+        max_calls_per_principal=env.integer(
+            "FBQ_MAX_CALLS_PER_PRINCIPAL", b.max_calls_per_principal, **count
+        ),
+        max_streams=env.integer("FBQ_MAX_STREAMS", b.max_streams, **count),
+        max_streams_per_principal=env.integer(
+            "FBQ_MAX_STREAMS_PER_PRINCIPAL", b.max_streams_per_principal, **count
+        ),
+        max_watches=env.integer("FBQ_MAX_WATCHES", b.max_watches, **count),
+        max_watches_per_principal=env.integer(
+            "FBQ_MAX_WATCHES_PER_PRINCIPAL", b.max_watches_per_principal, **count
+        ),
+        max_request_bytes=env.integer("FBQ_MAX_REQUEST_BYTES", b.max_request_bytes, **size),
+        max_request_bytes_per_principal=env.integer(
+            "FBQ_MAX_REQUEST_BYTES_PER_PRINCIPAL", b.max_request_bytes_per_principal, **size
+        ),
+        stream_read_ahead_bytes=env.integer(
+            "FBQ_STREAM_READ_AHEAD_BYTES", b.stream_read_ahead_bytes, **size
+        ),
+        redis_max_connections=env.integer(
+            "FBQ_REDIS_MAX_CONNECTIONS", b.redis_max_connections, minimum=2, maximum=100_000
+        ),
+        redis_pool_timeout=env.duration("FBQ_REDIS_POOL_TIMEOUT", b.redis_pool_timeout),
+        max_result_bytes=env.integer(
+            "FBQ_MAX_RESULT_BYTES", b.max_result_bytes, minimum=1, maximum=64 * 1024 * 1024
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class GatewayLimits:
     """The gateway's guard against idle and slow connections (gateway/connections.py)."""
@@ -136,6 +211,7 @@ class Settings:
     queue: QueueConfig = field(default_factory=QueueConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     tls: TlsSettings = field(default_factory=TlsSettings)
+    bounds: Bounds = field(default_factory=Bounds)
     ingest_host: str = "[::]"
     ingest_port: int = 50051
     # AdminService on its own port, so a NetworkPolicy can let only the gateway reach it; that
@@ -193,6 +269,7 @@ class Settings:
             queue=_queue_from_env(env),
             worker=_worker_from_env(env),
             tls=_tls_from_env(env),
+            bounds=_bounds_from_env(env),
             ingest_host=env.text("FBQ_INGEST_HOST", cls.ingest_host),
             ingest_port=env.port("FBQ_INGEST_PORT", cls.ingest_port),
             ingest_admin_port=_admin_port(env),

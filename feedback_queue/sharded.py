@@ -60,6 +60,7 @@ class QueueApi(Protocol):
 
     async def get(self, job_id: str) -> Job: ...
 
+    async def glance(self, job_id: str) -> tuple[object, ...]: ...
     async def list_by_status(self, status: Status, limit: int = 50, cursor: str = "") -> Page: ...
 
     async def stats(self) -> QueueStats: ...
@@ -159,6 +160,9 @@ class ShardedQueue:
     async def get(self, job_id: str) -> Job:
         return await self._by_id(job_id, lambda q: q.get(job_id))
 
+    async def glance(self, job_id: str) -> tuple[object, ...]:
+        return await self._by_id(job_id, lambda q: q.glance(job_id))
+
     async def retry(self, job_id: str) -> None:
         await self._by_id(job_id, lambda q: q.retry(job_id))
 
@@ -170,14 +174,17 @@ class ShardedQueue:
         offset, limit = page_window(cursor, limit)
         totals = [(await q.list_by_status(status, 1)).total for q in self.shards]
         jobs: list[Job] = []
-        start = 0
+        start = consumed = 0
         for queue, total in zip(self.shards, totals, strict=True):
-            local = offset + len(jobs) - start
-            if len(jobs) < limit and 0 <= local < total:
-                page = await queue.list_by_status(status, limit - len(jobs), str(local))
+            local = offset + consumed - start
+            if consumed < limit and 0 <= local < total:
+                page = await queue.list_by_status(status, limit - consumed, str(local))
                 jobs.extend(page.jobs)
+                consumed += int(page.next_cursor or total) - local
+                if page.next_cursor:  # this shard has more: the page is full, or cut by bytes
+                    break
             start += total
-        return Page.of(jobs, offset, limit, sum(totals))
+        return Page.of(jobs, offset, consumed if consumed < limit else limit, sum(totals))
 
     async def stats(self) -> QueueStats:
         parts = await asyncio.gather(*(q.stats() for q in self.shards))

@@ -51,7 +51,7 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         except QueueError as exc:
             await abort(context, exc, "ListSubmissions")
         return pb.ListSubmissionsResponse(
-            submissions=[job.to_info(self.queue.max_attempts) for job in page.jobs],
+            submissions=[job.to_info(self.queue.max_attempts, abridged=True) for job in page.jobs],
             next_page_token=page.next_cursor,
             total=page.total,
         )

@@ -36,6 +36,7 @@ from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 from ingest_service.admin import AdminServicer
 from ingest_service.audit import AuditInterceptor
 from ingest_service.auth import AuthInterceptor
+from ingest_service.bounds import BoundsInterceptor
 from ingest_service.decoding import DecodeErrorInterceptor
 from ingest_service.submissions import SubmissionServicer
 
@@ -105,7 +106,13 @@ def create_server(
     else a queue on `client` or on a new one.
     """
     if queue is None:
-        client = client or create_client(settings.redis)
+        # A pool that waits for a free connection (bounded) instead of failing at once when
+        # every one is in use (issue #21, finding 5).
+        client = client or create_client(
+            settings.redis,
+            max_connections=settings.bounds.redis_max_connections,
+            pool_timeout=settings.bounds.redis_pool_timeout,
+        )
         queue = (
             ShardedQueue.from_settings(settings, client)
             if settings.queue.shards > 1
@@ -115,7 +122,9 @@ def create_server(
     credentials = Credentials.of(settings.credentials_file, settings.grpc_token)
     health = HealthReporter(queue.ping, SERVICE_NAMES, settings.health_interval)
     # Auth first: a refused call is logged as refused, not audited as an action.
+    # Caps after auth, which tells who calls (identity.py), and before everything that works.
     interceptors: list[grpc.aio.ServerInterceptor[Any, Any]] = [
+        BoundsInterceptor(settings.bounds),
         AuditInterceptor(),
         DecodeErrorInterceptor(),
     ]
@@ -127,6 +136,7 @@ def create_server(
         watch_interval=settings.watch_interval,
         max_batch=settings.max_batch,
         max_stream_request=settings.queue.limits.max_content_bytes + MESSAGE_OVERHEAD,
+        read_ahead_bytes=settings.bounds.stream_read_ahead_bytes,
     )
     admin = AdminServicer(queue)
     admin_port = settings.ingest_admin_port if admin_port is None else admin_port
@@ -136,7 +146,9 @@ def create_server(
         server = grpc.aio.server(
             interceptors=interceptors,
             options=server_options(
-                settings.queue.limits.max_content_bytes, settings.max_batch_bytes
+                settings.queue.limits.max_content_bytes,
+                settings.max_batch_bytes,
+                settings.bounds.max_result_bytes,
             ),
         )
         services = [SUBMISSION_SERVICE]

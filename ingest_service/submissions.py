@@ -16,6 +16,7 @@ from feedback_queue.errors import (
 )
 from feedback_queue.job import FINAL, Job
 from feedback_queue.queue import EnqueueResult
+from feedback_queue.record import Record
 from feedback_queue.refusal import refusal_for
 from feedback_queue.rpc import Context, abort
 from feedback_queue.sharded import QueueApi
@@ -24,15 +25,19 @@ from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 from feedback_queue.validation import validate_id
 from ingest_service import identity
 from ingest_service.batcher import Batcher
+from ingest_service.readahead import ReadAhead
+from ingest_service.throttle import ThrottledLog
 
 log = logging.getLogger(__name__)
 
-# Requests a stream may have read ahead of the writes; beyond it the client is slowed down.
+# Requests a stream may have read ahead of the writes (and FBQ_STREAM_READ_AHEAD_BYTES of them);
+# beyond it the client is slowed down.
 STREAM_BUFFER = 1024
 STREAM_BATCH = 256
 _END = None
 DEFAULT_MAX_BATCH = 1000
 DEFAULT_MAX_STREAM_REQUEST = 384 * 1024
+DEFAULT_READ_AHEAD_BYTES = 1024 * 1024
 
 
 def delay_of(request: pb.SubmitRequest) -> float:
@@ -95,6 +100,23 @@ def summary(results: Sequence[EnqueueResult | QueueError]) -> str:
     return ", ".join(f"{reason} {count}" for reason, count in sorted(reasons.items()))
 
 
+def fingerprint(record: Record) -> tuple[object, ...]:
+    """What tells one state of a record from the next, in a few dozen bytes: the payload never
+    changes, and a result or error is represented by its hash and length."""
+    return (
+        record.status,
+        record.attempts,
+        record.started_ms,
+        record.finished_ms,
+        record.run_at_ms,
+        record.worker,
+        hash(record.error),
+        len(record.error),
+        hash(record.result),
+        len(record.result),
+    )
+
+
 class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
     def __init__(
         self,
@@ -103,6 +125,7 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
         watch_interval: float = 0.25,
         max_batch: int = DEFAULT_MAX_BATCH,
         max_stream_request: int = DEFAULT_MAX_STREAM_REQUEST,
+        read_ahead_bytes: int = DEFAULT_READ_AHEAD_BYTES,
     ) -> None:
         self.queue = queue
         self.batcher = Batcher(queue)
@@ -110,6 +133,8 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
         self.max_batch = max_batch
         # gRPC's message limit is a batch's; a stream's read-ahead holds single submissions.
         self.max_stream_request = max_stream_request
+        self.read_ahead_bytes = read_ahead_bytes
+        self.refusals = ThrottledLog(log)
 
     async def Submit(self, request: pb.SubmitRequest, context: Context) -> pb.SubmitResponse:
         try:
@@ -145,8 +170,8 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
     async def SubmitStream(
         self, request_iterator: AsyncIterator[pb.SubmitRequest], context: Context
     ) -> AsyncIterator[pb.SubmitStreamResponse]:
-        buffer: asyncio.Queue[pb.SubmitRequest | InvalidSubmission | BaseException | None] = (
-            asyncio.Queue(STREAM_BUFFER)
+        buffer: ReadAhead[pb.SubmitRequest | InvalidSubmission | BaseException | None] = ReadAhead(
+            self.read_ahead_bytes, STREAM_BUFFER
         )
         limit = self.max_stream_request
 
@@ -157,7 +182,7 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
                     if size > limit:  # not kept: the read-ahead stays bounded by bytes
                         await buffer.put(InvalidSubmission("submission", _oversize(size, limit)))
                     else:
-                        await buffer.put(request)
+                        await buffer.put(request, size)
                 await buffer.put(_END)
             except Exception as exc:
                 await buffer.put(exc)
@@ -168,20 +193,21 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
             ended = False
             while not ended:
                 batch: list[pb.SubmitRequest | InvalidSubmission] = []
-                item = await buffer.get()
-                while True:
+                held = 0
+                for item, size in await buffer.take(STREAM_BATCH):
                     if item is _END:
                         ended = True
                         break
                     if isinstance(item, BaseException) and not isinstance(item, InvalidSubmission):
                         raise item
                     batch.append(item)
-                    if len(batch) >= STREAM_BATCH or buffer.empty():
-                        break
-                    item = buffer.get_nowait()
+                    held += size
                 for outcome in await self._enqueue_batch(batch):
                     yield self._stream_response(index, outcome)
                     index += 1
+                # Released once written and answered: a client that reads no replies stops
+                # the reader too, instead of piling up requests.
+                await buffer.release(held)
         finally:
             reader.cancel()
 
@@ -201,14 +227,20 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
         results = iter(await self.queue.enqueue_many(valid, owner)) if valid else iter(())
         return [o if o is not None else next(results) for o in outcomes]
 
-    @staticmethod
     def _stream_response(
-        index: int, outcome: EnqueueResult | QueueError
+        self, index: int, outcome: EnqueueResult | QueueError
     ) -> pb.SubmitStreamResponse:
         if isinstance(outcome, EnqueueResult):
             return pb.SubmitStreamResponse(index=index, accepted=accepted(outcome))
         refusal = refusal_for(outcome)
-        log.info("SubmitStream item %d refused %s: %s", index, refusal.code.name, refusal.message)
+        # A stream of refused items must not become a stream of log lines (issue #21).
+        self.refusals.log(
+            refusal.reason,
+            "SubmitStream item %d refused %s: %s",
+            index,
+            refusal.code.name,
+            refusal.message,
+        )
         return pb.SubmitStreamResponse(index=index, error=refusal.item_error())
 
     async def GetSubmission(
@@ -233,16 +265,23 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
     ) -> AsyncIterator[pb.SubmissionInfo]:
         # Polling the record is simple and loses no change that matters: every state is kept
         # until the next one, and the final ones forever (or for the retention period).
-        last = None
+        # Each look is a glance (a few bytes); the record is read only when the glance changed,
+        # and kept only as its fingerprint: hundreds of watches of large records stay cheap.
+        last = glanced = None
         try:
             validate_id(request.id)
             while True:
-                job = await self._visible(request.id)
-                if job.record != last:
-                    last = job.record
-                    yield job.to_info(self.queue.max_attempts)
-                if job.status in FINAL:
-                    return
+                glance = await self.queue.glance(request.id)
+                if glance != glanced:
+                    glanced = glance
+                    # Whose it is is checked at the first read: the owner never changes.
+                    job = await self._visible(request.id)
+                    if (seen := fingerprint(job.record)) != last:
+                        last = seen
+                        yield job.to_info(self.queue.max_attempts)
+                    if job.status in FINAL:
+                        return
+                    del job
                 await asyncio.sleep(self.watch_interval)
         except QueueError as exc:
             await abort(context, exc, "WatchSubmission")

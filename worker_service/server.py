@@ -66,7 +66,10 @@ async def serve(
     if len(queues) * loops > 1:
         share = max(1, config.concurrency // (len(queues) * loops))
         config = dataclasses.replace(config, concurrency=share)
-    workers = [Worker(q, processor, config) for q in queues for _ in range(loops)]
+    cap = settings.bounds.max_result_bytes
+    workers = [
+        Worker(q, processor, config, max_result_bytes=cap) for q in queues for _ in range(loops)
+    ]
     await require_redis(queues[0], settings.startup_timeout)
 
     async def ready() -> None:

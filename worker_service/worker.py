@@ -33,7 +33,7 @@ from feedback_queue.errors import InvalidSubmission, QueueError
 from feedback_queue.job import Job
 from feedback_queue.processing import JobContext, PermanentError, RetryableError
 from feedback_queue.queue import Failure, Queue, Taken
-from feedback_queue.settings import WorkerConfig
+from feedback_queue.settings import Bounds, WorkerConfig
 from worker_service.batching import OutcomeBatch
 from worker_service.housekeeping import HOUSEKEEPING_LEASE, Housekeeper
 from worker_service.liveness import Liveness
@@ -52,6 +52,14 @@ def make_worker_id() -> str:
     return f"{host}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
+def too_large(size: int, cap: int) -> str:
+    """The last_error of an attempt whose result was over FBQ_MAX_RESULT_BYTES."""
+    return (
+        f"the processor's result is {size} bytes, over the {cap} a result may take "
+        "(FBQ_MAX_RESULT_BYTES): make it smaller, or raise the cap"
+    )
+
+
 class Worker:
     def __init__(
         self,
@@ -62,8 +70,10 @@ class Worker:
         worker_id: str | None = None,
         sleep: Sleep = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        max_result_bytes: int = Bounds.max_result_bytes,
     ) -> None:
         self.queue = queue
+        self.max_result_bytes = max_result_bytes
         self.processor = processor
         self.config = config
         self.id = worker_id or make_worker_id()
@@ -277,6 +287,11 @@ class Worker:
             log.warning("job %s attempt %d raised", job.id, job.attempts, exc_info=True)
             self._failed(job, f"{type(exc).__name__}: {exc}")
         else:
+            if (size := len(result.encode())) > self.max_result_bytes:
+                # Stored, it would make the submission unreadable (every read carries it);
+                # another attempt would most likely make as large a one.
+                self._failed(job, too_large(size, self.max_result_bytes), permanent=True)
+                return
             self._outcomes.ack(job.id, job.token, result)
             self.processed += 1
         finally:

@@ -392,9 +392,9 @@ def _add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     bench.add_argument(
         "--concurrency",
         type=positive_int,
-        default=16,
+        default=None,
         metavar="N",
-        help="concurrent calls, or streams with --stream (16)",
+        help="concurrent calls (16), or streams with --stream (4: ingest's default cap)",
     )
     bench.add_argument("--stream", action="store_true", help="use SubmitStream, not Submit")
     bench.add_argument(

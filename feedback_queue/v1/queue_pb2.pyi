@@ -14,8 +14,10 @@ Errors are ordinary gRPC status codes:
   NOT_FOUND            no submission has that id (or it has expired).
   FAILED_PRECONDITION  the idempotency key was used with another payload, or
                        the submission is in a state that forbids the action.
-  RESOURCE_EXHAUSTED   back-pressure: queue full, submitter over its rate, or
-                       Redis out of memory. Retry later with the same
+  RESOURCE_EXHAUSTED   back-pressure: queue full, submitter over its rate,
+                       Redis out of memory, or a caller over ingest's caps
+                       on calls, streams, watches or request bytes (the
+                       call did nothing). Retry later with the same
                        idempotency key; RetryInfo (and the "retry-after-ms" and
                        "grpc-retry-pushback-ms" trailers) say when.
   UNAVAILABLE          Redis cannot be reached. Retry with the same
@@ -32,7 +34,8 @@ Every refusal also carries google.rpc.Status details in the standard
 Reasons: INVALID_FIELD, BATCH_TOO_LARGE, NOT_FOUND, IDEMPOTENCY_KEY_CONFLICT,
 WRONG_STATE, QUEUE_FULL, RATE_LIMITED, REDIS_OUT_OF_MEMORY,
 STORAGE_UNAVAILABLE, TOKEN_MISSING, TOKEN_INVALID, ROLE_FORBIDS,
-MALFORMED_REQUEST, INTERNAL.
+MALFORMED_REQUEST, TOO_MANY_CALLS, TOO_MANY_STREAMS, TOO_MANY_WATCHES,
+TOO_MANY_REQUEST_BYTES, INTERNAL.
 
 A retry policy for these codes, for any gRPC client, is published beside
 this file as service_config.json (see docs/grpc-api.md).
@@ -435,6 +438,7 @@ class SubmissionInfo(_message.Message):
     LAST_ERROR_FIELD_NUMBER: _builtins.int
     RESULT_FIELD_NUMBER: _builtins.int
     PRINCIPAL_FIELD_NUMBER: _builtins.int
+    ABRIDGED_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     status: Global___Status.ValueType
     attempts: _builtins.int
@@ -448,6 +452,11 @@ class SubmissionInfo(_message.Message):
     """The processor's result (usually JSON), once COMPLETED."""
     principal: _builtins.str
     """The principal that submitted it ("" when ingest had no credentials then)."""
+    abridged: _builtins.bool
+    """True in a ListSubmissions page: submission.content and .instructions are
+    cut to their first 300 characters and result is left out, so a page stays
+    small whatever the records hold. GetSubmission gives everything.
+    """
     @_builtins.property
     def submission(self) -> Global___Submission: ...
     @_builtins.property
@@ -480,10 +489,11 @@ class SubmissionInfo(_message.Message):
         last_error: _builtins.str = ...,
         result: _builtins.str = ...,
         principal: _builtins.str = ...,
+        abridged: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["enqueued_at", b"enqueued_at", "finished_at", b"finished_at", "run_at", b"run_at", "started_at", b"started_at", "submission", b"submission"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "enqueued_at", b"enqueued_at", "finished_at", b"finished_at", "id", b"id", "last_error", b"last_error", "max_attempts", b"max_attempts", "principal", b"principal", "result", b"result", "run_at", b"run_at", "started_at", b"started_at", "status", b"status", "submission", b"submission", "worker", b"worker"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["abridged", b"abridged", "attempts", b"attempts", "enqueued_at", b"enqueued_at", "finished_at", b"finished_at", "id", b"id", "last_error", b"last_error", "max_attempts", b"max_attempts", "principal", b"principal", "result", b"result", "run_at", b"run_at", "started_at", b"started_at", "status", b"status", "submission", b"submission", "worker", b"worker"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

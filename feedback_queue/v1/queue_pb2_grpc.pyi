@@ -14,8 +14,10 @@ Errors are ordinary gRPC status codes:
   NOT_FOUND            no submission has that id (or it has expired).
   FAILED_PRECONDITION  the idempotency key was used with another payload, or
                        the submission is in a state that forbids the action.
-  RESOURCE_EXHAUSTED   back-pressure: queue full, submitter over its rate, or
-                       Redis out of memory. Retry later with the same
+  RESOURCE_EXHAUSTED   back-pressure: queue full, submitter over its rate,
+                       Redis out of memory, or a caller over ingest's caps
+                       on calls, streams, watches or request bytes (the
+                       call did nothing). Retry later with the same
                        idempotency key; RetryInfo (and the "retry-after-ms" and
                        "grpc-retry-pushback-ms" trailers) say when.
   UNAVAILABLE          Redis cannot be reached. Retry with the same
@@ -32,7 +34,8 @@ Every refusal also carries google.rpc.Status details in the standard
 Reasons: INVALID_FIELD, BATCH_TOO_LARGE, NOT_FOUND, IDEMPOTENCY_KEY_CONFLICT,
 WRONG_STATE, QUEUE_FULL, RATE_LIMITED, REDIS_OUT_OF_MEMORY,
 STORAGE_UNAVAILABLE, TOKEN_MISSING, TOKEN_INVALID, ROLE_FORBIDS,
-MALFORMED_REQUEST, INTERNAL.
+MALFORMED_REQUEST, TOO_MANY_CALLS, TOO_MANY_STREAMS, TOO_MANY_WATCHES,
+TOO_MANY_REQUEST_BYTES, INTERNAL.
 
 A retry policy for these codes, for any gRPC client, is published beside
 this file as service_config.json (see docs/grpc-api.md).

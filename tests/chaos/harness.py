@@ -32,7 +32,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, cast
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -311,6 +311,15 @@ class Stack:
         self.admin = pb_grpc.AdminServiceStub(self.channel)
         self._journal = Journal(self.journal_dir / "test.events")
 
+    def authorize(self, token: str) -> None:
+        """The test's own calls (submit, stats, listing) carry `token` from now on: for a stack
+        whose ingest has credentials (FBQ_CREDENTIALS_FILE)."""
+        self.channel = grpc.aio.insecure_channel(
+            self.ingest_addr, options=CHANNEL_OPTIONS, interceptors=[cast(Any, _Bearer(token))]
+        )
+        self.submissions = pb_grpc.SubmissionServiceStub(self.channel)
+        self.admin = pb_grpc.AdminServiceStub(self.channel)
+
     @property
     def ingest_addr(self) -> str:
         return f"127.0.0.1:{self.ingest_port}"
@@ -483,6 +492,7 @@ class Stack:
         give_up: float = 90.0,
         client: str | None = None,
         batch: int = 50,
+        token: str | None = None,
     ) -> Service:
         """A producer process (producer.py) submitting to this stack's ingest; with `client`
         ("submit" or "many"), through feedback_queue.client and its retries alone."""
@@ -502,6 +512,8 @@ class Stack:
         ]
         if client is not None:
             argv += [f"--client={client}", f"--batch={batch}"]
+        if token:
+            argv.append(f"--token={token}")
         if count is not None:
             argv.append(f"--count={count}")
         if seconds is not None:
@@ -671,6 +683,31 @@ class Stack:
             if path.exists():
                 seen(path.read_text(errors="replace"))
         self.redis.stop()
+
+
+if TYPE_CHECKING:
+    _UnaryUnary: TypeAlias = grpc.aio.UnaryUnaryClientInterceptor[Any, Any]
+else:  # not subscriptable at run time
+    _UnaryUnary = grpc.aio.UnaryUnaryClientInterceptor
+
+
+class _Bearer(_UnaryUnary):
+    """Adds `authorization: Bearer <token>` to every unary call of the test's channel."""
+
+    def __init__(self, token: str) -> None:
+        self._metadata = grpc.aio.Metadata(("authorization", f"Bearer {token}"))
+
+    async def intercept_unary_unary(
+        self, continuation: Any, client_call_details: grpc.aio.ClientCallDetails, request: Any
+    ) -> Any:
+        details = grpc.aio.ClientCallDetails(
+            client_call_details.method,
+            client_call_details.timeout,
+            self._metadata,
+            client_call_details.credentials,
+            client_call_details.wait_for_ready,
+        )
+        return await continuation(details, request)
 
 
 def text(value: object) -> str:

@@ -71,6 +71,8 @@ class Producer:
         self.journal = Journal(Path(args.journal))
         self.rng = random.Random(f"{args.seed}:{args.name}")
         self.metadata = dict(item.split("=", 1) for item in args.metadata)
+        # The principal's bearer token, when the producer has one (a credentials file's).
+        self.call_metadata = (("authorization", f"Bearer {args.token}"),) if args.token else ()
         self.next_op = 0
         self.next_start = time.monotonic()
         self.deadline = time.monotonic() + args.seconds if args.seconds else float("inf")
@@ -129,7 +131,9 @@ class Producer:
         wait = 0.05
         while True:
             try:
-                reply = await stub.Submit(request, timeout=self.args.call_timeout)
+                reply = await stub.Submit(
+                    request, timeout=self.args.call_timeout, metadata=self.call_metadata
+                )
             except grpc.aio.AioRpcError as exc:
                 code = exc.code()
                 self.codes[code.name] += 1
@@ -172,6 +176,7 @@ class Producer:
         )
         client = AsyncClient(
             self.args.addr,
+            token=self.args.token or None,
             timeout=self.args.give_up,
             retry=policy,
             channel_options=CHANNEL_OPTIONS,
@@ -240,6 +245,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--call-timeout", type=float, default=5.0)
     parser.add_argument("--client", choices=["submit", "many"], help="use feedback_queue.client")
     parser.add_argument("--batch", type=int, default=50, help="with --client many")
+    parser.add_argument("--token", default="", help="the principal's bearer token")
     return parser.parse_args(argv)
 
 

@@ -38,3 +38,10 @@ async def slow_first(job: JobContext) -> str:
         await asyncio.sleep(float(job.submission.metadata.get("sleep", "60")))
     emit("done", job)
     return "done"
+
+
+def huge(job: JobContext) -> str:
+    """A result of metadata["result_bytes"] bytes (issue #21: a 20 MB result)."""
+    emit("start", job)
+    emit("done", job)
+    return "r" * int(job.submission.metadata.get("result_bytes", "10"))

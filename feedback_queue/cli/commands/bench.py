@@ -23,6 +23,7 @@ from feedback_queue.cli.commands.errors import CliError
 from feedback_queue.cli.commands.output import Output
 from feedback_queue.client import AsyncClient
 from feedback_queue.client.errors import CODES, from_call
+from feedback_queue.settings import Bounds
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 
@@ -118,9 +119,16 @@ async def run_stream(
     return tally
 
 
+CALLS = 16
+# As many streams as ingest lets one caller open by default.
+STREAMS = Bounds.max_streams_per_principal
+
+
 def bench(args: argparse.Namespace, *, clock: Clock = time.perf_counter) -> int:
     """fbq bench --count N --concurrency C [--stream] [--payload-bytes B]."""
     out = Output(json_mode=args.json)
+    if args.concurrency is None:
+        args.concurrency = STREAMS if args.stream else CALLS
     request = pb.SubmitRequest(
         submission=pb.Submission(
             submitter_id=SUBMITTER, content=payload(args.payload_bytes), metadata={"bench": "1"}

@@ -106,6 +106,9 @@ def info_dict(info: pb.SubmissionInfo) -> dict[str, Any]:
         "worker": info.worker,
         "last_error": info.last_error,
         "result": info.result,
+        # A listing's (fbq dead list): content and instructions cut, no result; `fbq status`
+        # shows one submission whole.
+        **({"abridged": True} if info.abridged else {}),
     }
 
 

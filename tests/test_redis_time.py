@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -24,17 +23,16 @@ import pytest
 
 from feedback_queue.up.embedded import EmbeddedRedis
 from tests.clock_probe import BACKOFF, DELAY, IDEMPOTENCY_TTL
+from tests.faketime import faketime_env
 
 ROOT = Path(__file__).resolve().parents[1]
-FAKETIME = shutil.which("faketime")
 
 
 def probe(offset: str, port: int, queue: str) -> dict[str, Any]:
-    assert FAKETIME, "faketime is missing: python3 dev.py system installs it"
     done = subprocess.run(
-        [FAKETIME, "-f", offset, sys.executable, "-m", "tests.clock_probe", str(port), queue],
+        [sys.executable, "-m", "tests.clock_probe", str(port), queue],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), **faketime_env(offset)},
         capture_output=True,
         text=True,
         timeout=120,

@@ -2,7 +2,7 @@
 
 Three workers take from one queue: one on the host's clock, one 20 s ahead, one 20 s behind,
 five times the grace either way. A skewed worker runs with libfaketime preloaded exactly as
-Debian's `faketime -m --exclude-monotonic -f "+20s"` sets it up (`faketime_env`): its wall clock
+Debian's `faketime -m --exclude-monotonic -f "+20s"` sets it up (tests/faketime.py): its wall clock
 is off, its monotonic clock is right, as on a host whose clock is wrong. (The `faketime`
 command itself stays as the worker's parent and does not pass signals on, so the harness could
 neither stop the worker cleanly nor kill it; the worker is started with the variables
@@ -27,17 +27,13 @@ limit, which every worker's take judges: by Redis's clock too, so all three shar
 from __future__ import annotations
 
 import re
-import subprocess
 import time
-from pathlib import Path
-
-import pytest
 
 from tests.chaos.conftest import MakeStack
 from tests.chaos.harness import Service, Stack
 from tests.chaos.journal import ATTEMPT, DONE, START, Event
+from tests.faketime import faketime_env
 
-FAKETIME = Path("/usr/bin/faketime")
 SKEW = 20.0
 OPS = 2 * 400
 # Per producer: the load lasts about 10 s, some graces, so that a worker judged by its own
@@ -47,32 +43,15 @@ RATE_LIMITED_OPS = 2 * 150
 REAPED = re.compile(r"returned \d+ jobs of silent workers")
 
 
-def faketime_env(offset: str) -> dict[str, str]:
-    """The variables Debian's `faketime -m --exclude-monotonic -f OFFSET` gives its program.
-
-    Asked of faketime itself (it runs `env`), so the library path is the package's own. Its
-    FAKETIME_SHARED names shared memory that faketime removes when it exits; an offset needs
-    none of it.
-    """
-    if not FAKETIME.exists():
-        pytest.fail(
-            f"{FAKETIME} is missing: the clock skew test runs workers under Debian's faketime. "
-            "Run `python3 dev.py system` to install it."
-        )
-    argv = [str(FAKETIME), "-m", "--exclude-monotonic", "-f", offset, "env", "-0"]
-    out = subprocess.run(argv, capture_output=True, check=True, env={}).stdout.decode()
-    variables = dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
-    env = {k: v for k, v in variables.items() if k.startswith(("LD_PRELOAD", "FAKETIME"))}
-    env.pop("FAKETIME_SHARED", None)
-    assert env.get("FAKETIME") == offset, f"faketime set {variables}"
-    assert "LD_PRELOAD" in env, f"faketime set {variables}"
-    return env
+def skewed(offset: str) -> dict[str, str]:
+    """What `faketime -m --exclude-monotonic -f OFFSET` sets up (tests/faketime.py)."""
+    return faketime_env(offset, threads=True, monotonic=False)
 
 
 async def start_skewed_workers(stack: Stack, **env: str) -> tuple[Service, Service, Service]:
     right = await stack.start_worker(**env)
-    ahead = await stack.start_worker(**env, **faketime_env(f"+{SKEW:g}s"))
-    behind = await stack.start_worker(**env, **faketime_env(f"-{SKEW:g}s"))
+    ahead = await stack.start_worker(**env, **skewed(f"+{SKEW:g}s"))
+    behind = await stack.start_worker(**env, **skewed(f"-{SKEW:g}s"))
     return right, ahead, behind
 
 

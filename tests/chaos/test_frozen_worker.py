@@ -61,6 +61,14 @@ def refused_acks(worker: Service) -> list[str]:
     return REFUSED_ACK.findall(worker.output())
 
 
+async def await_output(worker: Service, what: str, count: int) -> None:
+    """Poll the worker's log until it holds `count` refused acks; fail after a minute."""
+    deadline = time.monotonic() + 60
+    while len(refused_acks(worker)) < count:
+        assert time.monotonic() < deadline, f"not within 60s: {what}"
+        await asyncio.sleep(0.05)
+
+
 async def await_redis(stack: Stack, what: str, done: Callable[[Redis], Awaitable[bool]]) -> None:
     """Poll Redis until `done(client)` (no event announces these states); fail after a minute."""
     client = stack.redis_client()
@@ -127,6 +135,8 @@ async def test_a_worker_frozen_past_the_grace_loses_nothing_and_its_late_outcome
         f"{len(held)} late outcomes refused",
         lambda c: _at_least(c.hget(keys.stats, "stale_outcomes"), stale_before + len(held)),
     )
+    # Redis counts each refusal before the worker's log line about it reaches its file.
+    await await_output(frozen, f"{len(held)} refused acks logged", len(held))
     assert sorted(refused_acks(frozen)) == sorted(held)
     gate.touch()
 

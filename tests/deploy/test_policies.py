@@ -188,9 +188,11 @@ def test_each_container_mounts_only_its_own_secrets(assembled: list[Doc]) -> Non
             for container in containers(doc):
                 held[container["name"]] = secrets_of(container, pod)
     assert held == {
-        "ingest": {"fbq-redis-credentials/ingest-password", "fbq-tokens/grpc-token"},
+        # Ingest knows principals by their tokens' hashes, and no token: no shared admin token.
+        "ingest": {"fbq-redis-credentials/ingest-password", "fbq-credentials/credentials"},
         "worker": {"fbq-redis-credentials/worker-password"},
-        "gateway": {"fbq-tokens/admin-token", "fbq-tokens/grpc-token"},
+        # Its HTTP admin token, and its own operator credential toward ingest.
+        "gateway": {"fbq-tokens/admin-token", "fbq-tokens/gateway-token"},
         # Only the init container that renders the ACL (hashes) reads the passwords; the
         # server mounts the rendered file, and its probes log in as the password-less fbq-probe.
         "render-acl": {"fbq-redis-credentials/*"},

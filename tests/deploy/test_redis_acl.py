@@ -187,6 +187,8 @@ async def _ingest_and_worker_flows(ingest: Queue, worker: Queue, clock: FakeCloc
     assert again.duplicate
     first = await ingest.get(again.id)
     assert first.status == Status.WAITING
+    # A watch's look between reads: a few bytes of the record (#21, bounded watches).
+    assert await ingest.glance(again.id)
     for status in Status:
         await ingest.list_by_status(status)
     report = await health.check(ingest)

@@ -90,9 +90,16 @@ def address(ingest: Ingest) -> str:
 
 
 async def fbq_process(
-    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+    prints_a_secret: bool = False,
 ) -> Result:
-    """`python -m feedback_queue.cli ARGS` in the test's directory; never blocks the loop."""
+    """`python -m feedback_queue.cli ARGS` in the test's directory; never blocks the loop.
+
+    Its output joins what tests/test_no_secret_in_logs.py searches, except the stdout of a
+    command whose answer is a secret by design (`fbq credentials add` prints the new token).
+    """
     environ = {k: v for k, v in os.environ.items() if k not in CLIENT_VARIABLES}
     result = await asyncio.to_thread(
         subprocess.run,
@@ -104,7 +111,7 @@ async def fbq_process(
         timeout=60,
         check=False,
     )
-    seen(result.stdout + result.stderr)
+    seen(result.stderr if prints_a_secret else result.stdout + result.stderr)
     return Result(result.returncode, result.stdout, result.stderr)
 
 

@@ -21,8 +21,12 @@ async def test_add_prints_the_token_alone_and_keeps_only_its_hash(
     start_ingest: StartIngest, tmp_path: Path
 ) -> None:
     # The real command line, in the test's own directory: the default file is .fbq/credentials.
-    first = await fbq_process("credentials", "add", "essay-service", "--role", "producer")
-    second = await fbq_process("credentials", "add", "dashboard", "--role", "viewer")
+    first = await fbq_process(
+        "credentials", "add", "essay-service", "--role", "producer", prints_a_secret=True
+    )
+    second = await fbq_process(
+        "credentials", "add", "dashboard", "--role", "viewer", prints_a_secret=True
+    )
     assert (first.code, second.code) == (0, 0), first.err + second.err
     producer, viewer = secret(first.out.strip()), secret(second.out.strip())
     assert first.out == producer + "\n"  # nothing else on stdout
@@ -56,7 +60,9 @@ async def test_add_prints_the_token_alone_and_keeps_only_its_hash(
 
 async def test_add_to_a_named_file_and_its_refusals(tmp_path: Path) -> None:
     path = tmp_path / "creds"
-    done = await fbq_process("credentials", "add", "ops", "--role", "operator", "--file", str(path))
+    done = await fbq_process(
+        "credentials", "add", "ops", "--role", "operator", "--file", str(path), prints_a_secret=True
+    )
     assert done.code == 0
     secret(done.out.strip())
     assert Credentials.load(path).by_token(done.out.strip()) == Principal("ops", Role.OPERATOR)
@@ -75,6 +81,7 @@ async def test_add_to_a_named_file_and_its_refusals(tmp_path: Path) -> None:
         "--role",
         "viewer",
         env={"FBQ_CREDENTIALS_FILE": str(path)},
+        prints_a_secret=True,
     )
     assert env.code == 0
     secret(env.out.strip())

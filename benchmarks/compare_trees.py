@@ -111,7 +111,11 @@ async def drain(
 async def submit(tree: Tree, redis_port: int) -> tuple[float, float]:
     """Submissions/s of CALLERS concurrent unary Submits to `tree`'s ingest, and its CPU µs each."""
     port = free_port()
-    env = {"REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "FBQ_INGEST_PORT": str(port)}
+    env = {
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "FBQ_INGEST_PORT": str(port),
+        "FBQ_INGEST_HOST": "127.0.0.1",
+    }
     server = tree.start("ingest_service", {**env, "FBQ_QUEUE": "compare-ingest"})
     try:
         await wait_ready(f"127.0.0.1:{port}")

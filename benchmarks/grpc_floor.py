@@ -107,6 +107,7 @@ def main() -> None:
             "FBQ_QUEUE": "bench-floor",
             "FBQ_LOG_LEVEL": "WARNING",
             "FBQ_INGEST_PORT": str(ingest_port),
+            "FBQ_INGEST_HOST": "127.0.0.1",  # loopback: no credentials needed
         }
         fbq = str(Path(sys.executable).parent / "fbq")
         ingest = subprocess.Popen([fbq, "ingest"], env=env, cwd=ROOT)

@@ -56,7 +56,7 @@ async def direct_enqueue(port: int, jobs: int) -> float:
 
 async def over_grpc(address: str, jobs: int) -> dict[str, float]:
     results: dict[str, float] = {}
-    await wait_ready(address)
+    await asyncio.wait_for(wait_ready(address), 60)  # an ingest that died never gets ready
     async with grpc.aio.insecure_channel(address) as channel:
         stub = pb_grpc.SubmissionServiceStub(channel)
         request = pb.SubmitRequest(submission=SUBMISSION)
@@ -142,6 +142,7 @@ async def main(jobs: int, calls: int, tree: Path) -> None:
             "REDIS_URL": f"redis://127.0.0.1:{redis.port}/0",
             "FBQ_QUEUE": "bench-ingest",
             "FBQ_INGEST_PORT": str(port),
+            "FBQ_INGEST_HOST": "127.0.0.1",  # loopback: no credentials needed
             "FBQ_LOG_LEVEL": "WARNING",
         }
         # Another checkout's ingest (--ingest-tree) runs its own code, with its own venv.

@@ -96,7 +96,7 @@ async def ingest(url: str) -> AsyncGenerator[tuple[str, pb_grpc.SubmissionServic
     """A real `fbq ingest` process: its address, and a stub on one channel to it."""
     port = free_port()
     fbq = str(Path(sys.executable).parent / "fbq")
-    env = {**service_env(url), "FBQ_INGEST_PORT": str(port)}
+    env = {**service_env(url), "FBQ_INGEST_PORT": str(port), "FBQ_INGEST_HOST": "127.0.0.1"}
     # Its output goes to stderr: this process's stdout carries only the one JSON line.
     server = subprocess.Popen([fbq, "ingest"], env=env, cwd=ROOT, stdout=sys.stderr)
     try:

@@ -56,7 +56,9 @@ class QueueApi(Protocol):
 
     async def enqueue_many(
         self, items: Sequence[tuple[pb.Submission, float]], owner: Owner = NOBODY
-    ) -> list[EnqueueResult | QueueError]: ...
+    ) -> list[EnqueueResult | QueueError]:
+        """Each item's result or its own error, in order; never raises QueueError."""
+        ...
 
     async def get(self, job_id: str) -> Job: ...
 

@@ -52,11 +52,9 @@ class Batcher:
                     mine = item[2] == owner and len(batch) < self.max_batch
                     (batch if mine else rest).append(item)
                 self._pending = rest
-                results: list[EnqueueResult | QueueError]
                 try:
+                    # Never raises QueueError: each item gets its result or its own error.
                     results = await self.queue.enqueue_many([(s, d) for s, d, _, _ in batch], owner)
-                except QueueError as exc:
-                    results = [exc] * len(batch)
                 except BaseException:  # cancelled at shutdown: the callers' calls end too
                     for *_, future in batch:
                         future.cancel()

@@ -57,10 +57,18 @@ def check_request(request: pb.SubmitRequest | InvalidSubmission) -> tuple[pb.Sub
     return request.submission, delay_of(request) if request.HasField("delay") else 0.0
 
 
+def fill(reply: pb.SubmitResponse, result: EnqueueResult) -> None:
+    """Write an accepted result into `reply` (a new message, or one inside a batch's)."""
+    reply.id = result.id
+    reply.status = pb.Status.ValueType(result.status)
+    if result.duplicate:
+        reply.duplicate = True
+
+
 def accepted(result: EnqueueResult) -> pb.SubmitResponse:
-    return pb.SubmitResponse(
-        id=result.id, status=pb.Status.ValueType(result.status), duplicate=result.duplicate
-    )
+    reply = pb.SubmitResponse()
+    fill(reply, result)
+    return reply
 
 
 def _oversize(size: int, limit: int) -> str:
@@ -81,11 +89,7 @@ def batch_response(results: Sequence[EnqueueResult | QueueError]) -> pb.SubmitBa
     refused = 0
     for result in results:
         if isinstance(result, EnqueueResult):
-            reply = add().accepted
-            reply.id = result.id
-            reply.status = pb.Status.ValueType(result.status)
-            if result.duplicate:
-                reply.duplicate = True
+            fill(add().accepted, result)
         else:
             add().error.CopyFrom(refusal_for(result).item_error())
             refused += 1
@@ -94,9 +98,9 @@ def batch_response(results: Sequence[EnqueueResult | QueueError]) -> pb.SubmitBa
     return response
 
 
-def summary(results: Sequence[EnqueueResult | QueueError]) -> str:
+def summary(response: pb.SubmitBatchResponse) -> str:
     """How many of a batch were refused, by reason: one log line instead of one per item."""
-    reasons = Counter(refusal_for(r).reason for r in results if isinstance(r, QueueError))
+    reasons = Counter(o.error.reason for o in response.outcomes if o.HasField("error"))
     return ", ".join(f"{reason} {count}" for reason, count in sorted(reasons.items()))
 
 
@@ -164,7 +168,7 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
             await abort(context, exc, "SubmitBatch")
         response = batch_response(results)
         if response.refused:
-            log.info("SubmitBatch refused %d of %d: %s", response.refused, count, summary(results))
+            log.info("SubmitBatch refused %d of %d: %s", response.refused, count, summary(response))
         return response
 
     async def SubmitStream(

@@ -106,6 +106,15 @@ class Env:
             raise ConfigError(f"{name}: must be at most {maximum}, got {value}")
         return value
 
+    def number(self, name: str, default: float) -> float:
+        text = self.optional(name)
+        if text is None:
+            return default
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(f"{name}: expected a number, got {text!r}") from None
+
     def port(self, name: str, default: int) -> int:
         return self.integer(name, default, minimum=0, maximum=65535)
 

@@ -6,7 +6,24 @@ so BLMOVE and every script stay single-slot.
 ======================================  ======  ==================================================
 key                                     type    role
 ======================================  ======  ==================================================
-``{fbq:Q}:waiting``                     list    ids ready to run; LPUSH in, (B)LMOVE RIGHT out
+``{fbq:Q}:lane:<p>:<key>``              list    ids ready to run of fairness key <key> at
+                                                priority level <p> (1 high, 2 normal, 3 low);
+                                                LPUSH in, RPOP out (scripts/lib/lanes.lua)
+``{fbq:Q}:ready:<p>``                   zset    level p's keys with waiting work that may start
+                                                now -> virtual start time (fair queueing)
+``{fbq:Q}:held``                        zset    "<p>:<key>" -> until when (ms) a lane waits for
+                                                its key's rate, or HELD_CAP while the key is at
+                                                its max_active
+``{fbq:Q}:capped``                      set     keys with a lane held at max_active
+``{fbq:Q}:fair``                        hash    ``waiting`` (count), ``v<p>`` (each level's
+                                                virtual time), ``n`` (starts, for the guard)
+``{fbq:Q}:wake``                        list    a token for idle workers (BLPOP) when work is
+                                                ready
+``{fbq:Q}:quotas``                      hash    key -> "weight rate max_active" (own quotas)
+``{fbq:Q}:key-waiting``                 zset    key -> its waiting submissions
+``{fbq:Q}:key-active``                  hash    key -> its ACTIVE submissions
+``{fbq:Q}:key-started``                 hash    key -> starts since it last had no work
+``{fbq:Q}:key-rate:<key>``              string  per-key start rate state (GCRA, with a TTL)
 ``{fbq:Q}:active:<worker>``             list    one processing list per worker
 ``{fbq:Q}:workers``                     zset    worker id -> last heartbeat (ms, Redis time)
 ``{fbq:Q}:reaper``                      hash    ``calm``: nobody is reaped until then (ms, Redis
@@ -56,8 +73,71 @@ class Keys:
         return "{fbq:" + self.queue + "}"
 
     @property
-    def waiting(self) -> str:
-        return f"{self.tag}:waiting"
+    def lane_prefix(self) -> str:
+        return f"{self.tag}:lane:"
+
+    def lane(self, level: int, key: str) -> str:
+        return f"{self.lane_prefix}{level}:{key}"
+
+    @property
+    def ready_prefix(self) -> str:
+        return f"{self.tag}:ready:"
+
+    def ready(self, level: int) -> str:
+        return f"{self.ready_prefix}{level}"
+
+    @property
+    def held(self) -> str:
+        return f"{self.tag}:held"
+
+    @property
+    def capped(self) -> str:
+        return f"{self.tag}:capped"
+
+    @property
+    def fair(self) -> str:
+        return f"{self.tag}:fair"
+
+    @property
+    def wake(self) -> str:
+        return f"{self.tag}:wake"
+
+    @property
+    def quotas(self) -> str:
+        return f"{self.tag}:quotas"
+
+    @property
+    def key_waiting(self) -> str:
+        return f"{self.tag}:key-waiting"
+
+    @property
+    def key_active(self) -> str:
+        return f"{self.tag}:key-active"
+
+    @property
+    def key_started(self) -> str:
+        return f"{self.tag}:key-started"
+
+    @property
+    def key_rate_prefix(self) -> str:
+        return f"{self.tag}:key-rate:"
+
+    def lanes_block(self) -> list[str]:
+        """The KEYS block of every script that moves waiting work (scripts/lib/lanes.lua's
+        `lanes_keys` reads it in this order)."""
+        return [
+            self.lane_prefix,
+            self.ready_prefix,
+            self.held,
+            self.capped,
+            self.fair,
+            self.wake,
+            self.quotas,
+            self.key_waiting,
+            self.key_active,
+            self.key_started,
+            self.key_rate_prefix,
+        ]
 
     @property
     def workers(self) -> str:

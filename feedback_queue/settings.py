@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 
 from feedback_queue.backoff import Backoff
 from feedback_queue.env import Env, Rate
-from feedback_queue.errors import ConfigError
+from feedback_queue.errors import ConfigError, InvalidSubmission
+from feedback_queue.fairness import Fairness, Quota
 from feedback_queue.redis_settings import RedisSettings, redis_from_env
 from feedback_queue.validation import Limits
 
@@ -64,6 +65,8 @@ class QueueConfig:
     replicas_ack_timeout: float = 1.0
     # One logical queue over this many queues (Redis Cluster scale-out; sharded.py).
     shards: int = 1
+    # Fair share among fairness keys, priorities and per-key quotas (fairness.py).
+    fairness: Fairness = field(default_factory=Fairness)
 
 
 @dataclass(frozen=True)
@@ -340,7 +343,28 @@ def _queue_from_env(env: Env) -> QueueConfig:
         ),
         replicas_ack_timeout=env.duration("FBQ_MIN_REPLICAS_TIMEOUT", q.replicas_ack_timeout),
         shards=env.integer("FBQ_SHARDS", q.shards, minimum=1, maximum=62),
+        fairness=_fairness_from_env(env),
     )
+
+
+def _fairness_from_env(env: Env) -> Fairness:
+    f, quota = Fairness(), Quota()
+    try:
+        default = Quota(
+            env.number("FBQ_FAIR_WEIGHT", quota.weight),
+            env.number("FBQ_FAIR_RATE", quota.rate),
+            env.integer("FBQ_FAIR_MAX_ACTIVE", quota.max_active, minimum=0),
+        )
+    except InvalidSubmission as exc:
+        raise ConfigError(f"FBQ_FAIR_{exc.field.upper()}: {exc.reason}") from None
+    try:
+        return Fairness(
+            env.text("FBQ_FAIRNESS_KEY", f.source),
+            default,
+            env.integer("FBQ_PRIORITY_GUARD", f.guard, minimum=2, maximum=1000),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"FBQ_FAIRNESS_KEY: {exc}") from None
 
 
 def _worker_from_env(env: Env) -> WorkerConfig:

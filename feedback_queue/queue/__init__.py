@@ -18,11 +18,14 @@ from feedback_queue.queue.base import Arg
 from feedback_queue.queue.consuming import Consuming
 from feedback_queue.queue.housekeeping import Housekeeping
 from feedback_queue.queue.producing import Producing
+from feedback_queue.queue.sharing import Sharing
 from feedback_queue.queue.steering import Steering
 from feedback_queue.queue.values import (
     NOBODY,
     EnqueueResult,
+    FairShareView,
     Failure,
+    KeyShare,
     Owner,
     Page,
     QueueStats,
@@ -36,7 +39,9 @@ __all__ = [
     "NOBODY",
     "Arg",
     "EnqueueResult",
+    "FairShareView",
     "Failure",
+    "KeyShare",
     "Owner",
     "Page",
     "Queue",
@@ -47,7 +52,7 @@ __all__ = [
 ]
 
 
-class Queue(Producing, Consuming, Housekeeping, Steering):
+class Queue(Producing, Consuming, Housekeeping, Steering, Sharing):
     """One named queue on one Redis client: `Queue(client, QueueConfig(...))`."""
 
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from feedback_queue.errors import InvalidSubmission
+from feedback_queue.fairness import Quota
 from feedback_queue.job import Job, Status
 from feedback_queue.v1 import queue_pb2 as pb
 
@@ -126,3 +127,33 @@ class ServerInfo:
 
     info: dict[str, object]
     latency_ms: float
+
+
+@dataclass(frozen=True)
+class KeyShare:
+    """What one fairness key has in the queue now; key "" is the sum of the keys not listed."""
+
+    key: str
+    waiting: int
+    active: int
+    # Starts since the key last had neither waiting nor active work.
+    started: int
+    quota: Quota
+    # True when the key has a quota of its own (set_quota), False when `quota` is the default.
+    custom: bool = False
+
+
+@dataclass(frozen=True)
+class FairShareView:
+    """The fairness keys with the most waiting work, the rest summed, and the quotas."""
+
+    keys: list[KeyShare]
+    other: KeyShare
+    keys_waiting: int
+    # Waiting submissions per priority level.
+    waiting_high: int
+    waiting_normal: int
+    waiting_low: int
+    default: Quota
+    # Every key with a quota of its own, by key (at most MAX_QUOTAS_LISTED).
+    quotas: dict[str, Quota]

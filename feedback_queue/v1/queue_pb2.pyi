@@ -97,6 +97,28 @@ admin retries or deletes it.
 """
 Global___Status: _TypeAlias = Status  # noqa: Y015
 
+class _Priority:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PriorityEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Priority.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PRIORITY_UNSPECIFIED: _Priority.ValueType  # 0
+    """Means NORMAL."""
+    PRIORITY_LOW: _Priority.ValueType  # 1
+    PRIORITY_NORMAL: _Priority.ValueType  # 2
+    PRIORITY_HIGH: _Priority.ValueType  # 3
+
+class Priority(_Priority, metaclass=_PriorityEnumTypeWrapper):
+    """How soon a submission starts relative to other waiting work."""
+
+PRIORITY_UNSPECIFIED: Priority.ValueType  # 0
+"""Means NORMAL."""
+PRIORITY_LOW: Priority.ValueType  # 1
+PRIORITY_NORMAL: Priority.ValueType  # 2
+PRIORITY_HIGH: Priority.ValueType  # 3
+Global___Priority: _TypeAlias = Priority  # noqa: Y015
+
 @_typing.final
 class Submission(_message.Message):
     """A piece of work as a producer hands it in."""
@@ -129,6 +151,8 @@ class Submission(_message.Message):
     INSTRUCTIONS_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    FAIRNESS_KEY_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
     submitter_id: _builtins.str
     """Who submitted it: 1-128 characters of [A-Za-z0-9._:@-]. Required.
     Rate limits (FBQ_SUBMITTER_RATE) apply per submitter.
@@ -148,6 +172,16 @@ class Submission(_message.Message):
     the same payload returns the original id with duplicate=true; the same
     key with a different payload is refused (FAILED_PRECONDITION).
     """
+    fairness_key: _builtins.str
+    """Optional: whose share of the workers this submission counts against, 1-128
+    characters of [A-Za-z0-9._:@-] (e.g. a school or tenant). Empty: the
+    field FBQ_FAIRNESS_KEY names (default submitter_id). Keys with waiting
+    work get starts in proportion to their weights (docs/fairness.md).
+    """
+    priority: Global___Priority.ValueType
+    """Strict between levels, fair within one; LOW still gets a guaranteed
+    share while higher levels are busy (FBQ_PRIORITY_GUARD).
+    """
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Caller's labels: at most 32 entries, keys 1-64 characters of
@@ -163,10 +197,12 @@ class Submission(_message.Message):
         instructions: _builtins.str = ...,
         metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         idempotency_key: _builtins.str = ...,
+        fairness_key: _builtins.str = ...,
+        priority: Global___Priority.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "idempotency_key", b"idempotency_key", "instructions", b"instructions", "kind", b"kind", "metadata", b"metadata", "submitter_id", b"submitter_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "fairness_key", b"fairness_key", "idempotency_key", b"idempotency_key", "instructions", b"instructions", "kind", b"kind", "metadata", b"metadata", "priority", b"priority", "submitter_id", b"submitter_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -847,6 +883,202 @@ class DeleteSubmissionResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteSubmissionResponse: _TypeAlias = DeleteSubmissionResponse  # noqa: Y015
+
+@_typing.final
+class KeyQuota(_message.Message):
+    """A fairness key's share of the workers. Unset numbers take the defaults
+    (FBQ_FAIR_WEIGHT, FBQ_FAIR_RATE, FBQ_FAIR_MAX_ACTIVE).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    WEIGHT_FIELD_NUMBER: _builtins.int
+    RATE_FIELD_NUMBER: _builtins.int
+    MAX_ACTIVE_FIELD_NUMBER: _builtins.int
+    CUSTOM_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    weight: _builtins.float
+    """Starts in proportion to weight among keys with waiting work; > 0."""
+    rate: _builtins.float
+    """At most this many starts per second for the key; 0: no limit."""
+    max_active: _builtins.int
+    """At most this many of the key's submissions ACTIVE at once; 0: no limit."""
+    custom: _builtins.bool
+    """True when the key has a quota of its own (set by SetKeyQuota); false
+    when these are the defaults.
+    """
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        weight: _builtins.float = ...,
+        rate: _builtins.float = ...,
+        max_active: _builtins.int = ...,
+        custom: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["custom", b"custom", "key", b"key", "max_active", b"max_active", "rate", b"rate", "weight", b"weight"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KeyQuota: _TypeAlias = KeyQuota  # noqa: Y015
+
+@_typing.final
+class KeyShare(_message.Message):
+    """What one fairness key has in the queue now."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    WAITING_FIELD_NUMBER: _builtins.int
+    ACTIVE_FIELD_NUMBER: _builtins.int
+    STARTED_FIELD_NUMBER: _builtins.int
+    QUOTA_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    """Empty for the aggregate of the keys not listed ("other")."""
+    waiting: _builtins.int
+    active: _builtins.int
+    started: _builtins.int
+    """Starts since the key last had no work (a counter that restarts then)."""
+    @_builtins.property
+    def quota(self) -> Global___KeyQuota: ...
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        waiting: _builtins.int = ...,
+        active: _builtins.int = ...,
+        started: _builtins.int = ...,
+        quota: Global___KeyQuota | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["quota", b"quota"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "key", b"key", "quota", b"quota", "started", b"started", "waiting", b"waiting"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KeyShare: _TypeAlias = KeyShare  # noqa: Y015
+
+@_typing.final
+class GetFairShareRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOP_FIELD_NUMBER: _builtins.int
+    top: _builtins.int
+    """How many keys to list, those with the most waiting work first; 0 means
+    10, at most 1000.
+    """
+    def __init__(
+        self,
+        *,
+        top: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["top", b"top"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetFairShareRequest: _TypeAlias = GetFairShareRequest  # noqa: Y015
+
+@_typing.final
+class FairShare(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEYS_FIELD_NUMBER: _builtins.int
+    OTHER_FIELD_NUMBER: _builtins.int
+    KEYS_WAITING_FIELD_NUMBER: _builtins.int
+    WAITING_HIGH_FIELD_NUMBER: _builtins.int
+    WAITING_NORMAL_FIELD_NUMBER: _builtins.int
+    WAITING_LOW_FIELD_NUMBER: _builtins.int
+    DEFAULTS_FIELD_NUMBER: _builtins.int
+    QUOTAS_FIELD_NUMBER: _builtins.int
+    keys_waiting: _builtins.int
+    """How many keys have waiting work."""
+    waiting_high: _builtins.int
+    """Waiting submissions per priority level."""
+    waiting_normal: _builtins.int
+    waiting_low: _builtins.int
+    @_builtins.property
+    def keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___KeyShare]:
+        """The keys with the most waiting work, most first."""
+
+    @_builtins.property
+    def other(self) -> Global___KeyShare:
+        """Every other key, summed."""
+
+    @_builtins.property
+    def defaults(self) -> Global___KeyQuota: ...
+    @_builtins.property
+    def quotas(self) -> _containers.RepeatedCompositeFieldContainer[Global___KeyQuota]:
+        """Every key with a quota of its own (at most 1000, by key)."""
+
+    def __init__(
+        self,
+        *,
+        keys: _abc.Iterable[Global___KeyShare] | None = ...,
+        other: Global___KeyShare | None = ...,
+        keys_waiting: _builtins.int = ...,
+        waiting_high: _builtins.int = ...,
+        waiting_normal: _builtins.int = ...,
+        waiting_low: _builtins.int = ...,
+        defaults: Global___KeyQuota | None = ...,
+        quotas: _abc.Iterable[Global___KeyQuota] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["defaults", b"defaults", "other", b"other"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["defaults", b"defaults", "keys", b"keys", "keys_waiting", b"keys_waiting", "other", b"other", "quotas", b"quotas", "waiting_high", b"waiting_high", "waiting_low", b"waiting_low", "waiting_normal", b"waiting_normal"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FairShare: _TypeAlias = FairShare  # noqa: Y015
+
+@_typing.final
+class SetKeyQuotaRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    WEIGHT_FIELD_NUMBER: _builtins.int
+    RATE_FIELD_NUMBER: _builtins.int
+    MAX_ACTIVE_FIELD_NUMBER: _builtins.int
+    RESET_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    """The fairness key, 1-128 characters of [A-Za-z0-9._:@-]."""
+    weight: _builtins.float
+    """Unset: keep the key's current value (or the default)."""
+    rate: _builtins.float
+    max_active: _builtins.int
+    reset: _builtins.bool
+    """Drop the key's own quota: it gets the defaults again."""
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        weight: _builtins.float | None = ...,
+        rate: _builtins.float | None = ...,
+        max_active: _builtins.int | None = ...,
+        reset: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_active", b"_max_active", "_rate", b"_rate", "_weight", b"_weight", "max_active", b"max_active", "rate", b"rate", "weight", b"weight"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_active", b"_max_active", "_rate", b"_rate", "_weight", b"_weight", "key", b"key", "max_active", b"max_active", "rate", b"rate", "reset", b"reset", "weight", b"weight"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__max_active: _TypeAlias = _typing.Literal["max_active"]  # noqa: Y015
+    _WhichOneofArgType__max_active: _TypeAlias = _typing.Literal["_max_active", b"_max_active"]  # noqa: Y015
+    _WhichOneofReturnType__rate: _TypeAlias = _typing.Literal["rate"]  # noqa: Y015
+    _WhichOneofArgType__rate: _TypeAlias = _typing.Literal["_rate", b"_rate"]  # noqa: Y015
+    _WhichOneofReturnType__weight: _TypeAlias = _typing.Literal["weight"]  # noqa: Y015
+    _WhichOneofArgType__weight: _TypeAlias = _typing.Literal["_weight", b"_weight"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_active) -> _WhichOneofReturnType__max_active | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__rate) -> _WhichOneofReturnType__rate | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__weight) -> _WhichOneofReturnType__weight | None: ...
+
+Global___SetKeyQuotaRequest: _TypeAlias = SetKeyQuotaRequest  # noqa: Y015
 
 @_typing.final
 class PauseQueueRequest(_message.Message):

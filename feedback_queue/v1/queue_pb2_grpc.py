@@ -325,6 +325,16 @@ class AdminServiceStub:
                 request_serializer=feedback__queue_dot_v1_dot_queue__pb2.ResumeQueueRequest.SerializeToString,
                 response_deserializer=feedback__queue_dot_v1_dot_queue__pb2.QueueState.FromString,
                 _registered_method=True)
+        self.GetFairShare = channel.unary_unary(
+                '/feedback_queue.v1.AdminService/GetFairShare',
+                request_serializer=feedback__queue_dot_v1_dot_queue__pb2.GetFairShareRequest.SerializeToString,
+                response_deserializer=feedback__queue_dot_v1_dot_queue__pb2.FairShare.FromString,
+                _registered_method=True)
+        self.SetKeyQuota = channel.unary_unary(
+                '/feedback_queue.v1.AdminService/SetKeyQuota',
+                request_serializer=feedback__queue_dot_v1_dot_queue__pb2.SetKeyQuotaRequest.SerializeToString,
+                response_deserializer=feedback__queue_dot_v1_dot_queue__pb2.KeyQuota.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -377,6 +387,21 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetFairShare(self, request, context):
+        """The fairness keys with the most waiting work, and the quotas.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetKeyQuota(self, request, context):
+        """Change a key's weight, rate or max_active; takes effect at the next start
+        (operators and admins). Returns the key's quota as it is now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -414,6 +439,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ResumeQueue,
                     request_deserializer=feedback__queue_dot_v1_dot_queue__pb2.ResumeQueueRequest.FromString,
                     response_serializer=feedback__queue_dot_v1_dot_queue__pb2.QueueState.SerializeToString,
+            ),
+            'GetFairShare': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFairShare,
+                    request_deserializer=feedback__queue_dot_v1_dot_queue__pb2.GetFairShareRequest.FromString,
+                    response_serializer=feedback__queue_dot_v1_dot_queue__pb2.FairShare.SerializeToString,
+            ),
+            'SetKeyQuota': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetKeyQuota,
+                    request_deserializer=feedback__queue_dot_v1_dot_queue__pb2.SetKeyQuotaRequest.FromString,
+                    response_serializer=feedback__queue_dot_v1_dot_queue__pb2.KeyQuota.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -607,6 +642,60 @@ class AdminService:
             '/feedback_queue.v1.AdminService/ResumeQueue',
             feedback__queue_dot_v1_dot_queue__pb2.ResumeQueueRequest.SerializeToString,
             feedback__queue_dot_v1_dot_queue__pb2.QueueState.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFairShare(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/feedback_queue.v1.AdminService/GetFairShare',
+            feedback__queue_dot_v1_dot_queue__pb2.GetFairShareRequest.SerializeToString,
+            feedback__queue_dot_v1_dot_queue__pb2.FairShare.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetKeyQuota(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/feedback_queue.v1.AdminService/SetKeyQuota',
+            feedback__queue_dot_v1_dot_queue__pb2.SetKeyQuotaRequest.SerializeToString,
+            feedback__queue_dot_v1_dot_queue__pb2.KeyQuota.FromString,
             options,
             channel_credentials,
             insecure,

@@ -171,6 +171,12 @@ class AdminServiceStub:
     PauseQueue: _grpc.UnaryUnaryMultiCallable[_queue_pb2.PauseQueueRequest, _queue_pb2.QueueState]
     """Workers stop taking new work (within a second); running work finishes."""
     ResumeQueue: _grpc.UnaryUnaryMultiCallable[_queue_pb2.ResumeQueueRequest, _queue_pb2.QueueState]
+    GetFairShare: _grpc.UnaryUnaryMultiCallable[_queue_pb2.GetFairShareRequest, _queue_pb2.FairShare]
+    """The fairness keys with the most waiting work, and the quotas."""
+    SetKeyQuota: _grpc.UnaryUnaryMultiCallable[_queue_pb2.SetKeyQuotaRequest, _queue_pb2.KeyQuota]
+    """Change a key's weight, rate or max_active; takes effect at the next start
+    (operators and admins). Returns the key's quota as it is now.
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -189,6 +195,12 @@ class AdminServiceAsyncStub(AdminServiceStub):
     PauseQueue: _aio.UnaryUnaryMultiCallable[_queue_pb2.PauseQueueRequest, _queue_pb2.QueueState]  # type: ignore[assignment]
     """Workers stop taking new work (within a second); running work finishes."""
     ResumeQueue: _aio.UnaryUnaryMultiCallable[_queue_pb2.ResumeQueueRequest, _queue_pb2.QueueState]  # type: ignore[assignment]
+    GetFairShare: _aio.UnaryUnaryMultiCallable[_queue_pb2.GetFairShareRequest, _queue_pb2.FairShare]  # type: ignore[assignment]
+    """The fairness keys with the most waiting work, and the quotas."""
+    SetKeyQuota: _aio.UnaryUnaryMultiCallable[_queue_pb2.SetKeyQuotaRequest, _queue_pb2.KeyQuota]  # type: ignore[assignment]
+    """Change a key's weight, rate or max_active; takes effect at the next start
+    (operators and admins). Returns the key's quota as it is now.
+    """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     """Operators inspect and steer the queue: viewers read it, operators and admins
@@ -246,5 +258,23 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _queue_pb2.ResumeQueueRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_queue_pb2.QueueState, _abc.Awaitable[_queue_pb2.QueueState]]: ...
+
+    @_abc_1.abstractmethod
+    def GetFairShare(
+        self,
+        request: _queue_pb2.GetFairShareRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_queue_pb2.FairShare, _abc.Awaitable[_queue_pb2.FairShare]]:
+        """The fairness keys with the most waiting work, and the quotas."""
+
+    @_abc_1.abstractmethod
+    def SetKeyQuota(
+        self,
+        request: _queue_pb2.SetKeyQuotaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_queue_pb2.KeyQuota, _abc.Awaitable[_queue_pb2.KeyQuota]]:
+        """Change a key's weight, rate or max_active; takes effect at the next start
+        (operators and admins). Returns the key's quota as it is now.
+        """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

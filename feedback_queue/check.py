@@ -205,9 +205,9 @@ def _lane_violations(snapshot: Snapshot) -> list[Violation]:
         per_key[key] += size
         per_level[level] += size
     wrong = []
-    counted, held = snapshot.counters.get("waiting", 0), sum(per_key.values())
-    if counted != held:
-        wrong.append(f"waiting is {counted}, the lanes hold {held}")
+    total, in_lanes = snapshot.counters.get("waiting", 0), sum(per_key.values())
+    if total != in_lanes:
+        wrong.append(f"waiting is {total}, the lanes hold {in_lanes}")
     for level in (1, 2, 3):
         counted = snapshot.counters.get(f"w{level}", 0)
         if counted != per_level[level]:

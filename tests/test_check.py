@@ -152,7 +152,9 @@ async def test_the_lanes_bookkeeping_is_checked_and_recounted(queue: Queue, clie
     await client.hset(k.key_active, "bob", 5)
     got = {v.key: v.message for v in (await check(queue)).violations}
     assert set(got) == {(Kind.UNLISTED_LANE, "2:alice"), (Kind.COUNTS, "counts")}
-    assert "neither ready nor held: no worker will take them" in got[(Kind.UNLISTED_LANE, "2:alice")]
+    assert (
+        "neither ready nor held: no worker will take them" in got[(Kind.UNLISTED_LANE, "2:alice")]
+    )
     assert "waiting is 4, the lanes hold 3" in got[(Kind.COUNTS, "counts")]
     assert await repair(queue, (await check(queue)).violations) == 3
     assert (await check(queue)).violations == []

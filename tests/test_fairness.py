@@ -142,16 +142,14 @@ async def test_bad_quotas_are_refused_with_the_field_to_fix(queue: Queue) -> Non
         ({"max_active": -1}, "max_active"),
     ):
         with pytest.raises(InvalidSubmission) as err:
-            await queue.set_quota("k", **kwargs)  # type: ignore[arg-type]
+            await queue.set_quota("k", **kwargs)
         assert err.value.field == field
     with pytest.raises(InvalidSubmission) as err:
         await queue.set_quota("not a key!", weight=2)
     assert err.value.field == "key"
 
 
-async def test_a_reaped_job_goes_back_first_in_line_of_its_key(
-    queue: Queue, client: Redis
-) -> None:
+async def test_a_reaped_job_goes_back_first_in_line_of_its_key(queue: Queue, client: Redis) -> None:
     ids = await backlog(queue, "k", 5)
     await backlog(queue, "other", 5)
     await queue.heartbeat("reaper")
@@ -194,7 +192,7 @@ async def test_fairness_key_sources(queue: Queue) -> None:
         await queue.enqueue(submission(fairness_key="x" * 129))
     assert err.value.field == "submission.fairness_key"
     with pytest.raises(InvalidSubmission) as err:
-        await queue.enqueue(submission(priority=7))  # type: ignore[arg-type]
+        await queue.enqueue(submission(priority=7))
     assert err.value.field == "submission.priority"
     fifo = Fairness(source="none")
     queue.config = dataclasses.replace(queue.config, fairness=fifo)
@@ -223,7 +221,7 @@ async def test_fair_share_lists_the_top_keys_and_sums_the_rest(queue: Queue) -> 
     assert keys_of(await take(queue, 4)) == {"lo": 1, "hi": 2, "k00": 1}
     share = await queue.fair_share(top=3)
     assert [s.key for s in share.keys] == ["k11", "k10", "k09"]
-    assert share.keys[0].quota.weight == 3 and share.keys[0].custom
+    assert (share.keys[0].quota.weight, share.keys[0].custom) == (3, True)
     assert share.keys_waiting == 12
     assert share.waiting_high + share.waiting_normal + share.waiting_low == 78 + 5 - 4
     assert (share.waiting_high, share.waiting_low) == (0, 2)
@@ -234,7 +232,9 @@ async def test_fair_share_lists_the_top_keys_and_sums_the_rest(queue: Queue) -> 
 
 # The one rule of a submission's lane is Lua's (lib/submission.lua), reading the stored
 # payload; Python fills fairness_key from the configured source first. They must agree.
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     subs=st.lists(
         st.tuples(
@@ -260,16 +260,17 @@ async def test_lua_puts_each_submission_where_python_says(
         sub = submission(submitter_id=submitter, fairness_key=own, priority=priority, kind=kind)
         sub.metadata.update(meta)
         await queue.enqueue(sub)
-        key = own or {
-            "submitter_id": submitter,
-            "kind": kind or "default",
-            "metadata.team": meta["team"],
-        }[source]
+        key = (
+            own
+            or {
+                "submitter_id": submitter,
+                "kind": kind or "default",
+                "metadata.team": meta["team"],
+            }[source]
+        )
         expected[(level[priority], key)] += 1
     k = queue.keys
-    lanes = {
-        (lv, key): await client.llen(k.lane(lv, key)) for (lv, key) in expected
-    }
+    lanes = {(lv, key): await client.llen(k.lane(lv, key)) for (lv, key) in expected}
     assert lanes == dict(expected)
     await client.delete(*[k.lane(lv, key) for lv, key in expected], k.fair, k.key_waiting)
     for level_ in (1, 2, 3):

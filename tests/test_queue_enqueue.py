@@ -66,7 +66,6 @@ async def test_replayed_enqueue_script_creates_nothing_twice(
     # What a Redis-level retry does: the very same script call, same drawn id, sent again.
     job_id = new_id()
     payload = submission("essay", idempotency_key="k9").SerializeToString(deterministic=True)
-    k = queue.keys
     keys = queue.enqueue_keys()
     now = int(clock.now * 1000)
     # now, idempotency TTL, cap, rate, period; then the jobs: id, payload, key, digest, delay,

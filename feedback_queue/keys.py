@@ -21,8 +21,8 @@ key                                     type    role
                                                 ready
 ``{fbq:Q}:quotas``                      hash    key -> "weight rate max_active" (own quotas)
 ``{fbq:Q}:key-waiting``                 zset    key -> its waiting submissions
-``{fbq:Q}:key-active``                  hash    key -> its ACTIVE submissions
-``{fbq:Q}:key-started``                 hash    key -> starts since it last had no work
+``{fbq:Q}:key-active``                  hash    key -> its ACTIVE submissions + 2^20 x its
+                                                starts since it last had no work
 ``{fbq:Q}:key-rate:<key>``              string  per-key start rate state (GCRA, with a TTL)
 ``{fbq:Q}:active:<worker>``             list    one processing list per worker
 ``{fbq:Q}:workers``                     zset    worker id -> last heartbeat (ms, Redis time)
@@ -115,10 +115,6 @@ class Keys:
         return f"{self.tag}:key-active"
 
     @property
-    def key_started(self) -> str:
-        return f"{self.tag}:key-started"
-
-    @property
     def key_rate_prefix(self) -> str:
         return f"{self.tag}:key-rate:"
 
@@ -135,7 +131,6 @@ class Keys:
             self.quotas,
             self.key_waiting,
             self.key_active,
-            self.key_started,
             self.key_rate_prefix,
         ]
 

@@ -104,15 +104,15 @@ MUTANTS = [
     Mutant(
         "fair-turn",
         "feedback_queue/scripts/lib/lanes.lua",
-        "      m = math.min(m, math.floor((next_tag - tag) * q.w) + 1)",
+        "      m = math.min(m, math.floor((after[2] - tag) * q.w) + 1)",
         "      m = m",
         "a key starts only until another key's turn comes: fair share over any busy period",
     ),
     Mutant(
         "cap-unhold",
         "feedback_queue/scripts/lib/lanes.lua",
-        "    unhold_key(L, key, true)",
-        "    local _ = key",
+        "      unhold_key(L, key, true)",
+        "      local _ = key",
         "an attempt's end frees its key's turn when the key was at max_active",
     ),
     Mutant(

@@ -32,7 +32,7 @@ from feedback_queue.check import (
     started_worker,
 )
 from feedback_queue.connection import translated
-from feedback_queue.fairness import LEVELS
+from feedback_queue.fairness import LEVELS, active_part
 from feedback_queue.queue.base import QueueBase
 from feedback_queue.queue.housekeeping import Housekeeping
 from feedback_queue.record import HEADER_SIZE, VERSION
@@ -133,7 +133,11 @@ async def read_snapshot(queue: QueueBase) -> Snapshot:
             held=frozenset(_lane("", m.decode()) for m in held),
             counters={f.decode(): int(float(v)) for f, v in counters.items()},
             key_waiting={key.decode(): int(n) for key, n in key_waiting},
-            key_active={key.decode(): int(n) for key, n in key_active.items()},
+            key_active={
+                key.decode(): active
+                for key, value in key_active.items()
+                if (active := active_part(int(value)))
+            },
             started_keys=Counter(key for e in started.values() if (key := started_key(e.decode()))),
         )
         ids = sorted(snapshot.ids | records)

@@ -2,7 +2,7 @@
 -- (unless it is held), drop ready and held entries of empty lanes, and count again what the
 -- counters count. Atomic, so it counts what is there as it runs.
 -- uses: started, lanes
--- KEYS[1..11] = the lanes block   KEYS[12] = started hash
+-- KEYS[1..10] = the lanes block   KEYS[11] = started hash
 -- ARGV = lane names the caller found (SCAN); the lanes listed as ready or held are looked at
 -- too, so a lane made after the caller's SCAN (always listed when made) is counted.
 -- Returns how many entries or counters it changed.
@@ -83,18 +83,20 @@ for key, n in pairs(per_key) do
   changed = changed + 1
 end
 
+-- key-active: each key's ACTIVE count from the started entries, keeping its start count.
 local active = {}
-local entries = redis.call('HVALS', KEYS[12])
-for _, who in ipairs(entries) do
+for _, who in ipairs(redis.call('HVALS', KEYS[11])) do
   count_end(active, who)
 end
 local counted = redis.call('HGETALL', L.active)
 for i = 1, #counted, 2 do
-  local key, n = counted[i], tonumber(counted[i + 1])
-  if active[key] ~= n then
+  local key, value = counted[i], tonumber(counted[i + 1])
+  local _, starts = busy_parts(value)
+  local want = (active[key] or 0) + starts * STARTED
+  if want ~= value then
     changed = changed + 1
-    if active[key] then
-      redis.call('HSET', L.active, key, active[key])
+    if want > 0 then
+      redis.call('HSET', L.active, key, want)
     else
       redis.call('HDEL', L.active, key)
     end

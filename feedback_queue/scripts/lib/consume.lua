@@ -6,7 +6,7 @@
 --   KEYS[4] = completed index zset   KEYS[5] = stats hash   KEYS[6] = job key prefix
 --   KEYS[7] = started hash   KEYS[8] = paused flag
 --   KEYS[9] = global rate limiter (gcra_admit without a TTL)   KEYS[10] = workers zset
---   KEYS[11..21] = the lanes block (lib/lanes.lua)
+--   KEYS[11..20] = the lanes block (lib/lanes.lua)
 local L = lanes_keys(11)
 
 -- Complete the jobs named in ARGV[first..] as id, token, result triples, each taken by `worker`

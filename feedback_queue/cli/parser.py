@@ -19,6 +19,7 @@ from feedback_queue.cli.commands.parsing import (
     positive_int,
 )
 from feedback_queue.cli.credentials_parser import add_credentials
+from feedback_queue.cli.sharing_parser import add_sharing
 from feedback_queue.settings import Settings, load
 from feedback_queue.up import Options
 
@@ -123,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     debug, _, json_output = _parents()
     add_check(commands, [debug, json_output], _command("check", "check"))
     add_credentials(commands, [debug], _command("credentials", "add"))
+    _, client, _ = _parents()
+    add_sharing(
+        commands,
+        [client, json_output],
+        _command("sharing", "keys"),
+        _command("sharing", "quota"),
+    )
     return parser
 
 

@@ -27,6 +27,8 @@ KEY_RULE = "1-128 characters of A-Z a-z 0-9 . _ : @ -"
 # With FBQ_FAIRNESS_KEY=none every submission shares this key: one lane, first in first out.
 SHARED_KEY = "*"
 SOURCES = ("submitter_id", "kind", "none")
+# The priority levels of the lanes (scripts/lib/submission.lua): 1 high, 2 normal, 3 low.
+LEVELS = (1, 2, 3)
 METADATA_SOURCE = "metadata."
 # Bounds of a quota's numbers: the scheduler's virtual clock advances 1/weight per start, so a
 # weight far below 1e-3 would let one start jump the key far behind every other.

@@ -54,11 +54,12 @@ def new_ids(count: int) -> list[str]:
 
 
 def parse_started(entry: str | bytes) -> tuple[str, int, str]:
-    """A `started` hash entry, "worker|started ms|fence": worker, start (ms) and the attempt's
-    token ("" in an entry written before tokens existed)."""
+    """A `started` hash entry, "worker|started ms|fence|fairness key": worker, start (ms) and the
+    attempt's token ("" in an entry written before tokens existed)."""
     text = entry.decode() if isinstance(entry, bytes) else entry
     worker, _, rest = text.partition("|")
-    since, _, token = rest.partition("|")
+    since, _, rest = rest.partition("|")
+    token, _, _key = rest.partition("|")
     return worker, int(since), token
 
 

@@ -29,6 +29,9 @@ class Limits:
     kinds: frozenset[str] = frozenset()
 
 
+_PRIORITIES = frozenset(pb.Priority.values())
+
+
 def validate_submission(sub: pb.Submission, limits: Limits, field: str = "submission") -> None:
     """Raise InvalidSubmission for the first field that breaks a rule.
 
@@ -51,6 +54,8 @@ def validate_submission(sub: pb.Submission, limits: Limits, field: str = "submis
             f"{field}.content",
             f"is {size} bytes; at most {limits.max_content_bytes} (FBQ_MAX_CONTENT_BYTES)",
         )
+    if sub.priority not in _PRIORITIES:
+        raise InvalidSubmission(f"{field}.priority", "must be LOW, NORMAL or HIGH")
     kind = sub.kind
     if len(kind) > MAX_KIND:
         raise InvalidSubmission(f"{field}.kind", f"at most {MAX_KIND} characters")

@@ -204,8 +204,9 @@ class Worker:
                     await self._wait(self._slot_free, cfg.block_timeout)
                     return True
                 return bool(await self._redis("promote", self.queue.promote_due))
+            held = taken.held
             taken = await self._redis(
-                "wait", lambda: self.queue.wait_one(self.id, cfg.block_timeout)
+                "wait", lambda: self.queue.wait_for_work(self.id, free, cfg.block_timeout, held)
             )
         if taken.paused or taken.wait:
             # Paused or rate-limited: look again within a second, sooner if the limit says.

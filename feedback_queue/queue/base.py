@@ -78,7 +78,7 @@ class QueueBase:
         async with translated(self.address):
             if isinstance(client, RedisCluster):
                 await client.initialize()  # learns the slots on first use; then does nothing
-                node = client.get_node_from_key(self.keys.waiting)
+                node = client.get_node_from_key(self.keys.fair)
                 return await client.execute_command(command, target_nodes=node)
             return await client.execute_command(command)
 

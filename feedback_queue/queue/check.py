@@ -65,11 +65,11 @@ async def repair(queue: Housekeeping, violations: Iterable[Violation]) -> int:
     lost = [v.subject for v in todo if v.kind == Kind.LOST_WAITING]
     if lost:
         lists = [k.active(w) for w in await _processing_workers(queue)]
-        keys = [k.waiting, k.delayed, k.failed, k.job_prefix, *lists]
+        keys = [k.delayed, k.failed, k.job_prefix, *k.lanes_block(), *lists]
         changed += int(await queue._eval(queue.scripts.requeue_lost, keys, lost))
     stale = [v.subject for v in todo if v.kind == Kind.STALE_STARTED]
     if stale:
-        keys = [k.started, k.job_prefix]
+        keys = [k.started, k.job_prefix, *k.lanes_block()]
         changed += int(await queue._eval(queue.scripts.drop_started, keys, stale))
     return changed
 
@@ -79,14 +79,17 @@ async def read_snapshot(queue: QueueBase) -> Snapshot:
     k, client = queue.keys, queue.client
     async with translated(queue.address):
         async with client.pipeline(transaction=False) as pipe:
-            pipe.lrange(k.waiting, 0, -1)
             pipe.zrange(k.workers, 0, -1)
             pipe.zrange(k.delayed, 0, -1)
             pipe.zrange(k.failed, 0, -1)
             pipe.zrange(k.completed, 0, -1)
             pipe.hgetall(k.started)
-            waiting, workers, delayed, failed, completed, started = await pipe.execute()
-        lists, records = await _scan(queue)
+            workers, delayed, failed, completed, started = await pipe.execute()
+        lists, records, lanes = await _scan(queue)
+        async with client.pipeline(transaction=False) as pipe:
+            for lane in lanes:
+                pipe.lrange(lane, 0, -1)
+            waiting = [i for ids in await pipe.execute() for i in ids]
         registered = _strs(workers)
         holders = sorted(set(registered) | lists)
         async with client.pipeline(transaction=False) as pipe:
@@ -121,21 +124,22 @@ async def _processing_workers(queue: QueueBase) -> set[str]:
     """Every worker with a processing list or a registration, as of now."""
     async with translated(queue.address):
         workers = _strs(await queue.client.zrange(queue.keys.workers, 0, -1))
-        lists, _ = await _scan(queue)
+        lists, _, _ = await _scan(queue)
     return set(workers) | lists
 
 
-async def _scan(queue: QueueBase) -> tuple[set[str], set[str]]:
+async def _scan(queue: QueueBase) -> tuple[set[str], set[str], list[str]]:
     """SCAN the queue's keys on the node holding them: (workers with a processing list,
-    ids with a record)."""
+    ids with a record, the lanes of waiting work)."""
     k = queue.keys
     pattern = "".join("\\" + c if c in _GLOB else c for c in k.tag) + ":*"
     client: Any = queue.client
     target: dict[str, Any] = {}
     if isinstance(client, RedisCluster):
         await client.initialize()
-        target["target_nodes"] = client.get_node_from_key(k.waiting)
+        target["target_nodes"] = client.get_node_from_key(k.fair)
     workers: set[str] = set()
+    lanes: list[str] = []
     ids: set[str] = set()
     cursor = 0
     while True:
@@ -151,8 +155,10 @@ async def _scan(queue: QueueBase) -> tuple[set[str], set[str]]:
                 workers.add(key.removeprefix(k.active_prefix))
             elif key.startswith(k.job_prefix):
                 ids.add(key.removeprefix(k.job_prefix))
+            elif key.startswith(k.lane_prefix):
+                lanes.append(key)
         if cursor == 0:
-            return workers, ids
+            return workers, ids, lanes
 
 
 def _status(raw: bytes) -> int | None:

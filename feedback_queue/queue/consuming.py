@@ -1,9 +1,11 @@
 """The consumer path: take jobs into a worker's processing list, then ack, fail or hand back.
 
-A worker takes with the take script while there is a backlog (many jobs, one round trip) and
-with BLMOVE when idle (`wait_one`); both mark the jobs ACTIVE and give each attempt a fence
-token (`Job.token`). `ack` completes jobs, `fail` backs them off into `delayed` or dead-letters
-them into `failed`, `release` and `recover` hand unfinished ones back to the front of waiting.
+A worker takes with the take script, which chooses fairly among the lanes of waiting work
+(scripts/lib/lanes.lua), moves the jobs into the worker's own processing list, marks them
+ACTIVE and gives each attempt a fence token (`Job.token`), all in one round trip. An idle
+worker blocks on the queue's wake list (`wait_for_work`) until work is ready. `ack` completes
+jobs, `fail` backs them off into `delayed` or dead-letters them into `failed`, `release` and
+`recover` hand unfinished ones back, each first in line of its fairness key.
 Ack, fail and release present the attempt's token: one that no longer holds the attempt (the
 worker was reaped, the job retried or taken again) changes nothing. Every script here is
 replay-safe (see its header).
@@ -27,18 +29,17 @@ class Consuming(QueueBase):
     async def reserve(self, worker: str, count: int = 1, block: float = 0.0) -> list[Job]:
         """Take up to `count` jobs into `worker`'s processing list, marked ACTIVE.
 
-        With a backlog, one take script moves many at once (`take`). With none and `block` > 0,
-        BLMOVE waits up to `block` seconds for one (`wait_one`). Nothing is taken while paused
-        or while the global rate limit allows no start.
+        With none ready and `block` > 0, waits up to `block` seconds for work (`wait_for_work`).
+        Nothing is taken while paused or while the global rate limit allows no start.
         """
         taken = await self.take(worker, count)
         if taken.jobs or taken.paused or taken.wait or block <= 0:
             return taken.jobs
-        return (await self.wait_one(worker, block)).jobs
+        return (await self.wait_for_work(worker, count, block, taken.held)).jobs
 
     async def take(self, worker: str, count: int) -> Taken:
-        """The backlog path: up to `count` waiting jobs in one round trip, oldest first."""
-        args: list[Arg] = [self.now_arg(), worker, count, *self._rate_args()]
+        """Up to `count` waiting jobs in one round trip, chosen fairly among the keys."""
+        args: list[Arg] = [self.now_arg(), worker, count, *self._rate_args(), *self._share_args()]
         raw = await self._eval(self.scripts.take, self._consuming_keys(worker), args)
         return _taken(raw, worker)
 
@@ -47,6 +48,7 @@ class Consuming(QueueBase):
     ) -> tuple[list[Acked], Taken]:
         """`ack` and `take` in one round trip: each ack's outcome, and what was taken."""
         args: list[Arg] = [self.now_arg(), self._retention_ms(), worker, count, *self._rate_args()]
+        args += self._share_args()
         for ack in done:
             args += ack
         raw = await self._eval(self.scripts.ack_take, self._consuming_keys(worker), args)
@@ -56,7 +58,6 @@ class Consuming(QueueBase):
         """The KEYS layout shared by the ack, take and ack_take scripts (lib/consume.lua)."""
         k = self.keys
         return [
-            k.waiting,
             k.active(worker),
             k.delayed,
             k.failed,
@@ -67,33 +68,31 @@ class Consuming(QueueBase):
             k.paused,
             k.limiter,
             k.workers,
+            *k.lanes_block(),
         ]
+
+    def _share_args(self) -> tuple[str, int]:
+        fairness = self.config.fairness
+        return fairness.default.encode(), fairness.guard
 
     def _retention_ms(self) -> int:
         return max(int(self.config.retention * 1000), 1)
 
-    async def wait_one(self, worker: str, block: float) -> Taken:
-        """The idle path: BLMOVE waits up to `block` seconds for one job, then marks it ACTIVE.
+    async def wait_for_work(
+        self, worker: str, count: int, block: float, held: float = 0.0
+    ) -> Taken:
+        """The idle path: wait up to `block` seconds (or `held`, when a lane held for its key's
+        rate may start sooner) for the wake token a script leaves when work becomes ready, then
+        take. Call it after `take` found nothing (not paused).
 
-        Call it after `take` found the queue empty (not paused): BLMOVE itself cannot see the
-        pause flag or the rate limit, so the start script hands the job back when either says no.
+        The token outlives the wait (a list entry, not a message), so work that arrived between
+        the take and this call is not missed; a token another worker's take already served
+        costs one take that finds nothing.
         """
-        k = self.keys
-        active = k.active(worker)
+        wait = min(block, held) if held > 0 else block
         # redis-py annotates the timeout as int; Redis 6+ takes fractions of a second.
-        moved = await self._call(
-            self.client.blmove(k.waiting, active, block, "RIGHT", "LEFT")  # type: ignore[arg-type]
-        )
-        if moved is None:
-            return Taken([])
-        state, now, record, *token = await self._eval(
-            self.scripts.start,
-            [active, k.waiting, k.paused, k.job_prefix, k.limiter, k.started, k.stats, k.workers],
-            [self.now_arg(), worker, moved, *self._rate_args()],
-        )
-        if int(state) != TakeState.OK:
-            return _not_taken(int(state))
-        return Taken([Job.from_raw(moved, record, worker, int(now), *token)] if record else [])
+        await self._call(self.client.blpop([self.keys.wake], wait))  # type: ignore[arg-type]
+        return await self.take(worker, count)
 
     def _rate_args(self) -> tuple[int, int]:
         rate = self.config.rate_limit
@@ -127,7 +126,15 @@ class Consuming(QueueBase):
         k = self.keys
         outcomes = await self._eval(
             self.scripts.fail,
-            [k.active(worker), k.delayed, k.failed, k.stats, k.job_prefix, k.started],
+            [
+                k.active(worker),
+                k.delayed,
+                k.failed,
+                k.stats,
+                k.job_prefix,
+                k.started,
+                *k.lanes_block(),
+            ],
             args,
         )
         return [_FAILED_STATUS.get(Failed(int(o))) for o in outcomes]
@@ -155,7 +162,7 @@ class Consuming(QueueBase):
 
     async def _release(self, worker: str, mode: str, args: Iterable[str]) -> int:
         k = self.keys
-        keys = [k.active(worker), k.waiting, k.job_prefix, k.started, k.stats]
+        keys = [k.active(worker), k.job_prefix, k.started, k.stats, *k.lanes_block()]
         return int(await self._eval(self.scripts.release, keys, [mode, worker, *args]))
 
     async def heartbeat(self, worker: str) -> None:
@@ -179,10 +186,11 @@ def _not_taken(state: int) -> Taken:
 
 def _taken(raw: Any, worker: str) -> Taken:
     """Decode what take_jobs (lib/consume.lua) returned: a state, the time (ms, Redis's
-    clock), then id, record, token."""
-    state, now = int(raw[0]), int(raw[1])
+    clock), the ms until a lane held for its key's rate may start, then id, record, token."""
+    state, now, held = int(raw[0]), int(raw[1]), int(raw[2])
     if state != TakeState.OK:
         return _not_taken(state)
     return Taken(
-        [Job.from_raw(raw[i], raw[i + 1], worker, now, raw[i + 2]) for i in range(2, len(raw), 3)]
+        [Job.from_raw(raw[i], raw[i + 1], worker, now, raw[i + 2]) for i in range(3, len(raw), 3)],
+        held=held / 1000,
     )

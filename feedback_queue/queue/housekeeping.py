@@ -12,12 +12,11 @@ REAPED_WATCH_MS = 24 * 3600 * 1000
 
 class Housekeeping(QueueBase):
     async def promote_due(self, limit: int = 1000) -> int:
-        """Move delayed jobs whose time has come to waiting; returns how many."""
+        """Move delayed jobs whose time has come to their lanes; returns how many."""
         k = self.keys
         args = [self.now_arg(), limit]
-        return int(
-            await self._eval(self.scripts.promote, [k.delayed, k.waiting, k.job_prefix], args)
-        )
+        keys = [k.delayed, k.job_prefix, *k.lanes_block()]
+        return int(await self._eval(self.scripts.promote, keys, args))
 
     async def reap(self) -> int:
         """Return the jobs of workers silent for longer than the grace period; returns how many.
@@ -36,8 +35,8 @@ class Housekeeping(QueueBase):
         """Return `worker`'s processing list to waiting (reap.lua), unless Redis heard it within
         the grace meanwhile; returns how many jobs went back."""
         k = self.keys
-        keys = [k.workers, k.active(worker), k.waiting, k.failed, k.stats, k.job_prefix, k.started]
-        keys.append(k.reaped)
+        keys = [k.workers, k.active(worker), k.failed, k.stats, k.job_prefix, k.started]
+        keys += [k.reaped, *k.lanes_block()]
         grace = int(self.config.heartbeat_grace * 1000)
         args: list[Arg] = [self.now_arg(), worker, grace, self.config.max_attempts]
         n = int(await self._eval(self.scripts.reap, keys, args))
@@ -47,9 +46,9 @@ class Housekeeping(QueueBase):
         """Return the processing lists of reaped workers that hold ids yet are not registered
         again (orphans.lua); returns how many jobs went back.
 
-        A worker that was only frozen may wake, BLMOVE a job and die before its start script
-        registers it. Such a list is watched by its name (no SCAN) for REAPED_WATCH_MS after the
-        reap. Run once a sweep interval, so a job left there waits at most that much longer.
+        A list left by a worker reaped while frozen, holding ids nobody will reap, is watched by
+        its name (no SCAN) for REAPED_WATCH_MS after the reap. Run once a sweep interval, so a
+        job left there waits at most that much longer.
         """
         k = self.keys
         keys = [k.workers, k.reaped, k.active_prefix]

@@ -1,8 +1,8 @@
 """The write path: validate submissions and enqueue them, many per round trip.
 
 The enqueue script (enqueue.lua) checks each submission's idempotency key, the waiting cap and
-the submitter's rate, then writes the record, stamped with Redis's clock, and pushes the id, all
-in one atomic call. Ids are
+the submitter's rate, then writes the record, stamped with Redis's clock, and pushes the id into
+its lane (its priority and fairness key, fairness.py), all in one atomic call. Ids are
 drawn here, before the script runs, so a re-sent script finds its own jobs (`Enqueued.REPLAY`).
 """
 
@@ -23,6 +23,7 @@ from feedback_queue.errors import (
     QueueUnavailable,
     RateLimited,
 )
+from feedback_queue.fairness import assign_key
 from feedback_queue.job import Status, new_ids
 from feedback_queue.outcomes import Enqueued
 from feedback_queue.queue.base import Arg, QueueBase
@@ -108,6 +109,7 @@ class Producing(QueueBase):
             try:
                 validate_submission(submission, self.config.limits)
                 validate_delay(delay)
+                assign_key(submission, self.config.fairness)
             except QueueError as exc:
                 results.append(exc)
                 continue
@@ -153,8 +155,8 @@ class Producing(QueueBase):
             int(owner_rate.period * 1000) if owner_rate else 0,
         ]
         k = self.keys
-        keys = [k.waiting, k.delayed, k.idem, k.idem_expiry, k.stats, k.job_prefix]
-        keys += [k.submitter_prefix, k.principal_prefix]
+        keys = [k.delayed, k.idem, k.idem_expiry, k.stats, k.job_prefix]
+        keys += [k.submitter_prefix, k.principal_prefix, *k.lanes_block()]
         if self.config.min_replicas_ack:
             raw = await self._replicated(keys, args)
         else:

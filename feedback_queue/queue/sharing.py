@@ -31,7 +31,7 @@ class Sharing(QueueBase):
         validate_key(key, "key")
         k = self.keys
         if reset:
-            await self._eval(self.scripts.set_quota, self._quota_keys(), [key, ""])
+            await self._eval(self.scripts.set_quota, k.lanes_block(), [key, ""])
             return self.config.fairness.default, False
         current = await self._call(self.client.hget(k.quotas, key))
         base = Quota.decode(current.decode()) if current else self.config.fairness.default
@@ -40,12 +40,8 @@ class Sharing(QueueBase):
             base.rate if rate is None else rate,
             base.max_active if max_active is None else max_active,
         )
-        await self._eval(self.scripts.set_quota, self._quota_keys(), [key, quota.encode()])
+        await self._eval(self.scripts.set_quota, k.lanes_block(), [key, quota.encode()])
         return quota, True
-
-    def _quota_keys(self) -> list[str]:
-        k = self.keys
-        return [k.quotas, k.held, k.fair, k.ready_prefix, k.wake, k.key_rate_prefix]
 
     async def fair_share(self, top: int = 10) -> FairShareView:
         """The `top` keys with the most waiting work (most first), the others summed, the
@@ -54,7 +50,7 @@ class Sharing(QueueBase):
         k = self.keys
         raw = await self._eval(
             self.scripts.fair_share,
-            [k.key_waiting, k.key_active, k.key_started, k.quotas, k.fair, k.lane_prefix],
+            k.lanes_block(),
             [top, MAX_QUOTAS_LISTED],
         )
         # keys_waiting, total waiting, total active, total started, high, normal, low,
@@ -69,7 +65,9 @@ class Sharing(QueueBase):
             key, w, a, s, q = raw[at : at + 5]
             at += 5
             own = Quota.decode(q.decode()) if q else None
-            shares.append(KeyShare(key.decode(), int(w), int(a), int(s), own or default, own is not None))
+            shares.append(
+                KeyShare(key.decode(), int(w), int(a), int(s), own or default, own is not None)
+            )
         quotas = {
             raw[i].decode(): Quota.decode(raw[i + 1].decode()) for i in range(at, len(raw), 2)
         }

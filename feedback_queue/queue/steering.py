@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from feedback_queue.errors import Conflict, InvalidSubmission, NotFound, QueueError
+from feedback_queue.fairness import LEVELS
 from feedback_queue.job import Job, Status, parse_started
 from feedback_queue.outcomes import Deleted, Retried
 from feedback_queue.queue.base import QueueBase, strs
@@ -112,8 +113,7 @@ class Steering(QueueBase):
         last = offset + limit - 1
         ids: list[str]
         if status == Status.WAITING:
-            ids = strs(await c.lrange(k.waiting, -(last + 1), -(offset + 1)))[::-1]
-            total = await c.llen(k.waiting)
+            ids, total = await self._waiting_page(offset, limit)
         elif status == Status.ACTIVE:
             everyone: list[str] = []
             for worker in strs(await c.zrange(k.workers, 0, -1)):
@@ -130,11 +130,51 @@ class Steering(QueueBase):
             )
         return ids, int(total)
 
+    async def waiting_lanes(self) -> list[tuple[str, int]]:
+        """Every lane with waiting work and its length, in about the order they start: by
+        level, the ready keys by their turn, then the held ones."""
+        k, c = self.keys, self.client
+        names: list[str] = []
+        held = {1: [], 2: [], 3: []}  # type: dict[int, list[str]]
+        for member in strs(await c.zrange(k.held, 0, -1)):
+            held[int(member[0])].append(member[2:])
+        for level in LEVELS:
+            keys = strs(await c.zrange(k.ready(level), 0, -1)) + held[level]
+            names += [k.lane(level, key) for key in keys]
+        async with c.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.llen(name)
+            lengths = await pipe.execute()
+        return [(n, int(size)) for n, size in zip(names, lengths, strict=True) if size]
+
+    async def waiting_ids(self) -> list[str]:
+        """Every waiting id, lane by lane (waiting_lanes), each lane first in line first."""
+        c, ids = self.client, []
+        for name, _ in await self._call(self.waiting_lanes()):
+            ids += strs(await self._call(c.lrange(name, 0, -1)))[::-1]
+        return ids
+
+    async def _waiting_page(self, offset: int, limit: int) -> tuple[list[str], int]:
+        lanes = await self.waiting_lanes()
+        ids: list[str] = []
+        skip = offset
+        for name, size in lanes:
+            if skip >= size:
+                skip -= size
+                continue
+            want = limit - len(ids)
+            # A lane's head is its right end: first in line first.
+            ids += strs(await self.client.lrange(name, -(skip + want), -(skip + 1)))[::-1]
+            skip = 0
+            if len(ids) >= limit:
+                break
+        return ids, sum(size for _, size in lanes)
+
     async def stats(self) -> QueueStats:
         """Counts of every state and the monotonic counters, in one round trip."""
         k = self.keys
         grace = int(self.config.heartbeat_grace * 1000)
-        keys = [k.waiting, k.delayed, k.failed, k.workers, k.stats, k.paused, k.active_prefix]
+        keys = [k.fair, k.delayed, k.failed, k.workers, k.stats, k.paused, k.active_prefix]
         raw = await self._eval(self.scripts.stats, keys, [grace])
         counters = {raw[i].decode(): int(raw[i + 1]) for i in range(6, len(raw), 2)}
         return QueueStats(
@@ -191,14 +231,15 @@ class Steering(QueueBase):
 
     async def _retry(self, job_ids: list[str]) -> list[Retried]:
         k = self.keys
-        keys = [k.failed, k.waiting, k.stats, k.job_prefix]
+        keys = [k.failed, k.stats, k.job_prefix, *k.lanes_block()]
         return [Retried(int(o)) for o in await self._eval(self.scripts.retry, keys, job_ids)]
 
     async def delete(self, job_id: str) -> None:
         """Remove a job that is not ACTIVE."""
         validate_id(job_id)
         k = self.keys
-        keys = [k.waiting, k.delayed, k.failed, k.completed, k.stats, k.job_prefix, k.started]
+        keys = [k.delayed, k.failed, k.completed, k.stats, k.job_prefix, k.started]
+        keys += k.lanes_block()
         outcome = Deleted(int(await self._eval(self.scripts.delete, keys, [job_id])))
         if outcome == Deleted.NOT_FOUND:
             raise NotFound(job_id)

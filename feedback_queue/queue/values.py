@@ -45,6 +45,9 @@ class Taken:
     paused: bool = False
     # Seconds until the global rate limit allows another start (0: not limited).
     wait: float = 0.0
+    # With no jobs: seconds until a lane held for its key's rate may start (0: none is held
+    # so); an idle worker waits no longer than that (wait_for_work).
+    held: float = 0.0
 
 
 # A finished attempt to complete: job id, the attempt's fence token (`Job.token`), result.

@@ -24,7 +24,7 @@ from feedback_queue.job import Status
 from feedback_queue.outcomes import LUA_PREFIXES
 
 # Every library of lib/, dependencies first: the order they are prepended in.
-LIBS = ("codec", "clock", "watch", "limiter", "started", "consume")
+LIBS = ("codec", "clock", "watch", "limiter", "submission", "lanes", "started", "consume")
 
 _USES = re.compile(r"^-- uses:(.*)$", re.MULTILINE)
 
@@ -106,7 +106,6 @@ class Scripts:
     enqueue: AsyncScript
     take: AsyncScript
     ack_take: AsyncScript
-    start: AsyncScript
     ack: AsyncScript
     fail: AsyncScript
     promote: AsyncScript
@@ -123,6 +122,9 @@ class Scripts:
     # fbq check --repair (feedback_queue/check.py).
     requeue_lost: AsyncScript
     drop_started: AsyncScript
+    # Fair share's admin side (queue/sharing.py).
+    set_quota: AsyncScript
+    fair_share: AsyncScript
 
     @classmethod
     def register(cls, client: Redis) -> Scripts:

@@ -1,8 +1,9 @@
 -- Enqueue one or more jobs, each with its idempotency check, in one round trip.
--- uses: codec, clock, limiter
--- KEYS[1] = waiting list        KEYS[2] = delayed zset      KEYS[3] = idem hash
--- KEYS[4] = idem-expiry zset    KEYS[5] = stats hash        KEYS[6] = job key prefix
--- KEYS[7] = submitter rate key prefix   KEYS[8] = principal rate key prefix
+-- uses: codec, clock, limiter, lanes
+-- KEYS[1] = delayed zset        KEYS[2] = idem hash         KEYS[3] = idem-expiry zset
+-- KEYS[4] = stats hash          KEYS[5] = job key prefix
+-- KEYS[6] = submitter rate key prefix   KEYS[7] = principal rate key prefix
+-- KEYS[8..18] = the lanes block (lib/lanes.lua)
 -- ARGV[1] = a test's fixed now (ms; 0: Redis's clock)   ARGV[2] = idempotency TTL (ms)
 -- ARGV[3] = waiting cap (0: none)
 -- ARGV[4] = submissions per submitter per period (0: no limit)   ARGV[5] = that period (ms)
@@ -12,7 +13,8 @@
 -- delay (ms, 0: none), submitter id, owner (the principal that submits it, '' for none).
 -- ARGV[7] = submissions per owner per period (0 or absent: no limit)   ARGV[8] = that period
 -- The record is written here, stamped with Redis's clock: a job with a delay goes
--- into delayed, due at now + delay (DELAYED), any other into waiting (WAITING).
+-- into delayed, due at now + delay (DELAYED), any other to the back of its lane (WAITING):
+-- the lane of its priority and fairness key, read from the payload (lib/submission.lua).
 -- Returns 3 per job: id, status (0 when refused; for the two rate limits the ms to wait), outcome:
 -- ENQ_CREATED, ENQ_DUPLICATE of an earlier id by idempotency key, ENQ_REPLAY of this very id,
 -- ENQ_KEY_CONFLICT (key used with another payload), ENQ_ID_TAKEN (id taken by another payload),
@@ -25,11 +27,12 @@
 -- A record goes by itself only once COMPLETED (its retention TTL, or eviction under
 -- volatile-lru), so a duplicate whose record is gone answers COMPLETED.
 -- Replay-safe: ids are drawn by the caller, so a re-sent script finds its own job: ENQ_REPLAY.
+local L = lanes_keys(8)
 local now, idem_ttl, cap = now_ms(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local rate, period = tonumber(ARGV[4]), tonumber(ARGV[5])
 local owner_rate, owner_period = tonumber(ARGV[7] or 0), tonumber(ARGV[8] or 0)
-local waiting_len = redis.call('LLEN', KEYS[1])
-local out = {}
+local waiting_len = waiting_count(L)
+local out, tally = {}, {}
 
 local function status_of(job_key)
   local raw = redis.call('GET', job_key)
@@ -41,19 +44,19 @@ local created = 0
 for _, job in ipairs(cmsgpack.unpack(ARGV[6])) do
   local id, payload, key, digest, delay, submitter, owner = job[1], job[2], job[3], job[4],
     tonumber(job[5]), job[6], job[7] or ''
-  local job_key = KEYS[6] .. id
+  local job_key = KEYS[5] .. id
   local outcome, status = nil, nil
 
   if key ~= '' then
-    local seen = redis.call('HGET', KEYS[3], key)
-    local expires = redis.call('ZSCORE', KEYS[4], key)
+    local seen = redis.call('HGET', KEYS[2], key)
+    local expires = redis.call('ZSCORE', KEYS[3], key)
     if seen and expires and tonumber(expires) > now then
       local sep = string.find(seen, ':', 1, true)
       local old_id, old_digest = string.sub(seen, 1, sep - 1), string.sub(seen, sep + 1)
       -- The entry alone decides for its whole TTL, record or no record.
       if old_digest == digest then
         outcome, id = (old_id == id) and ENQ_REPLAY or ENQ_DUPLICATE, old_id
-        status = status_of(KEYS[6] .. old_id) or COMPLETED
+        status = status_of(KEYS[5] .. old_id) or COMPLETED
       else
         outcome, status = ENQ_KEY_CONFLICT, 0
       end
@@ -73,13 +76,13 @@ for _, job in ipairs(cmsgpack.unpack(ARGV[6])) do
       outcome, status = ENQ_QUEUE_FULL, 0
     end
     if outcome == nil and owner_rate > 0 and owner ~= '' then
-      local allowed, wait = gcra_admit(KEYS[8] .. owner, now, owner_rate, owner_period, 1, true)
+      local allowed, wait = gcra_admit(KEYS[7] .. owner, now, owner_rate, owner_period, 1, true)
       if allowed == 0 then
         outcome, status = ENQ_PRINCIPAL_LIMITED, wait
       end
     end
     if outcome == nil and rate > 0 then
-      local allowed, wait = gcra_admit(KEYS[7] .. submitter, now, rate, period, 1, true)
+      local allowed, wait = gcra_admit(KEYS[6] .. submitter, now, rate, period, 1, true)
       if allowed == 0 then
         outcome, status = ENQ_RATE_LIMITED, wait
       end
@@ -97,14 +100,14 @@ for _, job in ipairs(cmsgpack.unpack(ARGV[6])) do
       status = rec.status
       redis.call('SET', job_key, rec_encode(rec))
       if status == DELAYED then
-        redis.call('ZADD', KEYS[2], rec.extra.d, id)
+        redis.call('ZADD', KEYS[1], rec.extra.d, id)
       else
-        redis.call('LPUSH', KEYS[1], id)
+        push_payload(L, payload, id, false, tally)
         waiting_len = waiting_len + 1
       end
       if key ~= '' then
-        redis.call('HSET', KEYS[3], key, id .. ':' .. digest)
-        redis.call('ZADD', KEYS[4], now + idem_ttl, key)
+        redis.call('HSET', KEYS[2], key, id .. ':' .. digest)
+        redis.call('ZADD', KEYS[3], now + idem_ttl, key)
       end
       created = created + 1
       outcome = ENQ_CREATED
@@ -114,7 +117,8 @@ for _, job in ipairs(cmsgpack.unpack(ARGV[6])) do
   out[#out + 1] = status
   out[#out + 1] = outcome
 end
+lanes_flush(L, tally)
 if created > 0 then
-  redis.call('HINCRBY', KEYS[5], 'enqueued', created)
+  redis.call('HINCRBY', KEYS[4], 'enqueued', created)
 end
 return out

@@ -1,8 +1,8 @@
 -- Record failed attempts: back off into delayed, or dead-letter into failed.
--- uses: codec, clock, started
+-- uses: codec, clock, started, lanes
 -- KEYS[1] = this worker's processing list   KEYS[2] = delayed zset   KEYS[3] = failed zset
 -- KEYS[4] = stats hash                      KEYS[5] = job key prefix
--- KEYS[6] = started hash
+-- KEYS[6] = started hash   KEYS[7..17] = the lanes block (for the key's count of ACTIVE jobs)
 -- ARGV[1] = a test's fixed now (ms; 0: Redis's clock)   ARGV[2] = worker id
 -- then 4 per job: id, the failed attempt's token, error, backoff (ms from now; 0: FAILED)
 -- Returns one outcome per job: FAIL_DELAYED, FAIL_DEAD (now FAILED), or FAIL_STALE: the token
@@ -10,8 +10,9 @@
 -- taken again meanwhile). A stale failure changes nothing but this: its id leaves this worker's
 -- processing list (unless the worker holds the job again under a newer token) and
 -- `stale_outcomes` counts it.
+local L = lanes_keys(7)
 local now, worker = now_ms(ARGV[1]), ARGV[2]
-local out = {}
+local out, ended = {}, {}
 local retried, failed, stale = 0, 0, 0
 for i = 3, #ARGV, 4 do
   local id, token, err, backoff = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
@@ -22,7 +23,7 @@ for i = 3, #ARGV, 4 do
   local outcome = FAIL_STALE
   if rec and rec.status == ACTIVE then
     redis.call('LREM', KEYS[1], 1, id)
-    settle_started(rec, KEYS[6], id, nil, who)
+    settle_started(rec, KEYS[6], id, nil, who, ended)
     rec.extra.x = err
     if backoff > 0 then
       local retry_at = now + backoff
@@ -47,6 +48,7 @@ for i = 3, #ARGV, 4 do
   end
   out[#out + 1] = outcome
 end
+keys_ended(L, ended)
 if retried > 0 then redis.call('HINCRBY', KEYS[4], 'retried', retried) end
 if failed > 0 then redis.call('HINCRBY', KEYS[4], 'failed', failed) end
 if stale > 0 then redis.call('HINCRBY', KEYS[4], 'stale_outcomes', stale) end

@@ -1,21 +1,24 @@
--- Move delayed jobs whose time has come to the back of waiting.
--- uses: codec, clock
--- KEYS[1] = delayed zset   KEYS[2] = waiting list   KEYS[3] = job key prefix
+-- Move delayed jobs whose time has come to their lanes: a retry after backoff first in line of
+-- its key, a delayed submit behind its key's waiting work.
+-- uses: codec, clock, lanes
+-- KEYS[1] = delayed zset   KEYS[2] = job key prefix   KEYS[3..13] = the lanes block
 -- ARGV[1] = a test's fixed now (ms; 0: Redis's clock)   ARGV[2] = at most this many
 -- Returns how many were promoted. Replay-safe: a promoted id is no longer due.
+local L = lanes_keys(3)
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms(ARGV[1]), 'LIMIT', 0, tonumber(ARGV[2]))
-local moved = 0
+local moved, tally = 0, {}
 for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[1], id)
-  local job_key = KEYS[3] .. id
+  local job_key = KEYS[2] .. id
   local raw = redis.call('GET', job_key)
   if raw then
     local rec = rec_decode(raw)
     rec.status = WAITING
     rec.extra.d = nil
     redis.call('SET', job_key, rec_encode(rec))
-    redis.call('LPUSH', KEYS[2], id)
+    push_payload(L, rec.payload, id, rec.attempts > 0, tally)
     moved = moved + 1
   end
 end
+lanes_flush(L, tally)
 return moved

@@ -1,11 +1,13 @@
 -- Library: consuming, the worker's side: complete jobs (ack_jobs) and take more (take_jobs).
--- uses: codec, clock, limiter, started
+-- uses: codec, clock, limiter, started, lanes
 -- Completing and taking share one KEYS layout, so a worker can do both in one call
 -- (ack_take.lua) as well as apart (ack.lua, take.lua):
---   KEYS[1] = waiting list      KEYS[2] = this worker's processing list   KEYS[3] = delayed zset
---   KEYS[4] = failed zset       KEYS[5] = completed index zset            KEYS[6] = stats hash
---   KEYS[7] = job key prefix    KEYS[8] = started hash   KEYS[9] = paused flag
---   KEYS[10] = global rate limiter (gcra_admit without a TTL)   KEYS[11] = workers zset
+--   KEYS[1] = this worker's processing list   KEYS[2] = delayed zset   KEYS[3] = failed zset
+--   KEYS[4] = completed index zset   KEYS[5] = stats hash   KEYS[6] = job key prefix
+--   KEYS[7] = started hash   KEYS[8] = paused flag
+--   KEYS[9] = global rate limiter (gcra_admit without a TTL)   KEYS[10] = workers zset
+--   KEYS[11..21] = the lanes block (lib/lanes.lua)
+local L = lanes_keys(11)
 
 -- Complete the jobs named in ARGV[first..] as id, token, result triples, each taken by `worker`
 -- with that token: drop them from the processing list, store the result, start retention.
@@ -17,23 +19,23 @@
 -- completed it (kept in the record, `k`) is ACK_ALREADY, a no-op.
 local function ack_jobs(now, retention, worker, first)
   local out, done, stale = {}, 0, 0
-  local settled, index = {}, {}
+  local settled, index, ended = {}, {}, {}
   for i = first, #ARGV, 3 do
     local id, token, result = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-    local job_key = KEYS[7] .. id
-    local who = redis.call('HGET', KEYS[8], id)
+    local job_key = KEYS[6] .. id
+    local who = redis.call('HGET', KEYS[7], id)
     local head = redis.call('GETRANGE', job_key, 0, 3)
     local flags, status = 0, nil
     if #head == 4 then
       flags, status = struct.unpack('>BB', head)
     end
     if status and holds(who, token) then
-      redis.call('LREM', KEYS[2], 1, id)
+      redis.call('LREM', KEYS[1], 1, id)
       if flags == REC_PLAIN then
         -- The common case, a first attempt: patch the header and append the extras, so the
         -- payload is neither copied here nor written to the AOF again.
         local rec = {extra = {}}
-        settle_started(rec, KEYS[8], id, settled, who)
+        settle_started(rec, KEYS[7], id, settled, who, ended)
         rec.extra.f = now
         rec.extra.r = result
         rec.extra.k = token
@@ -43,7 +45,7 @@ local function ack_jobs(now, retention, worker, first)
         redis.call('PEXPIRE', job_key, retention)
       else
         local rec = rec_decode(redis.call('GET', job_key))
-        settle_started(rec, KEYS[8], id, settled, who)
+        settle_started(rec, KEYS[7], id, settled, who, ended)
         rec.status = COMPLETED
         rec.extra.f = now
         rec.extra.r = result
@@ -57,7 +59,7 @@ local function ack_jobs(now, retention, worker, first)
       out[#out + 1] = ACK_COMPLETED
     else
       if not (who and parse_started(who) == worker) then
-        redis.call('LREM', KEYS[2], 1, id)
+        redis.call('LREM', KEYS[1], 1, id)
       end
       -- A replay of the ack that completed the job presents that attempt's token: ALREADY.
       -- Any other token (a reaped attempt whose job ran again and completed) is stale.
@@ -70,59 +72,78 @@ local function ack_jobs(now, retention, worker, first)
     end
   end
   if done > 0 then
-    redis.call('ZADD', KEYS[5], unpack(index))
-    redis.call('HINCRBY', KEYS[6], 'completed', done)
+    redis.call('ZADD', KEYS[4], unpack(index))
+    redis.call('HINCRBY', KEYS[5], 'completed', done)
   end
   if stale > 0 then
-    redis.call('HINCRBY', KEYS[6], 'stale_outcomes', stale)
+    redis.call('HINCRBY', KEYS[5], 'stale_outcomes', stale)
   end
   if #settled > 0 then
-    redis.call('HDEL', KEYS[8], unpack(settled))
+    redis.call('HDEL', KEYS[7], unpack(settled))
   end
+  keys_ended(L, ended)
   return out
 end
 
--- Move up to n waiting jobs, oldest first, into the processing list and mark them ACTIVE.
--- Returns a state (TakeState), `now`, then id1, record1, token1, id2, record2, token2, ...:
--- TAKE_OK normally (maybe no jobs), TAKE_PAUSED while the queue is paused, or the ms to wait
--- while the global rate limit (KEYS[10]) allows none (no jobs).
-local function take_jobs(now, worker, n, rate, period)
-  if redis.call('EXISTS', KEYS[9]) == 1 then
-    return {TAKE_PAUSED, now}
+-- Move up to n waiting jobs, chosen fairly (lanes_take), into the processing list and mark
+-- them ACTIVE. `default` is the quota of keys without their own, `guard` the priority guard.
+-- Returns a state (TakeState), `now`, the ms until a lane held for its key's rate may start (0:
+-- none is held so), then id1, record1, token1, id2, record2, token2, ...: TAKE_OK normally
+-- (maybe no jobs), TAKE_PAUSED while the queue is paused, or the ms to wait while the global
+-- rate limit (KEYS[9]) allows none (no jobs).
+local function take_jobs(now, worker, n, rate, period, default, guard)
+  if redis.call('EXISTS', KEYS[8]) == 1 then
+    return {TAKE_PAUSED, now, 0}
   end
-  n = math.min(n, redis.call('LLEN', KEYS[1]))
+  n = math.min(n, waiting_count(L))
   if n == 0 then
-    return {TAKE_OK, now}
+    return {TAKE_OK, now, 0}
   end
-  local allowed, wait = gcra_admit(KEYS[10], now, rate, period, n)
+  local allowed, wait = gcra_admit(KEYS[9], now, rate, period, n)
   if allowed == 0 then
-    return {wait, now}
+    return {wait, now, 0}
   end
-  local ids = redis.call('LRANGE', KEYS[1], -allowed, -1)
-  redis.call('LTRIM', KEYS[1], 0, -#ids - 1)
-  local oldest_first = {}
-  for i = #ids, 1, -1 do
-    oldest_first[#oldest_first + 1] = ids[i]
+  local picked = lanes_take(L, now, allowed, parse_quota(default), guard)
+  local count = #picked / 2
+  if count < allowed then
+    -- Held lanes left starts unused: they were not starts.
+    gcra_refund(KEYS[9], rate, period, allowed - count)
   end
-  redis.call('LPUSH', KEYS[2], unpack(oldest_first))  -- the newest ends up at the head
+  if count == 0 then
+    return {TAKE_OK, now, next_due(L, now) or 0}
+  end
+  local ids = {}
+  for i = count, 1, -1 do
+    ids[#ids + 1] = picked[2 * i - 1]
+  end
+  redis.call('LPUSH', KEYS[1], unpack(ids))  -- the last started ends up at the head
   -- A processing list always has its worker registered, so the reaper finds it: a worker that
   -- was reaped (while frozen, say) and takes again is registered again, as if it had beaten
   -- (by Redis's clock, as every beat).
-  register(KEYS[11], worker)
-  local out, marks = {TAKE_OK, now}, {}
-  local fence = draw_fences(KEYS[6], #ids)
-  for i = #ids, 1, -1 do
-    local id = ids[i]
+  register(KEYS[10], worker)
+  local out, marks, ended = {TAKE_OK, now, 0}, {}, {}
+  local fence = draw_fences(KEYS[5], count)
+  for i = 1, #picked, 2 do
+    local id, key = picked[i], picked[i + 1]
     fence = fence + 1
-    local raw, token = mark_active(KEYS[7] .. id, KEYS[2], KEYS[8], id, worker, now, fence, marks)
+    local raw, token, fresh = mark_active(KEYS[6] .. id, KEYS[1], KEYS[7], id, worker, now, fence, key, marks)
     if raw then
       out[#out + 1] = id
       out[#out + 1] = raw
       out[#out + 1] = token
     end
+    if not fresh then
+      -- Counted as a start of its key by lanes_take, but no attempt began.
+      ended[key] = (ended[key] or 0) + 1
+    end
   end
   if #marks > 0 then
-    redis.call('HSET', KEYS[8], unpack(marks))
+    redis.call('HSET', KEYS[7], unpack(marks))
+  end
+  keys_ended(L, ended)
+  -- Work left behind: wake the next idle worker.
+  if count == allowed and waiting_count(L) > 0 then
+    wake_one(L)
   end
   return out
 end

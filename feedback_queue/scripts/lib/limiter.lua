@@ -25,3 +25,13 @@ local function gcra_admit(key, now, limit, period, n, expires)
   end
   return allowed, 0
 end
+
+-- Give back `n` events that gcra_admit counted but that did not happen (the global limiter:
+-- no TTL).
+local function gcra_refund(key, limit, period, n)
+  if limit <= 0 or n <= 0 then
+    return
+  end
+  local tat = tonumber(redis.call('GET', key) or 0)
+  redis.call('SET', key, string.format('%.3f', tat - n * period / limit))
+end

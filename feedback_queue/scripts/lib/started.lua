@@ -1,6 +1,7 @@
 -- Library: who runs an ACTIVE job, since when, and with which fence token.
 -- uses: codec, clock
--- That lives in the queue's `started` hash (id -> "worker|ms|fence"), not in the record: taking
+-- That lives in the queue's `started` hash (id -> "worker|ms|fence|key", key the job's fairness
+-- key, whose count of ACTIVE jobs the attempt's end lowers), not in the record: taking
 -- a job patches three header bytes of the codec's layout in place (SETRANGE) instead of
 -- decoding and rewriting the whole record. The attempt's end moves worker and start time into
 -- the record (settle_started) and drops the entry, and with it the attempt's token.
@@ -15,14 +16,31 @@ local function draw_fences(stats_key, n)
 end
 
 -- The parts of a started entry: worker, start ms, fence token (false for an entry written
--- before tokens existed: no token matches it, so its attempt ends only by the reaper).
+-- before tokens existed: no token matches it, so its attempt ends only by the reaper), and
+-- fairness key (false for an entry written before lanes existed).
 local function parse_started(who)
   local a = string.find(who, '|', 1, true)
   local b = string.find(who, '|', a + 1, true)
   if not b then
-    return string.sub(who, 1, a - 1), tonumber(string.sub(who, a + 1)), false
+    return string.sub(who, 1, a - 1), tonumber(string.sub(who, a + 1)), false, false
   end
-  return string.sub(who, 1, a - 1), tonumber(string.sub(who, a + 1, b - 1)), string.sub(who, b + 1)
+  local c = string.find(who, '|', b + 1, true)
+  local worker, since = string.sub(who, 1, a - 1), tonumber(string.sub(who, a + 1, b - 1))
+  if not c then
+    return worker, since, string.sub(who, b + 1), false
+  end
+  return worker, since, string.sub(who, b + 1, c - 1), string.sub(who, c + 1)
+end
+
+-- Count the end of the attempt that started entry `who` describes in `ended` (key -> n), for
+-- keys_ended (lib/lanes.lua).
+local function count_end(ended, who)
+  if who then
+    local _, _, _, key = parse_started(who)
+    if key then
+      ended[key] = (ended[key] or 0) + 1
+    end
+  end
 end
 
 -- Does `who` (a started entry, or false) hold the attempt that `token` names?
@@ -33,13 +51,13 @@ local function holds(who, token)
 end
 
 -- Mark a taken job ACTIVE for `worker`: one more attempt, started now, fenced by `fence` (a
--- number from draw_fences). Returns the raw record and the attempt's token, or false when the
--- job is gone or already COMPLETED (then it is dropped from `active`). A replayed call (same
--- worker, already ACTIVE) returns the record unchanged with the token already issued. With
--- `marks`, the started entry is appended there for one HSET of the whole batch: every write
--- command a script runs is also written to the AOF one by one, so fewer, wider commands are
--- cheaper.
-local function mark_active(job_key, active_key, started_key, id, worker, now, fence, marks)
+-- number from draw_fences), counted against fairness key `key`. Returns the raw record, the
+-- attempt's token and true, or false when the job is gone or already COMPLETED (then it is
+-- dropped from `active`). A replayed call (same worker, already ACTIVE) returns the record
+-- unchanged with the token already issued, and false: no new attempt began. With `marks`, the
+-- started entry is appended there for one HSET of the whole batch: every write command a
+-- script runs is also written to the AOF one by one, so fewer, wider commands are cheaper.
+local function mark_active(job_key, active_key, started_key, id, worker, now, fence, key, marks)
   local raw = redis.call('GET', job_key)
   if not raw then
     redis.call('LREM', active_key, 1, id)
@@ -55,30 +73,32 @@ local function mark_active(job_key, active_key, started_key, id, worker, now, fe
     if who and string.sub(who, 1, #worker + 1) == worker .. '|' then
       local _, _, token = parse_started(who)
       if token then
-        return raw, token
+        return raw, token, false
       end
     end
   end
   local patch = struct.pack('>BH', ACTIVE, attempts + 1)
   redis.call('SETRANGE', job_key, 1, patch)
   local token = string.format('%.0f', fence)
-  local mark = worker .. '|' .. string.format('%.0f', now) .. '|' .. token
+  local mark = worker .. '|' .. string.format('%.0f', now) .. '|' .. token .. '|' .. key
   if marks then
     marks[#marks + 1] = id
     marks[#marks + 1] = mark
   else
     redis.call('HSET', started_key, id, mark)
   end
-  return string.char(flags) .. patch .. string.sub(raw, 5), token
+  return string.char(flags) .. patch .. string.sub(raw, 5), token, true
 end
 
--- The attempt of `id` ends: its worker and start time go into the record's extras. `who` is
--- its started entry when the caller has read it already (false: there is none). With
--- `settled`, the id is appended there for one HDEL of the whole batch.
-local function settle_started(rec, started_key, id, settled, who)
+-- The attempt of `id` ends: its worker and start time go into the record's extras, and its
+-- end is counted in `ended` (count_end). `who` is its started entry when the caller has read it
+-- already (false: there is none). With `settled`, the id is appended there for one HDEL of the
+-- whole batch.
+local function settle_started(rec, started_key, id, settled, who, ended)
   if who == nil then
     who = redis.call('HGET', started_key, id)
   end
+  count_end(ended, who)
   if who then
     local worker, since = parse_started(who)
     rec.extra.w = worker

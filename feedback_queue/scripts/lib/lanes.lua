@@ -1,0 +1,297 @@
+-- Library: waiting work, in one lane per (priority level, fairness key), and the fair choice
+-- among the lanes: start-time fair queueing on a virtual clock per level, strict between
+-- levels but for the guard, and the per-key quotas (weight, rate, max_active).
+-- uses: submission, limiter
+--
+-- Every script that moves waiting work gets the lanes block of KEYS (keys.py `lanes_block`,
+-- read by lanes_keys in the same order). A lane is a list, LPUSH in, RPOP out: its right end is
+-- the head of the line. Its key is ready at its level (ready:<p>, scored by the virtual time
+-- its next start is due) or held (until a time, for its rate, or HELD_CAP while the key is at
+-- its max_active, also listed in `capped`).
+-- Invariants (fbq check verifies them): a lane with ids is in exactly one of its level's ready
+-- zset and held; an empty lane in neither. fair.waiting is the number of waiting ids and
+-- key-waiting each key's share of it; key-active counts each key's started entries.
+--
+-- The fair choice: a key's next start is due at virtual time S; the ready key with the least S
+-- starts next, and its S then grows by 1/weight. A key whose lane was empty enters at its
+-- level's virtual time (the S of the last start there), so it starts next whatever the depth
+-- of the others' backlogs, and a deep backlog earns nothing while it waits: over any busy
+-- period each key with waiting work gets starts in proportion to its weight.
+
+-- A held lane's score while its key is at max_active (2^53 - 1: no time is that late).
+local HELD_CAP = 9007199254740991
+local LEVELS = 3
+
+local function lanes_keys(first)
+  return {
+    lane = KEYS[first], ready = KEYS[first + 1], held = KEYS[first + 2],
+    capped = KEYS[first + 3], fair = KEYS[first + 4], wake = KEYS[first + 5],
+    quotas = KEYS[first + 6], waiting = KEYS[first + 7], active = KEYS[first + 8],
+    started = KEYS[first + 9], rate = KEYS[first + 10],
+  }
+end
+
+local function lane_name(L, level, key)
+  return L.lane .. level .. ':' .. key
+end
+
+-- Leave a token for an idle worker (blocked in BLPOP on `wake`); one is enough: a worker that
+-- takes and leaves work behind wakes the next (take_jobs).
+local function wake_one(L)
+  if redis.call('LLEN', L.wake) == 0 then
+    redis.call('LPUSH', L.wake, '1')
+  end
+end
+
+local function virtual_time(L, level)
+  return redis.call('HGET', L.fair, 'v' .. level) or 0
+end
+
+-- Note `n` more (or fewer) waiting ids of `key` at `level` in `tally`, for lanes_flush.
+local function count_waiting(tally, level, key, n)
+  local at = level .. ':' .. key
+  tally[at] = (tally[at] or 0) + n
+end
+
+-- Put `id` in its key's lane at `level`: behind the key's waiting work, or with `front` first in
+-- line (a job handed back, reaped or retried after backoff). `tally` counts the ids per key
+-- for lanes_flush.
+local function lane_push(L, level, key, id, front, tally)
+  local len = redis.call(front and 'RPUSH' or 'LPUSH', lane_name(L, level, key), id)
+  if len == 1 then
+    redis.call('ZADD', L.ready .. level, virtual_time(L, level), key)
+    wake_one(L)
+  end
+  count_waiting(tally, level, key, 1)
+end
+
+-- lane_push, to the lane the stored submission `payload` names.
+local function push_payload(L, payload, id, front, tally)
+  local level, key = lane_of(payload)
+  lane_push(L, level, key, id, front, tally)
+end
+
+-- Take `id` out of its lane (admin delete). True when it was there.
+local function lane_remove(L, payload, id, tally)
+  local level, key = lane_of(payload)
+  local lane = lane_name(L, level, key)
+  if redis.call('LREM', lane, 0, id) == 0 then
+    return false
+  end
+  if redis.call('LLEN', lane) == 0 then
+    redis.call('ZREM', L.ready .. level, key)
+    redis.call('ZREM', L.held, level .. ':' .. key)
+  end
+  count_waiting(tally, level, key, -1)
+  return true
+end
+
+-- Forget a key's start count once it has neither waiting nor active work.
+local function forget_if_idle(L, key)
+  if redis.call('HEXISTS', L.active, key) == 0 then
+    redis.call('HDEL', L.started, key)
+  end
+end
+
+-- Write the waiting counts a script's pushes (+) and takes (-) changed (`tally`, from
+-- count_waiting): per key, per level (fair.w<p>) and in all (fair.waiting).
+local function lanes_flush(L, tally)
+  local per_key, per_level, total = {}, {0, 0, 0}, 0
+  for at, n in pairs(tally) do
+    local level, key = tonumber(string.sub(at, 1, 1)), string.sub(at, 3)
+    per_key[key] = (per_key[key] or 0) + n
+    per_level[level] = per_level[level] + n
+    total = total + n
+  end
+  for key, n in pairs(per_key) do
+    if n ~= 0 and tonumber(redis.call('ZINCRBY', L.waiting, n, key)) <= 0 then
+      redis.call('ZREM', L.waiting, key)
+      forget_if_idle(L, key)
+    end
+  end
+  for level = 1, LEVELS do
+    if per_level[level] ~= 0 then
+      redis.call('HINCRBY', L.fair, 'w' .. level, per_level[level])
+    end
+  end
+  if total ~= 0 then
+    redis.call('HINCRBY', L.fair, 'waiting', total)
+  end
+end
+
+local function waiting_count(L)
+  return tonumber(redis.call('HGET', L.fair, 'waiting') or 0)
+end
+
+-- A quota as stored ("weight rate max_active", fairness.py Quota.encode).
+local function parse_quota(text)
+  local w, r, m = string.match(text, '^(%S+) (%S+) (%S+)$')
+  return {w = tonumber(w), r = tonumber(r), m = tonumber(m)}
+end
+
+local function quota_of(L, key, default)
+  local own = redis.call('HGET', L.quotas, key)
+  return own and parse_quota(own) or default
+end
+
+local function hold(L, level, key, until_ms)
+  redis.call('ZREM', L.ready .. level, key)
+  redis.call('ZADD', L.held, until_ms, level .. ':' .. key)
+  if until_ms == HELD_CAP then
+    redis.call('SADD', L.capped, key)
+  end
+end
+
+local function unhold(L, member)
+  redis.call('ZREM', L.held, member)
+  local level = tonumber(string.sub(member, 1, 1))
+  redis.call('ZADD', L.ready .. level, virtual_time(L, level), string.sub(member, 3))
+end
+
+-- Lanes whose rate wait is over are ready again.
+local function unhold_due(L, now)
+  local due = redis.call('ZRANGEBYSCORE', L.held, '-inf', now, 'LIMIT', 0, 256)
+  for _, member in ipairs(due) do
+    unhold(L, member)
+  end
+end
+
+-- Every held lane of `key` is ready again (its quota changed, or one of its starts ended while
+-- it was at max_active); `only_capped`: only those held at max_active.
+local function unhold_key(L, key, only_capped)
+  if redis.call('SREM', L.capped, key) == 0 and only_capped then
+    return
+  end
+  local woke = false
+  for level = 1, LEVELS do
+    local member = level .. ':' .. key
+    local score = redis.call('ZSCORE', L.held, member)
+    if score and (not only_capped or tonumber(score) >= HELD_CAP) then
+      unhold(L, member)
+      woke = true
+    end
+  end
+  if woke then
+    wake_one(L)
+  end
+end
+
+-- Attempts ended (ack, fail, reap, release): `ended` counts them per key. A key below its
+-- max_active again may start more.
+local function keys_ended(L, ended)
+  for key, n in pairs(ended) do
+    if redis.call('HINCRBY', L.active, key, -n) <= 0 then
+      redis.call('HDEL', L.active, key)
+      if not redis.call('ZSCORE', L.waiting, key) then
+        redis.call('HDEL', L.started, key)
+      end
+    end
+    unhold_key(L, key, true)
+  end
+end
+
+-- The levels in the order start number `c` looks at them: strict (high, normal, low), but once
+-- every `guard` starts low goes first, and once normal, so neither starves under a busy level
+-- above it. Also: how many starts in a row may follow this order.
+local function level_order(c, guard)
+  local slot, half = c % guard, math.floor(guard / 2)
+  if slot == 0 then
+    return {3, 2, 1}, 1
+  elseif slot == half then
+    return {2, 1, 3}, 1
+  elseif slot < half then
+    return {1, 2, 3}, half - slot
+  end
+  return {1, 2, 3}, guard - slot
+end
+
+-- Ms until the earliest lane held for its rate may start (false: none is).
+local function next_due(L, now)
+  local first = redis.call('ZRANGEBYSCORE', L.held, '-inf', '(' .. HELD_CAP, 'WITHSCORES', 'LIMIT', 0, 1)
+  if first[2] then
+    return math.max(math.ceil(tonumber(first[2]) - now), 1)
+  end
+  return false
+end
+
+-- Take up to `want` ids, fairly. Returns {id1, key1, id2, key2, ...} in start order; the
+-- counts (waiting, active, started per key) are written. `default` is the quota of keys
+-- without their own; `guard` the priority guard.
+local function lanes_take(L, now, want, default, guard)
+  local taken, per_key, tally, count = {}, {}, {}, 0
+  unhold_due(L, now)
+  local state = redis.call('HMGET', L.fair, 'n', 'v1', 'v2', 'v3')
+  local c = tonumber(state[1]) or 0
+  local v = {tonumber(state[2]) or 0, tonumber(state[3]) or 0, tonumber(state[4]) or 0}
+  local looks = 0
+  while count < want and looks < want + 64 do
+    looks = looks + 1
+    local order, run = level_order(c, guard)
+    local level, key, tag, next_tag
+    for _, l in ipairs(order) do
+      local head = redis.call('ZRANGE', L.ready .. l, 0, 1, 'WITHSCORES')
+      if head[1] then
+        level, key, tag, next_tag = l, head[1], tonumber(head[2]), tonumber(head[4])
+        break
+      end
+    end
+    if not level then break end
+    local q = quota_of(L, key, default)
+    -- As many as start in a row before another key's turn (its S comes first) or the guard's.
+    local m = math.min(want - count, run)
+    if next_tag then
+      m = math.min(m, math.floor((next_tag - tag) * q.w) + 1)
+    end
+    local until_ms = nil
+    if q.m > 0 then
+      local busy = (tonumber(redis.call('HGET', L.active, key)) or 0) + (per_key[key] or 0)
+      if busy >= q.m then
+        until_ms = HELD_CAP
+      else
+        m = math.min(m, q.m - busy)
+      end
+    end
+    if not until_ms and q.r > 0 then
+      -- At most r per second; below 1 per second, one at a time.
+      local limit, period = q.r, 1000
+      if q.r < 1 then limit, period = 1, 1000 / q.r end
+      local allowed, wait = gcra_admit(L.rate .. key, now, limit, period, m, true)
+      if allowed == 0 then
+        until_ms = now + wait
+      else
+        m = allowed
+      end
+    end
+    if until_ms then
+      hold(L, level, key, until_ms)
+    else
+      local lane = lane_name(L, level, key)
+      local ids = redis.call('RPOP', lane, m) or {}
+      for _, id in ipairs(ids) do
+        taken[#taken + 1] = id
+        taken[#taken + 1] = key
+      end
+      count = count + #ids
+      per_key[key] = (per_key[key] or 0) + #ids
+      count_waiting(tally, level, key, -#ids)
+      c = c + #ids
+      if #ids > 0 then
+        v[level] = tag + (#ids - 1) / q.w
+      end
+      if #ids < m or redis.call('LLEN', lane) == 0 then
+        redis.call('ZREM', L.ready .. level, key)
+      else
+        redis.call('ZADD', L.ready .. level, tag + #ids / q.w, key)
+      end
+    end
+  end
+  if count > 0 then
+    redis.call('HSET', L.fair, 'n', c, 'v1', v[1], 'v2', v[2], 'v3', v[3])
+    for key, n in pairs(per_key) do
+      redis.call('HINCRBY', L.active, key, n)
+      redis.call('HINCRBY', L.started, key, n)
+    end
+    lanes_flush(L, tally)
+  end
+  return taken
+end

@@ -1,0 +1,17 @@
+-- Set or drop a fairness key's own quota (AdminService.SetKeyQuota, fbq quota). It takes effect
+-- at the next start: the key's per-key rate starts afresh and its held lanes are ready again,
+-- to be held again at once if the new quota says so.
+-- uses: lanes
+-- KEYS[1..11] = the lanes block
+-- ARGV[1] = the fairness key   ARGV[2] = its quota ("weight rate max_active"), '' to drop it
+-- Returns 1.
+local L = lanes_keys(1)
+local key, quota = ARGV[1], ARGV[2]
+if quota == '' then
+  redis.call('HDEL', L.quotas, key)
+else
+  redis.call('HSET', L.quotas, key, quota)
+end
+redis.call('DEL', L.rate .. key)
+unhold_key(L, key, false)
+return 1

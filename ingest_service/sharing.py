@@ -42,11 +42,12 @@ class QuotaChange:
         given = [name for name, value in values.items() if value is not None]
         if request.reset and given:
             raise InvalidSubmission(
-                "reset", f"reset drops the key's own quota: send it without {', '.join(given)}"
+                "reset",
+                f"give it alone (it drops the key's own quota), not with {', '.join(given)}",
             )
         if not request.reset and not given:
             raise InvalidSubmission(
-                "weight", "give at least one of weight, rate, max_active, or reset=true"
+                "weight", "none given: set at least one of weight, rate, max_active, or reset"
             )
         max_active = values["max_active"]
         return cls(

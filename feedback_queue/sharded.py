@@ -40,6 +40,7 @@ from feedback_queue.queue import (
     ServerInfo,
     page_window,
 )
+from feedback_queue.queue.sharing import MAX_TOP
 from feedback_queue.settings import Settings
 from feedback_queue.v1 import queue_pb2 as pb
 
@@ -234,12 +235,12 @@ class ShardedQueue:
         return await self.shards[0].server_info()
 
     async def fair_share(self, top: int = 10) -> FairShareView:
-        """The shards' views summed per key. A key whose work spans shards (keyed submissions
-        go to their idempotency key's shard) is summed over the shards that list it, and
-        `keys_waiting` counts it once per shard: an upper bound."""
-        return merge_fair_shares(
-            await asyncio.gather(*(q.fair_share(top) for q in self.shards)), top
-        )
+        """The shards' views summed per key. A key's work may span shards (keyed submissions go
+        to their idempotency key's shard), so each shard lists up to MAX_TOP keys: the ranking
+        is exact while no shard has more keys with work than that. `keys_waiting` counts a key
+        once per shard that holds its waiting work: an upper bound."""
+        parts = await asyncio.gather(*(q.fair_share(MAX_TOP) for q in self.shards))
+        return merge_fair_shares(parts, top)
 
     async def set_quota(
         self,

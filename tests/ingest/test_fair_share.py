@@ -11,9 +11,10 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 
+from feedback_queue.sharded import ShardedQueue
 from feedback_queue.v1 import queue_pb2 as pb
 from tests.helpers import submission
-from tests.ingest.conftest import Ingest
+from tests.ingest.conftest import Ingest, StartIngest
 from tests.ingest.test_submit_batch import details
 
 
@@ -159,3 +160,33 @@ async def test_a_bad_quota_is_refused_with_its_field(
     lines = [r.getMessage() for r in caplog.records if r.name == "fbq.audit"]
     assert len(lines) == 1
     assert lines[0].endswith("result=INVALID_ARGUMENT")
+
+
+async def test_a_sharded_queue_sums_each_key_over_its_shards(start_ingest: StartIngest) -> None:
+    ingest = await start_ingest(shards=3)
+    queue = ingest.server.queue
+    assert isinstance(queue, ShardedQueue)
+    # Keyed submissions go to their idempotency key's shard: one submitter over every shard.
+    requests = [
+        pb.SubmitRequest(
+            submission=submission(f"a {i}", submitter_id="school-a", idempotency_key=f"k{i}")
+        )
+        for i in range(12)
+    ] + [
+        pb.SubmitRequest(submission=submission(f"b {i}", submitter_id="school-b")) for i in range(5)
+    ]
+    reply = await ingest.submissions.SubmitBatch(pb.SubmitBatchRequest(requests=requests))
+    assert reply.accepted == 17
+    holding = [shard for shard in queue.shards if (await shard.fair_share()).keys]
+    assert len(holding) >= 2  # spread indeed
+    share = await ingest.admin.GetFairShare(pb.GetFairShareRequest(top=1))
+    assert [(k.key, k.waiting) for k in share.keys] == [("school-a", 12)]
+    assert share.other.waiting == 5
+    assert share.waiting_normal == 17
+
+    quota = await ingest.admin.SetKeyQuota(pb.SetKeyQuotaRequest(key="school-a", weight=2))
+    assert (quota.weight, quota.custom) == (2, True)
+    for shard in queue.shards:  # the key's work may be in any shard: each has the quota
+        assert (await shard.fair_share()).quotas["school-a"].weight == 2
+    share = await ingest.admin.GetFairShare(pb.GetFairShareRequest())
+    assert [(q.key, q.weight) for q in share.quotas] == [("school-a", 2)]

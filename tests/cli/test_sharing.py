@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from tests.cli.conftest import Fbq
 
@@ -102,3 +103,21 @@ async def test_quota_refusals_say_what_to_fix(cli: Fbq) -> None:
     assert bad_key.code == 1
     assert bad_key.err.startswith("fbq: error: key: must be 1-128 characters of")
     assert json.loads((await cli("keys", "--json")).out)["quotas"] == []
+
+
+async def test_submit_takes_a_fairness_key_and_a_priority(cli: Fbq, tmp_path: Path) -> None:
+    one = await cli("submit", "Essay.", "--fairness-key", "school-12", "--priority", "high")
+    assert one.code == 0, one.err
+    lines = tmp_path / "batch.jsonl"
+    lines.write_text(
+        '{"content": "a"}\n'
+        '{"content": "b", "fairness_key": "school-7", "priority": "PRIORITY_LOW"}\n'
+    )
+    many = await cli("submit", "--jsonl", str(lines), "--fairness-key", "school-12")
+    assert many.code == 0, many.err
+    data = json.loads((await cli("keys", "--json")).out)
+    assert [(k["key"], k["waiting"]) for k in data["keys"]] == [("school-12", 2), ("school-7", 1)]
+    assert data["waiting_by_priority"] == {"high": 1, "normal": 1, "low": 1}
+    refused = await cli("submit", "Essay.", "--fairness-key", "no spaces")
+    assert refused.code == 1
+    assert "fairness_key: must be 1-128 characters" in refused.err

@@ -182,6 +182,18 @@ export class FairShare {
     } catch (error) {
       return this.fail(error.message);
     }
+    // Only what differs from the quota in force: saving an untouched form changes nothing
+    // (and does not give a key with the defaults a quota of its own).
+    const current = this.quotas.get(key);
+    if (current) {
+      const now = { weight: current.weight, rate: current.rate, max_active: current.maxActive };
+      for (const name of Object.keys(values)) if (values[name] === now[name]) delete values[name];
+      if (Object.keys(values).length === 0) {
+        $("quota").close();
+        this.hooks.toast(`Nothing changed: ${key} keeps its quota.`);
+        return undefined;
+      }
+    }
     if (Object.keys(values).length === 0) {
       return this.fail("Enter a weight, a rate or a max active.");
     }

@@ -11,7 +11,8 @@ from playwright.async_api import expect
 
 from feedback_queue.credentials import Credentials, Role, add
 from feedback_queue.v1 import queue_pb2 as pb
-from tests.dashboard.conftest import Dashboard, MakeDashboard
+from tests.dashboard.conftest import PHONE, Dashboard, MakeDashboard
+from tests.dashboard.test_dashboard import CONTRAST_FAILURES
 from tests.helpers import submission
 from tests.secrets import secret
 
@@ -127,3 +128,33 @@ async def test_a_viewer_sees_the_keys_but_its_quota_change_is_refused(
         "audit who=principal:viewer-1 action=SetKeyQuota target=key:school-a result=403"
     ]
     dash.assert_clean(console=False)  # Chromium logs the refused call's 403
+
+
+async def test_the_panel_and_its_dialog_fit_a_phone(make_dashboard: MakeDashboard) -> None:
+    dash = await make_dashboard()
+    page = dash.page
+    await page.set_viewport_size(PHONE)
+    await submit(dash, {"a-rather-long-fairness-key:of-a-tenant@school.example": 2, "b": 1})
+    await dash.sign_in()
+    await expect(page.locator("#fair-rows tr")).to_have_count(2)
+    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    await page.get_by_role("button", name="Edit quota of b").click()
+    dialog = page.get_by_role("dialog", name="Quota of b")
+    await expect(dialog).to_be_visible()
+    box = await dialog.bounding_box()
+    assert box is not None
+    assert 0 <= box["x"] <= box["x"] + box["width"] <= PHONE["width"]
+    for scheme in ("light", "dark"):
+        await page.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
+        assert await page.evaluate(CONTRAST_FAILURES) == []
+    await dash.shot("phone-fair-share-dialog", full_page=False)
+    await page.keyboard.press("Escape")
+    await expect(page.get_by_role("button", name="Edit quota of b")).to_be_focused()
+    # Saved untouched: nothing is sent, the key keeps the defaults.
+    await page.get_by_role("button", name="Edit quota of b").click()
+    await dialog.get_by_role("button", name="Save quota").click()
+    await expect(page.get_by_role("status")).to_have_text("Nothing changed: b keeps its quota.")
+    assert (await dash.ingest.queue.fair_share()).quotas == {}
+    assert await page.evaluate(CONTRAST_FAILURES) == []
+    await dash.shot("phone-fair-share-dark")
+    dash.assert_clean()

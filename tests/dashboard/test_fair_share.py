@@ -145,7 +145,7 @@ async def test_the_panel_and_its_dialog_fit_a_phone(make_dashboard: MakeDashboar
     assert box is not None
     assert 0 <= box["x"] <= box["x"] + box["width"] <= PHONE["width"]
     for scheme in ("light", "dark"):
-        await page.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
+        await page.emulate_media(color_scheme=scheme)
         assert await page.evaluate(CONTRAST_FAILURES) == []
     await dash.shot("phone-fair-share-dialog", full_page=False)
     await page.keyboard.press("Escape")

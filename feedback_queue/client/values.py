@@ -207,3 +207,17 @@ def error_of(result: Submitted | SubmitFailed | None) -> FbqError:
     """The error of a result `record` wrote as refused."""
     assert isinstance(result, SubmitFailed)
     return result.error
+
+
+def quota_request(
+    key: str, weight: float | None, rate: float | None, max_active: int | None, reset: bool
+) -> pb.SetKeyQuotaRequest:
+    """SetKeyQuota's request: only the values given are set (proto3 optional fields)."""
+    request = pb.SetKeyQuotaRequest(key=key, reset=reset)
+    if weight is not None:
+        request.weight = weight
+    if rate is not None:
+        request.rate = rate
+    if max_active is not None:
+        request.max_active = max_active
+    return request

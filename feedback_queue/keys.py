@@ -1,7 +1,7 @@
 """Every Redis key name of a queue; no other module spells one.
 
 All keys of queue Q share the hash tag ``{fbq:Q}``: one queue lives in one Redis Cluster slot,
-so BLMOVE and every script stay single-slot.
+so every script stays single-slot.
 
 ======================================  ======  ==================================================
 key                                     type    role

@@ -25,11 +25,14 @@ from typing import Protocol, TypeVar
 from redis.asyncio import Redis
 
 from feedback_queue.errors import NotFound, QueueError
+from feedback_queue.fairness import Quota
 from feedback_queue.job import ID_FIRST, Job, Status
 from feedback_queue.keys import shard_names
 from feedback_queue.queue import (
     NOBODY,
     EnqueueResult,
+    FairShareView,
+    KeyShare,
     Owner,
     Page,
     Queue,
@@ -84,6 +87,17 @@ class QueueApi(Protocol):
     async def server_info(self) -> ServerInfo: ...
 
     async def close(self) -> None: ...
+
+    async def set_quota(
+        self,
+        key: str,
+        weight: float | None = None,
+        rate: float | None = None,
+        max_active: int | None = None,
+        reset: bool = False,
+    ) -> tuple[Quota, bool]: ...
+
+    async def fair_share(self, top: int = 10) -> FairShareView: ...
 
 
 def shard_queues(settings: Settings, client: Redis) -> list[Queue]:
@@ -221,3 +235,62 @@ class ShardedQueue:
 
     async def close(self) -> None:
         await self.shards[0].close()  # one client for all shards
+
+    async def set_quota(
+        self,
+        key: str,
+        weight: float | None = None,
+        rate: float | None = None,
+        max_active: int | None = None,
+        reset: bool = False,
+    ) -> tuple[Quota, bool]:
+        """The same quota in every shard: a key's work may be in any of them. Its rate and
+        max_active then hold per shard, like the submitter rate."""
+        answers = await asyncio.gather(
+            *(q.set_quota(key, weight, rate, max_active, reset) for q in self.shards)
+        )
+        return answers[0]
+
+    async def fair_share(self, top: int = 10) -> FairShareView:
+        """Every shard's view, summed per key (each shard lists `top`: a key beyond one shard's
+        top counts among that shard's "other"; a key waiting in two shards counts twice in
+        `keys_waiting`)."""
+        parts = await asyncio.gather(*(q.fair_share(top) for q in self.shards))
+        merged: dict[str, KeyShare] = {}
+        for part in parts:
+            for share in part.keys:
+                seen = merged.get(share.key)
+                merged[share.key] = (
+                    share
+                    if seen is None
+                    else dataclasses.replace(
+                        seen,
+                        waiting=seen.waiting + share.waiting,
+                        active=seen.active + share.active,
+                        started=seen.started + share.started,
+                    )
+                )
+        keys = sorted(merged.values(), key=lambda s: (-s.waiting, s.key))[:top]
+        totals = [
+            sum(p.other.waiting + sum(s.waiting for s in p.keys) for p in parts),
+            sum(p.other.active + sum(s.active for s in p.keys) for p in parts),
+            sum(p.other.started + sum(s.started for s in p.keys) for p in parts),
+        ]
+        first = parts[0]
+        other = KeyShare(
+            "",
+            totals[0] - sum(s.waiting for s in keys),
+            totals[1] - sum(s.active for s in keys),
+            totals[2] - sum(s.started for s in keys),
+            first.default,
+        )
+        return FairShareView(
+            keys,
+            other,
+            sum(p.keys_waiting for p in parts),
+            sum(p.waiting_high for p in parts),
+            sum(p.waiting_normal for p in parts),
+            sum(p.waiting_low for p in parts),
+            first.default,
+            first.quotas,
+        )

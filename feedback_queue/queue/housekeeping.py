@@ -34,13 +34,25 @@ class Housekeeping(QueueBase):
     async def reap_worker(self, worker: str) -> int:
         """Return `worker`'s processing list to waiting (reap.lua), unless Redis heard it within
         the grace meanwhile; returns how many jobs went back."""
-        k = self.keys
-        keys = [k.workers, k.active(worker), k.failed, k.stats, k.job_prefix, k.started]
-        keys += [k.reaped, *k.lanes_block()]
+        keys = self.reap_keys(worker)
         grace = int(self.config.heartbeat_grace * 1000)
         args: list[Arg] = [self.now_arg(), worker, grace, self.config.max_attempts]
         n = int(await self._eval(self.scripts.reap, keys, args))
         return 0 if n == Reaped.BEAT_AGAIN else n
+
+    def reap_keys(self, worker: str) -> list[str]:
+        """The KEYS layout of reap.lua for `worker`."""
+        k = self.keys
+        return [
+            k.workers,
+            k.active(worker),
+            k.failed,
+            k.stats,
+            k.job_prefix,
+            k.started,
+            k.reaped,
+            *k.lanes_block(),
+        ]
 
     async def reap_orphans(self) -> int:
         """Return the processing lists of reaped workers that hold ids yet are not registered

@@ -122,6 +122,7 @@ class Scripts:
     # fbq check --repair (feedback_queue/check.py).
     requeue_lost: AsyncScript
     drop_started: AsyncScript
+    recount: AsyncScript
     # Fair share's admin side (queue/sharing.py).
     set_quota: AsyncScript
     fair_share: AsyncScript

@@ -113,8 +113,8 @@ local function take_jobs(now, worker, n, rate, period, default, guard)
     return {TAKE_OK, now, next_due(L, now) or 0}
   end
   local ids = {}
-  for i = count, 1, -1 do
-    ids[#ids + 1] = picked[2 * i - 1]
+  for i = 1, #picked, 2 do
+    ids[#ids + 1] = picked[i]
   end
   redis.call('LPUSH', KEYS[1], unpack(ids))  -- the last started ends up at the head
   -- A processing list always has its worker registered, so the reaper finds it: a worker that

@@ -538,6 +538,8 @@ def test_rendered_acl_holds_hashes_not_passwords(tmp_path: Path) -> None:
     secrets.mkdir()
     for role in ROLES:
         (secrets / f"{role}-password").write_text(f"{role}-password-long-enough")
+    # A Secret from before fair share still holds KEDA's old password: it is ignored.
+    (secrets / "keda-password").write_text("keda-password-long-enough")
     out = tmp_path / "users.acl"
     assert render_acl(secrets, out).returncode == 0
     text = out.read_text()

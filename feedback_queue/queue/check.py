@@ -134,9 +134,9 @@ async def read_snapshot(queue: QueueBase) -> Snapshot:
             counters={f.decode(): int(float(v)) for f, v in counters.items()},
             key_waiting={key.decode(): int(n) for key, n in key_waiting},
             key_active={
-                key.decode(): active
+                key.decode(): busy
                 for key, value in key_active.items()
-                if (active := active_part(int(value)))
+                if (busy := active_part(int(value)))
             },
             started_keys=Counter(key for e in started.values() if (key := started_key(e.decode()))),
         )

@@ -326,6 +326,11 @@ async def _fair_share_flows(
     await ingest.set_quota("school-b", reset=True)
     stats = await ingest.stats()
     assert (stats.waiting, stats.active, stats.completed) == (0, 0, 12)
+    # Deleting a job whose stale started entry was counted among its key's ACTIVE jobs lowers
+    # that count again (and looks whether a key is held at its max_active: SCARD).
+    later_id = (await ingest.enqueue(submission("later", fairness_key="school-e"), delay=60)).id
+    await worker.client.hset(worker.keys.started, later_id, "w9|1|5|school-e")
+    await ingest.delete(later_id)
 
 
 def _command(client: Redis, *args: str) -> Awaitable[Any]:

@@ -23,6 +23,8 @@ key                                     type    role
 ``{fbq:Q}:key-waiting``                 zset    key -> its waiting submissions
 ``{fbq:Q}:key-active``                  hash    key -> its ACTIVE submissions + 2^20 x its
                                                 starts since it last had no work
+``{fbq:Q}:waiting``                     list    only in a queue made before lanes: its ids move
+                                                into their lanes (adopt_waiting.lua)
 ``{fbq:Q}:key-rate:<key>``              string  per-key start rate state (GCRA, with a TTL)
 ``{fbq:Q}:active:<worker>``             list    one processing list per worker
 ``{fbq:Q}:workers``                     zset    worker id -> last heartbeat (ms, Redis time)
@@ -78,6 +80,11 @@ class Keys:
 
     def lane(self, level: int, key: str) -> str:
         return f"{self.lane_prefix}{level}:{key}"
+
+    @property
+    def legacy_waiting(self) -> str:
+        """The one waiting list of versions before lanes: read only to empty it."""
+        return f"{self.tag}:waiting"
 
     @property
     def ready_prefix(self) -> str:

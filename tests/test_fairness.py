@@ -275,3 +275,23 @@ async def test_lua_puts_each_submission_where_python_says(
     await client.delete(*[k.lane(lv, key) for lv, key in expected], k.fair, k.key_waiting)
     for level_ in (1, 2, 3):
         await client.delete(k.ready(level_))
+
+
+async def test_an_upgrade_moves_the_old_waiting_list_into_lanes(
+    queue: Queue, client: Redis
+) -> None:
+    # Jobs a version before lanes left waiting: records WAITING, ids in `{fbq:Q}:waiting`
+    # (LPUSH in, first in line at the right end).
+    ids = await backlog(queue, "old", 3)
+    k = queue.keys
+    await client.delete(k.lane(2, "old"), k.ready(2), k.fair, k.key_waiting)
+    await client.lpush(k.legacy_waiting, *ids)
+    done = (await queue.enqueue(submission("finished", submitter_id="old"))).id
+    [finished] = (await queue.take("w0", 1)).jobs
+    await queue.ack("w0", [(finished.id, finished.token, "ok")])
+    await client.lpush(k.legacy_waiting, done)  # a stale copy of a finished job only leaves
+    assert await queue.adopt_waiting(batch=2) == 3
+    assert not await client.exists(k.legacy_waiting)
+    assert await queue.waiting_ids() == ids
+    assert (await check(queue)).violations == []
+    assert await queue.adopt_waiting() == 0

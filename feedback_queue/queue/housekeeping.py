@@ -67,6 +67,18 @@ class Housekeeping(QueueBase):
         orphans = strs(await self._eval(self.scripts.orphans, keys, [REAPED_WATCH_MS]))
         return sum([await self.reap_worker(worker) for worker in orphans])
 
+    async def adopt_waiting(self, batch: int = 1000) -> int:
+        """Move the ids of a waiting list left by a version before lanes into their lanes;
+        returns how many. Once it is gone, a call costs one RPOP of a missing key."""
+        k = self.keys
+        keys = [k.legacy_waiting, k.job_prefix, *k.lanes_block()]
+        moved = 0
+        while True:
+            n, left = await self._eval(self.scripts.adopt_waiting, keys, [batch])
+            moved += int(n)
+            if not int(left):
+                return moved
+
     async def hold_lease(self, name: str, owner: str, lease: float) -> bool:
         """Take or renew the lease `name` for `owner` for `lease` seconds; 0 gives it up."""
         args: list[Arg] = [owner, max(int(lease * 1000), 0)]

@@ -123,6 +123,8 @@ class Scripts:
     requeue_lost: AsyncScript
     drop_started: AsyncScript
     recount: AsyncScript
+    # After an upgrade from the single waiting list (queue/housekeeping.py).
+    adopt_waiting: AsyncScript
     # Fair share's admin side (queue/sharing.py).
     set_quota: AsyncScript
     fair_share: AsyncScript

@@ -300,7 +300,13 @@ local function lanes_take(L, now, want, default, guard)
     local order, run = level_order(c, guard)
     local level, t
     for _, l in ipairs(order) do
-      turns[l] = turns[l] or turns_load(L, l, want - count + 1, default)
+      local seen = turns[l]
+      if seen and #seen.list == 0 and seen.horizon then
+        -- Every key loaded was served past the horizon or held: there may be more beyond.
+        turns_flush(L, l, seen)
+        seen = nil
+      end
+      turns[l] = seen or turns_load(L, l, want - count + 1, default)
       if #turns[l].list > 0 then
         level, t = l, turns[l]
         break

@@ -4,7 +4,9 @@
 
 Starts its own redis-server (AOF on, appendfsync everysec). For each case it pauses the queue,
 fills it, starts `python -m worker_service` (one process), waits for its readiness, resumes the
-queue and times the drain from the first job taken until every job is COMPLETED. Each case
+queue and times the drain from the first job taken until every job is COMPLETED. The last two
+cases drain the same jobs spread over 1,000 fairness keys and, the baseline, with one shared key
+(FBQ_FAIRNESS_KEY=none: first in, first out). Each case
 starts from an empty Redis (the previous cases' 20,000 completed records would otherwise weigh
 on the next). The baseline
 is raw redis-py draining the same number of ids with one LMOVE + one LREM per job, measured in
@@ -26,17 +28,22 @@ from redis.asyncio import Redis
 
 from benchmarks.common import payload_submission, wait_ready
 from feedback_queue.connection import create_client
+from feedback_queue.fairness import Fairness
 from feedback_queue.queue import Queue
 from feedback_queue.settings import QueueConfig, RedisSettings
 from feedback_queue.up.embedded import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+# name, processor, concurrency, fairness keys (0: FBQ_FAIRNESS_KEY=none, one shared key)
 CASES = [
-    ("no-op, concurrency 1", "noop", 1),
-    ("no-op, concurrency 16", "noop", 16),
-    ("no-op, concurrency 64", "noop", 64),
-    ("10 ms await, concurrency 64", "wait_10ms", 64),
+    ("no-op, concurrency 1", "noop", 1, 1),
+    ("no-op, concurrency 16", "noop", 16, 1),
+    ("no-op, concurrency 64", "noop", 64, 1),
+    ("10 ms await, concurrency 64", "wait_10ms", 64, 1),
+    ("no-op, 64, FIFO (one shared key)", "noop", 64, 0),
+    ("no-op, 64, fair over 1,000 keys", "noop", 64, 1000),
 ]
+FIFO, FAIR = "no-op, 64, FIFO (one shared key)", "no-op, 64, fair over 1,000 keys"
 
 
 async def naive_baseline(client: Redis, jobs: int) -> float:
@@ -53,12 +60,18 @@ async def naive_baseline(client: Redis, jobs: int) -> float:
 
 
 async def drain(
-    redis_port: int, client: Redis, case: str, processor: str, slots: int, jobs: int
+    redis_port: int, client: Redis, processor: str, slots: int, keys: int, jobs: int
 ) -> float:
-    queue = Queue(client, QueueConfig(name=f"bench-{processor}-{slots}"))
+    fairness = Fairness(source="none" if keys == 0 else "submitter_id")
+    config = QueueConfig(name=f"bench-{processor}-{slots}-{keys}", fairness=fairness)
+    queue = Queue(client, config)
     await queue.pause()
-    batch = [(payload_submission(), 0.0)] * jobs
-    await queue.enqueue_many(batch)
+    subs = [payload_submission() for _ in range(max(keys, 1))]
+    for i, sub in enumerate(subs):
+        sub.submitter_id = f"key-{i:05d}"  # every payload the same size
+    batch = [(subs[i % len(subs)], 0.0) for i in range(jobs)]
+    for start in range(0, jobs, 10_000):
+        await queue.enqueue_many(batch[start : start + 10_000])
     health = free_port()
     env = {
         **os.environ,
@@ -92,10 +105,10 @@ async def main(jobs: int) -> None:
         client = create_client(RedisSettings(host="127.0.0.1", port=server.port))
         naive = await naive_baseline(client, jobs)
         results = {}
-        for name, processor, slots in CASES:
+        for name, processor, slots, keys in CASES:
             await client.flushdb()  # every case starts from an empty server, like the first
             count = jobs if slots > 1 else max(jobs // 10, 1000)
-            results[name] = await drain(server.port, client, name, processor, slots, count)
+            results[name] = await drain(server.port, client, processor, slots, keys, count)
         await client.aclose()
     print(f"one worker process draining {jobs} jobs (concurrency 1: {max(jobs // 10, 1000)})")
     print(f"\n{'measure':40} {'jobs/s':>10}  ratio")
@@ -106,7 +119,8 @@ async def main(jobs: int) -> None:
     waited = results["10 ms await, concurrency 64"]
     print(
         f"\nno-op at 16 = {results['no-op, concurrency 16'] / naive:.2f}x naive (target >= 3x); "
-        f"10 ms at 64 = {waited / ideal:.0%} of the ideal {ideal:,.0f}/s (target >= 80%)"
+        f"10 ms at 64 = {waited / ideal:.0%} of the ideal {ideal:,.0f}/s (target >= 80%); "
+        f"fair over 1,000 keys = {results[FAIR] / results[FIFO]:.2f}x FIFO (target >= 0.8)"
     )
 
 

@@ -13,9 +13,9 @@ from tests.helpers import submission
 from worker_service.processors import Processor
 from worker_service.worker import Worker
 
-# An idle worker would look again after block_timeout anyway: make that far longer than the
-# second the change must take, so only the change's own wake-up can meet it.
-CONFIG = WorkerConfig(concurrency=8, job_timeout=30.0, shutdown_grace=2.0, block_timeout=10.0)
+# An idle worker would look again after block_timeout anyway: make that three times the second
+# the change must take, so only the change's own wake-up can meet it.
+CONFIG = WorkerConfig(concurrency=8, job_timeout=30.0, shutdown_grace=2.0, block_timeout=3.0)
 
 
 class Gate:

@@ -183,7 +183,8 @@ async def test_out_of_memory_ends_no_loop_and_is_logged_once(
             await within(worker.turned)
         assert loops_alive(worker) == {"flusher": True, "housekeeping": True, "watchdog": True}
         assert worker.alive(WINDOW)
-        await admin.delete("filler")  # an operator frees memory
+        await admin.delete("filler")  # an operator frees memory, and gives some room
+        await admin.config_set("maxmemory", "64mb")
 
         async def recovered() -> bool:
             return bool(logged(caplog, logging.INFO, "housekeeping works again"))

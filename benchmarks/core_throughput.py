@@ -5,8 +5,8 @@
 Starts its own redis-server (AOF on, appendfsync everysec, as the embedded default runs), then
 measures, one after another on the same server and the same kind of client:
   - enqueue: one at a time (one script call each) and enqueue_many (chunks of 256)
-  - drain through reserve + ack with a no-op processor: the idle path (BLMOVE + start script,
-    one job per round trip pair) and the backlog path (take script + batched ack)
+  - drain through reserve + ack with a no-op processor: the idle path (BLPOP of the wake token
+    + take, one job per cycle) and the backlog path (take script + batched ack)
   - Redis bytes per queued job with a 200-byte payload (the serialized Submission), on a fresh
     server of the same binary without AOF (used_memory also counts AOF buffers)
   - baselines with raw redis-py: single LPUSH, pipelined LPUSH, and the naive reliable-queue
@@ -41,9 +41,8 @@ async def bench_core(client: Redis, jobs: int) -> dict[str, float]:
     results: dict[str, float] = {}
 
     async def fresh(name: str) -> Queue:
-        queue = Queue(client, QueueConfig(name=name))
-        await client.delete(queue.keys.waiting)
-        return queue
+        # Every name is used once, on a server of this run alone: the queue starts empty.
+        return Queue(client, QueueConfig(name=name))
 
     single = await fresh("bench-single")
 
@@ -59,10 +58,10 @@ async def bench_core(client: Redis, jobs: int) -> dict[str, float]:
 
     async def drain_idle() -> None:
         for _ in range(jobs):
-            [job] = (await single.wait_one("bench-worker", block=1.0)).jobs
+            [job] = (await single.wait_for_work("bench-worker", 1, block=1.0)).jobs
             await single.ack("bench-worker", [(job.id, job.token, "")])
 
-    results["drain, idle path (BLMOVE + start + ack)"] = await rate(jobs, drain_idle)
+    results["drain, idle path (BLPOP wake + take + ack)"] = await rate(jobs, drain_idle)
 
     async def drain_backlog(queue: Queue, count: int) -> None:
         while True:

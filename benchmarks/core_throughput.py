@@ -5,8 +5,8 @@
 Starts its own redis-server (AOF on, appendfsync everysec, as the embedded default runs), then
 measures, one after another on the same server and the same kind of client:
   - enqueue: one at a time (one script call each) and enqueue_many (chunks of 256)
-  - drain through reserve + ack with a no-op processor: the idle path (BLPOP of the wake token
-    + take, one job per cycle) and the backlog path (take script + batched ack)
+  - drain through take + ack with a no-op processor: one job at a time (a round trip pair
+    per job, as an idle worker meets work) and the backlog path (take script + batched ack)
   - Redis bytes per queued job with a 200-byte payload (the serialized Submission), on a fresh
     server of the same binary without AOF (used_memory also counts AOF buffers)
   - baselines with raw redis-py: single LPUSH, pipelined LPUSH, and the naive reliable-queue
@@ -40,11 +40,11 @@ async def bench_core(client: Redis, jobs: int) -> dict[str, float]:
     sub = payload_submission()
     results: dict[str, float] = {}
 
-    async def fresh(name: str) -> Queue:
-        # Every name is used once, on a server of this run alone: the queue starts empty.
+    def fresh(name: str) -> Queue:
+        # Each case its own queue on the benchmark's own fresh server.
         return Queue(client, QueueConfig(name=name))
 
-    single = await fresh("bench-single")
+    single = fresh("bench-single")
 
     async def enqueue_single() -> None:
         for _ in range(jobs):
@@ -52,16 +52,16 @@ async def bench_core(client: Redis, jobs: int) -> dict[str, float]:
 
     results["enqueue, one at a time"] = await rate(jobs, enqueue_single)
 
-    many = await fresh("bench-many")
+    many = fresh("bench-many")
     batch = [(sub, 0.0)] * jobs
     results["enqueue_many"] = await rate(jobs, lambda: many.enqueue_many(batch))
 
     async def drain_idle() -> None:
         for _ in range(jobs):
-            [job] = (await single.wait_for_work("bench-worker", 1, block=1.0)).jobs
+            [job] = (await single.take("bench-worker", 1)).jobs
             await single.ack("bench-worker", [(job.id, job.token, "")])
 
-    results["drain, idle path (BLPOP wake + take + ack)"] = await rate(jobs, drain_idle)
+    results["drain, one at a time (take 1 + ack)"] = await rate(jobs, drain_idle)
 
     async def drain_backlog(queue: Queue, count: int) -> None:
         while True:
@@ -73,7 +73,7 @@ async def bench_core(client: Redis, jobs: int) -> dict[str, float]:
     results["drain, backlog path (take 100 + ack)"] = await rate(
         jobs, lambda: drain_backlog(many, 100)
     )
-    again = await fresh("bench-many-2")
+    again = fresh("bench-many-2")
     await again.enqueue_many(batch)
     results["drain, backlog path (take 500 + ack)"] = await rate(
         jobs, lambda: drain_backlog(again, 500)

@@ -37,9 +37,13 @@ class Kind(StrEnum):
     NO_RECORD = "no-record"
     WRONG_RUNNER = "wrong-runner"
     BAD_RECORD = "bad-record"
+    UNLISTED_LANE = "unlisted-lane"
+    COUNTS = "counts"
 
 
-REPAIRABLE = frozenset({Kind.ORPHAN_LIST, Kind.LOST_WAITING, Kind.STALE_STARTED})
+REPAIRABLE = frozenset(
+    {Kind.ORPHAN_LIST, Kind.LOST_WAITING, Kind.STALE_STARTED, Kind.UNLISTED_LANE, Kind.COUNTS}
+)
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,16 @@ class Snapshot:
     # job id -> the worker its `started` entry names.
     started: Mapping[str, str] = field(default_factory=dict)
     statuses: Mapping[str, int | None] = field(default_factory=dict)
+    # The lanes' bookkeeping (scripts/lib/lanes.lua): (level, key) -> ids in the lane, for
+    # every lane that holds any; the keys ready at each level; the held lanes; the counters
+    # (fair.waiting and w<level>, key-waiting, key-active); and each started entry's key.
+    lanes: Mapping[tuple[int, str], int] = field(default_factory=dict)
+    ready: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    held: frozenset[tuple[int, str]] = frozenset()
+    counters: Mapping[str, int] = field(default_factory=dict)
+    key_waiting: Mapping[str, int] = field(default_factory=dict)
+    key_active: Mapping[str, int] = field(default_factory=dict)
+    started_keys: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def ids(self) -> set[str]:
@@ -92,6 +106,13 @@ class Snapshot:
 def started_worker(entry: str) -> str:
     """The worker a `started` entry ("<worker>|<ms>[|...]") names."""
     return entry.partition("|")[0]
+
+
+def started_key(entry: str) -> str:
+    """The fairness key a `started` entry ("<worker>|<ms>|<fence>|<key>") names ("" for an
+    entry written before lanes existed)."""
+    parts = entry.split("|", 3)
+    return parts[3] if len(parts) == 4 else ""
 
 
 def _places(snapshot: Snapshot) -> dict[str, list[str]]:
@@ -154,10 +175,50 @@ def find_violations(snapshot: Snapshot) -> list[Violation]:
         for worker, ids in sorted(snapshot.active.items())
         if worker not in snapshot.workers and ids
     ]
+    found += _lane_violations(snapshot)
     places = _places(snapshot)
     for job_id in sorted(snapshot.ids):
         found += _job_violations(snapshot, job_id, sorted(places.get(job_id, [])))
     return found
+
+
+def _lane_violations(snapshot: Snapshot) -> list[Violation]:
+    """A lane with work that no take looks at, and counters that disagree with what they
+    count (the waiting cap, the fair share and its quotas read them)."""
+    out = []
+    for (level, key), size in sorted(snapshot.lanes.items()):
+        ready = key in snapshot.ready.get(level, frozenset())
+        held = (level, key) in snapshot.held
+        if ready == held:
+            where = "both ready and held" if ready else "neither ready nor held"
+            out.append(
+                Violation(
+                    Kind.UNLISTED_LANE,
+                    f"{level}:{key}",
+                    f"the lane of key {key} at level {level} holds {size} id(s) but is {where}"
+                    + ("" if ready else ": no worker will take them"),
+                )
+            )
+    per_key: Counter[str] = Counter()
+    per_level: Counter[int] = Counter()
+    for (level, key), size in snapshot.lanes.items():
+        per_key[key] += size
+        per_level[level] += size
+    wrong = []
+    total, in_lanes = snapshot.counters.get("waiting", 0), sum(per_key.values())
+    if total != in_lanes:
+        wrong.append(f"waiting is {total}, the lanes hold {in_lanes}")
+    for level in (1, 2, 3):
+        counted = snapshot.counters.get(f"w{level}", 0)
+        if counted != per_level[level]:
+            wrong.append(f"level {level} counts {counted}, its lanes hold {per_level[level]}")
+    if dict(snapshot.key_waiting) != dict(+per_key):
+        wrong.append("the waiting counts per key differ from their lanes")
+    if dict(snapshot.key_active) != dict(+Counter(snapshot.started_keys)):
+        wrong.append("the ACTIVE counts per key differ from the started entries")
+    if wrong:
+        out.append(Violation(Kind.COUNTS, "counts", "; ".join(wrong)))
+    return out
 
 
 def _job_violations(snapshot: Snapshot, job_id: str, where: list[str]) -> list[Violation]:

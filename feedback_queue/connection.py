@@ -6,7 +6,7 @@ outages from the caller's own retry policy. So our clients retry nothing at this
 (`Retry(NoBackoff(), 0)`): each caller retries with tenacity, knowing what a replay means. Every
 script is written to be replay-safe or to leave only recoverable state (see the scripts' headers).
 
-`socket_timeout` must exceed the longest blocking call: BLMOVE waits `block_timeout` seconds at
+`socket_timeout` must exceed the longest blocking call: BLPOP waits `block_timeout` seconds at
 most, far below the default socket timeout, so a quiet queue never looks like a dead socket.
 """
 

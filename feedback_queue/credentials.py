@@ -47,8 +47,15 @@ class Role(StrEnum):
 # What each role may call, by gRPC method name (service/method); "*" is every method.
 SUBMIT = {"Submit", "SubmitBatch", "SubmitStream"}
 READ_OWN = {"GetSubmission", "WatchSubmission", "CancelSubmission"}
-READ_ADMIN = {"GetRedisHealth", "GetQueueStats", "ListSubmissions"}
-STEER = {"RetrySubmission", "DeleteSubmission", "PauseQueue", "ResumeQueue", "CancelSubmission"}
+READ_ADMIN = {"GetRedisHealth", "GetQueueStats", "ListSubmissions", "GetFairShare"}
+STEER = {
+    "RetrySubmission",
+    "DeleteSubmission",
+    "PauseQueue",
+    "ResumeQueue",
+    "CancelSubmission",
+    "SetKeyQuota",
+}
 ALLOWED: Mapping[Role, frozenset[str]] = {
     Role.PRODUCER: frozenset(SUBMIT | READ_OWN),
     Role.VIEWER: frozenset(READ_ADMIN | {"GetSubmission", "WatchSubmission"}),

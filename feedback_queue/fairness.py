@@ -29,12 +29,19 @@ SHARED_KEY = "*"
 SOURCES = ("submitter_id", "kind", "none")
 # The priority levels of the lanes (scripts/lib/submission.lua): 1 high, 2 normal, 3 low.
 LEVELS = (1, 2, 3)
+# A key-active value is ACTIVE count + STARTED x starts (scripts/lib/lanes.lua).
+STARTED = 1 << 20
 METADATA_SOURCE = "metadata."
 # Bounds of a quota's numbers: the scheduler's virtual clock advances 1/weight per start, so a
 # weight far below 1e-3 would let one start jump the key far behind every other.
 MIN_WEIGHT, MAX_WEIGHT = 0.001, 1000.0
 MAX_RATE = 1_000_000.0
 MAX_ACTIVE = 1_000_000
+
+
+def active_part(value: int) -> int:
+    """The ACTIVE count of a key-active value (scripts/lib/lanes.lua, STARTED)."""
+    return value % STARTED
 
 
 @dataclass(frozen=True, slots=True)

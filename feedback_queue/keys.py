@@ -1,7 +1,7 @@
 """Every Redis key name of a queue; no other module spells one.
 
 All keys of queue Q share the hash tag ``{fbq:Q}``: one queue lives in one Redis Cluster slot,
-so BLMOVE and every script stay single-slot.
+so every script stays single-slot.
 
 ======================================  ======  ==================================================
 key                                     type    role
@@ -21,8 +21,10 @@ key                                     type    role
                                                 ready
 ``{fbq:Q}:quotas``                      hash    key -> "weight rate max_active" (own quotas)
 ``{fbq:Q}:key-waiting``                 zset    key -> its waiting submissions
-``{fbq:Q}:key-active``                  hash    key -> its ACTIVE submissions
-``{fbq:Q}:key-started``                 hash    key -> starts since it last had no work
+``{fbq:Q}:key-active``                  hash    key -> its ACTIVE submissions + 2^20 x its
+                                                starts since it last had no work
+``{fbq:Q}:waiting``                     list    only in a queue made before lanes: its ids move
+                                                into their lanes (adopt_waiting.lua)
 ``{fbq:Q}:key-rate:<key>``              string  per-key start rate state (GCRA, with a TTL)
 ``{fbq:Q}:active:<worker>``             list    one processing list per worker
 ``{fbq:Q}:workers``                     zset    worker id -> last heartbeat (ms, Redis time)
@@ -80,6 +82,11 @@ class Keys:
         return f"{self.lane_prefix}{level}:{key}"
 
     @property
+    def legacy_waiting(self) -> str:
+        """The one waiting list of versions before lanes: read only to empty it."""
+        return f"{self.tag}:waiting"
+
+    @property
     def ready_prefix(self) -> str:
         return f"{self.tag}:ready:"
 
@@ -115,10 +122,6 @@ class Keys:
         return f"{self.tag}:key-active"
 
     @property
-    def key_started(self) -> str:
-        return f"{self.tag}:key-started"
-
-    @property
     def key_rate_prefix(self) -> str:
         return f"{self.tag}:key-rate:"
 
@@ -135,7 +138,6 @@ class Keys:
             self.quotas,
             self.key_waiting,
             self.key_active,
-            self.key_started,
             self.key_rate_prefix,
         ]
 

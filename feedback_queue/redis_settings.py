@@ -28,7 +28,7 @@ class RedisSettings:
     # False when neither REDIS_URL nor REDIS_HOST was given: `fbq up` then starts its own.
     configured: bool = False
     connect_timeout: float = 5.0
-    # Must exceed the longest blocking command (BLMOVE waits at most `block_timeout`).
+    # Must exceed the longest blocking command (BLPOP waits at most `block_timeout`).
     socket_timeout: float = 10.0
     tls_ca_cert: str | None = None
     tls_cert: str | None = None

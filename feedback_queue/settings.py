@@ -77,7 +77,7 @@ class WorkerConfig:
     job_timeout: float = 300.0
     # Every process's grace at SIGTERM: running jobs (and calls) get this long to finish.
     shutdown_grace: float = 10.0
-    # How long a worker's BLMOVE waits before it looks at pause and shutdown again.
+    # How long an idle worker's wait for work lasts before it looks at pause and shutdown again.
     block_timeout: float = 1.0
     processor: str = "feedback"
     processor_url: str | None = field(default=None, repr=False)

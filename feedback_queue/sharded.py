@@ -25,11 +25,14 @@ from typing import Protocol, TypeVar
 from redis.asyncio import Redis
 
 from feedback_queue.errors import NotFound, QueueError
+from feedback_queue.fairness import Quota
 from feedback_queue.job import ID_FIRST, Job, Status
 from feedback_queue.keys import shard_names
 from feedback_queue.queue import (
     NOBODY,
     EnqueueResult,
+    FairShareView,
+    KeyShare,
     Owner,
     Page,
     Queue,
@@ -37,6 +40,7 @@ from feedback_queue.queue import (
     ServerInfo,
     page_window,
 )
+from feedback_queue.queue.sharing import MAX_TOP
 from feedback_queue.settings import Settings
 from feedback_queue.v1 import queue_pb2 as pb
 
@@ -80,6 +84,17 @@ class QueueApi(Protocol):
     async def is_paused(self) -> bool: ...
 
     async def ping(self) -> None: ...
+
+    async def fair_share(self, top: int = 10) -> FairShareView: ...
+
+    async def set_quota(
+        self,
+        key: str,
+        weight: float | None = None,
+        rate: float | None = None,
+        max_active: int | None = None,
+        reset: bool = False,
+    ) -> tuple[Quota, bool]: ...
 
     async def server_info(self) -> ServerInfo: ...
 
@@ -219,5 +234,73 @@ class ShardedQueue:
     async def server_info(self) -> ServerInfo:
         return await self.shards[0].server_info()
 
+    async def fair_share(self, top: int = 10) -> FairShareView:
+        """The shards' views summed per key. A key's work may span shards (keyed submissions go
+        to their idempotency key's shard), so each shard lists up to MAX_TOP keys: the ranking
+        is exact while no shard has more keys with work than that. `keys_waiting` counts a key
+        once per shard that holds its waiting work: an upper bound."""
+        parts = await asyncio.gather(*(q.fair_share(MAX_TOP) for q in self.shards))
+        return merge_fair_shares(parts, top)
+
+    async def set_quota(
+        self,
+        key: str,
+        weight: float | None = None,
+        rate: float | None = None,
+        max_active: int | None = None,
+        reset: bool = False,
+    ) -> tuple[Quota, bool]:
+        """The same quota in every shard (a key's work may be in any of them)."""
+        results = await asyncio.gather(
+            *(q.set_quota(key, weight, rate, max_active, reset) for q in self.shards)
+        )
+        return results[0]
+
     async def close(self) -> None:
         await self.shards[0].close()  # one client for all shards
+
+
+def merge_fair_shares(parts: Sequence[FairShareView], top: int) -> FairShareView:
+    """One view of several shards' views: keys summed by name, the `top` most waiting kept,
+    the rest (and each shard's own "other") summed into "other"."""
+    first = parts[0]
+    merged: dict[str, KeyShare] = {}
+    for part in parts:
+        for share in part.keys:
+            seen = merged.get(share.key)
+            merged[share.key] = (
+                share
+                if seen is None
+                else dataclasses.replace(
+                    seen,
+                    waiting=seen.waiting + share.waiting,
+                    active=seen.active + share.active,
+                    started=seen.started + share.started,
+                )
+            )
+    ranked = sorted(merged.values(), key=lambda s: (-s.waiting, s.key))
+    kept = ranked[: max(1, top)]
+
+    def total(name: str) -> int:
+        return sum(getattr(s, name) for p in parts for s in (*p.keys, p.other))
+
+    other = KeyShare(
+        "",
+        total("waiting") - sum(s.waiting for s in kept),
+        total("active") - sum(s.active for s in kept),
+        total("started") - sum(s.started for s in kept),
+        first.default,
+    )
+    quotas: dict[str, Quota] = {}
+    for part in parts:
+        quotas.update(part.quotas)
+    return FairShareView(
+        kept,
+        other,
+        sum(p.keys_waiting for p in parts),
+        sum(p.waiting_high for p in parts),
+        sum(p.waiting_normal for p in parts),
+        sum(p.waiting_low for p in parts),
+        first.default,
+        dict(sorted(quotas.items())),
+    )

@@ -3,6 +3,7 @@ headers. Built by `create_app`."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -19,11 +20,12 @@ from starlette.routing import Route
 
 from feedback_queue import audit
 from feedback_queue.credentials import Credentials
-from gateway import dashboard, views
+from feedback_queue.v1 import queue_pb2 as pb
+from gateway import dashboard, sharing, views
 from gateway.auth import HttpAuth, Refusal, forbids
 from gateway.client import IngestClient
 from gateway.errors import from_rpc_error, problem
-from gateway.metrics import QueueCollector
+from gateway.metrics import METRICS_TOP_KEYS, QueueCollector
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +70,17 @@ class AdminApi:
         return JSONResponse({"status": "ok"})
 
     async def metrics(self, request: Request) -> Response:
-        try:
-            self.collector.snapshot = await self.client.redis_health()
-        except grpc.aio.AioRpcError:
-            self.collector.snapshot = None
+        health, share = await asyncio.gather(
+            self.client.redis_health(),
+            self.client.fair_share(METRICS_TOP_KEYS),
+            return_exceptions=True,
+        )
+        # A failed call leaves its families out: the scrape itself still answers.
+        for answer in (health, share):
+            if isinstance(answer, BaseException) and not isinstance(answer, grpc.aio.AioRpcError):
+                raise answer
+        self.collector.snapshot = health if isinstance(health, pb.RedisHealth) else None
+        self.collector.fair_share = share if isinstance(share, pb.FairShare) else None
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def redis_health(self, request: Request) -> Response:
@@ -127,6 +136,25 @@ class AdminApi:
     async def resume(self, request: Request) -> Response:
         return JSONResponse({"paused": await self.client.resume()})
 
+    async def fair_share(self, request: Request) -> Response:
+        try:
+            top = sharing.top_of(request.query_params.get("top"))
+        except sharing.BadRequest as exc:
+            return problem(400, str(exc))
+        return JSONResponse(sharing.fair_share(await self.client.fair_share(top)))
+
+    async def set_quota(self, request: Request) -> Response:
+        try:
+            values = await sharing.quota_body(request)
+        except sharing.BadRequest as exc:
+            return problem(400, str(exc))
+        quota = await self.client.set_quota(request.path_params["key"], values, reset=False)
+        return JSONResponse(sharing.key_quota(quota))
+
+    async def reset_quota(self, request: Request) -> Response:
+        quota = await self.client.set_quota(request.path_params["key"], {}, reset=True)
+        return JSONResponse(sharing.key_quota(quota))
+
 
 def guard(handler: Handler, auth: HttpAuth, address: str, method: str, action: str = "") -> Handler:
     """Admit the caller whose role may call `method` (401 without a token, 403 with a wrong one
@@ -160,8 +188,13 @@ def guard(handler: Handler, auth: HttpAuth, address: str, method: str, action: s
                 )
                 response = from_rpc_error(error, address)
         if action:
+            key = request.path_params.get("key")
             target = request.path_params.get("id") or (
-                "all-failed" if action == "RetryAllFailed" else "queue"
+                f"key:{key}"
+                if key is not None
+                else "all-failed"
+                if action == "RetryAllFailed"
+                else "queue"
             )
             audit.record(caller.who, action, target, str(response.status_code))
         return response
@@ -212,6 +245,9 @@ def create_app(
         admin("/submissions/{id}", h.get_submission, "GetSubmission"),
         admin("/submissions/{id}", h.delete, "DeleteSubmission", "DELETE", "DeleteSubmission"),
         admin("/submissions/{id}/retry", h.retry, "RetrySubmission", "POST", "RetrySubmission"),
+        admin("/fair-share", h.fair_share, "GetFairShare"),
+        admin("/quotas/{key}", h.set_quota, "SetKeyQuota", "PUT", "SetKeyQuota"),
+        admin("/quotas/{key}", h.reset_quota, "SetKeyQuota", "DELETE", "SetKeyQuota"),
         *dashboard.routes(),
     ]
 
@@ -241,7 +277,7 @@ def middleware(cors_origins: tuple[str, ...]) -> list[Middleware]:
             Middleware(
                 CORSMiddleware,
                 allow_origins=list(cors_origins),
-                allow_methods=["GET", "POST", "DELETE"],
+                allow_methods=["GET", "POST", "PUT", "DELETE"],
                 allow_headers=["authorization", "content-type"],
             )
         )

@@ -81,6 +81,14 @@ class IngestClient:
         reply = await self.admin.ResumeQueue(pb.ResumeQueueRequest(), **self._call)  # type: ignore[arg-type]
         return reply.paused
 
+    async def fair_share(self, top: int) -> pb.FairShare:
+        request = pb.GetFairShareRequest(top=top)
+        return await self.admin.GetFairShare(request, **self._call)  # type: ignore[arg-type]
+
+    async def set_quota(self, key: str, values: dict[str, float | int], reset: bool) -> pb.KeyQuota:
+        request = pb.SetKeyQuotaRequest(key=key, reset=reset, **values)  # type: ignore[arg-type]
+        return await self.admin.SetKeyQuota(request, **self._call)  # type: ignore[arg-type]
+
     async def close(self) -> None:
         if self._channel is not None:
             await self._channel.close(None)

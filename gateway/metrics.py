@@ -1,6 +1,10 @@
-"""Prometheus metrics: one scrape asks ingest for the redis-health report and turns it into
-gauges and counters (prometheus-client's collectors are synchronous, so the route fetches the
-report first and the collector reads that snapshot)."""
+"""Prometheus metrics: one scrape asks ingest for the redis-health report and the fair share,
+and turns them into gauges and counters (prometheus-client's collectors are synchronous, so the
+route fetches the reports first and the collector reads those snapshots).
+
+Per fairness key, cardinality stays bounded: the METRICS_TOP_KEYS keys with the most waiting
+work by name, and every other key summed under key="other" (a real key named "other" is summed
+there too, so no series is written twice)."""
 
 from __future__ import annotations
 
@@ -11,10 +15,14 @@ from prometheus_client.registry import Collector
 
 from feedback_queue.v1 import queue_pb2 as pb
 
+METRICS_TOP_KEYS = 10
+OTHER = "other"
+
 
 class QueueCollector(Collector):
     def __init__(self) -> None:
         self.snapshot: pb.RedisHealth | None = None
+        self.fair_share: pb.FairShare | None = None
 
     def collect(self) -> Iterator[Metric]:
         h = self.snapshot
@@ -64,6 +72,50 @@ class QueueCollector(Collector):
         for status in ("healthy", "degraded", "unhealthy"):
             healthy.add_metric([status], 1.0 if h.status == status else 0.0)
         yield healthy
+        if self.fair_share is not None:
+            yield from fair_share_metrics(self.fair_share)
+
+
+def fair_share_metrics(share: pb.FairShare) -> Iterator[Metric]:
+    """Per key waiting, active and started (the top keys and "other"), waiting per priority."""
+    other = [share.other.waiting, share.other.active, share.other.started]
+    named: list[tuple[str, list[int]]] = []
+    for k in share.keys:
+        counts = [k.waiting, k.active, k.started]
+        if k.key == OTHER:
+            other = [a + b for a, b in zip(other, counts, strict=True)]
+        else:
+            named.append((k.key, counts))
+    rows = [*named, (OTHER, other)]
+    waiting = GaugeMetricFamily(
+        "fbq_key_waiting", "Waiting submissions of a fairness key", labels=["key"]
+    )
+    active = GaugeMetricFamily(
+        "fbq_key_active", "ACTIVE submissions of a fairness key", labels=["key"]
+    )
+    started = CounterMetricFamily(
+        "fbq_key_started",
+        "Starts of a fairness key's work since it last had none (resets then)",
+        labels=["key"],
+    )
+    for key, (w, a, s) in rows:
+        waiting.add_metric([key], float(w))
+        active.add_metric([key], float(a))
+        started.add_metric([key], float(s))
+    yield waiting
+    yield active
+    yield started
+    yield _gauge("fbq_keys_waiting", "Fairness keys with waiting work", share.keys_waiting)
+    priority = GaugeMetricFamily(
+        "fbq_waiting_by_priority", "Waiting submissions per priority", labels=["priority"]
+    )
+    for name, value in (
+        ("high", share.waiting_high),
+        ("normal", share.waiting_normal),
+        ("low", share.waiting_low),
+    ):
+        priority.add_metric([name], float(value))
+    yield priority
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:

@@ -1,4 +1,5 @@
-"""AdminService over the core: health, stats, listing, retry, delete, pause and resume."""
+"""AdminService over the core: health, stats, listing, retry, delete, pause and resume, and the
+fair share of the workers among fairness keys (sharing.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from feedback_queue.rpc import Context, abort
 from feedback_queue.sharded import QueueApi
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
+from ingest_service import sharing
 
 log = logging.getLogger(__name__)
 
@@ -97,3 +99,29 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
             await abort(context, exc, "ResumeQueue")
         log.info("ResumeQueue: queue %s resumed", self.queue.name)
         return pb.QueueState(paused=False)
+
+    async def GetFairShare(self, request: pb.GetFairShareRequest, context: Context) -> pb.FairShare:
+        try:
+            view = await self.queue.fair_share(sharing.top_of(request))
+        except QueueError as exc:
+            await abort(context, exc, "GetFairShare")
+        return sharing.fair_share(view)
+
+    async def SetKeyQuota(self, request: pb.SetKeyQuotaRequest, context: Context) -> pb.KeyQuota:
+        try:
+            change = sharing.QuotaChange.of(request)
+            quota, custom = await self.queue.set_quota(
+                change.key, change.weight, change.rate, change.max_active, change.reset
+            )
+        except QueueError as exc:
+            await abort(context, exc, "SetKeyQuota")
+        # The key is the caller's text: %r keeps it on one line whatever it holds.
+        log.info(
+            "SetKeyQuota: key %r now has weight %g, rate %g/s, max_active %d (%s)",
+            change.key,
+            quota.weight,
+            quota.rate,
+            quota.max_active,
+            "its own" if custom else "the defaults",
+        )
+        return sharing.key_quota(change.key, quota, custom)

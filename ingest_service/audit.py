@@ -8,11 +8,12 @@ from typing import Any
 import grpc
 
 from feedback_queue import audit
+from feedback_queue.v1 import queue_pb2 as pb
 from ingest_service import identity
 from ingest_service.auth import Continuation, Handler, _Interceptor
 
 SERVICE = "/feedback_queue.v1.AdminService/"
-AUDITED = {"RetrySubmission", "DeleteSubmission", "PauseQueue", "ResumeQueue"}
+AUDITED = {"RetrySubmission", "DeleteSubmission", "PauseQueue", "ResumeQueue", "SetKeyQuota"}
 
 
 class AuditInterceptor(_Interceptor):
@@ -50,7 +51,9 @@ class AuditInterceptor(_Interceptor):
 
 
 def _target(request: Any) -> str:
-    """What the call acts on: a submission id, every failed one, or the queue."""
+    """What the call acts on: a submission id, every failed one, a fairness key, or the queue."""
     if getattr(request, "all_failed", False):
         return "all-failed"
+    if isinstance(request, pb.SetKeyQuotaRequest):
+        return f"key:{request.key}"
     return str(getattr(request, "id", "") or "queue")

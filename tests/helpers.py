@@ -52,3 +52,33 @@ async def redis_ms(client: Redis) -> int:
 async def silence(client: Redis, queue: Queue, worker: str, seconds: float) -> None:
     """Make `worker`'s last beat `seconds` old by Redis's clock, as a silent worker leaves it."""
     await client.zadd(queue.keys.workers, {worker: await redis_ms(client) - int(seconds * 1000)})
+
+
+async def sneak_into_line(queue: Queue, client: Redis, job_id: str, key: str = "learner-1") -> None:
+    """Put `job_id` first in line of `key`'s normal lane behind the queue's back, with the
+    bookkeeping a script would do (a lane that gets work is ready; the counts follow): how an
+    id that "found its way back" is staged. The record is left as it is."""
+    k = queue.keys
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.rpush(k.lane(2, key), job_id)
+        pipe.zadd(k.ready(2), {key: 0}, nx=True)
+        pipe.hincrby(k.fair, "waiting", 1)
+        pipe.hincrby(k.fair, "w2", 1)
+        pipe.zincrby(k.key_waiting, 1, key)
+        await pipe.execute()
+
+
+async def pull_from_line(queue: Queue, client: Redis, job_id: str, key: str = "learner-1") -> None:
+    """Take `job_id` out of `key`'s normal lane behind the queue's back, with the bookkeeping a
+    script would do: how a job that "went missing" from waiting is staged."""
+    k = queue.keys
+    assert await client.lrem(k.lane(2, key), 0, job_id) == 1
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.hincrby(k.fair, "waiting", -1)
+        pipe.hincrby(k.fair, "w2", -1)
+        pipe.zincrby(k.key_waiting, -1, key)
+        pipe.zremrangebyscore(k.key_waiting, "-inf", 0)
+        pipe.llen(k.lane(2, key))
+        *_, left = await pipe.execute()
+    if not left:
+        await client.zrem(k.ready(2), key)

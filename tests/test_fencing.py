@@ -16,7 +16,7 @@ from feedback_queue.job import Job, Status
 from feedback_queue.outcomes import Acked
 from feedback_queue.queue import Failure, Queue
 from tests.conftest import FakeClock
-from tests.helpers import silence, submission
+from tests.helpers import silence, sneak_into_line, submission
 from worker_service.batching import OutcomeBatch
 from worker_service.retrying import RedisGuard
 
@@ -51,7 +51,7 @@ async def copy_taken_by_w2(queue: Queue, client: Redis) -> tuple[Job, Job]:
     await queue.heartbeat("w1")
     await queue.heartbeat("w2")
     [old] = await queue.reserve("w1")
-    await client.lpush(queue.keys.waiting, old.id)
+    await sneak_into_line(queue, client, old.id)
     [new] = await queue.reserve("w2")
     return old, new
 
@@ -70,7 +70,7 @@ async def test_each_attempt_gets_its_own_token(queue: Queue) -> None:
     for i in range(3):
         await queue.enqueue(submission(f"t{i}"))
     taken = await queue.reserve("w1", count=2)
-    idle = (await queue.wait_one("w1", 0.1)).jobs
+    idle = (await queue.wait_for_work("w1", 1, 0.1)).jobs
     tokens = [j.token for j in [*taken, *idle]]
     assert len(set(tokens)) == 3
     assert all(tokens)
@@ -189,7 +189,7 @@ async def test_stale_release_is_refused(queue: Queue, client: Redis) -> None:
     assert await client.llen(queue.keys.active("w1")) == 0
     job = await queue.get(old.id)
     assert (job.status, job.record.worker, job.attempts) == (Status.ACTIVE, "w2", 2)
-    assert await client.llen(queue.keys.waiting) == 0
+    assert await queue.waiting_ids() == []
     assert await stale_count(queue, client) == 1
     # A shutdown's hand-back of everything it holds leaves another worker's attempt alone too.
     await client.lpush(queue.keys.active("w1"), old.id)

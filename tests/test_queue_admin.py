@@ -113,7 +113,9 @@ async def test_completed_index_is_trimmed_after_retention(queue: Queue, clock: F
 def test_every_key_of_a_queue_is_in_one_cluster_slot() -> None:
     keys = Keys("submissions")
     names = [
-        keys.waiting,
+        *keys.lanes_block(),
+        keys.lane(2, "learner-1"),
+        keys.ready(1),
         keys.workers,
         keys.delayed,
         keys.failed,
@@ -132,4 +134,4 @@ def test_every_key_of_a_queue_is_in_one_cluster_slot() -> None:
     ]
     assert {key_slot(n.encode()) for n in names} == {key_slot(b"{fbq:submissions}")}
     assert all(n.startswith("{fbq:submissions}:") for n in names)
-    assert keys.waiting == "{fbq:submissions}:waiting"  # KEDA's scaler is configured with this
+    assert keys.fair == "{fbq:submissions}:fair"  # its field `waiting` is the backlog

@@ -66,8 +66,7 @@ async def test_replayed_enqueue_script_creates_nothing_twice(
     # What a Redis-level retry does: the very same script call, same drawn id, sent again.
     job_id = new_id()
     payload = submission("essay", idempotency_key="k9").SerializeToString(deterministic=True)
-    k = queue.keys
-    keys = [k.waiting, k.delayed, k.idem, k.idem_expiry, k.stats, k.job_prefix, k.submitter_prefix]
+    keys = queue.enqueue_keys()
     now = int(clock.now * 1000)
     # now, idempotency TTL, cap, rate, period; then the jobs: id, payload, key, digest, delay,
     # submitter, owner
@@ -83,7 +82,7 @@ async def test_replayed_enqueue_script_creates_nothing_twice(
     replay = await queue.scripts.enqueue(keys=keys, args=args)
     assert first == [job_id.encode(), Status.WAITING, 0]
     assert replay == [job_id.encode(), Status.WAITING, 2]  # 2: this very id, already there
-    assert await client.llen(k.waiting) == 1
+    assert len(await queue.waiting_ids()) == 1
     stats = await queue.stats()
     assert stats.enqueued_total == 1
     # Without an idempotency key the replay is recognised by the id alone.
@@ -97,7 +96,7 @@ async def test_replayed_enqueue_script_creates_nothing_twice(
     ]
     await queue.scripts.enqueue(keys=keys, args=args2)
     assert (await queue.scripts.enqueue(keys=keys, args=args2))[2] == 2
-    assert await client.llen(k.waiting) == 2
+    assert len(await queue.waiting_ids()) == 2
 
 
 async def test_id_collision_with_another_payload_draws_again(

@@ -47,7 +47,7 @@ async def test_reserve_is_fifo_and_marks_active(queue: Queue) -> None:
 
 async def test_idle_reserve_blocks_until_a_job_arrives(queue: Queue) -> None:
     taker = asyncio.create_task(queue.reserve("w1", count=4, block=5.0))
-    await asyncio.sleep(0)  # let the reserve start its BLMOVE before the job exists
+    await asyncio.sleep(0)  # let the reserve start its wait before the job exists
     result = await queue.enqueue(submission())
     jobs = await taker
     assert [j.id for j in jobs] == [result.id]
@@ -144,7 +144,7 @@ async def test_pause_stops_both_reserve_paths(queue: Queue) -> None:
 
 
 async def test_pause_while_blocked_hands_the_job_back(queue: Queue) -> None:
-    # BLMOVE cannot see the pause flag; the start script puts the id back first in line.
+    # The enqueue wakes the waiting worker; its take sees the pause flag and starts nothing.
     await queue.heartbeat("w1")
     taker = asyncio.create_task(queue.reserve("w1", block=5.0))
     await asyncio.sleep(0)
@@ -232,16 +232,16 @@ async def test_global_rate_limit_is_shared_by_all_workers(queue: Queue, clock: F
 async def test_rate_limit_and_pause_on_the_idle_path(queue: Queue, clock: FakeClock) -> None:
     queue.config = dataclasses.replace(queue.config, rate_limit=Rate(1, 10.0))
     await queue.enqueue(submission("a"))
-    assert len((await queue.wait_one("w1", 1.0)).jobs) == 1
+    assert len((await queue.wait_for_work("w1", 1, 1.0)).jobs) == 1
     second = await queue.enqueue(submission("b"))
-    limited = await queue.wait_one("w1", 1.0)
+    limited = await queue.wait_for_work("w1", 1, 1.0)
     assert limited.jobs == []
     assert limited.wait == pytest.approx(10.0, abs=0.01)
-    # Handed back first in line, untouched.
+    # Left in line, untouched.
     assert (await queue.get(second.id)).status == Status.WAITING
     assert (await queue.get(second.id)).attempts == 0
     clock.advance(10)
-    assert [j.id for j in (await queue.wait_one("w1", 1.0)).jobs] == [second.id]
+    assert [j.id for j in (await queue.wait_for_work("w1", 1, 1.0)).jobs] == [second.id]
 
 
 async def test_ack_take_completes_and_takes_in_one_call(queue: Queue) -> None:

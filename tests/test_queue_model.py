@@ -2,18 +2,18 @@
 
 Hypothesis interleaves what producers, workers, the reaper and the admin do to one queue:
 submits (keyed or not, keys reused with the same or another payload, before and after they
-expire, some delayed), takes by two workers (take, reserve, BLMOVE's wait_one, ack_take), acks,
+expire, some delayed), takes by two workers (take, reserve, the idle wait_for_work, ack_take), acks,
 transient and permanent failures, releases, clean shutdowns, reaps, admin retries and deletes,
 pause and resume, heartbeats, the test clock moving on, the promoter, the sweep and the watch
-over reaped workers' lists. Two races are called up on purpose: a worker beats again between
-the reaper's choice and its reap, and a reaped worker freezes between its BLMOVE and its start
-script while that watch runs. Acks, failures and releases present live tokens and stale ones:
+over reaped workers' lists. A race is called up on purpose: a worker beats again between the
+reaper's choice and its reap. Acks, failures and releases present live tokens and stale ones:
 from attempts that ended (reaped, handed back, finished: a replay), whose job ran again since,
 or whose job runs again now under a newer attempt (DESIGN.md §1.2: a stale token changes
 nothing).
 
 A small model in Python holds what each step must leave: every job's status, attempts, holder,
-live token, due time and completing token; the order of `waiting`; each worker's jobs in order;
+live token, due time and completing token; the order of the waiting line (every submission
+here has the same submitter, so one lane: first in, first out); each worker's jobs in order;
 the registered workers; the idempotency keys; the completed index; the counters. Each step's
 answer is checked against it, and after every step the queue must hold the model's state:
 `check` (what `fbq check` runs) finds no violation, the stats match, and so do every job's
@@ -76,25 +76,18 @@ GRACE = 3600.0
 # completed index expire within an example. (Records' retention TTLs run on Redis's clock: a
 # minute outlasts an example.)
 IDEMPOTENCY_TTL, RETENTION = 5.0, 60.0
-# Seconds: a wait_one that finds nothing (the model was wrong) soon gives up.
+# Seconds: a wait_for_work that finds nothing (the model was wrong) soon gives up.
 BLOCK = 0.05
 
 
 class RacingQueue(Queue):
-    """A queue with two races a test can call up. `late_beat` beats right after reapable.lua
-    named the silent workers and before reap.lua returns their jobs: the race reap.lua
-    re-checks. With `orphan_watch_before_start`, the reaper's watch over reaped workers' lists
-    runs between a wait_one's BLMOVE and its start script (the worker froze there), and
-    `orphans_returned` says how many jobs it handed back."""
+    """A queue with a race a test can call up: `late_beat` beats right after reapable.lua
+    named the silent workers and before reap.lua returns their jobs, the race reap.lua
+    re-checks."""
 
     late_beat: str | None = None
-    orphan_watch_before_start = False
-    orphans_returned = 0
 
     async def _eval(self, script: AsyncScript, keys: Sequence[str], args: Sequence[Arg]) -> Any:
-        if script is self.scripts.start and self.orphan_watch_before_start:
-            self.orphan_watch_before_start = False
-            self.orphans_returned = await self.reap_orphans()
         answer = await super()._eval(script, keys, args)
         if script is self.scripts.reapable and self.late_beat is not None:
             worker, self.late_beat = self.late_beat, None
@@ -324,23 +317,13 @@ class QueueModel(RuleBasedStateMachine):
     def reserve(self, worker: str, count: int) -> MultipleResults[Attempt]:
         return self.started(worker, count, self.run(self.queue.reserve(worker, count)))
 
-    @precondition(lambda self: bool(self.waiting))  # on an empty list BLMOVE would wait
-    @rule(target=attempts, worker=st.sampled_from(WORKERS), frozen=st.booleans())
-    def wait_one(self, worker: str, frozen: bool) -> MultipleResults[Attempt]:
-        """The idle path: BLMOVE, then the start script. When `frozen`, the worker freezes
-        between the two while the reaper's watch over reaped workers' lists runs: the list of a
-        reaped worker not registered again goes back, and the start script then starts nothing.
-        Any other worker's start goes on as usual."""
-        if not frozen:
-            return self.took(worker, 1, self.run(self.queue.wait_one(worker, BLOCK)))
-        self.queue.orphan_watch_before_start = True
-        taken = self.run(self.queue.wait_one(worker, BLOCK))
-        if worker in self.reaped and worker not in self.registered:
-            assert (self.queue.orphans_returned, taken) == (1, Taken([]))
-            self.counters["recovered"] += 1  # back first in line, where BLMOVE took it from
-            return multiple()
-        assert self.queue.orphans_returned == 0
-        return self.took(worker, 1, taken)
+    @precondition(lambda self: bool(self.waiting))  # on an empty queue it would only wait
+    @rule(target=attempts, worker=st.sampled_from(WORKERS), count=st.integers(1, 3))
+    def wait_for_work(self, worker: str, count: int) -> MultipleResults[Attempt]:
+        """The idle path: wait for the wake token (there may be none left: then the wait
+        times out), then take."""
+        taken = self.run(self.queue.wait_for_work(worker, count, BLOCK))
+        return self.took(worker, count, taken)
 
     @precondition(lambda self: any(a.live for a in self.issued))
     @rule(attempt=attempts.filter(lambda a: a.live))
@@ -572,7 +555,8 @@ class QueueModel(RuleBasedStateMachine):
         sweep_batch=st.sampled_from([0, 0, 1, 2, 1000]),
     )
     def housekeeping(self, seconds: float, sweep_batch: int) -> None:
-        """Time passes; the promoter moves what is due to the back of the line; the watch over
+        """Time passes; the promoter moves what is due into the line (a retry after backoff to
+        its front, a delayed submit to its back, in the order they fell due); the watch over
         reaped workers' lists finds none to hand back (every list that holds a job has its
         worker registered); with a `sweep_batch`, the sweep runs too (without, a submit may
         meet an idempotency key expired but not yet swept)."""
@@ -587,7 +571,10 @@ class QueueModel(RuleBasedStateMachine):
         assert self.run(self.queue.promote_due()) == len(due)
         for _, job_id in due:
             self.jobs[job_id].status, self.jobs[job_id].due_ms = Status.WAITING, 0
-            self.waiting.append(job_id)
+            if self.jobs[job_id].attempts:
+                self.waiting.insert(0, job_id)
+            else:
+                self.waiting.append(job_id)
         if sweep_batch:
             self.sweep(now, sweep_batch)
 
@@ -669,7 +656,7 @@ class QueueModel(RuleBasedStateMachine):
         assert stats.completed == self.counters["completed"]
 
         records, started, waiting, delayed, completed, counters = self.run(self.read_state())
-        assert [i.decode() for i in reversed(waiting)] == self.waiting
+        assert waiting == self.waiting
         assert {i.decode() for i in completed} == self.indexed
         assert {k.decode(): int(v) for k, v in counters.items() if k != b"fence"} == {
             k: v for k, v in self.counters.items() if v
@@ -696,14 +683,14 @@ class QueueModel(RuleBasedStateMachine):
         k = self.queue.keys
         async with self.client.pipeline(transaction=False) as pipe:
             pipe.hgetall(k.started)
-            pipe.lrange(k.waiting, 0, -1)
             pipe.zrange(k.delayed, 0, -1, withscores=True)
             pipe.zrange(k.completed, 0, -1)
             pipe.hgetall(k.stats)
             if self.created:
                 pipe.execute_command("MGET", *(k.job(i) for i in self.created))
             state: list[Any] = await pipe.execute()
-        started, waiting, delayed, completed, counters, *records = state
+        started, delayed, completed, counters, *records = state
+        waiting = await self.queue.waiting_ids()
         return [records[0] if records else [], started, waiting, dict(delayed), completed, counters]
 
 

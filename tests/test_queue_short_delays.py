@@ -19,7 +19,7 @@ async def where(queue: Queue, client: Redis, job_id: str) -> tuple[Status, bool,
     """The stored status, and whether the id is in waiting and in delayed."""
     raw = await client.get(queue.keys.job(job_id))
     assert isinstance(raw, bytes)
-    in_waiting = job_id.encode() in await client.lrange(queue.keys.waiting, 0, -1)
+    in_waiting = job_id in await queue.waiting_ids()
     in_delayed = await client.zscore(queue.keys.delayed, job_id) is not None
     return Status(decode(raw).status), in_waiting, in_delayed
 
@@ -59,7 +59,7 @@ async def test_the_script_stores_the_status_of_where_it_puts_the_id(
 ) -> None:
     # The script itself writes the record, so its status and its structure cannot disagree.
     k = queue.keys
-    keys = [k.waiting, k.delayed, k.idem, k.idem_expiry, k.stats, k.job_prefix, k.submitter_prefix]
+    keys = queue.enqueue_keys()
     payload = submission().SerializeToString(deterministic=True)
     job_id = new_id()
     # now (0: Redis's clock), idempotency TTL, cap, rate, period; then the jobs: id, payload,

@@ -18,8 +18,7 @@ async def test_reap_spares_a_worker_that_beat_after_it_was_listed(
     await queue.heartbeat("late-beater")
     await queue.reserve("late-beater")
     k, grace = queue.keys, int(queue.config.heartbeat_grace * 1000)
-    keys = [k.workers, k.active("late-beater"), k.waiting, k.failed, k.stats, k.job_prefix]
-    keys += [k.started, k.reaped]
+    keys = queue.reap_keys("late-beater")
     args: list[int | str] = [queue.now_arg(), "late-beater", grace, queue.config.max_attempts]
     outcome = await queue.scripts.reap(keys=keys, args=args)
     assert outcome == Reaped.BEAT_AGAIN
@@ -58,5 +57,5 @@ async def test_reap_leaves_alone_a_leftover_id_whose_job_another_worker_holds(
     assert await queue.reap() == 0
     job = await queue.get(job_id)
     assert (job.status, job.record.worker, job.attempts) == (Status.ACTIVE, "w2", 1)
-    assert await client.llen(queue.keys.waiting) == 0
+    assert await queue.waiting_ids() == []
     assert await queue.ack("w2", [(held.id, held.token, "ok")]) == [Acked.COMPLETED]

@@ -84,6 +84,9 @@ class Housekeeper:
         if not await self._redis("lease", lambda: queue.hold_lease(HOUSEKEEPING_LEASE, me, lease)):
             return
         await self._redis("promote", queue.promote_due)
+        adopted = await self._redis("adopt", queue.adopt_waiting)
+        if adopted:
+            log.warning("moved %d waiting jobs of an older version into their lanes", adopted)
         # The reaper beats right before it reaps (a turn held up by an outage would otherwise
         # judge the others by beats the outage made stale): reapable.lua relies on it.
         if self.monotonic() - self.last_beat >= self.heartbeat_every / 2:

@@ -1,10 +1,11 @@
 """The worker: one fetch loop, `concurrency` slots, batched acks, housekeeping, clean shutdown.
 
-The fetch loop takes work only for free slots (no hoarding): the take script while there is a
-backlog, BLMOVE into the worker's own processing list when idle. Finished jobs' outcomes are
-written in batches (batching.py): whatever finished while the previous batch was in flight goes
-in the next. A job whose ack was not yet written when the worker died is still in its processing
-list, so the reaper runs it again: at-least-once, never lost.
+The fetch loop takes work only for free slots (no hoarding): the take script, which chooses
+fairly among the keys with waiting work and moves the jobs into the worker's own processing
+list; when there is none, it waits on the queue's wake list (BLPOP) and takes again. Finished
+jobs' outcomes are written in batches (batching.py): whatever finished while the previous batch
+was in flight goes in the next. A job whose ack was not yet written when the worker died is still
+in its processing list, so the reaper runs it again: at-least-once, never lost.
 
 The background loops (flusher, housekeeping, watchdog) never end before shutdown. Transient
 Redis trouble (down, BUSY, LOADING, a failover: `errors.is_transient`) is retried with backoff

@@ -19,6 +19,7 @@ from feedback_queue.cli.commands.parsing import (
     positive_int,
 )
 from feedback_queue.cli.credentials_parser import add_credentials
+from feedback_queue.cli.sharing_parser import add_sharing
 from feedback_queue.settings import Settings, load
 from feedback_queue.up import Options
 
@@ -123,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     debug, _, json_output = _parents()
     add_check(commands, [debug, json_output], _command("check", "check"))
     add_credentials(commands, [debug], _command("credentials", "add"))
+    _, client, _ = _parents()
+    add_sharing(
+        commands,
+        [client, json_output],
+        _command("sharing", "keys"),
+        _command("sharing", "quota"),
+    )
     return parser
 
 
@@ -216,10 +224,12 @@ def _add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
         "  fbq submit --file essay.txt --kind essay --metadata course=bio101\n"
         "  cat essay.txt | fbq submit - --idempotency-key essay-42\n"
         "  fbq submit --jsonl batch.jsonl --json\n"
+        "  fbq submit --file essay.txt --fairness-key school-12 --priority high\n"
         "\n"
         "--jsonl: one JSON object per line with the Submission fields (submitter_id, content,\n"
-        'kind, instructions, metadata, idempotency_key) and optionally "delay" ("5m"); the\n'
-        "options fill what a line leaves out. Exit 1 when any line was rejected.\n"
+        "kind, instructions, metadata, idempotency_key, fairness_key, priority such as\n"
+        '"PRIORITY_HIGH") and optionally "delay" ("5m"); the options fill what a line leaves\n'
+        "out. Exit 1 when any line was rejected.\n"
         "--wait: exit 0 when the submission COMPLETED, 1 when it FAILED.",
         formatter_class=RAW,
     )
@@ -239,6 +249,17 @@ def _add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
         help="a label (repeatable)",
     )
     submit.add_argument("--idempotency-key", metavar="KEY", help="resubmitting is a no-op")
+    submit.add_argument(
+        "--fairness-key",
+        metavar="KEY",
+        help="whose share of the workers it counts against (default: the server's "
+        "FBQ_FAIRNESS_KEY, by default the submitter)",
+    )
+    submit.add_argument(
+        "--priority",
+        choices=("high", "normal", "low"),
+        help="strict between levels, fair within one (default normal)",
+    )
     submit.add_argument(
         "--delay", type=duration, metavar="DURATION", help="run no earlier than this, e.g. 5m"
     )

@@ -34,6 +34,7 @@ from feedback_queue.client.values import (
     Submitted,
     as_submission,
     error_of,
+    quota_request,
     record,
 )
 from feedback_queue.settings import Settings, TlsSettings
@@ -417,6 +418,28 @@ class AsyncClient:
         """Workers take work again; answers whether paused."""
         state = await self._call(self._stubs()[1].ResumeQueue, pb.ResumeQueueRequest(), timeout)
         return state.paused
+
+    async def fair_share(self, top: int = 10, *, timeout: float | None = None) -> pb.FairShare:
+        """The `top` fairness keys with the most waiting work (1-1000), the rest summed in
+        `other`, the waiting count per priority, the default quota and every key's own."""
+        request = pb.GetFairShareRequest(top=top)
+        return await self._call(self._stubs()[1].GetFairShare, request, timeout)
+
+    async def set_quota(
+        self,
+        key: str,
+        *,
+        weight: float | None = None,
+        rate: float | None = None,
+        max_active: int | None = None,
+        reset: bool = False,
+        timeout: float | None = None,
+    ) -> pb.KeyQuota:
+        """Change `key`'s weight, rate (starts/s, 0: no limit) or max_active (0: no limit);
+        what is not given keeps its current value. `reset` drops the key's own quota (alone).
+        Answers the quota now in force; InvalidArgument names a bad value's field."""
+        request = quota_request(key, weight, rate, max_active, reset)
+        return await self._call(self._stubs()[1].SetKeyQuota, request, timeout)
 
 
 async def _with_first_deadline(

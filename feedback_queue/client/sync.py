@@ -37,6 +37,7 @@ from feedback_queue.client.values import (
     Submitted,
     as_submission,
     error_of,
+    quota_request,
     record,
 )
 from feedback_queue.settings import Settings, TlsSettings
@@ -300,3 +301,21 @@ class Client:
 
     def resume(self, *, timeout: float | None = None) -> bool:
         return self._call(self._admin.ResumeQueue, pb.ResumeQueueRequest(), timeout).paused
+
+    def fair_share(self, top: int = 10, *, timeout: float | None = None) -> pb.FairShare:
+        """See AsyncClient.fair_share."""
+        return self._call(self._admin.GetFairShare, pb.GetFairShareRequest(top=top), timeout)
+
+    def set_quota(
+        self,
+        key: str,
+        *,
+        weight: float | None = None,
+        rate: float | None = None,
+        max_active: int | None = None,
+        reset: bool = False,
+        timeout: float | None = None,
+    ) -> pb.KeyQuota:
+        """See AsyncClient.set_quota."""
+        request = quota_request(key, weight, rate, max_active, reset)
+        return self._call(self._admin.SetKeyQuota, request, timeout)

@@ -65,6 +65,10 @@ class Submission:
     metadata: Mapping[str, str] = field(default_factory=dict)
     idempotency_key: str = field(default_factory=new_key)
     delay: float | None = None
+    # Whose share of the workers it counts against (empty: the server's FBQ_FAIRNESS_KEY, by
+    # default the submitter_id), and its priority (pb.PRIORITY_LOW, _NORMAL or _HIGH).
+    fairness_key: str = ""
+    priority: int = 0
 
     def request(self) -> pb.SubmitRequest:
         """The SubmitRequest that carries it (filled field by field: a quarter of the CPU of
@@ -81,6 +85,10 @@ class Submission:
             sub.instructions = self.instructions
         if self.metadata:
             sub.metadata.update(self.metadata)
+        if self.fairness_key:
+            sub.fairness_key = self.fairness_key
+        if self.priority:
+            sub.priority = self.priority  # type: ignore[assignment]
         if self.delay:
             delay = Duration()
             delay.FromNanoseconds(round(self.delay * 1e9))
@@ -100,6 +108,8 @@ class Submission:
             metadata=dict(sub.metadata),
             idempotency_key=sub.idempotency_key or new_key(),
             delay=delay or None,
+            fairness_key=sub.fairness_key,
+            priority=sub.priority,
         )
 
 
@@ -197,3 +207,17 @@ def error_of(result: Submitted | SubmitFailed | None) -> FbqError:
     """The error of a result `record` wrote as refused."""
     assert isinstance(result, SubmitFailed)
     return result.error
+
+
+def quota_request(
+    key: str, weight: float | None, rate: float | None, max_active: int | None, reset: bool
+) -> pb.SetKeyQuotaRequest:
+    """SetKeyQuota's request: only the values given are set (proto3 optional fields)."""
+    request = pb.SetKeyQuotaRequest(key=key, reset=reset)
+    if weight is not None:
+        request.weight = weight
+    if rate is not None:
+        request.rate = rate
+    if max_active is not None:
+        request.max_active = max_active
+    return request

@@ -16,14 +16,23 @@ workers it reaped (`Housekeeping.reap_orphans`); `--repair` hands back any orpha
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio.cluster import RedisCluster
 
-from feedback_queue.check import Kind, Snapshot, Violation, find_violations, started_worker
+from feedback_queue.check import (
+    Kind,
+    Snapshot,
+    Violation,
+    find_violations,
+    started_key,
+    started_worker,
+)
 from feedback_queue.connection import translated
+from feedback_queue.fairness import LEVELS, active_part
 from feedback_queue.queue.base import QueueBase
 from feedback_queue.queue.housekeeping import Housekeeping
 from feedback_queue.record import HEADER_SIZE, VERSION
@@ -71,6 +80,11 @@ async def repair(queue: Housekeeping, violations: Iterable[Violation]) -> int:
     if stale:
         keys = [k.started, k.job_prefix, *k.lanes_block()]
         changed += int(await queue._eval(queue.scripts.drop_started, keys, stale))
+    if any(v.kind in (Kind.UNLISTED_LANE, Kind.COUNTS) for v in todo):
+        async with translated(queue.address):
+            _, _, lanes = await _scan(queue)
+        keys = [*k.lanes_block(), k.started]
+        changed += int(await queue._eval(queue.scripts.recount, keys, lanes))
     return changed
 
 
@@ -84,12 +98,21 @@ async def read_snapshot(queue: QueueBase) -> Snapshot:
             pipe.zrange(k.failed, 0, -1)
             pipe.zrange(k.completed, 0, -1)
             pipe.hgetall(k.started)
-            workers, delayed, failed, completed, started = await pipe.execute()
+            for level in LEVELS:
+                pipe.zrange(k.ready(level), 0, -1)
+            pipe.zrange(k.held, 0, -1)
+            pipe.hgetall(k.fair)
+            pipe.zrange(k.key_waiting, 0, -1, withscores=True)
+            pipe.hgetall(k.key_active)
+            workers, delayed, failed, completed, started, *fair = await pipe.execute()
+        ready = {level: frozenset(_strs(keys)) for level, keys in zip(LEVELS, fair, strict=False)}
+        held, counters, key_waiting, key_active = fair[len(LEVELS) :]
         lists, records, lanes = await _scan(queue)
         async with client.pipeline(transaction=False) as pipe:
             for lane in lanes:
                 pipe.lrange(lane, 0, -1)
-            waiting = [i for ids in await pipe.execute() for i in ids]
+            in_lanes = dict(zip(lanes, await pipe.execute(), strict=True))
+        waiting = [i for ids in in_lanes.values() for i in ids]
         registered = _strs(workers)
         holders = sorted(set(registered) | lists)
         async with client.pipeline(transaction=False) as pipe:
@@ -105,6 +128,17 @@ async def read_snapshot(queue: QueueBase) -> Snapshot:
             failed=frozenset(_strs(failed)),
             completed=frozenset(_strs(completed)),
             started=runners,
+            lanes={_lane(k.lane_prefix, name): len(ids) for name, ids in in_lanes.items() if ids},
+            ready=ready,
+            held=frozenset(_lane("", m.decode()) for m in held),
+            counters={f.decode(): int(float(v)) for f, v in counters.items()},
+            key_waiting={key.decode(): int(n) for key, n in key_waiting},
+            key_active={
+                key.decode(): busy
+                for key, value in key_active.items()
+                if (busy := active_part(int(value)))
+            },
+            started_keys=Counter(key for e in started.values() if (key := started_key(e.decode()))),
         )
         ids = sorted(snapshot.ids | records)
         statuses: dict[str, int | None] = {}
@@ -159,6 +193,12 @@ async def _scan(queue: QueueBase) -> tuple[set[str], set[str], list[str]]:
                 lanes.append(key)
         if cursor == 0:
             return workers, ids, lanes
+
+
+def _lane(prefix: str, name: str) -> tuple[int, str]:
+    """(level, key) of a lane's name, or of a held member ("<level>:<key>") with prefix ""."""
+    rest = name.removeprefix(prefix) if prefix else name
+    return int(rest[0]), rest[2:]
 
 
 def _status(raw: bytes) -> int | None:

@@ -91,7 +91,7 @@ class Consuming(QueueBase):
         """
         wait = min(block, held) if held > 0 else block
         # redis-py annotates the timeout as int; Redis 6+ takes fractions of a second.
-        await self._call(self.client.blpop([self.keys.wake], wait))  # type: ignore[arg-type]
+        await self._call(self.client.blpop([self.keys.wake], wait))
         return await self.take(worker, count)
 
     def _rate_args(self) -> tuple[int, int]:

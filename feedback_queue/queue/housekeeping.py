@@ -34,13 +34,25 @@ class Housekeeping(QueueBase):
     async def reap_worker(self, worker: str) -> int:
         """Return `worker`'s processing list to waiting (reap.lua), unless Redis heard it within
         the grace meanwhile; returns how many jobs went back."""
-        k = self.keys
-        keys = [k.workers, k.active(worker), k.failed, k.stats, k.job_prefix, k.started]
-        keys += [k.reaped, *k.lanes_block()]
+        keys = self.reap_keys(worker)
         grace = int(self.config.heartbeat_grace * 1000)
         args: list[Arg] = [self.now_arg(), worker, grace, self.config.max_attempts]
         n = int(await self._eval(self.scripts.reap, keys, args))
         return 0 if n == Reaped.BEAT_AGAIN else n
+
+    def reap_keys(self, worker: str) -> list[str]:
+        """The KEYS layout of reap.lua for `worker`."""
+        k = self.keys
+        return [
+            k.workers,
+            k.active(worker),
+            k.failed,
+            k.stats,
+            k.job_prefix,
+            k.started,
+            k.reaped,
+            *k.lanes_block(),
+        ]
 
     async def reap_orphans(self) -> int:
         """Return the processing lists of reaped workers that hold ids yet are not registered
@@ -54,6 +66,18 @@ class Housekeeping(QueueBase):
         keys = [k.workers, k.reaped, k.active_prefix]
         orphans = strs(await self._eval(self.scripts.orphans, keys, [REAPED_WATCH_MS]))
         return sum([await self.reap_worker(worker) for worker in orphans])
+
+    async def adopt_waiting(self, batch: int = 1000) -> int:
+        """Move the ids of a waiting list left by a version before lanes into their lanes;
+        returns how many. Once it is gone, a call costs one RPOP of a missing key."""
+        k = self.keys
+        keys = [k.legacy_waiting, k.job_prefix, *k.lanes_block()]
+        moved = 0
+        while True:
+            n, left = await self._eval(self.scripts.adopt_waiting, keys, [batch])
+            moved += int(n)
+            if not int(left):
+                return moved
 
     async def hold_lease(self, name: str, owner: str, lease: float) -> bool:
         """Take or renew the lease `name` for `owner` for `lease` seconds; 0 gives it up."""

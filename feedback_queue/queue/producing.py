@@ -154,9 +154,7 @@ class Producing(QueueBase):
             owner_rate.limit if owner_rate else 0,
             int(owner_rate.period * 1000) if owner_rate else 0,
         ]
-        k = self.keys
-        keys = [k.delayed, k.idem, k.idem_expiry, k.stats, k.job_prefix]
-        keys += [k.submitter_prefix, k.principal_prefix, *k.lanes_block()]
+        keys = self.enqueue_keys()
         if self.config.min_replicas_ack:
             raw = await self._replicated(keys, args)
         else:
@@ -164,6 +162,20 @@ class Producing(QueueBase):
         return [
             self._enqueue_outcome(raw[i].decode(), int(raw[i + 1]), _ENQUEUED[int(raw[i + 2])])
             for i in range(0, len(raw), 3)
+        ]
+
+    def enqueue_keys(self) -> list[str]:
+        """The KEYS layout of enqueue.lua."""
+        k = self.keys
+        return [
+            k.delayed,
+            k.idem,
+            k.idem_expiry,
+            k.stats,
+            k.job_prefix,
+            k.submitter_prefix,
+            k.principal_prefix,
+            *k.lanes_block(),
         ]
 
     async def _replicated(self, keys: list[str], args: list[Arg]) -> Any:

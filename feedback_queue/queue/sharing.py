@@ -33,7 +33,7 @@ class Sharing(QueueBase):
         if reset:
             await self._eval(self.scripts.set_quota, k.lanes_block(), [key, ""])
             return self.config.fairness.default, False
-        current = await self._call(self.client.hget(k.quotas, key))
+        current: bytes | None = await self._call(self.client.hget(k.quotas, key))  # type: ignore[arg-type]
         base = Quota.decode(current.decode()) if current else self.config.fairness.default
         quota = Quota(
             base.weight if weight is None else weight,

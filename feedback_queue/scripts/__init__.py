@@ -122,6 +122,9 @@ class Scripts:
     # fbq check --repair (feedback_queue/check.py).
     requeue_lost: AsyncScript
     drop_started: AsyncScript
+    recount: AsyncScript
+    # After an upgrade from the single waiting list (queue/housekeeping.py).
+    adopt_waiting: AsyncScript
     # Fair share's admin side (queue/sharing.py).
     set_quota: AsyncScript
     fair_share: AsyncScript

@@ -2,7 +2,7 @@
 -- uses: codec, started, lanes
 -- KEYS[1] = delayed zset   KEYS[2] = failed zset   KEYS[3] = completed index zset
 -- KEYS[4] = stats hash   KEYS[5] = job key prefix   KEYS[6] = started hash
--- KEYS[7..17] = the lanes block
+-- KEYS[7..16] = the lanes block
 -- ARGV[1] = id
 -- Returns DEL_DELETED, DEL_NOT_FOUND, or DEL_ACTIVE (nothing changes: let the worker finish).
 local L = lanes_keys(7)

@@ -1,7 +1,7 @@
 -- Drop the `started` entries of jobs that are not ACTIVE (fbq check --repair): such an entry
 -- names a runner for a job nobody runs, and the next attempt's end would move it into the record.
 -- uses: codec, started, lanes
--- KEYS[1] = started hash   KEYS[2] = job key prefix   KEYS[3..13] = the lanes block
+-- KEYS[1] = started hash   KEYS[2] = job key prefix   KEYS[3..12] = the lanes block
 -- ARGV = ids
 -- Returns how many entries went. An entry stays when, as the script runs, its job is ACTIVE
 -- (it started again since the caller looked).

@@ -3,7 +3,7 @@
 -- KEYS[1] = delayed zset        KEYS[2] = idem hash         KEYS[3] = idem-expiry zset
 -- KEYS[4] = stats hash          KEYS[5] = job key prefix
 -- KEYS[6] = submitter rate key prefix   KEYS[7] = principal rate key prefix
--- KEYS[8..18] = the lanes block (lib/lanes.lua)
+-- KEYS[8..17] = the lanes block (lib/lanes.lua)
 -- ARGV[1] = a test's fixed now (ms; 0: Redis's clock)   ARGV[2] = idempotency TTL (ms)
 -- ARGV[3] = waiting cap (0: none)
 -- ARGV[4] = submissions per submitter per period (0: no limit)   ARGV[5] = that period (ms)

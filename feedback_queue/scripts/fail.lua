@@ -2,7 +2,7 @@
 -- uses: codec, clock, started, lanes
 -- KEYS[1] = this worker's processing list   KEYS[2] = delayed zset   KEYS[3] = failed zset
 -- KEYS[4] = stats hash                      KEYS[5] = job key prefix
--- KEYS[6] = started hash   KEYS[7..17] = the lanes block (for the key's count of ACTIVE jobs)
+-- KEYS[6] = started hash   KEYS[7..16] = the lanes block (for the key's count of ACTIVE jobs)
 -- ARGV[1] = a test's fixed now (ms; 0: Redis's clock)   ARGV[2] = worker id
 -- then 4 per job: id, the failed attempt's token, error, backoff (ms from now; 0: FAILED)
 -- Returns one outcome per job: FAIL_DELAYED, FAIL_DEAD (now FAILED), or FAIL_STALE: the token

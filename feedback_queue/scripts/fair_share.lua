@@ -1,6 +1,6 @@
 -- Who waits most: the fairness keys with the most waiting work, and the quotas.
 -- uses: lanes
--- KEYS[1..11] = the lanes block
+-- KEYS[1..10] = the lanes block
 -- ARGV[1] = how many keys to list   ARGV[2] = at most this many own quotas
 -- Returns keys with waiting work, waiting, active, starts (every start since the queue began),
 -- waiting at levels high, normal, low, the number of keys listed, then per key: key, waiting,
@@ -10,8 +10,8 @@ local L = lanes_keys(1)
 local top, most = tonumber(ARGV[1]), tonumber(ARGV[2])
 local fair = redis.call('HMGET', L.fair, 'waiting', 'n', 'w1', 'w2', 'w3')
 local active = 0
-for _, n in ipairs(redis.call('HVALS', L.active)) do
-  active = active + tonumber(n)
+for _, value in ipairs(redis.call('HVALS', L.active)) do
+  active = active + busy_parts(value)
 end
 local listed = redis.call('ZREVRANGE', L.waiting, 0, top - 1, 'WITHSCORES')
 local out = {
@@ -22,8 +22,9 @@ for i = 1, #listed, 2 do
   local key = listed[i]
   out[#out + 1] = key
   out[#out + 1] = tonumber(listed[i + 1])
-  out[#out + 1] = tonumber(redis.call('HGET', L.active, key) or 0)
-  out[#out + 1] = tonumber(redis.call('HGET', L.started, key) or 0)
+  local busy, starts = busy_parts(redis.call('HGET', L.active, key))
+  out[#out + 1] = busy
+  out[#out + 1] = starts
   out[#out + 1] = redis.call('HGET', L.quotas, key) or ''
 end
 local quotas

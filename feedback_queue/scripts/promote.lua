@@ -1,7 +1,7 @@
 -- Move delayed jobs whose time has come to their lanes: a retry after backoff first in line of
 -- its key, a delayed submit behind its key's waiting work.
 -- uses: codec, clock, lanes
--- KEYS[1] = delayed zset   KEYS[2] = job key prefix   KEYS[3..13] = the lanes block
+-- KEYS[1] = delayed zset   KEYS[2] = job key prefix   KEYS[3..12] = the lanes block
 -- ARGV[1] = a test's fixed now (ms; 0: Redis's clock)   ARGV[2] = at most this many
 -- Returns how many were promoted. Replay-safe: a promoted id is no longer due.
 local L = lanes_keys(3)

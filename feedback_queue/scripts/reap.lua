@@ -3,7 +3,7 @@
 -- uses: codec, started, clock, lanes
 -- KEYS[1] = workers zset   KEYS[2] = that worker's processing list   KEYS[3] = failed zset
 -- KEYS[4] = stats hash     KEYS[5] = job key prefix                  KEYS[6] = started hash
--- KEYS[7] = reaped zset (the workers whose lists are watched)   KEYS[8..18] = the lanes block
+-- KEYS[7] = reaped zset (the workers whose lists are watched)   KEYS[8..17] = the lanes block
 -- ARGV[1] = a test's fixed now (ms; 0: Redis's clock): the failure time written into records
 -- ARGV[2] = worker id   ARGV[3] = grace (ms)   ARGV[4] = max attempts
 -- The worker must still be silent for longer than the grace by Redis's clock (reapable.lua

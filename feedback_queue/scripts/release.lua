@@ -2,7 +2,7 @@
 -- shutdown the ones it will not finish, or after a lost reply the ones it never received.
 -- uses: codec, started, lanes
 -- KEYS[1] = this worker's processing list   KEYS[2] = job key prefix   KEYS[3] = started hash
--- KEYS[4] = stats hash   KEYS[5..15] = the lanes block
+-- KEYS[4] = stats hash   KEYS[5..14] = the lanes block
 -- ARGV[1] = mode   ARGV[2] = worker id
 -- Mode 'only' hands back the jobs that follow as id, token pairs: fenced like ack and fail, a
 -- job whose token no longer holds its attempt is not touched (its id only leaves this worker's

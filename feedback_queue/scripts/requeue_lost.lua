@@ -2,7 +2,7 @@
 -- --repair).
 -- uses: codec, lanes
 -- KEYS[1] = delayed zset   KEYS[2] = failed zset   KEYS[3] = job key prefix
--- KEYS[4..14] = the lanes block   KEYS[15..] = every processing list the caller knows of
+-- KEYS[4..13] = the lanes block   KEYS[14..] = every processing list the caller knows of
 -- ARGV = ids
 -- Returns how many went back. An id is left alone unless, as the script runs, its record says
 -- WAITING and it is in none of those lists and sets: a job that moved since the caller looked
@@ -21,7 +21,7 @@ for _, id in ipairs(ARGV) do
     lost = not redis.call('LPOS', lane_name(L, level, key), id)
   end
   if lost then
-    for i = 15, #KEYS do
+    for i = 14, #KEYS do
       if redis.call('LPOS', KEYS[i], id) then
         lost = false
         break

@@ -1,7 +1,7 @@
 -- Admin retry: FAILED jobs go to the back of their lanes with their attempts starting over.
 -- uses: codec, lanes
 -- KEYS[1] = failed zset   KEYS[2] = stats hash   KEYS[3] = job key prefix
--- KEYS[4..14] = the lanes block
+-- KEYS[4..13] = the lanes block
 -- ARGV = ids
 -- Returns one outcome per id: RETRY_RETRIED, RETRY_NOT_FOUND, or RETRY_NOT_FAILED (nothing
 -- changes).

@@ -2,7 +2,7 @@
 -- at the next start: the key's per-key rate starts afresh and its held lanes are ready again,
 -- to be held again at once if the new quota says so.
 -- uses: lanes
--- KEYS[1..11] = the lanes block
+-- KEYS[1..10] = the lanes block
 -- ARGV[1] = the fairness key   ARGV[2] = its quota ("weight rate max_active"), '' to drop it
 -- Returns 1.
 local L = lanes_keys(1)

@@ -42,12 +42,16 @@ export class Api {
   }
 
   // `accept` lists error statuses whose JSON body is still an answer (redis-health's 503).
-  async request(method, path, accept = []) {
+  // `body`, when given, is sent as JSON.
+  async request(method, path, accept = [], body = undefined) {
     let response;
+    const headers = { Authorization: `Bearer ${this.token}`, Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
     try {
       response = await fetch(path, {
         method,
-        headers: { Authorization: `Bearer ${this.token}`, Accept: "application/json" },
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
         cache: "no-store",
         credentials: "omit",
         signal: AbortSignal.timeout(TIMEOUT_MS),
@@ -60,10 +64,10 @@ export class Api {
         timedOut ? "the gateway did not answer in time" : "the gateway does not answer",
       );
     }
-    const body = await readBody(response);
-    if (response.ok || accept.includes(response.status)) return body;
-    const detail = (body && body.detail) || `${response.status} ${response.statusText}`;
-    throw new ApiError(kindOf(response.status, body), response.status, detail);
+    const answer = await readBody(response);
+    if (response.ok || accept.includes(response.status)) return answer;
+    const detail = (answer && answer.detail) || `${response.status} ${response.statusText}`;
+    throw new ApiError(kindOf(response.status, answer), response.status, detail);
   }
 
   health() {
@@ -102,5 +106,18 @@ export class Api {
 
   resume() {
     return this.request("POST", "/api/admin/queue/resume");
+  }
+
+  fairShare(top) {
+    return this.request("GET", `/api/admin/fair-share?top=${encodeURIComponent(String(top))}`);
+  }
+
+  // values: { weight, rate, max_active }, each optional.
+  setQuota(key, values) {
+    return this.request("PUT", `/api/admin/quotas/${encodeURIComponent(key)}`, [], values);
+  }
+
+  resetQuota(key) {
+    return this.request("DELETE", `/api/admin/quotas/${encodeURIComponent(key)}`);
   }
 }

@@ -4,6 +4,7 @@
 
 import { Api, ApiError } from "./api.js";
 import { Throughput, draw } from "./chart.js";
+import { FairShare } from "./fairshare.js";
 import { $, el, number, plural, preview, setText, show, time, timeElement } from "./dom.js";
 
 const TOKEN_KEY = "fbq.adminToken";
@@ -50,13 +51,14 @@ const state = {
   toastTimer: null,
 };
 const history = new Throughput();
+let fairShare = null; // the Fair share panel (fairshare.js), made in start()
 
 // ---- sign-in and sign-out ----
 
 function showSignin(message) {
   state.api = null;
   clearTimeout(state.timer);
-  for (const dialog of [$("detail"), $("confirm")]) if (dialog.open) dialog.close();
+  for (const dialog of [$("detail"), $("confirm"), $("quota")]) if (dialog.open) dialog.close();
   show($("dashboard"), false);
   show($("session"), false);
   show($("signin"), true);
@@ -175,7 +177,7 @@ async function tick() {
       return;
     }
     renderCounts(health.queueStats);
-    await Promise.all([refreshList(), refreshDetail()]);
+    await Promise.all([refreshList(), refreshDetail(), fairShare.refresh()]);
     recovered();
   } catch (error) {
     if (endsSession(error)) return;
@@ -677,6 +679,12 @@ async function togglePause() {
 // ---- wiring ----
 
 function start() {
+  fairShare = new FairShare({
+    api: () => state.api,
+    endsSession,
+    toast,
+    refresh: () => refresh(),
+  });
   $("signin-form").addEventListener("submit", onSignin);
   $("sign-out").addEventListener("click", () => signOut("Signed out."));
   $("retry-now").addEventListener("click", () => refresh());

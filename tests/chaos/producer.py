@@ -55,6 +55,16 @@ CHANNEL_OPTIONS = [
 WORDS = ("the", "essay", "river", "school", "uniform", "bicycle", "sleep", "report", "letter")
 
 
+def fairness_key(rng: random.Random) -> str:
+    """Work spread over a few fairness keys, so every chaos run moves jobs between many lanes."""
+    return f"tenant-{rng.randrange(6)}"
+
+
+def priority(rng: random.Random) -> int:
+    """Mostly normal, some high and some low: the guard and strict order both at work."""
+    return rng.choice([pb.PRIORITY_NORMAL] * 6 + [pb.PRIORITY_HIGH] * 2 + [pb.PRIORITY_LOW] * 2)
+
+
 def content(rng: random.Random, size: int) -> str:
     words: list[str] = []
     length = 0
@@ -124,6 +134,8 @@ class Producer:
                 content=content(rng, self.args.content_bytes),
                 metadata=self.metadata,
                 idempotency_key=key,
+                fairness_key=fairness_key(rng),
+                priority=priority(rng),  # type: ignore[arg-type]
             )
         )
         self.journal.write(ATTEMPT, key)
@@ -165,7 +177,11 @@ class Producer:
         client's own, made here, and journaled before anything is sent."""
         rng = random.Random(f"{self.args.seed}:{self.args.name}-{op:06d}")
         made = Submission(
-            content(rng, self.args.content_bytes), self.args.submitter, metadata=self.metadata
+            content(rng, self.args.content_bytes),
+            self.args.submitter,
+            metadata=self.metadata,
+            fairness_key=fairness_key(rng),
+            priority=priority(rng),
         )
         self.journal.write(ATTEMPT, made.idempotency_key)
         return made

@@ -9,8 +9,8 @@ be counted in `stale_outcomes`. Then it beats, is registered again, and serves o
 
 Two gates (processor.py) make the interleaving the same on every run, however loaded the
 machine: FBQ_CHAOS_HOLD keeps the frozen worker's slots busy, so it is frozen with every slot
-mid-job and its fetch loop out of Redis (not in a take, not blocked in BLMOVE: see the last two
-tests for what a BLMOVE served during a freeze does today); FBQ_CHAOS_GATE holds the re-runs of
+mid-job and its fetch loop out of Redis (not in a take, not waiting for work: see the last two
+tests for a wake served during a freeze); FBQ_CHAOS_GATE holds the re-runs of
 its jobs elsewhere, so each late outcome meets the dangerous case, the job taken again and still
 running, not yet completed. (Without that gate a re-run may complete first; the late ack is then
 answered ALREADY, a no-op that `stale_outcomes` does not count.)
@@ -190,21 +190,19 @@ async def _at_least(value: Awaitable[bytes | str | None], n: int) -> bool:
     return int(await value or 0) >= n
 
 
-# -- A BLMOVE served while its worker is frozen -----------------------------------------------
+# -- A wake served while its worker is frozen -------------------------------------------------
 #
-# A worker that is idle waits in BLMOVE. Frozen there, it still receives a job: Redis moves the
-# id into its processing list and writes the reply into its socket. Past the grace the reaper
-# returns that job (still WAITING: the start script has not run) and another worker takes it.
-# When the frozen worker wakes it reads the reply and runs the start script, which must start
-# nothing: the id is no longer in its processing list (start.lua checks with LPOS). Otherwise it
-# would take the running attempt from the healthy worker and leave an ACTIVE job in nobody's
-# list, stranded for ever if the late worker then died. Seen in the chaos scenario above before
-# its worker was held busy (1 run in 4: a freeze while one slot was free).
+# A worker that is idle waits for the wake token (BLPOP). Frozen right after it got one, it has
+# taken nothing yet: the job stays in its lane, and past the grace another worker takes it. When
+# the frozen worker wakes, its take must start nothing that another worker runs, and a death
+# right after must strand nothing. (With BLMOVE, the idle path moved the job into the frozen
+# worker's list before it froze; the reaper had to hand it back and the late start script had to
+# see that: a race this design no longer has, kept here as the test of its absence.)
 
 
-class FrozenAfterBlmove(Queue):
-    """A queue whose worker freezes right after its next BLMOVE answered, before its start
-    script runs (wait_one's two steps): `while_frozen` runs in between."""
+class FrozenAfterWake(Queue):
+    """A queue whose worker freezes right after its wait for work answered, before its take
+    (wait_for_work's two steps): `while_frozen` runs in between."""
 
     while_frozen: Callable[[], Awaitable[None]] | None = None
 
@@ -224,10 +222,10 @@ async def reaped(queue: Queue, client: Redis, worker: str) -> None:
     await queue.reap()
 
 
-async def frozen_between_blmove_and_start(queue: Queue, client: Redis) -> tuple[list[Job], Job]:
-    """w1's BLMOVE takes the job; w1 freezes past the grace; the reaper returns the job and w2
-    takes it; then w1 wakes and runs its start script. Returns (what w1 got, w2's attempt)."""
-    w1 = FrozenAfterBlmove(client, queue.config, address="test-redis", clock=queue.clock)
+async def frozen_between_wake_and_take(queue: Queue, client: Redis) -> tuple[list[Job], Job]:
+    """w1's wait gets the wake token; w1 freezes past the grace; the reaper runs and w2 takes
+    the job; then w1 wakes and takes. Returns (what w1 got, w2's attempt)."""
+    w1 = FrozenAfterWake(client, queue.config, address="test-redis", clock=queue.clock)
     await queue.enqueue(submission())
     await queue.heartbeat("w1")
     by_w2: list[Job] = []
@@ -238,7 +236,7 @@ async def frozen_between_blmove_and_start(queue: Queue, client: Redis) -> tuple[
         by_w2.extend(await queue.reserve("w2"))
 
     w1.while_frozen = meanwhile
-    late = (await w1.wait_one("w1", 0.1)).jobs
+    late = (await w1.wait_for_work("w1", 1, 0.1)).jobs
     assert await client.lrange(queue.keys.active("w1"), 0, -1) == []
     [new] = by_w2
     assert new.attempts == 1
@@ -248,7 +246,7 @@ async def frozen_between_blmove_and_start(queue: Queue, client: Redis) -> tuple[
 async def test_a_late_start_after_the_reap_does_not_take_the_attempt_back(
     queue: Queue, client: Redis
 ) -> None:
-    late, new = await frozen_between_blmove_and_start(queue, client)
+    late, new = await frozen_between_wake_and_take(queue, client)
     await queue.heartbeat("w1")  # awake, beating again
     # The job is w2's now: w1 gets nothing to run, and w2's ack completes it.
     assert late == []
@@ -258,7 +256,7 @@ async def test_a_late_start_after_the_reap_does_not_take_the_attempt_back(
 async def test_a_late_start_leaves_no_job_stranded_when_that_worker_dies(
     queue: Queue, client: Redis
 ) -> None:
-    _, new = await frozen_between_blmove_and_start(queue, client)
+    _, new = await frozen_between_wake_and_take(queue, client)
     await queue.heartbeat("w1")
     await queue.ack("w2", [(new.id, new.token, "ok")])
     # w1 dies (kill -9) before it finishes whatever it runs; the reaper takes its list.

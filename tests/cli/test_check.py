@@ -11,7 +11,7 @@ from feedback_queue.cli import main
 from feedback_queue.queue import Queue
 from feedback_queue.up.embedded import EmbeddedRedis, free_port
 from tests.cli.conftest import Fbq
-from tests.helpers import submission
+from tests.helpers import pull_from_line, sneak_into_line, submission
 
 
 @pytest.fixture(autouse=True)
@@ -35,8 +35,8 @@ async def test_violations_exit_1_and_repair_fixes_what_is_safe(
     fbq: Fbq, queue: Queue, client: Redis
 ) -> None:
     lost = (await queue.enqueue(submission())).id
-    await client.lrem(queue.keys.waiting, 0, lost)
-    await client.lpush(queue.keys.waiting, "ghost")
+    await pull_from_line(queue, client, lost)
+    await sneak_into_line(queue, client, "ghost")
     result = await fbq("check")
     assert result.code == 1
     assert f"lost-waiting: job {lost} is WAITING but in no list or set" in result.out
@@ -47,9 +47,9 @@ async def test_violations_exit_1_and_repair_fixes_what_is_safe(
     report = json.loads(result.out)
     assert [v["subject"] for v in report["repaired"]] == [lost]
     assert [(v["kind"], v["subject"]) for v in report["violations"]] == [("no-record", "ghost")]
-    await client.lrem(queue.keys.waiting, 0, "ghost")
+    await pull_from_line(queue, client, "ghost")
     assert (await fbq("check", "--repair")).code == 0
-    assert await client.lrange(queue.keys.waiting, 0, -1) == [lost.encode()]
+    assert await queue.waiting_ids() == [lost]
 
 
 async def test_unreachable_redis_is_one_line(fbq: Fbq, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,6 +15,7 @@ ASSETS = {
     "/admin/static/api.js": "javascript",
     "/admin/static/chart.js": "javascript",
     "/admin/static/dom.js": "javascript",
+    "/admin/static/fairshare.js": "javascript",
     "/admin/static/dashboard.css": "text/css",
     "/admin/static/favicon.svg": "image/svg+xml",
 }

@@ -29,7 +29,7 @@ DEPLOY = ROOT / "deploy"
 REDIS_CONF = DEPLOY / "redis" / "redis.conf"
 ACL_TEMPLATE = DEPLOY / "redis" / "users.acl"
 RENDER_ACL = DEPLOY / "redis" / "render-acl.sh"
-ROLES = ("ingest", "worker", "admin", "keda")
+ROLES = ("ingest", "worker", "admin")
 TEST_ROOT = "fbq-test-root"
 
 

@@ -21,10 +21,14 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from redis.asyncio import Redis
 
-from feedback_queue.keys import Keys
+from feedback_queue.connection import create_client
+from feedback_queue.credentials import Credentials, new_token, token_hash
+from feedback_queue.queue import Queue
 from feedback_queue.settings import Settings
 from feedback_queue.up.embedded import free_port
+from feedback_queue.v1 import queue_pb2 as pb
 from gateway.app import create_app
 from gateway.client import IngestClient
 from ingest_service.server import create_server
@@ -234,23 +238,86 @@ def test_disruption_budgets_cover_every_workload(assembled: list[Doc]) -> None:
         assert selector == {"app.kubernetes.io/name": name}
 
 
-def test_keda_scales_workers_on_the_waiting_list(assembled: list[Doc]) -> None:
-    scaled = by_kind(assembled, "ScaledObject")["worker"]["spec"]
+def _keda_trigger(docs: list[Doc]) -> tuple[Doc, Doc, Doc]:
+    """The worker ScaledObject's spec, its one trigger, and that trigger's TriggerAuthentication."""
+    scaled = by_kind(docs, "ScaledObject")["worker"]["spec"]
+    [trigger] = scaled["triggers"]
+    auth = by_kind(docs, "TriggerAuthentication")[trigger["authenticationRef"]["name"]]
+    return scaled, trigger, auth
+
+
+def test_keda_scales_workers_on_the_waiting_count_from_the_gateway(assembled: list[Doc]) -> None:
+    scaled, trigger, auth = _keda_trigger(assembled)
     assert scaled["scaleTargetRef"] == {"name": "worker"}
     assert "worker" in by_kind(assembled, "Deployment")
-    [trigger] = scaled["triggers"]
-    assert trigger["type"] == "redis"
-    queue = by_kind(assembled, "ConfigMap")["fbq-config"]["data"]["FBQ_QUEUE"]
-    assert trigger["metadata"]["listName"] == Keys(queue).waiting == "{fbq:submissions}:waiting"
-    assert trigger["metadata"]["address"].startswith("redis.feedback-queue.svc")
-    assert trigger["metadata"]["address"].endswith(":6379")
     assert 1 <= scaled["minReplicaCount"] < scaled["maxReplicaCount"]
-    auth = by_kind(assembled, "TriggerAuthentication")[trigger["authenticationRef"]["name"]]
-    refs = {r["parameter"]: r for r in auth["spec"]["secretTargetRef"]}
-    assert set(refs) == {"username", "password"}
-    assert refs["password"]["key"] == "keda-password"
-    acl = (DEPLOY / "redis" / "users.acl").read_text()
-    assert f"%R~{trigger['metadata']['listName']}" in acl
+    # Fair share (#19) keeps waiting work in many lanes: no one Redis list holds the backlog,
+    # so KEDA asks the gateway (metrics-api scaler, bearer auth: KEDA 2.13+).
+    assert trigger["type"] == "metrics-api"
+    meta = trigger["metadata"]
+    assert meta["authMode"] == "bearer"
+    assert meta["valueLocation"] == "waiting"
+    assert float(meta["targetValue"]) > 0
+    url = httpx.URL(meta["url"])
+    gateway = by_kind(assembled, "Service")["gateway"]
+    assert url.host == f"gateway.{gateway['metadata']['namespace']}.svc.cluster.local"
+    assert url.port == gateway["spec"]["ports"][0]["port"]
+    assert url.path == "/api/admin/queue/stats"
+    # The token comes from a Secret that only KEDA reads (no pod mounts it,
+    # test_policies.py::test_each_container_mounts_only_its_own_secrets).
+    assert auth["spec"]["secretTargetRef"] == [
+        {"parameter": "token", "name": "fbq-keda-token", "key": "token"}
+    ]
+    # And KEDA has no Redis user any more.
+    for acl in (DEPLOY / "redis" / "users.acl", BASE / "redis" / "users.acl"):
+        assert "fbq-keda" not in acl.read_text()
+
+
+async def test_the_scaler_reads_the_waiting_count_as_a_viewer(
+    acl_server: AclServer, root: Redis, ingest_port: int
+) -> None:
+    """What KEDA's metrics-api scaler does, against a real gateway and a real ingest logged in
+    to Redis as fbq-ingest: GET the trigger's URL path with the viewer token as a bearer token,
+    then read `valueLocation` (a GJSON path; ours is a plain field name) from the JSON."""
+    docs = build(BASE)
+    _, trigger, _ = _keda_trigger(docs)
+    meta = trigger["metadata"]
+    url = httpx.URL(meta["url"])
+    keda, producer = new_token(), new_token()
+    credentials = Credentials.parse(
+        [f"keda viewer {token_hash(keda)}", f"essay-service producer {token_hash(producer)}"]
+    )
+    settings = acl_server.settings("ingest")
+    queue = Queue.from_settings(settings, create_client(settings.redis))
+    ingest = IngestClient(f"127.0.0.1:{ingest_port}", 5.0, None)
+    app = create_app(ingest, token="t" * 32, credentials=credentials)
+    transport = httpx.ASGITransport(app=app)
+    try:
+        # Waiting work in three lanes (two fairness keys, two priorities), and one delayed.
+        for key, priority in (
+            ("school-a", pb.PRIORITY_NORMAL),
+            ("school-a", pb.PRIORITY_HIGH),
+            ("school-b", pb.PRIORITY_NORMAL),
+        ):
+            await queue.enqueue(
+                pb.Submission(content="Essay.", submitter_id=key, priority=priority)
+            )
+        await queue.enqueue(pb.Submission(content="Later.", submitter_id="school-b"), delay=60)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            answer = await client.get(url.path, headers={"Authorization": f"Bearer {keda}"})
+            assert answer.status_code == 200, answer.text
+            value: Any = answer.json()
+            for part in meta["valueLocation"].split("."):
+                value = value[part]
+            assert value == 3
+            # A producer's token is refused; so is none.
+            refused = await client.get(url.path, headers={"Authorization": f"Bearer {producer}"})
+            assert refused.status_code == 403
+            assert (await client.get(url.path)).status_code == 401
+    finally:
+        await ingest.close()
+        await queue.close()
+        await root.flushall()
 
 
 def _checkov() -> str:

@@ -122,12 +122,21 @@ def test_only_labelled_producers_reach_the_submission_port(assembled: list[Doc])
         assert not reaches(assembled, other, pods["ingest"], SUBMIT), other.name
 
 
-def test_only_ingest_workers_and_keda_reach_redis(assembled: list[Doc]) -> None:
+def test_only_ingest_and_workers_reach_redis(assembled: list[Doc]) -> None:
     pods = workloads(assembled)
-    for client in (pods["ingest"], pods["worker"], KEDA):
+    for client in (pods["ingest"], pods["worker"]):
         assert reaches(assembled, client, pods["redis"], REDIS), client.name
-    for other in (pods["gateway"], PRODUCER, STRANGER, ELSEWHERE):
+    for other in (pods["gateway"], PRODUCER, STRANGER, ELSEWHERE, KEDA):
         assert not reaches(assembled, other, pods["redis"], REDIS), other.name
+
+
+def test_keda_reads_the_waiting_count_from_the_gateway(assembled: list[Doc]) -> None:
+    """KEDA's operator scales the workers on the gateway's queue stats (keda-scaledobject.yaml),
+    on the gateway's HTTP port; nothing else of ours is open to it."""
+    pods = workloads(assembled)
+    assert reaches(assembled, KEDA, pods["gateway"], 8080)
+    for target, port in ((pods["redis"], REDIS), (pods["ingest"], ADMIN), (pods["ingest"], SUBMIT)):
+        assert not reaches(assembled, KEDA, target, port), target.name
 
 
 def test_every_workload_has_egress_rules_and_reaches_only_what_it_calls(
@@ -191,8 +200,14 @@ def test_each_container_mounts_only_its_own_secrets(assembled: list[Doc]) -> Non
         # Ingest knows principals by their tokens' hashes, and no token: no shared admin token.
         "ingest": {"fbq-redis-credentials/ingest-password", "fbq-credentials/credentials"},
         "worker": {"fbq-redis-credentials/worker-password"},
-        # Its HTTP admin token, and its own operator credential toward ingest.
-        "gateway": {"fbq-tokens/admin-token", "fbq-tokens/gateway-token"},
+        # Its HTTP admin token, its own operator credential toward ingest, and the principals
+        # of its admin API (hashes, no token; `keda`, a viewer, among them). KEDA's own token,
+        # fbq-keda-token, is read by KEDA's operator and mounted by no pod.
+        "gateway": {
+            "fbq-tokens/admin-token",
+            "fbq-tokens/gateway-token",
+            "fbq-gateway-credentials/credentials",
+        },
         # Only the init container that renders the ACL (hashes) reads the passwords; the
         # server mounts the rendered file, and its probes log in as the password-less fbq-probe.
         "render-acl": {"fbq-redis-credentials/*"},

@@ -26,11 +26,13 @@ from feedback_queue.errors import QueueAuthError, QueueError
 from feedback_queue.job import Status
 from feedback_queue.outcomes import Acked
 from feedback_queue.processing import JobContext
-from feedback_queue.queue import Failure, Owner, Queue
+from feedback_queue.queue import Failure, Owner, Queue, sharing
+from feedback_queue.queue.check import check
 from feedback_queue.settings import WorkerConfig
 from feedback_queue.startup import require_redis
+from feedback_queue.v1 import queue_pb2 as pb
 from tests.conftest import FakeClock
-from tests.deploy.conftest import REDIS_CONF, ROLES, AclServer, render_acl
+from tests.deploy.conftest import REDIS_CONF, ROLES, TEST_ROOT, AclServer, render_acl
 from tests.helpers import silence, submission
 from worker_service.processors import Processor
 from worker_service.worker import Worker
@@ -109,9 +111,28 @@ class Monitor:
 
 
 async def granted(root: Redis, user: str) -> set[str]:
-    """The commands `user` is allowed, as ACL GETUSER lists them (+cmd; no categories)."""
+    """The commands `user` is allowed, from ACL GETUSER.
+
+    users.acl names commands only, but Redis describes a user compactly: once it holds most of
+    a category, as `+@hash -hsetnx ...`. The categories are applied first, then the commands,
+    in the order Redis gives them, which rebuilds the same set.
+    """
     rules: dict[str, Any] = await root.acl_getuser(user)  # type: ignore[assignment]
-    return {rule[1:] for rule in rules["commands"] if rule.startswith("+")}
+    allowed: set[str] = set()
+    for rule in [*rules["categories"], *rules["commands"]]:
+        assert rule != "+@all", f"{user} may run every command"
+        if rule == "-@all":
+            allowed.clear()
+            continue
+        names = {rule[1:]}
+        if rule[1] == "@":
+            members = await _command(root, "ACL", "CAT", rule[2:])
+            names = {m.decode() if isinstance(m, bytes) else m for m in members}
+        if rule.startswith("+"):
+            allowed |= names
+        else:
+            allowed -= names
+    return allowed
 
 
 def role_queue(server: AclServer, role: str, clock: FakeClock, **env: str) -> Queue:
@@ -152,13 +173,13 @@ async def test_redis_runs_the_guides_settings(root: Redis) -> None:
 
 
 async def test_each_role_does_its_job_and_is_granted_nothing_more(
-    acl_server: AclServer, root: Redis, queues: tuple[Queue, Queue]
+    acl_server: AclServer, root: Redis, queues: tuple[Queue, Queue], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ingest, worker = queues
     clock = ingest.clock
     assert isinstance(clock, FakeClock)
     async with Monitor(acl_server.root()) as monitor:
-        await _ingest_and_worker_flows(ingest, worker, clock)
+        await _ingest_and_worker_flows(ingest, worker, clock, monkeypatch)
         used = await monitor.by_user(root)
 
     for role in ("ingest", "worker"):
@@ -170,7 +191,9 @@ async def test_each_role_does_its_job_and_is_granted_nothing_more(
         assert not unused, f"{user} is granted commands its flows never send: {sorted(unused)}"
 
 
-async def _ingest_and_worker_flows(ingest: Queue, worker: Queue, clock: FakeClock) -> None:
+async def _ingest_and_worker_flows(
+    ingest: Queue, worker: Queue, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Both services start as their servers do: Redis must answer (the readiness check too).
     await require_redis(ingest, 5.0)
     await require_redis(worker, 5.0)
@@ -196,7 +219,7 @@ async def _ingest_and_worker_flows(ingest: Queue, worker: Queue, clock: FakeCloc
     assert report.maxmemory_policy == "volatile-lru"
     assert (await ingest.stats()).waiting == 7
 
-    # Worker A: heartbeat, take, ack, fail (dead letter and retry), the idle BLMOVE path.
+    # Worker A: heartbeat, take, ack, fail (dead letter and retry), the idle path.
     await worker.heartbeat("w-a")
     taken = await worker.take("w-a", 2)
     assert len(taken.jobs) == 2
@@ -208,7 +231,8 @@ async def _ingest_and_worker_flows(ingest: Queue, worker: Queue, clock: FakeCloc
     assert done == []
     assert len(more.jobs) == 1
     assert await worker.fail("w-a", [Failure(more.jobs[0], "flaky")]) == [Status.DELAYED]
-    idle = await worker.wait_one("w-a", 0.1)
+    # The idle path: BLPOP on the wake list (the enqueue left a token there), then a take.
+    idle = await worker.wait_for_work("w-a", 1, 0.1)
     assert len(idle.jobs) == 1
 
     # Worker A goes silent; worker B holds the housekeeping lease, promotes, reaps, sweeps.
@@ -244,6 +268,69 @@ async def _ingest_and_worker_flows(ingest: Queue, worker: Queue, clock: FakeCloc
     stats = await ingest.stats()
     assert (stats.waiting, stats.active, stats.delayed, stats.failed) == (0, 0, 0, 0)
     assert stats.completed == 8  # the counter: one before the delete, seven by the loop
+
+    await _fair_share_flows(ingest, worker, clock, monkeypatch)
+
+
+async def _fair_share_flows(
+    ingest: Queue, worker: Queue, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fair share (#19): quotas set and dropped by ingest (AdminService), a take that holds one
+    lane at its key's max_active and another for its key's rate, the ack that frees the first,
+    the rate wait that frees the second, and the fair-share report."""
+    await ingest.set_quota("school-a", max_active=1)
+    await ingest.set_quota("school-b", rate=1.0)
+    await ingest.set_quota("school-c", weight=2.0)
+    await ingest.set_quota("school-c", reset=True)
+    items = [
+        (submission(f"school {k} {i}", fairness_key=f"school-{k}", priority=p), 0.0)
+        for k, p in (("a", pb.PRIORITY_HIGH), ("b", pb.PRIORITY_NORMAL))
+        for i in range(2)
+    ]
+    items.append((submission("a lane of its own", fairness_key="school-d"), 0.0))
+    ids = [r.id for r in await ingest.enqueue_many(items) if not isinstance(r, Exception)]
+    assert len(ids) == 5
+    # Deleting the only waiting job of a key empties its lane and forgets the key.
+    await ingest.delete(ids[4])
+
+    # One start each (the head of each lane), then school-a is held at its max_active and
+    # school-b for its rate.
+    taken = await worker.take("w-c", 4)
+    assert sorted(j.id for j in taken.jobs) == sorted([ids[0], ids[2]])
+    assert (await worker.take("w-c", 4)).held > 0
+    view = await ingest.fair_share()
+    assert view.keys_waiting == 2
+    assert {(s.key, s.waiting, s.active) for s in view.keys} == {
+        ("school-a", 1, 1),
+        ("school-b", 1, 1),
+    }
+    assert set(view.quotas) == {"school-a", "school-b"}
+    # Listing the waiting work walks the held lanes too.
+    assert (await ingest.list_by_status(Status.WAITING)).total == 2
+    # More own quotas than fair_share lists: it scans for them (HSCAN) instead of HGETALL.
+    monkeypatch.setattr(sharing, "MAX_QUOTAS_LISTED", 1)
+    assert len((await ingest.fair_share()).quotas) == 1
+
+    # The ack of school-a's start frees its lane (and wakes an idle worker); school-b's rate
+    # lets its next start through a second later.
+    done = [(j.id, j.token, "fine") for j in taken.jobs]
+    assert await worker.ack("w-c", done) == [Acked.COMPLETED, Acked.COMPLETED]
+    again = await worker.take("w-c", 4)
+    assert len(again.jobs) == 1
+    clock.advance(2)
+    later = await worker.wait_for_work("w-c", 4, 0.1)
+    assert len(later.jobs) == 1
+    done = [(j.id, j.token, "fine") for j in again.jobs + later.jobs]
+    assert await worker.ack("w-c", done) == [Acked.COMPLETED, Acked.COMPLETED]
+    await ingest.set_quota("school-a", reset=True)
+    await ingest.set_quota("school-b", reset=True)
+    stats = await ingest.stats()
+    assert (stats.waiting, stats.active, stats.completed) == (0, 0, 12)
+    # Deleting a job whose stale started entry was counted among its key's ACTIVE jobs lowers
+    # that count again (and looks whether a key is held at its max_active: SCARD).
+    later_id = (await ingest.enqueue(submission("later", fairness_key="school-e"), delay=60)).id
+    await worker.client.hset(worker.keys.started, later_id, "w9|1|5|school-e")
+    await ingest.delete(later_id)
 
 
 def _command(client: Redis, *args: str) -> Awaitable[Any]:
@@ -297,8 +384,9 @@ async def test_services_may_not_run_dangerous_commands(
 OUTSIDE_KEYS = [
     ("GET", "other"),
     ("GET", "{fbq:other}:job:1"),
-    ("LLEN", "{fbq:other}:waiting"),
-    ("GET", "fbq:submissions:waiting"),
+    ("LLEN", "{fbq:other}:lane:2:learner-1"),
+    ("HGET", "{fbq:other}:fair", "waiting"),
+    ("GET", "fbq:submissions:fair"),
 ]
 
 
@@ -328,7 +416,7 @@ async def test_ingest_cannot_take_work_or_housekeep(
         lambda: ingest.take("w-x", 1),
         lambda: ingest.hold_lease("housekeeping", "w-x", 3.0),
         ingest.reap,
-        lambda: ingest.wait_one("w-x", 0.1),
+        lambda: ingest.wait_for_work("w-x", 1, 0.1),
     ):
         with pytest.raises(QueueAuthError, match="lacks a permission"):
             await call()
@@ -360,22 +448,26 @@ async def test_admin_reads_and_diagnoses_but_writes_nothing(
     ingest, _ = queues
     job = await ingest.enqueue(submission("one"))
     admin = acl_server.client("admin")
+    lane = f"{QUEUE}:lane:2:learner-1"  # priority normal, the submitter's fairness key
     try:
-        assert await admin.llen(f"{QUEUE}:waiting") == 1
+        assert await admin.llen(lane) == 1
+        assert await admin.hget(f"{QUEUE}:fair", "waiting") == b"1"
         assert await admin.get(f"{QUEUE}:job:{job.id}")
         assert await admin.config_get("maxmemory-policy") == {"maxmemory-policy": "volatile-lru"}
         assert "redis_version" in await admin.info("server")
         _, keys = await admin.scan(0, match=f"{QUEUE}:*", count=1000)
-        assert f"{QUEUE}:waiting".encode() in keys
+        assert lane.encode() in keys
         await _command(admin, "SLOWLOG", "GET", "10")
         await _command(admin, "LATENCY", "LATEST")
         await _command(admin, "CLIENT", "LIST")
         await _command(admin, "ACL", "LOG", "5")
-        await _command(admin, "MEMORY", "USAGE", f"{QUEUE}:waiting")
+        await _command(admin, "MEMORY", "USAGE", lane)
         for command in [
             ("SET", f"{QUEUE}:paused", "1"),
-            ("DEL", f"{QUEUE}:waiting"),
-            ("LPUSH", f"{QUEUE}:waiting", "x"),
+            ("DEL", lane),
+            ("LPUSH", lane, "x"),
+            ("HSET", f"{QUEUE}:quotas", "learner-1", "1.0 0.0 0"),
+            ("BLPOP", f"{QUEUE}:wake", "0.01"),
             ("FLUSHALL",),
             ("CONFIG", "SET", "maxmemory-policy", "allkeys-lru"),
             ("KEYS", "*"),
@@ -390,20 +482,27 @@ async def test_admin_reads_and_diagnoses_but_writes_nothing(
         await admin.aclose()
 
 
-async def test_keda_reads_the_waiting_length_only(acl_server: AclServer) -> None:
-    keda = acl_server.client("keda")
+async def test_fbq_check_runs_as_admin(acl_server: AclServer, queues: tuple[Queue, Queue]) -> None:
+    """`fbq check` reads every queue key (lanes, held and ready zsets, the fair hash) as fbq-admin,
+    with a lane held at its key's max_active."""
+    ingest, worker = queues
+    await ingest.set_quota("school-a", max_active=1)
+    for text in ("one", "two"):
+        await ingest.enqueue(submission(text, fairness_key="school-a"))
+    assert len((await worker.take("w-a", 2)).jobs) == 1
+    admin = role_queue(acl_server, "admin", FakeClock())
     try:
-        assert await keda.llen(f"{QUEUE}:waiting") == 0
-        for command in [
-            ("LRANGE", f"{QUEUE}:waiting", "0", "-1"),
-            ("LLEN", f"{QUEUE}:failed"),
-            ("GET", f"{QUEUE}:stats"),
-            ("INFO",),
-            ("RPOP", f"{QUEUE}:waiting"),
-        ]:
-            await _noperm(_command(keda, *command))
+        report = await check(admin)
     finally:
-        await keda.aclose()
+        await admin.close()
+    assert report.jobs == 2
+    assert report.violations == []
+
+
+async def test_the_users_are_the_services_people_and_the_probe(root: Redis) -> None:
+    """KEDA has no Redis user: it reads the waiting count from the gateway (test_k8s.py)."""
+    users = {u.decode() if isinstance(u, bytes) else u for u in await root.acl_users()}
+    assert users == {"default", "fbq-ingest", "fbq-worker", "fbq-admin", "fbq-probe", TEST_ROOT}
 
 
 async def test_no_default_user_and_wrong_passwords_fail_fast(acl_server: AclServer) -> None:
@@ -428,14 +527,14 @@ def test_render_refuses_missing_or_short_passwords(tmp_path: Path) -> None:
     secrets.mkdir()
     for role in ROLES:
         (secrets / f"{role}-password").write_text("x" * 32)
-    (secrets / "keda-password").write_text("short")
+    (secrets / "admin-password").write_text("short")
     result = render_acl(secrets, tmp_path / "users.acl")
     assert result.returncode != 0
     assert "shorter than 16 bytes" in result.stderr
-    (secrets / "keda-password").unlink()
+    (secrets / "admin-password").unlink()
     result = render_acl(secrets, tmp_path / "users.acl")
     assert result.returncode != 0
-    assert "keda-password is missing" in result.stderr
+    assert "admin-password is missing" in result.stderr
     assert not (tmp_path / "users.acl").exists()
 
 
@@ -444,6 +543,8 @@ def test_rendered_acl_holds_hashes_not_passwords(tmp_path: Path) -> None:
     secrets.mkdir()
     for role in ROLES:
         (secrets / f"{role}-password").write_text(f"{role}-password-long-enough")
+    # A Secret from before fair share still holds KEDA's old password: it is ignored.
+    (secrets / "keda-password").write_text("keda-password-long-enough")
     out = tmp_path / "users.acl"
     assert render_acl(secrets, out).returncode == 0
     text = out.read_text()

@@ -23,6 +23,7 @@ READS = [
     ("GET", "/api/admin/system/redis-health"),
     ("GET", "/api/admin/queue/stats"),
     ("GET", "/api/admin/submissions?status=waiting"),
+    ("GET", "/api/admin/fair-share"),
 ]
 CHANGES = [
     ("POST", "/api/admin/queue/pause", "PauseQueue"),

@@ -53,7 +53,7 @@ async def test_a_master_killed_under_load_loses_nothing_acknowledged(
     cluster: ClusterSetup,
 ) -> None:
     queue = clustered_queue(cluster, "restarted")
-    node = cluster.node_of(queue.keys.waiting)
+    node = cluster.node_of(queue.keys.fair)
     worker, processed = recording_worker(queue)
     working = asyncio.create_task(worker.run())
     acknowledged: set[str] = set()

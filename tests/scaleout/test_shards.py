@@ -24,7 +24,7 @@ JOBS, SUBMITTERS = 300, 30
 
 def test_the_shards_of_one_queue_live_on_different_masters(cluster: ClusterSetup) -> None:
     names = shard_names("submissions", 3)
-    masters = {cluster.node_of(Keys(name).waiting).port for name in names}
+    masters = {cluster.node_of(Keys(name).fair).port for name in names}
     assert len(masters) == 3
 
 

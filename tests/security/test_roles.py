@@ -74,9 +74,20 @@ CALLS: dict[str, Call] = {
     ),
     "PauseQueue": lambda i, kw: i.admin.PauseQueue(pb.PauseQueueRequest(), **kw),
     "ResumeQueue": lambda i, kw: i.admin.ResumeQueue(pb.ResumeQueueRequest(), **kw),
+    "GetFairShare": lambda i, kw: i.admin.GetFairShare(pb.GetFairShareRequest(), **kw),
+    "SetKeyQuota": lambda i, kw: i.admin.SetKeyQuota(
+        pb.SetKeyQuotaRequest(key="school-a", weight=2), **kw
+    ),
 }
-READS = {"GetSubmission", "WatchSubmission", "GetRedisHealth", "GetQueueStats", "ListSubmissions"}
-STEERS = {"RetrySubmission", "DeleteSubmission", "PauseQueue", "ResumeQueue"}
+READS = {
+    "GetSubmission",
+    "WatchSubmission",
+    "GetRedisHealth",
+    "GetQueueStats",
+    "ListSubmissions",
+    "GetFairShare",
+}
+STEERS = {"RetrySubmission", "DeleteSubmission", "PauseQueue", "ResumeQueue", "SetKeyQuota"}
 SUBMITS = {"Submit", "SubmitBatch", "SubmitStream"}
 # Written out, not derived from credentials.ALLOWED: a change to the model must change this too.
 MAY = {
@@ -158,6 +169,32 @@ async def test_a_viewer_reads_but_cannot_steer(
         await ingest.admin.PauseQueue(pb.PauseQueueRequest(), **team.call("vera"))
     assert reason(info.value) == "ROLE_FORBIDS"
     assert not await ingest.queue.is_paused()
+
+
+async def test_quotas_are_set_by_operators_read_by_viewers_and_audited(
+    start_ingest: StartIngest,  # noqa: F811
+    team: Team,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ingest = await start_ingest(credentials_file=str(team.path))
+    caplog.set_level(logging.INFO, logger="fbq.audit")
+    request = pb.SetKeyQuotaRequest(key="school-a", weight=3)
+    for who in ("alice", "vera"):
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await ingest.admin.SetKeyQuota(request, **team.call(who))
+        assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert reason(info.value) == "ROLE_FORBIDS"
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await ingest.admin.GetFairShare(pb.GetFairShareRequest(), **team.call("alice"))
+    assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    quota = await ingest.admin.SetKeyQuota(request, **team.call("otto"))
+    assert (quota.weight, quota.custom) == (3, True)
+    share = await ingest.admin.GetFairShare(pb.GetFairShareRequest(), **team.call("vera"))
+    assert [(q.key, q.weight) for q in share.quotas] == [("school-a", 3)]
+    # Only the operator's change is audited; the refusals are logged as refusals.
+    assert [r.getMessage() for r in caplog.records if r.name == "fbq.audit"] == [
+        "audit who=principal:otto action=SetKeyQuota target=key:school-a result=OK"
+    ]
 
 
 async def test_a_missing_or_wrong_token_is_unauthenticated(

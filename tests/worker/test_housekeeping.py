@@ -33,10 +33,11 @@ async def test_the_sweep_turn_hands_back_the_list_a_reaped_worker_left(
 ) -> None:
     job_id = (await queue.enqueue(submission())).id
     k = queue.keys
+    await queue.reserve("ghost")
+    await client.zrem(k.workers, "ghost")  # its registration gone, its list not
     await client.zadd(k.reaped, {"ghost": await redis_ms(client)})  # reaped a moment ago
-    await client.lmove(k.waiting, k.active("ghost"), "RIGHT", "LEFT")  # BLMOVE, then death
     keeper = housekeeper(queue)
     await keeper.turn_once()  # holds the lease; its first turn sweeps
-    assert await client.lrange(k.waiting, 0, -1) == [job_id.encode()]
+    assert await queue.waiting_ids() == [job_id]
     assert not await client.exists(k.active("ghost"))
     assert (await queue.stats()).recovered_total == 1

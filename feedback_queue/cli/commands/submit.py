@@ -26,6 +26,14 @@ from feedback_queue.cli.commands.parsing import duration
 from feedback_queue.client import AsyncClient, Submission, SubmitFailed, Submitted
 from feedback_queue.v1 import queue_pb2 as pb
 
+# --priority's names. normal is sent unset, which means normal: a resubmit with or without
+# --priority normal is the same payload (idempotency compares payloads).
+PRIORITIES: dict[str, pb.Priority.ValueType] = {
+    "high": pb.PRIORITY_HIGH,
+    "normal": pb.PRIORITY_UNSPECIFIED,
+    "low": pb.PRIORITY_LOW,
+}
+
 
 def submit(args: argparse.Namespace) -> int:
     """fbq submit TEXT | --file PATH | - | --jsonl FILE."""
@@ -67,6 +75,8 @@ def defaults(args: argparse.Namespace) -> pb.Submission:
         kind=args.kind or "",
         instructions=args.instructions or "",
         metadata=dict(args.metadata or ()),
+        fairness_key=getattr(args, "fairness_key", None) or "",
+        priority=PRIORITIES[getattr(args, "priority", None) or "normal"],
     )
 
 
@@ -154,9 +164,11 @@ def parse_line(line: str, base: pb.Submission, delay: float | None) -> pb.Submit
         json_format.ParseDict(fields, submission)
     except json_format.ParseError as exc:
         raise ValueError(str(exc).splitlines()[0]) from None
-    for name in ("submitter_id", "kind", "instructions"):
+    for name in ("submitter_id", "kind", "instructions", "fairness_key"):
         if not getattr(submission, name):
             setattr(submission, name, getattr(base, name))
+    if not submission.priority:
+        submission.priority = base.priority
     for key, value in base.metadata.items():
         submission.metadata.setdefault(key, value)
     return pb.SubmitRequest(submission=submission, delay=to_duration(delay))

@@ -6,7 +6,7 @@
 --   KEYS[4] = completed index zset   KEYS[5] = stats hash   KEYS[6] = job key prefix
 --   KEYS[7] = started hash   KEYS[8] = paused flag
 --   KEYS[9] = global rate limiter (gcra_admit without a TTL)   KEYS[10] = workers zset
---   KEYS[11..21] = the lanes block (lib/lanes.lua)
+--   KEYS[11..20] = the lanes block (lib/lanes.lua)
 local L = lanes_keys(11)
 
 -- Complete the jobs named in ARGV[first..] as id, token, result triples, each taken by `worker`
@@ -113,8 +113,8 @@ local function take_jobs(now, worker, n, rate, period, default, guard)
     return {TAKE_OK, now, next_due(L, now) or 0}
   end
   local ids = {}
-  for i = count, 1, -1 do
-    ids[#ids + 1] = picked[2 * i - 1]
+  for i = 1, #picked, 2 do
+    ids[#ids + 1] = picked[i]
   end
   redis.call('LPUSH', KEYS[1], unpack(ids))  -- the last started ends up at the head
   -- A processing list always has its worker registered, so the reaper finds it: a worker that

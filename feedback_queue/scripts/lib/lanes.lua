@@ -9,8 +9,9 @@
 -- its next start is due) or held (until a time, for its rate, or HELD_CAP while the key is at
 -- its max_active, also listed in `capped`).
 -- Invariants (fbq check verifies them): a lane with ids is in exactly one of its level's ready
--- zset and held; an empty lane in neither. fair.waiting is the number of waiting ids and
--- key-waiting each key's share of it; key-active counts each key's started entries.
+-- zset and held; an empty lane in neither (or, for a moment, in ready: its next turn drops it).
+-- fair.waiting is the number of waiting ids and key-waiting each key's share of it; key-active
+-- counts each key's started entries (and its starts, see STARTED).
 --
 -- The fair choice: a key's next start is due at virtual time S; the ready key with the least S
 -- starts next, and its S then grows by 1/weight. A key whose lane was empty enters at its
@@ -21,13 +22,23 @@
 -- A held lane's score while its key is at max_active (2^53 - 1: no time is that late).
 local HELD_CAP = 9007199254740991
 local LEVELS = 3
+-- key-active holds two counts in one number, so that a start costs one HINCRBY: the key's
+-- ACTIVE jobs (below STARTED, at most fairness.MAX_ACTIVE) plus STARTED times its starts since
+-- it last had no work (2^53 / 2^20: billions of them).
+local STARTED = 1048576
+
+-- A key's ACTIVE count and starts, from its key-active value.
+local function busy_parts(value)
+  local n = tonumber(value) or 0
+  return n % STARTED, math.floor(n / STARTED)
+end
 
 local function lanes_keys(first)
   return {
     lane = KEYS[first], ready = KEYS[first + 1], held = KEYS[first + 2],
     capped = KEYS[first + 3], fair = KEYS[first + 4], wake = KEYS[first + 5],
     quotas = KEYS[first + 6], waiting = KEYS[first + 7], active = KEYS[first + 8],
-    started = KEYS[first + 9], rate = KEYS[first + 10],
+    rate = KEYS[first + 9],
   }
 end
 
@@ -88,8 +99,9 @@ end
 
 -- Forget a key's start count once it has neither waiting nor active work.
 local function forget_if_idle(L, key)
-  if redis.call('HEXISTS', L.active, key) == 0 then
-    redis.call('HDEL', L.started, key)
+  local active = busy_parts(redis.call('HGET', L.active, key))
+  if active == 0 then
+    redis.call('HDEL', L.active, key)
   end
 end
 
@@ -127,11 +139,6 @@ end
 local function parse_quota(text)
   local w, r, m = string.match(text, '^(%S+) (%S+) (%S+)$')
   return {w = tonumber(w), r = tonumber(r), m = tonumber(m)}
-end
-
-local function quota_of(L, key, default)
-  local own = redis.call('HGET', L.quotas, key)
-  return own and parse_quota(own) or default
 end
 
 local function hold(L, level, key, until_ms)
@@ -179,14 +186,18 @@ end
 -- Attempts ended (ack, fail, reap, release): `ended` counts them per key. A key below its
 -- max_active again may start more.
 local function keys_ended(L, ended)
+  local any_capped = next(ended) ~= nil and redis.call('SCARD', L.capped) > 0
   for key, n in pairs(ended) do
-    if redis.call('HINCRBY', L.active, key, -n) <= 0 then
-      redis.call('HDEL', L.active, key)
-      if not redis.call('ZSCORE', L.waiting, key) then
-        redis.call('HDEL', L.started, key)
+    local left = redis.call('HINCRBY', L.active, key, -n)
+    if left % STARTED == 0 or left < 0 then
+      -- No ACTIVE job left: the start count goes too once nothing waits either.
+      if left < STARTED or not redis.call('ZSCORE', L.waiting, key) then
+        redis.call('HDEL', L.active, key)
       end
     end
-    unhold_key(L, key, true)
+    if any_capped then
+      unhold_key(L, key, true)
+    end
   end
 end
 
@@ -214,37 +225,98 @@ local function next_due(L, now)
   return false
 end
 
+-- One level's ready keys as a take sees them: the first `size` of ready:<level>, loaded once
+-- (with their quotas), kept in turn order here and written back once (turns_flush). A key
+-- whose next turn falls beyond the last one loaded (the horizon: keys not loaded may come
+-- before it) leaves the local order and is only written back.
+local function turns_load(L, level, size, default)
+  local raw = redis.call('ZRANGE', L.ready .. level, 0, size - 1, 'WITHSCORES')
+  local t = {list = {}, moved = {}, gone = {}, quota = {}}
+  local keys = {}
+  for i = 1, #raw, 2 do
+    t.list[#t.list + 1] = {raw[i], tonumber(raw[i + 1])}
+    keys[#keys + 1] = raw[i]
+  end
+  if #keys == size then
+    t.horizon = t.list[#t.list]
+  end
+  if #keys > 0 then
+    local own = redis.call('HMGET', L.quotas, unpack(keys))
+    for i, key in ipairs(keys) do
+      t.quota[key] = own[i] and parse_quota(own[i]) or default
+    end
+  end
+  return t
+end
+
+-- Does turn a = {key, S} come before turn b? (Redis's order: by score, then by member.)
+local function before(a, b)
+  return a[2] < b[2] or (a[2] == b[2] and a[1] < b[1])
+end
+
+-- Put `key`'s next turn at virtual time S back in order (or only mark it for writing back).
+local function turns_put(t, key, s)
+  t.moved[key] = s
+  local turn = {key, s}
+  if t.horizon and before(t.horizon, turn) then
+    return
+  end
+  local lo, hi = 1, #t.list + 1
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if before(t.list[mid], turn) then lo = mid + 1 else hi = mid end
+  end
+  table.insert(t.list, lo, turn)
+end
+
+local function turns_flush(L, level, t)
+  local adds, gone = {}, {}
+  for key, s in pairs(t.moved) do
+    adds[#adds + 1] = s
+    adds[#adds + 1] = key
+  end
+  for key in pairs(t.gone) do
+    gone[#gone + 1] = key
+  end
+  if #adds > 0 then redis.call('ZADD', L.ready .. level, unpack(adds)) end
+  if #gone > 0 then redis.call('ZREM', L.ready .. level, unpack(gone)) end
+end
+
 -- Take up to `want` ids, fairly. Returns {id1, key1, id2, key2, ...} in start order; the
 -- counts (waiting, active, started per key) are written. `default` is the quota of keys
 -- without their own; `guard` the priority guard.
 local function lanes_take(L, now, want, default, guard)
-  local taken, per_key, tally, count = {}, {}, {}, 0
+  local taken, per_key, levels, count = {}, {}, {0, 0, 0}, 0
   unhold_due(L, now)
   local state = redis.call('HMGET', L.fair, 'n', 'v1', 'v2', 'v3')
   local c = tonumber(state[1]) or 0
   local v = {tonumber(state[2]) or 0, tonumber(state[3]) or 0, tonumber(state[4]) or 0}
+  local turns = {}
   local looks = 0
   while count < want and looks < want + 64 do
     looks = looks + 1
     local order, run = level_order(c, guard)
-    local level, key, tag, next_tag
+    local level, t
     for _, l in ipairs(order) do
-      local head = redis.call('ZRANGE', L.ready .. l, 0, 1, 'WITHSCORES')
-      if head[1] then
-        level, key, tag, next_tag = l, head[1], tonumber(head[2]), tonumber(head[4])
+      turns[l] = turns[l] or turns_load(L, l, want - count + 1, default)
+      if #turns[l].list > 0 then
+        level, t = l, turns[l]
         break
       end
     end
     if not level then break end
-    local q = quota_of(L, key, default)
+    local head = table.remove(t.list, 1)
+    local key, tag = head[1], head[2]
+    local after = t.list[1] or t.horizon
+    local q = t.quota[key]
     -- As many as start in a row before another key's turn (its S comes first) or the guard's.
     local m = math.min(want - count, run)
-    if next_tag then
-      m = math.min(m, math.floor((next_tag - tag) * q.w) + 1)
+    if after then
+      m = math.min(m, math.floor((after[2] - tag) * q.w) + 1)
     end
     local until_ms = nil
     if q.m > 0 then
-      local busy = (tonumber(redis.call('HGET', L.active, key)) or 0) + (per_key[key] or 0)
+      local busy = busy_parts(redis.call('HGET', L.active, key)) + (per_key[key] or 0)
       if busy >= q.m then
         until_ms = HELD_CAP
       else
@@ -263,6 +335,7 @@ local function lanes_take(L, now, want, default, guard)
       end
     end
     if until_ms then
+      t.moved[key] = nil
       hold(L, level, key, until_ms)
     else
       local lane = lane_name(L, level, key)
@@ -273,25 +346,40 @@ local function lanes_take(L, now, want, default, guard)
       end
       count = count + #ids
       per_key[key] = (per_key[key] or 0) + #ids
-      count_waiting(tally, level, key, -#ids)
       c = c + #ids
+      local left = 0
       if #ids > 0 then
         v[level] = tag + (#ids - 1) / q.w
+        levels[level] = levels[level] - #ids
+        -- What the key has left waiting (at every level) says when its lanes are empty.
+        left = tonumber(redis.call('ZINCRBY', L.waiting, -#ids, key))
+        if left <= 0 then
+          redis.call('ZREM', L.waiting, key)
+        end
       end
-      if #ids < m or redis.call('LLEN', lane) == 0 then
-        redis.call('ZREM', L.ready .. level, key)
+      -- (With work left at another level only, this lane's emptiness shows at its next turn.)
+      if #ids < m or left <= 0 then
+        t.moved[key] = nil
+        t.gone[key] = true
       else
-        redis.call('ZADD', L.ready .. level, tag + #ids / q.w, key)
+        turns_put(t, key, tag + #ids / q.w)
       end
     end
+  end
+  for level, t in pairs(turns) do
+    turns_flush(L, level, t)
   end
   if count > 0 then
     redis.call('HSET', L.fair, 'n', c, 'v1', v[1], 'v2', v[2], 'v3', v[3])
     for key, n in pairs(per_key) do
-      redis.call('HINCRBY', L.active, key, n)
-      redis.call('HINCRBY', L.started, key, n)
+      redis.call('HINCRBY', L.active, key, n * (STARTED + 1))
     end
-    lanes_flush(L, tally)
+    for level = 1, LEVELS do
+      if levels[level] ~= 0 then
+        redis.call('HINCRBY', L.fair, 'w' .. level, levels[level])
+      end
+    end
+    redis.call('HINCRBY', L.fair, 'waiting', -count)
   end
   return taken
 end

@@ -3,9 +3,10 @@
 #
 #   render-acl.sh TEMPLATE SECRETS_DIR OUT
 #
-# SECRETS_DIR holds one file per role: ingest-password, worker-password, admin-password,
-# keda-password (a mounted Kubernetes Secret). Each @<ROLE>_PASSWORD_SHA256@ in TEMPLATE
-# becomes the SHA-256 of that file's exact bytes, so OUT holds no password, only hashes.
+# SECRETS_DIR holds one file per role: ingest-password, worker-password, admin-password (a
+# mounted Kubernetes Secret; other files there, such as an older keda-password, are ignored).
+# Each @<ROLE>_PASSWORD_SHA256@ in TEMPLATE becomes the SHA-256 of that file's exact bytes, so
+# OUT holds no password, only hashes.
 # Comment and blank lines are dropped. OUT is written with mode 600. Fails, naming the file,
 # when a password is missing or shorter than 16 bytes (the platform guide's minimum).
 # POSIX sh with grep, sed, sha256sum and wc: runs in the redis image (Debian or Alpine).
@@ -18,7 +19,7 @@ out=${3:?usage: render-acl.sh TEMPLATE SECRETS_DIR OUT}
 umask 077
 tmp="$out.tmp"
 grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$template" > "$tmp"
-for role in ingest worker admin keda; do
+for role in ingest worker admin; do
     file="$secrets/$role-password"
     if [ ! -f "$file" ]; then
         echo "render-acl: no password for $role: $file is missing" >&2

@@ -4,7 +4,8 @@
     .venv/bin/python -m benchmarks.fairness --keys 20 --smallest 2 --weighted-backlog 300 \
         --probe-backlog 3000 --probes 10 --drain-jobs 2000 --memory-jobs 2000   (a smoke run)
 
-Starts its own redis-server (AOF on, appendfsync everysec, as the embedded default runs). The
+Starts its own redis-server (AOF on, appendfsync everysec, as the embedded default runs, but no
+automatic AOF rewrite: its fork would land in one drain and not the other). The
 consumers are asyncio tasks in this process calling the Queue API directly (take / ack_take), no
 gRPC and no worker process: what is measured is the queue's scheduling. The baseline of every
 measure is the same case on a queue with Fairness(source="none"), one shared key, which is
@@ -50,6 +51,9 @@ from feedback_queue.settings import QueueConfig, RedisSettings
 from feedback_queue.up.embedded import EmbeddedRedis, find_server_binary
 from feedback_queue.v1 import queue_pb2 as pb
 
+# The AOF grows by tens of MB a case; a rewrite's fork and child would take a core of the two
+# in the middle of whichever drain crossed the threshold, so the server never rewrites.
+NO_AOF_REWRITE = ("--auto-aof-rewrite-percentage", "0")
 FAIR = Fairness()  # the default: the key is the submitter_id, every key of weight 1
 FIFO = Fairness(source="none")
 # Today's bytes per waiting job (docs/performance.md) and the margin issue 19 allows.
@@ -281,81 +285,68 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
-async def main(args: argparse.Namespace) -> None:
-    load_before = os.getloadavg()
-    began = time.perf_counter()
-    summary = []
-    with tempfile.TemporaryDirectory() as folder, EmbeddedRedis(Path(folder)) as server:
-        client = create_client(RedisSettings(host="127.0.0.1", port=server.port))
-        info = await client.info("server")
-        say(
-            f"redis {info['redis_version']} ({find_server_binary()}), AOF everysec; python "
-            f"{platform.python_version()}; {os.cpu_count()} CPUs; load average "
-            + " ".join(f"{v:.2f}" for v in load_before)
-        )
-        say(
-            f"consumers: asyncio tasks in this process calling the Queue API directly "
-            f"(ack_take of {args.count}, no-op processor, no gRPC); baseline: the same case "
-            f'with Fairness(source="none"), plain FIFO, in this run'
-        )
+async def report_jain(client: Redis, args: argparse.Namespace) -> str:
+    smallest, largest = args.smallest, round(args.smallest * args.skew)
+    say(
+        f"\na. fairness, {args.keys} equal-weight keys, backlogs {smallest} to {largest} "
+        f"(geometric), shuffled arrival; Jain's index of starts per key over the busy period"
+    )
+    fair = await bench_jain(client, args, FAIR)
+    fifo = await bench_jain(client, args, FIFO)
+    say(f"   fair {fair:.4f}   FIFO {fifo:.4f}   (target >= 0.99)")
+    return f"Jain {fair:.4f} {verdict(fair >= 0.99)}"
 
-        smallest, largest = args.smallest, round(args.smallest * args.skew)
-        say(
-            f"\na. fairness, {args.keys} equal-weight keys, backlogs {smallest} to {largest} "
-            f"(geometric), shuffled arrival; Jain's index of starts per key over the busy period"
-        )
-        jain_fair = await bench_jain(client, args, FAIR)
-        jain_fifo = await bench_jain(client, args, FIFO)
-        say(f"   fair {jain_fair:.4f}   FIFO {jain_fifo:.4f}   (target >= 0.99)")
-        summary.append(f"Jain {jain_fair:.4f} {verdict(jain_fair >= 0.99)}")
 
+async def report_weights(client: Redis, args: argparse.Namespace) -> str:
+    say(
+        f"\nb. weights 1:2:4 on three keys of {args.weighted_backlog:,} jobs each; "
+        f"shares of starts until the first runs out"
+    )
+    fair = await bench_weights(client, args, FAIR)
+    fifo = await bench_weights(client, args, FIFO)
+    total = sum(WEIGHTS.values())
+    worst = 0.0
+    for key, weight in WEIGHTS.items():
+        expected = weight / total
+        error = fair[key] / expected - 1
+        worst = max(worst, abs(error))
         say(
-            f"\nb. weights 1:2:4 on three keys of {args.weighted_backlog:,} jobs each; "
-            f"shares of starts until the first runs out"
+            f"   {key}: fair {fair[key]:.4f} (expected {expected:.4f}, {error:+.1%})   "
+            f"FIFO {fifo[key]:.4f}"
         )
-        shares_fair = await bench_weights(client, args, FAIR)
-        shares_fifo = await bench_weights(client, args, FIFO)
-        total = sum(WEIGHTS.values())
-        worst = 0.0
-        for key, weight in WEIGHTS.items():
-            expected = weight / total
-            error = shares_fair[key] / expected - 1
-            worst = max(worst, abs(error))
-            say(
-                f"   {key}: fair {shares_fair[key]:.4f} (expected {expected:.4f}, "
-                f"{error:+.1%})   FIFO {shares_fifo[key]:.4f}"
-            )
-        say(f"   largest deviation from 1:2:4: {worst:.1%} (target <= 5%)")
-        summary.append(f"1:2:4 within {worst:.1%} {verdict(worst <= 0.05)}")
+    say(f"   largest deviation from 1:2:4: {worst:.1%} (target <= 5%)")
+    return f"1:2:4 within {worst:.1%} {verdict(worst <= 0.05)}"
 
-        say(
-            f"\nc. wait of a fresh key's one job behind another key's {args.probe_backlog:,}-job "
-            f"backlog, enqueued to started (Redis clock), {args.consumers} consumers, a probe "
-            f"every {args.probe_interval * 1000:g} ms"
-        )
-        wait_fair = await bench_wait(client, args, FAIR)
-        wait_fifo = await bench_wait(client, args, FIFO)
-        for name, w in (("fair", wait_fair), ("FIFO", wait_fifo)):
-            say(
-                f"   {name:4} p50 {w.p50_ms:8,.0f} ms   p99 {w.p99_ms:8,.0f} ms   "
-                f"max {w.max_ms:8,.0f} ms   ({w.probes} probes)"
-            )
-        say("   (target: fair p99 <= 50 ms)")
-        summary.append(
-            f"wait p99 {wait_fair.p99_ms:.0f} ms {verdict(wait_fair.p99_ms <= 50)} "
-            f"(FIFO {wait_fifo.p99_ms:,.0f} ms)"
-        )
 
-        per_key = max(args.drain_jobs // args.keys, 1)
+async def report_wait(client: Redis, args: argparse.Namespace) -> str:
+    say(
+        f"\nc. wait of a fresh key's one job behind another key's {args.probe_backlog:,}-job "
+        f"backlog, enqueued to started (Redis clock), {args.consumers} consumers, a probe "
+        f"every {args.probe_interval * 1000:g} ms"
+    )
+    fair = await bench_wait(client, args, FAIR)
+    fifo = await bench_wait(client, args, FIFO)
+    for name, w in (("fair", fair), ("FIFO", fifo)):
         say(
-            f"\nd. drain of {per_key * args.keys:,} jobs over {args.keys} keys, {args.consumers} "
-            f"consumers, median of {args.rounds} (fair and FIFO interleaved)"
+            f"   {name:4} p50 {w.p50_ms:8,.0f} ms   p99 {w.p99_ms:8,.0f} ms   "
+            f"max {w.max_ms:8,.0f} ms   ({w.probes} probes)"
         )
-        drains: dict[str, list[Drain]] = {"fair": [], "FIFO": []}
-        for _ in range(args.rounds):
-            drains["FIFO"].append(await drain(client, args, FIFO))
-            drains["fair"].append(await drain(client, args, FAIR))
-        await client.aclose()
+    say("   (target: fair p99 <= 50 ms)")
+    return (
+        f"wait p99 {fair.p99_ms:.0f} ms {verdict(fair.p99_ms <= 50)} (FIFO {fifo.p99_ms:,.0f} ms)"
+    )
+
+
+async def report_drain(client: Redis, args: argparse.Namespace) -> str:
+    per_key = max(args.drain_jobs // args.keys, 1)
+    say(
+        f"\nd. drain of {per_key * args.keys:,} jobs over {args.keys} keys, {args.consumers} "
+        f"consumers, median of {args.rounds} (fair and FIFO interleaved)"
+    )
+    drains: dict[str, list[Drain]] = {"fair": [], "FIFO": []}
+    for _ in range(args.rounds):
+        drains["FIFO"].append(await drain(client, args, FIFO))
+        drains["fair"].append(await drain(client, args, FAIR))
     rate = {k: statistics.median(d.jobs_per_s for d in v) for k, v in drains.items()}
     cost = {k: statistics.median(d.redis_us_per_job for d in v) for k, v in drains.items()}
     ratio = rate["fair"] / rate["FIFO"]
@@ -365,12 +356,16 @@ async def main(args: argparse.Namespace) -> None:
     )
     for name, runs in drains.items():
         say(f"   rounds, {name:4}: " + ", ".join(f"{d.jobs_per_s:,.0f}" for d in runs))
+    pairs = [f.jobs_per_s / b.jobs_per_s for f, b in zip(*drains.values(), strict=True)]
+    say("   each round's fair / FIFO: " + ", ".join(f"{r:.2f}" for r in pairs))
     say(
         f"   Redis time per job (commandstats): fair {cost['fair']:.1f} us, "
         f"FIFO {cost['FIFO']:.1f} us, ratio {cost['FIFO'] / cost['fair']:.2f}"
     )
-    summary.append(f"drain {ratio:.2f}x FIFO {verdict(ratio >= 0.8)}")
+    return f"drain {ratio:.2f}x FIFO {verdict(ratio >= 0.8)}"
 
+
+async def report_memory(args: argparse.Namespace) -> str:
     per_key = max(args.memory_jobs // args.keys, 1)
     limit = MEMORY_BEFORE * 1.1
     say(
@@ -382,8 +377,37 @@ async def main(args: argparse.Namespace) -> None:
         f"   fair {memory['fair']:.0f} B   FIFO {memory['fifo']:.0f} B   "
         f"(target <= {limit:.0f} B, 10% above the {MEMORY_BEFORE} B of before)"
     )
-    summary.append(f"memory {memory['fair']:.0f} B {verdict(memory['fair'] <= limit)}")
+    return f"memory {memory['fair']:.0f} B {verdict(memory['fair'] <= limit)}"
 
+
+REPORTS = {"a": report_jain, "b": report_weights, "c": report_wait, "d": report_drain}
+
+
+async def main(args: argparse.Namespace) -> None:
+    began = time.perf_counter()
+    summary = []
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        EmbeddedRedis(Path(folder), extra_args=NO_AOF_REWRITE) as server,
+    ):
+        client = create_client(RedisSettings(host="127.0.0.1", port=server.port))
+        info = await client.info("server")
+        say(
+            f"redis {info['redis_version']} ({find_server_binary()}), AOF everysec without "
+            f"rewrites; python {platform.python_version()}; {os.cpu_count()} CPUs; "
+            f"load average " + " ".join(f"{v:.2f}" for v in os.getloadavg())
+        )
+        say(
+            f"consumers: asyncio tasks in this process calling the Queue API directly "
+            f"(ack_take of {args.count}, no-op processor, no gRPC); baseline: the same case "
+            f'with Fairness(source="none"), plain FIFO, in this run'
+        )
+        for case, report in REPORTS.items():
+            if case in args.only:
+                summary.append(await report(client, args))
+        await client.aclose()
+    if "e" in args.only:
+        summary.append(await report_memory(args))
     say("\nsummary: " + "; ".join(summary))
     say(
         f"took {time.perf_counter() - began:.0f} s; load average after: "
@@ -401,10 +425,11 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--probes", type=int, default=200, help="c: probes at most")
     parser.add_argument("--probe-interval", type=float, default=0.02, help="c: seconds")
     parser.add_argument("--drain-jobs", type=int, default=100_000, help="d: jobs per drain")
-    parser.add_argument("--rounds", type=int, default=3, help="d: drains of each kind")
+    parser.add_argument("--rounds", type=int, default=5, help="d: drains of each kind")
     parser.add_argument("--memory-jobs", type=int, default=100_000, help="e: jobs")
     parser.add_argument("--consumers", type=int, default=4, help="c, d: consumer tasks")
     parser.add_argument("--count", type=int, default=64, help="jobs per take")
+    parser.add_argument("--only", default="abcde", help="the cases to run, e.g. d or ace")
     return parser.parse_args(argv)
 
 

@@ -295,3 +295,18 @@ async def test_an_upgrade_moves_the_old_waiting_list_into_lanes(
     assert await queue.waiting_ids() == ids
     assert (await check(queue)).violations == []
     assert await queue.adopt_waiting() == 0
+
+
+async def test_a_take_looks_past_keys_it_holds(queue: Queue) -> None:
+    # More keys at their max_active than one take loads, all before the one free key.
+    await queue.set_quota("zfree", weight=0.5)
+    for i in range(12):
+        await queue.set_quota(f"busy{i:02d}", max_active=1)
+        await backlog(queue, f"busy{i:02d}", 2)
+    await backlog(queue, "zfree", 3)
+    first = (await queue.take("w1", 13)).jobs
+    assert keys_of(first) == {**{f"busy{i:02d}": 1 for i in range(12)}, "zfree": 1}
+    # Now every busy key is at its cap and comes first (turn 1 against zfree's 2): a take of
+    # two loads three, holds them, and must look further rather than come back empty.
+    assert keys_of((await queue.take("w1", 2)).jobs) == {"zfree": 2}
+    assert (await check(queue)).violations == []

@@ -54,7 +54,7 @@ def test_status_numbers_match_the_proto_and_the_lua_prelude() -> None:
 async def test_lua_rewrites_what_python_wrote(client: Redis) -> None:
     # The prelude's decode + encode, with extras added, must be readable by Python.
     script = (
-        source("start").split("\n-- Mark one job ACTIVE")[0]
+        source("promote").split("\n-- Move delayed jobs whose time has come")[0]
         + """
 local rec = rec_decode(ARGV[1])
 rec.status = ACTIVE

@@ -4,7 +4,7 @@
 -- uses: lanes
 -- KEYS[1..10] = the lanes block
 -- ARGV[1] = the fairness key   ARGV[2] = its quota ("weight rate max_active"), '' to drop it
--- Returns 1.
+-- Returns how many of the key's held lanes are ready again.
 local L = lanes_keys(1)
 local key, quota = ARGV[1], ARGV[2]
 if quota == '' then
@@ -13,5 +13,4 @@ else
   redis.call('HSET', L.quotas, key, quota)
 end
 redis.call('DEL', L.rate .. key)
-unhold_key(L, key, false)
-return 1
+return unhold_key(L, key, false)

@@ -138,7 +138,11 @@ async def test_a_failure_pending_while_redis_is_busy_is_written_after(
         assert await script == 1  # the script ran to its end, nobody killed it
         job = await queue.get(job_id)
         assert (job.status, job.attempts, job.record.error) == (Status.DELAYED, 1, "model busy")
-        assert logged(caplog, logging.WARNING, "fail failed")  # it did meet BUSY, and retried
+        # It did meet BUSY and retried: the failure's write, or the take it waits behind (an
+        # idle worker's take meets BUSY first, and the flusher waits for a take under way).
+        assert logged(caplog, logging.WARNING, "fail failed") or logged(
+            caplog, logging.WARNING, "take failed"
+        )
         assert all(logged(caplog, logging.WARNING, "busy running a script"))
         assert loops_alive(worker) == {"flusher": True, "housekeeping": True, "watchdog": True}
         assert samples
@@ -152,7 +156,9 @@ async def test_out_of_memory_ends_no_loop_and_is_logged_once(
     make_server: type[EmbeddedRedis], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Redis lets ack and fail through when full (their first write, LREM, frees memory), so
-    the failure is written even then; heartbeats and takes are refused until memory is freed."""
+    the failure is written even then; heartbeats are refused until memory is freed. An idle
+    worker's fetch loop needs no memory (its wait pops, its take of nothing writes nothing), so
+    it neither fails nor logs."""
     caplog.set_level(logging.INFO)
     server = make_server(  # type: ignore[call-arg]
         appendonly=False, extra_args=("--maxmemory", "64mb", "--maxmemory-policy", "noeviction")
@@ -180,16 +186,13 @@ async def test_out_of_memory_ends_no_loop_and_is_logged_once(
         await admin.delete("filler")  # an operator frees memory
 
         async def recovered() -> bool:
-            return all(
-                logged(caplog, logging.INFO, f"{what} works again")
-                for what in ("fetching", "housekeeping")
-            )
+            return bool(logged(caplog, logging.INFO, "housekeeping works again"))
 
         await until(recovered)
     # Once per spell, not per attempt: one line when it began (and one when it ended).
-    assert len(logged(caplog, logging.ERROR, "fetching failed")) == 1
     assert len(logged(caplog, logging.ERROR, "housekeeping failed")) == 1
-    assert "out of memory" in logged(caplog, logging.ERROR, "fetching failed")[0]
+    assert "out of memory" in logged(caplog, logging.ERROR, "housekeeping failed")[0]
+    assert logged(caplog, logging.ERROR, "fetching failed") == []
     await admin.aclose()
     await queue.close()
 

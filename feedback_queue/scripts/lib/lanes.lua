@@ -164,23 +164,24 @@ local function unhold_due(L, now)
 end
 
 -- Every held lane of `key` is ready again (its quota changed, or one of its starts ended while
--- it was at max_active); `only_capped`: only those held at max_active.
+-- it was at max_active); `only_capped`: only those held at max_active. Returns how many.
 local function unhold_key(L, key, only_capped)
   if redis.call('SREM', L.capped, key) == 0 and only_capped then
-    return
+    return 0
   end
-  local woke = false
+  local woke = 0
   for level = 1, LEVELS do
     local member = level .. ':' .. key
     local score = redis.call('ZSCORE', L.held, member)
     if score and (not only_capped or tonumber(score) >= HELD_CAP) then
       unhold(L, member)
-      woke = true
+      woke = woke + 1
     end
   end
-  if woke then
+  if woke > 0 then
     wake_one(L)
   end
+  return woke
 end
 
 -- Attempts ended (ack, fail, reap, release): `ended` counts them per key. A key below its
@@ -204,16 +205,17 @@ end
 -- The levels in the order start number `c` looks at them: strict (high, normal, low), but once
 -- every `guard` starts low goes first, and once normal, so neither starves under a busy level
 -- above it. Also: how many starts in a row may follow this order.
+local LOW_FIRST, NORMAL_FIRST, STRICT = {3, 2, 1}, {2, 1, 3}, {1, 2, 3}
 local function level_order(c, guard)
   local slot, half = c % guard, math.floor(guard / 2)
   if slot == 0 then
-    return {3, 2, 1}, 1
+    return LOW_FIRST, 1
   elseif slot == half then
-    return {2, 1, 3}, 1
+    return NORMAL_FIRST, 1
   elseif slot < half then
-    return {1, 2, 3}, half - slot
+    return STRICT, half - slot
   end
-  return {1, 2, 3}, guard - slot
+  return STRICT, guard - slot
 end
 
 -- Ms until the earliest lane held for its rate may start (false: none is).
@@ -298,7 +300,13 @@ local function lanes_take(L, now, want, default, guard)
     local order, run = level_order(c, guard)
     local level, t
     for _, l in ipairs(order) do
-      turns[l] = turns[l] or turns_load(L, l, want - count + 1, default)
+      local seen = turns[l]
+      if seen and #seen.list == 0 and seen.horizon then
+        -- Every key loaded was served past the horizon or held: there may be more beyond.
+        turns_flush(L, l, seen)
+        seen = nil
+      end
+      turns[l] = seen or turns_load(L, l, want - count + 1, default)
       if #turns[l].list > 0 then
         level, t = l, turns[l]
         break

@@ -310,3 +310,19 @@ async def test_a_take_looks_past_keys_it_holds(queue: Queue) -> None:
     # two loads three, holds them, and must look further rather than come back empty.
     assert keys_of((await queue.take("w1", 2)).jobs) == {"zfree": 2}
     assert (await check(queue)).violations == []
+
+
+async def test_the_sweep_forgets_the_counts_of_idle_keys_only(queue: Queue) -> None:
+    await backlog(queue, "done", 1)
+    await backlog(queue, "busy", 2)
+    jobs = (await queue.take("w1", 3)).jobs
+    done = [j for j in jobs if keys_of([j])["done"]]
+    finished = done + [j for j in jobs if keys_of([j])["busy"]][:1]
+    await queue.ack("w1", [(j.id, j.token, "ok") for j in finished])
+    await backlog(queue, "waits", 1)
+    await queue.sweep()
+    share = await queue.fair_share()
+    # "busy" runs one, "waits" waits; "done" has nothing left and is forgotten.
+    assert {s.key: (s.waiting, s.active, s.started) for s in share.keys} == {"waits": (1, 0, 0)}
+    assert (share.other.active, share.other.started) == (1, 3)  # every start, less the listed
+    assert await queue.client.hkeys(queue.keys.key_active) == [b"busy"]

@@ -87,7 +87,7 @@ class Housekeeping(QueueBase):
 
     async def sweep(self, batch: int = 1000) -> tuple[int, int]:
         """Forget every expired idempotency key and trim the completed index; returns how many
-        of each.
+        of each. Then forget the start counts of idle fairness keys (`forget_idle_keys`).
 
         One sweep keeps up with any rate: it calls sweep.lua (at most `batch` keys and `batch`
         index entries per call, so no call holds Redis for more than a few milliseconds) until
@@ -108,4 +108,19 @@ class Housekeeping(QueueBase):
             )
             forgotten, trimmed = forgotten + int(keys), trimmed + int(done)
             if int(keys) < batch and int(done) < batch:
-                return forgotten, trimmed
+                break
+        await self.forget_idle_keys(batch)
+        return forgotten, trimmed
+
+    async def forget_idle_keys(self, batch: int = 1000) -> int:
+        """Forget the start counts of fairness keys with no ACTIVE job and nothing waiting
+        (forget_idle.lua), one scan of key-active in steps of about `batch`; returns how many."""
+        cursor, forgotten = "0", 0
+        while True:
+            raw_cursor, gone = await self._eval(
+                self.scripts.forget_idle, self.keys.lanes_block(), [cursor, batch]
+            )
+            forgotten += int(gone)
+            cursor = raw_cursor.decode() if isinstance(raw_cursor, bytes) else str(raw_cursor)
+            if cursor == "0":
+                return forgotten

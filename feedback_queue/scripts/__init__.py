@@ -115,6 +115,7 @@ class Scripts:
     delete: AsyncScript
     stats: AsyncScript
     sweep: AsyncScript
+    forget_idle: AsyncScript
     lock: AsyncScript
     beat: AsyncScript
     reapable: AsyncScript

@@ -184,19 +184,47 @@ local function unhold_key(L, key, only_capped)
   return woke
 end
 
--- Attempts ended (ack, fail, reap, release): `ended` counts them per key. A key below its
--- max_active again may start more.
-local function keys_ended(L, ended)
-  local any_capped = next(ended) ~= nil and redis.call('SCARD', L.capped) > 0
-  for key, n in pairs(ended) do
-    local left = redis.call('HINCRBY', L.active, key, -n)
-    if left % STARTED == 0 or left < 0 then
-      -- No ACTIVE job left: the start count goes too once nothing waits either.
-      if left < STARTED or not redis.call('ZSCORE', L.waiting, key) then
-        redis.call('HDEL', L.active, key)
-      end
+-- The keys of table `t` (key -> anything), as a list.
+local function keys_of(t)
+  local out = {}
+  for key in pairs(t) do
+    out[#out + 1] = key
+  end
+  return out
+end
+
+-- Add `deltas` (key -> n) to the ACTIVE counts of key-active, and `starts` (key -> n, may be
+-- nil) to their start counts, reading and writing every key at once (one HMGET, one HSET:
+-- a take or an ack spans many keys). A key left with neither is dropped.
+local function add_active(L, deltas, starts)
+  local keys = keys_of(deltas)
+  if #keys == 0 then
+    return
+  end
+  local values = redis.call('HMGET', L.active, unpack(keys))
+  local set, gone = {}, {}
+  for i, key in ipairs(keys) do
+    local value = (tonumber(values[i]) or 0) + deltas[key] + (starts and starts[key] or 0) * STARTED
+    if value <= 0 then
+      gone[#gone + 1] = key  -- nothing to keep: no job and no start count
+    else
+      set[#set + 1] = key
+      set[#set + 1] = value
     end
-    if any_capped then
+  end
+  if #set > 0 then redis.call('HSET', L.active, unpack(set)) end
+  if #gone > 0 then redis.call('HDEL', L.active, unpack(gone)) end
+end
+
+-- Attempts ended (ack, fail, reap, release): `ended` counts them per key. A key below its
+-- max_active again may start more. (A key left with no ACTIVE job keeps its start count while
+-- it has work waiting; the sweep forgets it once it has none: forget_idle.lua.)
+local function keys_ended(L, ended)
+  local negative = {}
+  for key, n in pairs(ended) do negative[key] = -n end
+  add_active(L, negative)
+  if next(ended) ~= nil and redis.call('SCARD', L.capped) > 0 then
+    for key in pairs(ended) do
       unhold_key(L, key, true)
     end
   end
@@ -228,12 +256,13 @@ local function next_due(L, now)
 end
 
 -- One level's ready keys as a take sees them: the first `size` of ready:<level>, loaded once
--- (with their quotas), kept in turn order here and written back once (turns_flush). A key
+-- (with their quotas), kept in turn order here (list[first..] are still to come) and written
+-- back once (turns_flush). A key
 -- whose next turn falls beyond the last one loaded (the horizon: keys not loaded may come
 -- before it) leaves the local order and is only written back.
 local function turns_load(L, level, size, default)
   local raw = redis.call('ZRANGE', L.ready .. level, 0, size - 1, 'WITHSCORES')
-  local t = {list = {}, moved = {}, gone = {}, quota = {}}
+  local t = {list = {}, first = 1, moved = {}, gone = {}, quota = {}}
   local keys = {}
   for i = 1, #raw, 2 do
     t.list[#t.list + 1] = {raw[i], tonumber(raw[i + 1])}
@@ -263,7 +292,7 @@ local function turns_put(t, key, s)
   if t.horizon and before(t.horizon, turn) then
     return
   end
-  local lo, hi = 1, #t.list + 1
+  local lo, hi = t.first, #t.list + 1
   while lo < hi do
     local mid = math.floor((lo + hi) / 2)
     if before(t.list[mid], turn) then lo = mid + 1 else hi = mid end
@@ -289,6 +318,8 @@ end
 -- without their own; `guard` the priority guard.
 local function lanes_take(L, now, want, default, guard)
   local taken, per_key, levels, count = {}, {}, {0, 0, 0}, 0
+  -- Each key's waiting count (all levels), read when its level is loaded, written at the end.
+  local left_of = {}
   unhold_due(L, now)
   local state = redis.call('HMGET', L.fair, 'n', 'v1', 'v2', 'v3')
   local c = tonumber(state[1]) or 0
@@ -301,21 +332,33 @@ local function lanes_take(L, now, want, default, guard)
     local level, t
     for _, l in ipairs(order) do
       local seen = turns[l]
-      if seen and #seen.list == 0 and seen.horizon then
+      if seen and seen.first > #seen.list and seen.horizon then
         -- Every key loaded was served past the horizon or held: there may be more beyond.
         turns_flush(L, l, seen)
         seen = nil
       end
-      turns[l] = seen or turns_load(L, l, want - count + 1, default)
-      if #turns[l].list > 0 then
+      if not seen then
+        seen = turns_load(L, l, want - count + 1, default)
+        local unknown = {}
+        for _, turn in ipairs(seen.list) do
+          if not left_of[turn[1]] then unknown[#unknown + 1] = turn[1] end
+        end
+        if #unknown > 0 then
+          local scores = redis.call('ZMSCORE', L.waiting, unpack(unknown))
+          for i, key in ipairs(unknown) do left_of[key] = tonumber(scores[i]) or 0 end
+        end
+      end
+      turns[l] = seen
+      if turns[l].first <= #turns[l].list then
         level, t = l, turns[l]
         break
       end
     end
     if not level then break end
-    local head = table.remove(t.list, 1)
+    local head = t.list[t.first]
+    t.first = t.first + 1
     local key, tag = head[1], head[2]
-    local after = t.list[1] or t.horizon
+    local after = t.list[t.first] or t.horizon
     local q = t.quota[key]
     -- As many as start in a row before another key's turn (its S comes first) or the guard's.
     local m = math.min(want - count, run)
@@ -355,15 +398,12 @@ local function lanes_take(L, now, want, default, guard)
       count = count + #ids
       per_key[key] = (per_key[key] or 0) + #ids
       c = c + #ids
-      local left = 0
+      -- What the key has left waiting (at every level) says when its lanes are empty.
+      local left = (left_of[key] or 0) - #ids
+      left_of[key] = left
       if #ids > 0 then
         v[level] = tag + (#ids - 1) / q.w
         levels[level] = levels[level] - #ids
-        -- What the key has left waiting (at every level) says when its lanes are empty.
-        left = tonumber(redis.call('ZINCRBY', L.waiting, -#ids, key))
-        if left <= 0 then
-          redis.call('ZREM', L.waiting, key)
-        end
       end
       -- (With work left at another level only, this lane's emptiness shows at its next turn.)
       if #ids < m or left <= 0 then
@@ -379,9 +419,18 @@ local function lanes_take(L, now, want, default, guard)
   end
   if count > 0 then
     redis.call('HSET', L.fair, 'n', c, 'v1', v[1], 'v2', v[2], 'v3', v[3])
-    for key, n in pairs(per_key) do
-      redis.call('HINCRBY', L.active, key, n * (STARTED + 1))
+    add_active(L, per_key, per_key)
+    local counts, emptied = {}, {}
+    for key in pairs(per_key) do
+      if left_of[key] > 0 then
+        counts[#counts + 1] = left_of[key]
+        counts[#counts + 1] = key
+      else
+        emptied[#emptied + 1] = key
+      end
     end
+    if #counts > 0 then redis.call('ZADD', L.waiting, unpack(counts)) end
+    if #emptied > 0 then redis.call('ZREM', L.waiting, unpack(emptied)) end
     for level = 1, LEVELS do
       if levels[level] ~= 0 then
         redis.call('HINCRBY', L.fair, 'w' .. level, levels[level])

@@ -288,10 +288,11 @@ end
 -- Put `key`'s next turn at virtual time S back in order (or only mark it for writing back).
 local function turns_put(t, key, s)
   t.moved[key] = s
-  local turn = {key, s}
-  if t.horizon and before(t.horizon, turn) then
+  local h = t.horizon
+  if h and (h[2] < s or (h[2] == s and h[1] < key)) then
     return
   end
+  local turn = {key, s}
   local lo, hi = t.first, #t.list + 1
   while lo < hi do
     local mid = math.floor((lo + hi) / 2)

@@ -1,4 +1,4 @@
-"""The benchmarks still run: a tiny round of each that starts its own services.
+"""The benchmarks still run: a tiny round of each that starts its own services (or Redis).
 
 Figures are not asserted (speed is measured in benchmarks/, not tested); what is tested is that
 the script starts its Redis and ingest, drives every measure and prints them.
@@ -12,6 +12,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = [sys.executable, "-m", "benchmarks.ingest_throughput"]
+# benchmarks.fairness in a few seconds: 20 keys, small backlogs, one drain of each kind.
+SMALL_FAIRNESS = [
+    *("--keys", "20", "--smallest", "2", "--weighted-backlog", "300"),
+    *("--probe-backlog", "3000", "--probes", "10", "--drain-jobs", "2000"),
+    *("--rounds", "1", "--memory-jobs", "2000"),
+]
 
 
 def test_ingest_throughput_runs_every_measure() -> None:
@@ -27,3 +33,19 @@ def test_ingest_throughput_runs_every_measure() -> None:
     for measure in ("Submit, 32 callers", "SubmitStream, 1 stream", "SubmitBatch of 1000"):
         assert measure in done.stdout
     assert "AsyncClient.submit" in done.stdout
+
+
+def test_fairness_runs_every_measure() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.fairness", *SMALL_FAIRNESS],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    for measure in ("Jain's index", "weights 1:2:4", "wait of a fresh key", "drain of"):
+        assert measure in done.stdout
+    assert "bytes per waiting job" in done.stdout
+    assert "summary: Jain" in done.stdout

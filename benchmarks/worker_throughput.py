@@ -42,6 +42,7 @@ CASES = [
     ("10 ms await, concurrency 64", "wait_10ms", 64, 1),
     ("no-op, 64, FIFO (one shared key)", "noop", 64, 0),
     ("no-op, 64, fair over 1,000 keys", "noop", 64, 1000),
+    ("10 ms await, 64, fair over 1,000 keys", "wait_10ms", 64, 1000),
 ]
 FIFO, FAIR = "no-op, 64, FIFO (one shared key)", "no-op, 64, fair over 1,000 keys"
 

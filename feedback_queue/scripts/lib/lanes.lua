@@ -22,7 +22,7 @@
 -- A held lane's score while its key is at max_active (2^53 - 1: no time is that late).
 local HELD_CAP = 9007199254740991
 local LEVELS = 3
--- key-active holds two counts in one number, so that a start costs one HINCRBY: the key's
+-- key-active holds two counts in one number, so that a take writes one value per key: the key's
 -- ACTIVE jobs (below STARTED, at most fairness.MAX_ACTIVE) plus STARTED times its starts since
 -- it last had no work (2^53 / 2^20: billions of them).
 local STARTED = 1048576
@@ -105,6 +105,18 @@ local function forget_if_idle(L, key)
   end
 end
 
+-- Add per_level[p] to fair.w<p> and `total` to fair.waiting.
+local function add_waiting(L, per_level, total)
+  for level = 1, LEVELS do
+    if per_level[level] ~= 0 then
+      redis.call('HINCRBY', L.fair, 'w' .. level, per_level[level])
+    end
+  end
+  if total ~= 0 then
+    redis.call('HINCRBY', L.fair, 'waiting', total)
+  end
+end
+
 -- Write the waiting counts a script's pushes (+) and takes (-) changed (`tally`, from
 -- count_waiting): per key, per level (fair.w<p>) and in all (fair.waiting).
 local function lanes_flush(L, tally)
@@ -121,14 +133,7 @@ local function lanes_flush(L, tally)
       forget_if_idle(L, key)
     end
   end
-  for level = 1, LEVELS do
-    if per_level[level] ~= 0 then
-      redis.call('HINCRBY', L.fair, 'w' .. level, per_level[level])
-    end
-  end
-  if total ~= 0 then
-    redis.call('HINCRBY', L.fair, 'waiting', total)
-  end
+  add_waiting(L, per_level, total)
 end
 
 local function waiting_count(L)
@@ -432,12 +437,7 @@ local function lanes_take(L, now, want, default, guard)
     end
     if #counts > 0 then redis.call('ZADD', L.waiting, unpack(counts)) end
     if #emptied > 0 then redis.call('ZREM', L.waiting, unpack(emptied)) end
-    for level = 1, LEVELS do
-      if levels[level] ~= 0 then
-        redis.call('HINCRBY', L.fair, 'w' .. level, levels[level])
-      end
-    end
-    redis.call('HINCRBY', L.fair, 'waiting', -count)
+    add_waiting(L, levels, -count)
   end
   return taken
 end

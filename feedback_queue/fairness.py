@@ -65,6 +65,12 @@ class Quota:
         """The form the quotas hash and the take script read: "weight rate max_active"."""
         return f"{self.weight!r} {self.rate!r} {self.max_active}"
 
+    def encode_change(self, weight: bool, rate: bool, max_active: bool) -> str:
+        """`encode`, with "-" for each value the change leaves as it is (set_quota.lua keeps the
+        key's current one there)."""
+        parts = zip(self.encode().split(), (weight, rate, max_active), strict=True)
+        return " ".join(text if given else "-" for text, given in parts)
+
     @classmethod
     def decode(cls, text: str) -> Quota:
         weight, rate, max_active = text.split()

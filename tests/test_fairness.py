@@ -7,6 +7,7 @@ whatever the depth of the others' backlogs.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections import Counter
 
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 from feedback_queue.errors import InvalidSubmission
-from feedback_queue.fairness import SHARED_KEY, Fairness
+from feedback_queue.fairness import SHARED_KEY, Fairness, Quota
 from feedback_queue.job import Job, Status
 from feedback_queue.queue import Failure, Queue
 from feedback_queue.queue.check import check
@@ -326,3 +327,14 @@ async def test_the_sweep_forgets_the_counts_of_idle_keys_only(queue: Queue) -> N
     assert {s.key: (s.waiting, s.active, s.started) for s in share.keys} == {"waits": (1, 0, 0)}
     assert (share.other.active, share.other.started) == (1, 3)  # every start, less the listed
     assert await queue.client.hkeys(queue.keys.key_active) == [b"busy"]
+
+
+async def test_two_quota_changes_at_once_lose_neither(queue: Queue) -> None:
+    # Each change names one value; the merge with the key's current quota is the script's.
+    await asyncio.gather(
+        *(queue.set_quota("k", weight=3) for _ in range(5)),
+        *(queue.set_quota("k", max_active=7) for _ in range(5)),
+        *(queue.set_quota("k", rate=2.5) for _ in range(5)),
+    )
+    share = await queue.fair_share()
+    assert share.quotas == {"k": Quota(3, 2.5, 7)}

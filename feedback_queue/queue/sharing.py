@@ -29,19 +29,24 @@ class Sharing(QueueBase):
         looked at again at once. Returns the quota now in force and whether it is the key's own.
         InvalidSubmission for a bad key or value."""
         validate_key(key, "key")
-        k = self.keys
-        if reset:
-            await self._eval(self.scripts.set_quota, k.lanes_block(), [key, ""])
-            return self.config.fairness.default, False
-        current: bytes | None = await self._call(self.client.hget(k.quotas, key))  # type: ignore[arg-type]
-        base = Quota.decode(current.decode()) if current else self.config.fairness.default
-        quota = Quota(
-            base.weight if weight is None else weight,
-            base.rate if rate is None else rate,
-            base.max_active if max_active is None else max_active,
-        )
-        await self._eval(self.scripts.set_quota, k.lanes_block(), [key, quota.encode()])
-        return quota, True
+        default = self.config.fairness.default
+        change = ""
+        if not reset:
+            # Each given value is checked here (its bounds do not depend on the others); the
+            # script merges them with the key's current quota, atomically.
+            given = Quota(
+                default.weight if weight is None else weight,
+                default.rate if rate is None else rate,
+                default.max_active if max_active is None else max_active,
+            )
+            change = given.encode_change(
+                weight is not None, rate is not None, max_active is not None
+            )
+        args = [key, change, default.encode()]
+        quota, _ = await self._eval(self.scripts.set_quota, self.keys.lanes_block(), args)
+        if not quota:
+            return default, False
+        return Quota.decode(quota.decode()), True
 
     async def fair_share(self, top: int = 10) -> FairShareView:
         """The `top` keys with the most waiting work (most first), the others summed, the

@@ -3,14 +3,29 @@
 -- to be held again at once if the new quota says so.
 -- uses: lanes
 -- KEYS[1..10] = the lanes block
--- ARGV[1] = the fairness key   ARGV[2] = its quota ("weight rate max_active"), '' to drop it
--- Returns how many of the key's held lanes are ready again.
+-- ARGV[1] = the fairness key
+-- ARGV[2] = the change ("weight rate max_active", each '-' to keep the key's current value),
+-- or '' to drop the key's own quota
+-- ARGV[3] = the default quota, what a key without its own has now
+-- Returns the key's quota now ('' when it has none of its own), and how many of its held lanes
+-- are ready again. Read, merged and written in one step: two changes at once lose neither.
 local L = lanes_keys(1)
-local key, quota = ARGV[1], ARGV[2]
-if quota == '' then
+local key, change = ARGV[1], ARGV[2]
+local quota = ''
+if change == '' then
   redis.call('HDEL', L.quotas, key)
 else
+  local current = {}
+  for part in string.gmatch(redis.call('HGET', L.quotas, key) or ARGV[3], '%S+') do
+    current[#current + 1] = part
+  end
+  local merged, i = {}, 0
+  for part in string.gmatch(change, '%S+') do
+    i = i + 1
+    merged[i] = part == '-' and current[i] or part
+  end
+  quota = table.concat(merged, ' ')
   redis.call('HSET', L.quotas, key, quota)
 end
 redis.call('DEL', L.rate .. key)
-return unhold_key(L, key, false)
+return {quota, unhold_key(L, key, false)}

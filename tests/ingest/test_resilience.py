@@ -67,6 +67,21 @@ async def test_redis_unreachable_is_unavailable_without_internals(
     assert "127.0.0.1" not in details
 
 
+async def test_fair_share_calls_on_a_dead_redis_are_unavailable(
+    start_ingest: StartIngest,
+) -> None:
+    dead = RedisSettings(host="127.0.0.1", port=free_port(), connect_timeout=1)
+    ingest = await start_ingest(redis=dead)
+    for call in (
+        lambda: ingest.admin.GetFairShare(pb.GetFairShareRequest()),
+        lambda: ingest.admin.SetKeyQuota(pb.SetKeyQuotaRequest(key="k", weight=2)),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await call()
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert str(dead.port) not in (info.value.details() or "")
+
+
 async def test_redis_out_of_memory_is_resource_exhausted(
     start_ingest: StartIngest, make_server: type[EmbeddedRedis]
 ) -> None:

@@ -85,14 +85,13 @@ class Snapshot:
     statuses: Mapping[str, int | None] = field(default_factory=dict)
     # The lanes' bookkeeping (scripts/lib/lanes.lua): (level, key) -> ids in the lane, for
     # every lane that holds any; the keys ready at each level; the held lanes; the counters
-    # (fair.waiting and w<level>, key-waiting, key-active); and each started entry's key.
+    # (fair.waiting and w<level>); key-busy; and the keys of the started entries it counts.
     lanes: Mapping[tuple[int, str], int] = field(default_factory=dict)
     ready: Mapping[int, frozenset[str]] = field(default_factory=dict)
     held: frozenset[tuple[int, str]] = frozenset()
     counters: Mapping[str, int] = field(default_factory=dict)
-    key_waiting: Mapping[str, int] = field(default_factory=dict)
-    key_active: Mapping[str, int] = field(default_factory=dict)
-    started_keys: Mapping[str, int] = field(default_factory=dict)
+    key_busy: Mapping[str, int] = field(default_factory=dict)
+    counted_keys: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def ids(self) -> set[str]:
@@ -101,18 +100,6 @@ class Snapshot:
         for ids in self.active.values():
             found.update(ids)
         return found | set(self.started) | set(self.statuses)
-
-
-def started_worker(entry: str) -> str:
-    """The worker a `started` entry ("<worker>|<ms>[|...]") names."""
-    return entry.partition("|")[0]
-
-
-def started_key(entry: str) -> str:
-    """The fairness key a `started` entry ("<worker>|<ms>|<fence>|<key>") names ("" for an
-    entry written before lanes existed)."""
-    parts = entry.split("|", 3)
-    return parts[3] if len(parts) == 4 else ""
 
 
 def _places(snapshot: Snapshot) -> dict[str, list[str]]:
@@ -199,23 +186,19 @@ def _lane_violations(snapshot: Snapshot) -> list[Violation]:
                     + ("" if ready else ": no worker will take them"),
                 )
             )
-    per_key: Counter[str] = Counter()
     per_level: Counter[int] = Counter()
-    for (level, key), size in snapshot.lanes.items():
-        per_key[key] += size
+    for (level, _), size in snapshot.lanes.items():
         per_level[level] += size
     wrong = []
-    total, in_lanes = snapshot.counters.get("waiting", 0), sum(per_key.values())
+    total, in_lanes = snapshot.counters.get("waiting", 0), sum(per_level.values())
     if total != in_lanes:
         wrong.append(f"waiting is {total}, the lanes hold {in_lanes}")
     for level in (1, 2, 3):
         counted = snapshot.counters.get(f"w{level}", 0)
         if counted != per_level[level]:
             wrong.append(f"level {level} counts {counted}, its lanes hold {per_level[level]}")
-    if dict(snapshot.key_waiting) != dict(+per_key):
-        wrong.append("the waiting counts per key differ from their lanes")
-    if dict(snapshot.key_active) != dict(+Counter(snapshot.started_keys)):
-        wrong.append("the ACTIVE counts per key differ from the started entries")
+    if dict(snapshot.key_busy) != dict(+Counter(snapshot.counted_keys)):
+        wrong.append("the ACTIVE counts of capped keys differ from the started entries")
     if wrong:
         out.append(Violation(Kind.COUNTS, "counts", "; ".join(wrong)))
     return out

@@ -29,19 +29,12 @@ SHARED_KEY = "*"
 SOURCES = ("submitter_id", "kind", "none")
 # The priority levels of the lanes (scripts/lib/submission.lua): 1 high, 2 normal, 3 low.
 LEVELS = (1, 2, 3)
-# A key-active value is ACTIVE count + STARTED x starts (scripts/lib/lanes.lua).
-STARTED = 1 << 20
 METADATA_SOURCE = "metadata."
 # Bounds of a quota's numbers: the scheduler's virtual clock advances 1/weight per start, so a
 # weight far below 1e-3 would let one start jump the key far behind every other.
 MIN_WEIGHT, MAX_WEIGHT = 0.001, 1000.0
 MAX_RATE = 1_000_000.0
 MAX_ACTIVE = 1_000_000
-
-
-def active_part(value: int) -> int:
-    """The ACTIVE count of a key-active value (scripts/lib/lanes.lua, STARTED)."""
-    return value % STARTED
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +81,9 @@ class Fairness:
     default: Quota = field(default_factory=Quota)
     # Each lower priority level gets at least one start in this many while higher ones are busy.
     guard: int = 20
+    # How far a key's turn may run ahead of the next key's, in starts at weight 1: a key of
+    # weight w may start up to quantum x w in a row (1: strict turns, one start each).
+    quantum: int = 4
 
     def __post_init__(self) -> None:
         label = self.source.removeprefix(METADATA_SOURCE)
@@ -99,6 +95,8 @@ class Fairness:
             )
         if not 2 <= self.guard <= 1000:
             raise ValueError(f"the priority guard must be from 2 to 1000, got {self.guard}")
+        if not 1 <= self.quantum <= 1000:
+            raise ValueError(f"the fair share's quantum must be from 1 to 1000, got {self.quantum}")
 
 
 def validate_key(key: str, name: str = "fairness_key") -> None:

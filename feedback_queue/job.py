@@ -8,6 +8,7 @@ import string
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import cached_property
+from typing import NamedTuple
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -53,14 +54,24 @@ def new_ids(count: int) -> list[str]:
     return ids
 
 
-def parse_started(entry: str | bytes) -> tuple[str, int, str]:
-    """A `started` hash entry, "worker|started ms|fence|fairness key": worker, start (ms) and the
-    attempt's token ("" in an entry written before tokens existed)."""
+class Started(NamedTuple):
+    """A `started` hash entry (scripts/lib/started.lua), "worker|start ms|fence|fairness key",
+    with "|1" after it when the start counts against the key's max_active (key-busy)."""
+
+    worker: str
+    since: int
+    # The attempt's token ("" in an entry written before tokens existed).
+    token: str
+    # The fairness key ("" in an entry written before lanes existed).
+    key: str
+    counted: bool
+
+
+def parse_started(entry: str | bytes) -> Started:
     text = entry.decode() if isinstance(entry, bytes) else entry
-    worker, _, rest = text.partition("|")
-    since, _, rest = rest.partition("|")
-    token, _, _key = rest.partition("|")
-    return worker, int(since), token
+    parts = text.split("|", 4)
+    parts += [""] * (4 - len(parts))
+    return Started(parts[0], int(parts[1]), parts[2], parts[3], len(parts) == 5)
 
 
 @dataclass(frozen=True)

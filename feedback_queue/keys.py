@@ -20,9 +20,10 @@ key                                     type    role
 ``{fbq:Q}:wake``                        list    a token for idle workers (BLPOP) when work is
                                                 ready
 ``{fbq:Q}:quotas``                      hash    key -> "weight rate max_active" (own quotas)
-``{fbq:Q}:key-waiting``                 zset    key -> its waiting submissions
-``{fbq:Q}:key-active``                  hash    key -> its ACTIVE submissions + 2^20 x its
-                                                starts since it last had no work
+``{fbq:Q}:key-starts``                  hash    key -> its starts since it last had nothing
+                                                waiting
+``{fbq:Q}:key-busy``                    hash    key -> its ACTIVE submissions, for keys whose
+                                                starts count against a max_active
 ``{fbq:Q}:waiting``                     list    only in a queue made before lanes: its ids move
                                                 into their lanes (adopt_waiting.lua)
 ``{fbq:Q}:key-rate:<key>``              string  per-key start rate state (GCRA, with a TTL)
@@ -114,12 +115,12 @@ class Keys:
         return f"{self.tag}:quotas"
 
     @property
-    def key_waiting(self) -> str:
-        return f"{self.tag}:key-waiting"
+    def key_starts(self) -> str:
+        return f"{self.tag}:key-starts"
 
     @property
-    def key_active(self) -> str:
-        return f"{self.tag}:key-active"
+    def key_busy(self) -> str:
+        return f"{self.tag}:key-busy"
 
     @property
     def key_rate_prefix(self) -> str:
@@ -136,8 +137,8 @@ class Keys:
             self.fair,
             self.wake,
             self.quotas,
-            self.key_waiting,
-            self.key_active,
+            self.key_starts,
+            self.key_busy,
             self.key_rate_prefix,
         ]
 

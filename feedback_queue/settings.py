@@ -362,6 +362,7 @@ def _fairness_from_env(env: Env) -> Fairness:
             env.text("FBQ_FAIRNESS_KEY", f.source),
             default,
             env.integer("FBQ_PRIORITY_GUARD", f.guard, minimum=2, maximum=1000),
+            env.integer("FBQ_FAIR_QUANTUM", f.quantum, minimum=1, maximum=1000),
         )
     except ValueError as exc:
         raise ConfigError(f"FBQ_FAIRNESS_KEY: {exc}") from None

@@ -95,7 +95,7 @@ def fair_share_metrics(share: pb.FairShare) -> Iterator[Metric]:
     )
     started = CounterMetricFamily(
         "fbq_key_started",
-        "Starts of a fairness key's work since it last had none (resets then)",
+        "Starts of a fairness key's work since it last had nothing waiting (resets then)",
         labels=["key"],
     )
     for key, (w, a, s) in rows:

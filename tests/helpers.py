@@ -64,7 +64,6 @@ async def sneak_into_line(queue: Queue, client: Redis, job_id: str, key: str = "
         pipe.zadd(k.ready(2), {key: 0}, nx=True)
         pipe.hincrby(k.fair, "waiting", 1)
         pipe.hincrby(k.fair, "w2", 1)
-        pipe.zincrby(k.key_waiting, 1, key)
         await pipe.execute()
 
 
@@ -76,8 +75,6 @@ async def pull_from_line(queue: Queue, client: Redis, job_id: str, key: str = "l
     async with client.pipeline(transaction=True) as pipe:
         pipe.hincrby(k.fair, "waiting", -1)
         pipe.hincrby(k.fair, "w2", -1)
-        pipe.zincrby(k.key_waiting, -1, key)
-        pipe.zremrangebyscore(k.key_waiting, "-inf", 0)
         pipe.llen(k.lane(2, key))
         *_, left = await pipe.execute()
     if not left:

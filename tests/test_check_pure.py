@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from feedback_queue.check import Kind, Snapshot, describe, find_violations, started_worker
-from feedback_queue.job import Status
+from feedback_queue.check import Kind, Snapshot, describe, find_violations
+from feedback_queue.job import Status, parse_started
 
 W, A, D, C, F = Status.WAITING, Status.ACTIVE, Status.DELAYED, Status.COMPLETED, Status.FAILED
 
@@ -94,7 +94,7 @@ def test_unreadable_records() -> None:
 
 
 def test_helpers() -> None:
-    assert started_worker("w-1|1750000000000|7") == "w-1"
+    assert parse_started("w-1|1750000000000|7").worker == "w-1"
     assert describe(["waiting", "active:w", "waiting"]) == (
         "the processing list of worker w and waiting 2 times"
     )

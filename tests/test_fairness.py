@@ -2,13 +2,15 @@
 
 The scheduler is deterministic (start-time fair queueing, ties by key), so the counts below are
 exact, not statistical: each key with waiting work gets starts in proportion to its weight,
-whatever the depth of the others' backlogs.
+whatever the depth of the others' backlogs. The tests of the scheduling itself run with strict
+turns (quantum 1, `strict_turns`); the quantum's own tests bound what it changes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 from collections import Counter
 
 import pytest
@@ -37,6 +39,13 @@ def keys_of(jobs: list[Job]) -> Counter[str]:
     return Counter(pb.Submission.FromString(j.record.payload).submitter_id for j in jobs)
 
 
+def strict_turns(queue: Queue) -> None:
+    """One start per turn (FBQ_FAIR_QUANTUM=1), so that who starts when is exact."""
+    queue.config = dataclasses.replace(
+        queue.config, fairness=dataclasses.replace(queue.config.fairness, quantum=1)
+    )
+
+
 async def take(queue: Queue, n: int, worker: str = "w1", step: int = 7) -> list[Job]:
     """`n` starts in takes of `step` (the batch size must not change who gets a turn)."""
     jobs: list[Job] = []
@@ -56,6 +65,7 @@ async def test_a_new_key_starts_next_whatever_the_backlog_before_it(queue: Queue
 
 
 async def test_equal_weights_get_equal_starts_over_a_busy_period(queue: Queue) -> None:
+    strict_turns(queue)
     for i, depth in enumerate((10, 20, 50, 100, 1000)):
         await backlog(queue, f"k{i}", depth)
     # While every key has work (the shallowest has 10), each gets exactly its share.
@@ -63,10 +73,64 @@ async def test_equal_weights_get_equal_starts_over_a_busy_period(queue: Queue) -
 
 
 async def test_weights_give_starts_in_proportion(queue: Queue) -> None:
+    strict_turns(queue)
     for key, weight in (("one", 1), ("two", 2), ("four", 4)):
         await queue.set_quota(key, weight=weight)
         await backlog(queue, key, 200)
     assert keys_of(await take(queue, 140, step=16)) == {"one": 20, "two": 40, "four": 80}
+
+
+@pytest.mark.parametrize("step", [1, 7, 64])
+async def test_the_quantum_lets_a_turn_run_ahead_by_at_most_itself(queue: Queue, step: int) -> None:
+    # The default quantum, 4: a key's turn may run up to 4 starts (x its weight) ahead.
+    assert queue.config.fairness.quantum == 4
+    depths = {"k0": 40, "k1": 60, "k2": 80, "k3": 400}
+    for key, depth in depths.items():
+        await backlog(queue, key, depth)
+    order = [keys_of([j]).most_common(1)[0][0] for j in await take(queue, 160, step=step)]
+    seen: Counter[str] = Counter()
+    for key in order:
+        seen[key] += 1
+        # At every start of the busy period (every key still has work), no key is ahead of
+        # another by more than the quantum.
+        assert max(seen[k] for k in depths) - min(seen[k] for k in depths) <= 4, seen
+    assert sum(seen.values()) == 160
+    # Within a take a look at a key starts a run of its jobs (fewer looks, the same shares): up
+    # to the quantum past the next key's turn, so at most twice the quantum in a row. A take of
+    # one is one start of the key whose turn it is.
+    longest = max(len(list(group)) for _, group in itertools.groupby(order))
+    if step == 1:
+        assert longest == 1
+    else:
+        assert 1 < longest <= 2 * 4
+
+
+async def test_the_quantum_follows_the_weights(queue: Queue) -> None:
+    weights = {"one": 1, "two": 2, "four": 4}
+    for key, weight in weights.items():
+        await queue.set_quota(key, weight=weight)
+        await backlog(queue, key, 400)
+    order = [keys_of([j]).most_common(1)[0][0] for j in await take(queue, 280, step=16)]
+    seen: Counter[str] = Counter()
+    for key in order:
+        seen[key] += 1
+        # Each key's starts over its weight: none ahead of another by more than the quantum.
+        share = [seen[k] / w for k, w in weights.items()]
+        assert max(share) - min(share) <= 4, seen
+    assert seen["one"] + seen["two"] + seen["four"] == 280
+    assert abs(seen["four"] / seen["one"] - 4) < 0.5
+    assert abs(seen["two"] / seen["one"] - 2) < 0.25
+
+
+async def test_a_new_key_starts_next_whatever_the_quantum(queue: Queue) -> None:
+    queue.config = dataclasses.replace(
+        queue.config, fairness=dataclasses.replace(queue.config.fairness, quantum=50)
+    )
+    await backlog(queue, "big", 500)
+    await take(queue, 10)
+    [lone] = await backlog(queue, "small", 1)
+    [first] = (await queue.take("w1", 1)).jobs
+    assert first.id == lone
 
 
 async def test_priorities_are_strict_but_the_guard_feeds_each_lower_level(queue: Queue) -> None:
@@ -100,6 +164,56 @@ async def test_max_active_caps_a_key_and_an_end_frees_its_turn(queue: Queue) -> 
     failed = next(j for j in again if keys_of([j])["capped"])
     await queue.fail("w1", [Failure(failed, "boom", permanent=True)])
     assert keys_of((await queue.take("w1", 5)).jobs) == {"capped": 1}
+    assert (await check(queue)).violations == []
+
+
+async def test_a_start_counts_against_its_key_only_while_a_max_active_applies(
+    queue: Queue, client: Redis
+) -> None:
+    k = queue.keys
+    await queue.set_quota("capped", max_active=5)
+    await backlog(queue, "capped", 3)
+    await backlog(queue, "free", 3)
+    jobs = await take(queue, 6, step=6)
+    # Only the capped key's ACTIVE jobs are counted (a start of "free" writes its starts only).
+    assert await client.hgetall(k.key_busy) == {b"capped": b"3"}
+    assert await client.hgetall(k.key_starts) == {b"capped": b"3", b"free": b"3"}
+    await queue.ack("w1", [(j.id, j.token, "ok") for j in jobs])
+    assert not await client.exists(k.key_busy)
+    assert (await check(queue)).violations == []
+
+
+async def test_a_new_max_active_counts_the_jobs_running_now(queue: Queue, client: Redis) -> None:
+    k = queue.keys
+    await backlog(queue, "k", 6)
+    running = await take(queue, 3, step=3)
+    assert not await client.exists(k.key_busy)  # no cap: not counted
+    await queue.set_quota("k", max_active=2)
+    assert await client.hget(k.key_busy, "k") == b"3"  # the three running now
+    assert (await queue.take("w1", 5)).jobs == []  # 3 running against a cap of 2
+    await queue.ack("w1", [(j.id, j.token, "ok") for j in running[:2]])
+    [fourth] = (await queue.take("w1", 5)).jobs
+    assert (await check(queue)).violations == []
+    # The cap goes: what runs under it still ends counted, what starts now is not counted.
+    await queue.set_quota("k", reset=True)
+    rest = (await queue.take("w1", 5)).jobs
+    assert len(rest) == 2
+    assert await client.hget(k.key_busy, "k") == b"2"
+    await queue.ack("w1", [(j.id, j.token, "ok") for j in [running[2], fourth, *rest]])
+    assert not await client.exists(k.key_busy)
+    assert (await check(queue)).violations == []
+
+
+async def test_a_lane_a_take_emptied_leaves_at_its_next_turn(queue: Queue) -> None:
+    # Four jobs, one turn of the quantum: the take cannot tell the lane is empty and leaves the
+    # key ready; the books hold, and the key's next job still starts at its turn.
+    await backlog(queue, "a", 4)
+    await backlog(queue, "b", 8)
+    assert keys_of((await queue.take("w1", 4)).jobs) == {"a": 4}
+    assert (await check(queue)).violations == []
+    assert keys_of((await queue.take("w1", 4)).jobs) == {"b": 4}
+    [again] = await backlog(queue, "a", 1)
+    assert [j.id for j in (await queue.take("w1", 1)).jobs] == [again]
     assert (await check(queue)).violations == []
 
 
@@ -273,7 +387,7 @@ async def test_lua_puts_each_submission_where_python_says(
     k = queue.keys
     lanes = {(lv, key): await client.llen(k.lane(lv, key)) for (lv, key) in expected}
     assert lanes == dict(expected)
-    await client.delete(*[k.lane(lv, key) for lv, key in expected], k.fair, k.key_waiting)
+    await client.delete(*[k.lane(lv, key) for lv, key in expected], k.fair)
     for level_ in (1, 2, 3):
         await client.delete(k.ready(level_))
 
@@ -285,7 +399,7 @@ async def test_an_upgrade_moves_the_old_waiting_list_into_lanes(
     # (LPUSH in, first in line at the right end).
     ids = await backlog(queue, "old", 3)
     k = queue.keys
-    await client.delete(k.lane(2, "old"), k.ready(2), k.fair, k.key_waiting)
+    await client.delete(k.lane(2, "old"), k.ready(2), k.fair)
     await client.lpush(k.legacy_waiting, *ids)
     done = (await queue.enqueue(submission("finished", submitter_id="old"))).id
     [finished] = (await queue.take("w0", 1)).jobs
@@ -313,20 +427,20 @@ async def test_a_take_looks_past_keys_it_holds(queue: Queue) -> None:
     assert (await check(queue)).violations == []
 
 
-async def test_the_sweep_forgets_the_counts_of_idle_keys_only(queue: Queue) -> None:
+async def test_the_sweep_forgets_the_start_counts_of_keys_with_nothing_waiting(
+    queue: Queue,
+) -> None:
     await backlog(queue, "done", 1)
-    await backlog(queue, "busy", 2)
-    jobs = (await queue.take("w1", 3)).jobs
-    done = [j for j in jobs if keys_of([j])["done"]]
-    finished = done + [j for j in jobs if keys_of([j])["busy"]][:1]
-    await queue.ack("w1", [(j.id, j.token, "ok") for j in finished])
-    await backlog(queue, "waits", 1)
+    await backlog(queue, "keeps", 3)
+    jobs = (await queue.take("w1", 2)).jobs
+    assert keys_of(jobs) == {"done": 1, "keeps": 1}
+    await queue.ack("w1", [(jobs[0].id, jobs[0].token, "ok")])
     await queue.sweep()
     share = await queue.fair_share()
-    # "busy" runs one, "waits" waits; "done" has nothing left and is forgotten.
-    assert {s.key: (s.waiting, s.active, s.started) for s in share.keys} == {"waits": (1, 0, 0)}
-    assert (share.other.active, share.other.started) == (1, 3)  # every start, less the listed
-    assert await queue.client.hkeys(queue.keys.key_active) == [b"busy"]
+    # "done" has nothing waiting (its one job runs or ran): its count goes; "keeps" keeps its.
+    assert {s.key: (s.waiting, s.active, s.started) for s in share.keys} == {"keeps": (2, 1, 1)}
+    assert (share.other.waiting, share.other.active, share.other.started) == (0, 0, 1)
+    assert await queue.client.hkeys(queue.keys.key_starts) == [b"keeps"]
 
 
 async def test_two_quota_changes_at_once_lose_neither(queue: Queue) -> None:

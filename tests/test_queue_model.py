@@ -670,8 +670,8 @@ class QueueModel(RuleBasedStateMachine):
             assert (record.status, record.attempts) == (job.status, job.attempts)
             entry = started.get(job_id.encode())
             if job.status == Status.ACTIVE:
-                worker, _, token = parse_started(entry)
-                assert (worker, token) == (job.holder, job.token)
+                held = parse_started(entry)
+                assert (held.worker, held.token) == (job.holder, job.token)
             else:
                 assert entry is None
             if job.status == Status.DELAYED:

@@ -23,6 +23,9 @@ def test_defaults() -> None:
     assert (s.worker.concurrency, s.queue.max_attempts, s.queue.heartbeat_grace) == (16, 5, 15.0)
     assert s.queue.rate_limit is None
     assert s.queue.limits.max_content_bytes == 256 * 1024
+    assert (s.queue.fairness.guard, s.queue.fairness.quantum) == (20, 4)
+    tuned = Settings.from_env({"FBQ_PRIORITY_GUARD": "50", "FBQ_FAIR_QUANTUM": "1"})
+    assert (tuned.queue.fairness.guard, tuned.queue.fairness.quantum) == (50, 1)
 
 
 def test_components() -> None:
@@ -100,6 +103,9 @@ def test_secrets_never_show() -> None:
         ({"FBQ_QUEUE": "a{b}"}, "FBQ_QUEUE: expected 1-64"),
         ({"FBQ_BACKOFF_BASE": "10s", "FBQ_BACKOFF_MAX": "5s"}, "FBQ_BACKOFF_MAX"),
         ({"REDIS_TLS_VERIFY": "maybe"}, "REDIS_TLS_VERIFY: expected true or false"),
+        ({"FBQ_PRIORITY_GUARD": "1"}, "FBQ_PRIORITY_GUARD: must be at least 2"),
+        ({"FBQ_FAIR_QUANTUM": "0"}, "FBQ_FAIR_QUANTUM: must be at least 1"),
+        ({"FBQ_FAIR_QUANTUM": "1001"}, "FBQ_FAIR_QUANTUM: must be at most 1000"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:

@@ -23,7 +23,7 @@ def add_sharing(
         parents=parents,
         help="fair share: the fairness keys with the most waiting work, and their quotas",
         description="Show the fairness keys with the most waiting work (most first): waiting, "
-        "active, started (since the key last had no work) and the quota in force (weight, "
+        "active, started (since the key last had nothing waiting) and the quota in force (weight, "
         "rate, max_active); then every other key summed, the waiting work per priority, and "
         "the default quota.",
         epilog="examples:\n"

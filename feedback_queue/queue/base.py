@@ -17,6 +17,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 
 from feedback_queue.connection import translated
+from feedback_queue.fairness import LEVELS
 from feedback_queue.keys import Keys
 from feedback_queue.scripts import Scripts
 from feedback_queue.settings import QueueConfig
@@ -81,6 +82,23 @@ class QueueBase:
                 node = client.get_node_from_key(self.keys.fair)
                 return await client.execute_command(command, target_nodes=node)
             return await client.execute_command(command)
+
+    async def waiting_lanes(self) -> list[tuple[str, int]]:
+        """Every lane with waiting work and its length, in about the order they start: by
+        level, the ready keys by their turn, then the held ones."""
+        k, c = self.keys, self.client
+        names: list[str] = []
+        held = {1: [], 2: [], 3: []}  # type: dict[int, list[str]]
+        for member in strs(await c.zrange(k.held, 0, -1)):
+            held[int(member[0])].append(member[2:])
+        for level in LEVELS:
+            keys = strs(await c.zrange(k.ready(level), 0, -1)) + held[level]
+            names += [k.lane(level, key) for key in keys]
+        async with c.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.llen(name)
+            lengths = await pipe.execute()
+        return [(n, int(size)) for n, size in zip(names, lengths, strict=True) if size]
 
 
 def strs(values: Any) -> list[str]:

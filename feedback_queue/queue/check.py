@@ -28,11 +28,10 @@ from feedback_queue.check import (
     Snapshot,
     Violation,
     find_violations,
-    started_key,
-    started_worker,
 )
 from feedback_queue.connection import translated
-from feedback_queue.fairness import LEVELS, active_part
+from feedback_queue.fairness import LEVELS
+from feedback_queue.job import parse_started
 from feedback_queue.queue.base import QueueBase
 from feedback_queue.queue.housekeeping import Housekeeping
 from feedback_queue.record import HEADER_SIZE, VERSION
@@ -102,11 +101,10 @@ async def read_snapshot(queue: QueueBase) -> Snapshot:
                 pipe.zrange(k.ready(level), 0, -1)
             pipe.zrange(k.held, 0, -1)
             pipe.hgetall(k.fair)
-            pipe.zrange(k.key_waiting, 0, -1, withscores=True)
-            pipe.hgetall(k.key_active)
+            pipe.hgetall(k.key_busy)
             workers, delayed, failed, completed, started, *fair = await pipe.execute()
         ready = {level: frozenset(_strs(keys)) for level, keys in zip(LEVELS, fair, strict=False)}
-        held, counters, key_waiting, key_active = fair[len(LEVELS) :]
+        held, counters, key_busy = fair[len(LEVELS) :]
         lists, records, lanes = await _scan(queue)
         async with client.pipeline(transaction=False) as pipe:
             for lane in lanes:
@@ -119,7 +117,7 @@ async def read_snapshot(queue: QueueBase) -> Snapshot:
             for worker in holders:
                 pipe.lrange(k.active(worker), 0, -1)
             active = {w: _strs(ids) for w, ids in zip(holders, await pipe.execute(), strict=True)}
-        runners = {i.decode(): started_worker(e.decode()) for i, e in started.items()}
+        entries = {i.decode(): parse_started(e) for i, e in started.items()}
         snapshot = Snapshot(
             waiting=_strs(waiting),
             active={w: ids for w, ids in active.items() if ids},
@@ -127,18 +125,13 @@ async def read_snapshot(queue: QueueBase) -> Snapshot:
             delayed=frozenset(_strs(delayed)),
             failed=frozenset(_strs(failed)),
             completed=frozenset(_strs(completed)),
-            started=runners,
+            started={i: entry.worker for i, entry in entries.items()},
             lanes={_lane(k.lane_prefix, name): len(ids) for name, ids in in_lanes.items() if ids},
             ready=ready,
             held=frozenset(_lane("", m.decode()) for m in held),
             counters={f.decode(): int(float(v)) for f, v in counters.items()},
-            key_waiting={key.decode(): int(n) for key, n in key_waiting},
-            key_active={
-                key.decode(): busy
-                for key, value in key_active.items()
-                if (busy := active_part(int(value)))
-            },
-            started_keys=Counter(key for e in started.values() if (key := started_key(e.decode()))),
+            key_busy={key.decode(): int(n) for key, n in key_busy.items()},
+            counted_keys=Counter(e.key for e in entries.values() if e.counted),
         )
         ids = sorted(snapshot.ids | records)
         statuses: dict[str, int | None] = {}

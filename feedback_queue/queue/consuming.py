@@ -71,9 +71,9 @@ class Consuming(QueueBase):
             *k.lanes_block(),
         ]
 
-    def _share_args(self) -> tuple[str, int]:
+    def _share_args(self) -> tuple[str, int, int]:
         fairness = self.config.fairness
-        return fairness.default.encode(), fairness.guard
+        return fairness.default.encode(), fairness.guard, fairness.quantum
 
     def _retention_ms(self) -> int:
         return max(int(self.config.retention * 1000), 1)

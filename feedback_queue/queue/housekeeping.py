@@ -113,8 +113,8 @@ class Housekeeping(QueueBase):
         return forgotten, trimmed
 
     async def forget_idle_keys(self, batch: int = 1000) -> int:
-        """Forget the start counts of fairness keys with no ACTIVE job and nothing waiting
-        (forget_idle.lua), one scan of key-active in steps of about `batch`; returns how many."""
+        """Forget the start counts of fairness keys with nothing waiting
+        (forget_idle.lua), one scan of key-starts in steps of about `batch`; returns how many."""
         cursor, forgotten = "0", 0
         while True:
             raw_cursor, gone = await self._eval(

@@ -6,7 +6,11 @@ for the model.
 
 from __future__ import annotations
 
+from collections import Counter
+from typing import Any
+
 from feedback_queue.fairness import Quota, validate_key
+from feedback_queue.job import parse_started
 from feedback_queue.queue.base import QueueBase
 from feedback_queue.queue.values import FairShareView, KeyShare
 
@@ -43,44 +47,62 @@ class Sharing(QueueBase):
                 weight is not None, rate is not None, max_active is not None
             )
         args = [key, change, default.encode()]
-        quota, _ = await self._eval(self.scripts.set_quota, self.keys.lanes_block(), args)
+        keys = [*self.keys.lanes_block(), self.keys.started]
+        quota, _ = await self._eval(self.scripts.set_quota, keys, args)
         if not quota:
             return default, False
         return Quota.decode(quota.decode()), True
 
     async def fair_share(self, top: int = 10) -> FairShareView:
         """The `top` keys with the most waiting work (most first), the others summed, the
-        waiting count per priority, and the quotas."""
+        waiting count per priority, and the quotas. Counted now from the lanes and the started
+        entries (a start writes no per-key figure but the key's starts), in a few round trips,
+        not atomically: each figure is as of its own read."""
         top = max(1, min(top, MAX_TOP))
         k = self.keys
-        raw = await self._eval(
-            self.scripts.fair_share,
-            k.lanes_block(),
-            [top, MAX_QUOTAS_LISTED],
-        )
-        # keys_waiting, total waiting, total active, total started, high, normal, low,
-        # n listed, then per listed key: key, waiting, active, started, quota ('' for none),
-        # then the own quotas as key, quota pairs.
-        keys_waiting, waiting, active, started, high, normal, low, listed = (
-            int(v) for v in raw[:8]
-        )
+        waiting: Counter[str] = Counter()
+        for name, size in await self._call(self.waiting_lanes()):
+            waiting[name[len(k.lane_prefix) + 2 :]] += size
+        listed = sorted(waiting, key=lambda key: (-waiting[key], key))[:top]
+
+        async def read() -> list[Any]:
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.hmget(k.fair, "waiting", "n", "w1", "w2", "w3")
+                pipe.hvals(k.started)
+                pipe.hlen(k.quotas)
+                if listed:
+                    pipe.hmget(k.key_starts, listed)
+                    pipe.hmget(k.quotas, listed)
+                return list(await pipe.execute())
+
+        fair, started_entries, own_quotas, *per_key = await self._call(read())
+        starts, quotas_of = per_key or ([], [])
+        total, started, high, normal, low = (int(v or 0) for v in fair)
+        active = Counter(parse_started(entry).key for entry in started_entries)
         default = self.config.fairness.default
-        shares, at = [], 8
-        for _ in range(listed):
-            key, w, a, s, q = raw[at : at + 5]
-            at += 5
+        shares = []
+        for key, s, q in zip(listed, starts, quotas_of, strict=True):
             own = Quota.decode(q.decode()) if q else None
             shares.append(
-                KeyShare(key.decode(), int(w), int(a), int(s), own or default, own is not None)
+                KeyShare(
+                    key, waiting[key], active[key], int(s or 0), own or default, own is not None
+                )
             )
+        raw: dict[Any, Any]
+        if own_quotas <= MAX_QUOTAS_LISTED:
+            raw = await self._call(self.client.hgetall(k.quotas))
+        else:
+            scan: Any = self.client.hscan(k.quotas, 0, count=MAX_QUOTAS_LISTED)
+            _, raw = await self._call(scan)
         quotas = {
-            raw[i].decode(): Quota.decode(raw[i + 1].decode()) for i in range(at, len(raw), 2)
+            key.decode(): Quota.decode(q.decode())
+            for key, q in list(raw.items())[:MAX_QUOTAS_LISTED]
         }
         other = KeyShare(
             "",
-            waiting - sum(s.waiting for s in shares),
-            active - sum(s.active for s in shares),
+            total - sum(s.waiting for s in shares),
+            len(started_entries) - sum(s.active for s in shares),
             started - sum(s.started for s in shares),
             default,
         )
-        return FairShareView(shares, other, keys_waiting, high, normal, low, default, quotas)
+        return FairShareView(shares, other, len(waiting), high, normal, low, default, quotas)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 from feedback_queue.errors import Conflict, InvalidSubmission, NotFound, QueueError
-from feedback_queue.fairness import LEVELS
 from feedback_queue.job import Job, Status, parse_started
 from feedback_queue.outcomes import Deleted, Retried
 from feedback_queue.queue.base import QueueBase, strs
@@ -69,8 +68,8 @@ class Steering(QueueBase):
                 continue
             job = Job.from_raw(job_id, raw)
             if who and job.status == Status.ACTIVE:
-                worker, since, _ = parse_started(who)
-                job = Job.from_raw(job_id, raw, worker, since)
+                entry = parse_started(who)
+                job = Job.from_raw(job_id, raw, entry.worker, entry.since)
             jobs.append(job)
         return jobs
 
@@ -129,23 +128,6 @@ class Steering(QueueBase):
                 "status", "must be one of WAITING, ACTIVE, DELAYED, COMPLETED, FAILED"
             )
         return ids, int(total)
-
-    async def waiting_lanes(self) -> list[tuple[str, int]]:
-        """Every lane with waiting work and its length, in about the order they start: by
-        level, the ready keys by their turn, then the held ones."""
-        k, c = self.keys, self.client
-        names: list[str] = []
-        held = {1: [], 2: [], 3: []}  # type: dict[int, list[str]]
-        for member in strs(await c.zrange(k.held, 0, -1)):
-            held[int(member[0])].append(member[2:])
-        for level in LEVELS:
-            keys = strs(await c.zrange(k.ready(level), 0, -1)) + held[level]
-            names += [k.lane(level, key) for key in keys]
-        async with c.pipeline(transaction=False) as pipe:
-            for name in names:
-                pipe.llen(name)
-            lengths = await pipe.execute()
-        return [(n, int(size)) for n, size in zip(names, lengths, strict=True) if size]
 
     async def waiting_ids(self) -> list[str]:
         """Every waiting id, lane by lane (waiting_lanes), each lane first in line first."""

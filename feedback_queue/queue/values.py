@@ -139,7 +139,7 @@ class KeyShare:
     key: str
     waiting: int
     active: int
-    # Starts since the key last had neither waiting nor active work.
+    # Starts since the key last had nothing waiting (the sweep then forgets the count).
     started: int
     quota: Quota
     # True when the key has a quota of its own (set_quota), False when `quota` is the default.

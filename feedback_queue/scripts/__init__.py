@@ -128,7 +128,6 @@ class Scripts:
     adopt_waiting: AsyncScript
     # Fair share's admin side (queue/sharing.py).
     set_quota: AsyncScript
-    fair_share: AsyncScript
 
     @classmethod
     def register(cls, client: Redis) -> Scripts:

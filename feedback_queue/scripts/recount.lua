@@ -27,14 +27,13 @@ for _, member in ipairs(redis.call('ZRANGE', L.held, 0, -1)) do
   note(tonumber(string.sub(member, 1, 1)), string.sub(member, 3))
 end
 
-local per_key, per_level, total = {}, {0, 0, 0}, 0
+local per_level, total = {0, 0, 0}, 0
 for _, lane in ipairs(lanes) do
   local level, key = lane[1], lane[2]
   local size = redis.call('LLEN', lane_name(L, level, key))
   local ready = redis.call('ZSCORE', L.ready .. level, key)
   local held = redis.call('ZSCORE', L.held, level .. ':' .. key)
   if size > 0 then
-    per_key[key] = (per_key[key] or 0) + size
     per_level[level] = per_level[level] + size
     total = total + size
     if ready and held then
@@ -65,46 +64,26 @@ end
 set_count('waiting', total)
 for level = 1, LEVELS do set_count('w' .. level, per_level[level]) end
 
-local current = redis.call('ZRANGE', L.waiting, 0, -1, 'WITHSCORES')
-for i = 1, #current, 2 do
-  local key, n = current[i], tonumber(current[i + 1])
-  if per_key[key] ~= n then
-    changed = changed + 1
-    if per_key[key] then
-      redis.call('ZADD', L.waiting, per_key[key], key)
-    else
-      redis.call('ZREM', L.waiting, key)
-    end
-  end
-  per_key[key] = nil
-end
-for key, n in pairs(per_key) do
-  redis.call('ZADD', L.waiting, n, key)
-  changed = changed + 1
-end
-
--- key-active: each key's ACTIVE count from the started entries, keeping its start count.
-local active = {}
+-- key-busy: the ACTIVE count of each key from the started entries that count against it.
+local busy = {}
 for _, who in ipairs(redis.call('HVALS', KEYS[11])) do
-  count_end(active, who)
+  count_end(busy, who)
 end
-local counted = redis.call('HGETALL', L.active)
+local counted = redis.call('HGETALL', L.busy)
 for i = 1, #counted, 2 do
-  local key, value = counted[i], tonumber(counted[i + 1])
-  local _, starts = busy_parts(value)
-  local want = (active[key] or 0) + starts * STARTED
-  if want ~= value then
+  local key, n = counted[i], tonumber(counted[i + 1])
+  if busy[key] ~= n then
     changed = changed + 1
-    if want > 0 then
-      redis.call('HSET', L.active, key, want)
+    if busy[key] then
+      redis.call('HSET', L.busy, key, busy[key])
     else
-      redis.call('HDEL', L.active, key)
+      redis.call('HDEL', L.busy, key)
     end
   end
-  active[key] = nil
+  busy[key] = nil
 end
-for key, n in pairs(active) do
-  redis.call('HSET', L.active, key, n)
+for key, n in pairs(busy) do
+  redis.call('HSET', L.busy, key, n)
   changed = changed + 1
 end
 return changed

@@ -941,7 +941,7 @@ class KeyShare(_message.Message):
     waiting: _builtins.int
     active: _builtins.int
     started: _builtins.int
-    """Starts since the key last had no work (a counter that restarts then)."""
+    """Starts since the key last had nothing waiting (a counter that restarts then)."""
     @_builtins.property
     def quota(self) -> Global___KeyQuota: ...
     def __init__(

@@ -33,14 +33,14 @@ async def test_fair_share_json(stack: Stack) -> None:
     assert reply.json() == {
         "keys": [
             {
-                "key": "school-b",
+                "key": "school-a",
                 "waiting": 3,
                 "active": 0,
                 "started": 0,
                 "quota": {"weight": 1.0, "rate": 0.0, "maxActive": 0, "custom": False},
             },
             {
-                "key": "school-a",
+                "key": "school-b",
                 "waiting": 3,
                 "active": 0,
                 "started": 0,

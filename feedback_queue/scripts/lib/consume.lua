@@ -86,12 +86,13 @@ local function ack_jobs(now, retention, worker, first)
 end
 
 -- Move up to n waiting jobs, chosen fairly (lanes_take), into the processing list and mark
--- them ACTIVE. `default` is the quota of keys without their own, `guard` the priority guard.
+-- them ACTIVE. `default` is the quota of keys without their own, `guard` the priority guard,
+-- `quantum` the fair share's quantum (lanes_take).
 -- Returns a state (TakeState), `now`, the ms until a lane held for its key's rate may start (0:
 -- none is held so), then id1, record1, token1, id2, record2, token2, ...: TAKE_OK normally
 -- (maybe no jobs), TAKE_PAUSED while the queue is paused, or the ms to wait while the global
 -- rate limit (KEYS[9]) allows none (no jobs).
-local function take_jobs(now, worker, n, rate, period, default, guard)
+local function take_jobs(now, worker, n, rate, period, default, guard, quantum)
   if redis.call('EXISTS', KEYS[8]) == 1 then
     return {TAKE_PAUSED, now, 0}
   end
@@ -103,7 +104,7 @@ local function take_jobs(now, worker, n, rate, period, default, guard)
   if allowed == 0 then
     return {wait, now, 0}
   end
-  local picked = lanes_take(L, now, allowed, parse_quota(default), guard)
+  local picked, counted = lanes_take(L, now, allowed, parse_quota(default), guard, quantum)
   local count = #picked / 2
   if count < allowed then
     -- Held lanes left starts unused: they were not starts.
@@ -126,14 +127,14 @@ local function take_jobs(now, worker, n, rate, period, default, guard)
   for i = 1, #picked, 2 do
     local id, key = picked[i], picked[i + 1]
     fence = fence + 1
-    local raw, token, fresh = mark_active(KEYS[6] .. id, KEYS[1], KEYS[7], id, worker, now, fence, key, marks)
+    local raw, token, fresh = mark_active(KEYS[6] .. id, KEYS[1], KEYS[7], id, worker, now, fence, key, counted[key], marks)
     if raw then
       out[#out + 1] = id
       out[#out + 1] = raw
       out[#out + 1] = token
     end
-    if not fresh then
-      -- Counted as a start of its key by lanes_take, but no attempt began.
+    if not fresh and counted[key] then
+      -- Counted against its key's max_active by lanes_take, but no attempt began.
       ended[key] = (ended[key] or 0) + 1
     end
   end

@@ -10,34 +10,30 @@
 -- its max_active, also listed in `capped`).
 -- Invariants (fbq check verifies them): a lane with ids is in exactly one of its level's ready
 -- zset and held; an empty lane in neither (or, for a moment, in ready: its next turn drops it).
--- fair.waiting is the number of waiting ids and key-waiting each key's share of it; key-active
--- counts each key's started entries (and its starts, see STARTED).
+-- fair.waiting is the number of waiting ids and w<p> the share of level p; key-starts counts each
+-- key's starts since it last had nothing waiting; key-busy counts the ACTIVE jobs of keys whose
+-- starts count against a max_active (the started entries flagged so, lib/started.lua).
+-- Per-key waiting and ACTIVE figures for people are counted when asked (queue/sharing.py): a
+-- start writes no per-key count but its key's starts.
 --
 -- The fair choice: a key's next start is due at virtual time S; the ready key with the least S
 -- starts next, and its S then grows by 1/weight. A key whose lane was empty enters at its
 -- level's virtual time (the S of the last start there), so it starts next whatever the depth
 -- of the others' backlogs, and a deep backlog earns nothing while it waits: over any busy
--- period each key with waiting work gets starts in proportion to its weight.
+-- period each key with waiting work gets starts in proportion to its weight. A turn may run
+-- ahead of the next key's by quantum - 1 (a key of weight w starts up to quantum x w in a row,
+-- FBQ_FAIR_QUANTUM): one look at a key serves several of its jobs, as deficit round-robin's
+-- quantum does.
 
 -- A held lane's score while its key is at max_active (2^53 - 1: no time is that late).
 local HELD_CAP = 9007199254740991
 local LEVELS = 3
--- key-active holds two counts in one number, so that a take writes one value per key: the key's
--- ACTIVE jobs (below STARTED, at most fairness.MAX_ACTIVE) plus STARTED times its starts since
--- it last had no work (2^53 / 2^20: billions of them).
-local STARTED = 1048576
-
--- A key's ACTIVE count and starts, from its key-active value.
-local function busy_parts(value)
-  local n = tonumber(value) or 0
-  return n % STARTED, math.floor(n / STARTED)
-end
 
 local function lanes_keys(first)
   return {
     lane = KEYS[first], ready = KEYS[first + 1], held = KEYS[first + 2],
     capped = KEYS[first + 3], fair = KEYS[first + 4], wake = KEYS[first + 5],
-    quotas = KEYS[first + 6], waiting = KEYS[first + 7], active = KEYS[first + 8],
+    quotas = KEYS[first + 6], starts = KEYS[first + 7], busy = KEYS[first + 8],
     rate = KEYS[first + 9],
   }
 end
@@ -58,14 +54,13 @@ local function virtual_time(L, level)
   return redis.call('HGET', L.fair, 'v' .. level) or 0
 end
 
--- Note `n` more (or fewer) waiting ids of `key` at `level` in `tally`, for lanes_flush.
-local function count_waiting(tally, level, key, n)
-  local at = level .. ':' .. key
-  tally[at] = (tally[at] or 0) + n
+-- Note `n` more (or fewer) waiting ids at `level` in `tally` (level -> n), for lanes_flush.
+local function count_waiting(tally, level, n)
+  tally[level] = (tally[level] or 0) + n
 end
 
 -- Put `id` in its key's lane at `level`: behind the key's waiting work, or with `front` first in
--- line (a job handed back, reaped or retried after backoff). `tally` counts the ids per key
+-- line (a job handed back, reaped or retried after backoff). `tally` counts the ids per level
 -- for lanes_flush.
 local function lane_push(L, level, key, id, front, tally)
   local len = redis.call(front and 'RPUSH' or 'LPUSH', lane_name(L, level, key), id)
@@ -73,7 +68,7 @@ local function lane_push(L, level, key, id, front, tally)
     redis.call('ZADD', L.ready .. level, virtual_time(L, level), key)
     wake_one(L)
   end
-  count_waiting(tally, level, key, 1)
+  count_waiting(tally, level, 1)
 end
 
 -- lane_push, to the lane the stored submission `payload` names.
@@ -93,16 +88,8 @@ local function lane_remove(L, payload, id, tally)
     redis.call('ZREM', L.ready .. level, key)
     redis.call('ZREM', L.held, level .. ':' .. key)
   end
-  count_waiting(tally, level, key, -1)
+  count_waiting(tally, level, -1)
   return true
-end
-
--- Forget a key's start count once it has neither waiting nor active work.
-local function forget_if_idle(L, key)
-  local active = busy_parts(redis.call('HGET', L.active, key))
-  if active == 0 then
-    redis.call('HDEL', L.active, key)
-  end
 end
 
 -- Add per_level[p] to fair.w<p> and `total` to fair.waiting.
@@ -117,21 +104,13 @@ local function add_waiting(L, per_level, total)
   end
 end
 
--- Write the waiting counts a script's pushes (+) and takes (-) changed (`tally`, from
--- count_waiting): per key, per level (fair.w<p>) and in all (fair.waiting).
+-- Write the waiting counts a script's pushes (+) and removals (-) changed (`tally`, from
+-- count_waiting): per level (fair.w<p>) and in all (fair.waiting).
 local function lanes_flush(L, tally)
-  local per_key, per_level, total = {}, {0, 0, 0}, 0
-  for at, n in pairs(tally) do
-    local level, key = tonumber(string.sub(at, 1, 1)), string.sub(at, 3)
-    per_key[key] = (per_key[key] or 0) + n
+  local per_level, total = {0, 0, 0}, 0
+  for level, n in pairs(tally) do
     per_level[level] = per_level[level] + n
     total = total + n
-  end
-  for key, n in pairs(per_key) do
-    if n ~= 0 and tonumber(redis.call('ZINCRBY', L.waiting, n, key)) <= 0 then
-      redis.call('ZREM', L.waiting, key)
-      forget_if_idle(L, key)
-    end
   end
   add_waiting(L, per_level, total)
 end
@@ -198,40 +177,40 @@ local function keys_of(t)
   return out
 end
 
--- Add `deltas` (key -> n) to the ACTIVE counts of key-active, and `starts` (key -> n, may be
--- nil) to their start counts, reading and writing every key at once (one HMGET, one HSET:
--- a take or an ack spans many keys). A key left with neither is dropped.
-local function add_active(L, deltas, starts)
+-- Add `deltas` (key -> n) to the counts of hash `hash`, every key read and written at once (one
+-- HMGET, one HSET: a take spans many keys). A count that falls to 0 or below is dropped.
+local function add_counts(hash, deltas)
   local keys = keys_of(deltas)
   if #keys == 0 then
     return
   end
-  local values = redis.call('HMGET', L.active, unpack(keys))
+  local values = redis.call('HMGET', hash, unpack(keys))
   local set, gone = {}, {}
   for i, key in ipairs(keys) do
-    local value = (tonumber(values[i]) or 0) + deltas[key] + (starts and starts[key] or 0) * STARTED
+    local value = (tonumber(values[i]) or 0) + deltas[key]
     if value <= 0 then
-      gone[#gone + 1] = key  -- nothing to keep: no job and no start count
+      gone[#gone + 1] = key
     else
       set[#set + 1] = key
       set[#set + 1] = value
     end
   end
-  if #set > 0 then redis.call('HSET', L.active, unpack(set)) end
-  if #gone > 0 then redis.call('HDEL', L.active, unpack(gone)) end
+  if #set > 0 then redis.call('HSET', hash, unpack(set)) end
+  if #gone > 0 then redis.call('HDEL', hash, unpack(gone)) end
 end
 
--- Attempts ended (ack, fail, reap, release): `ended` counts them per key. A key below its
--- max_active again may start more. (A key left with no ACTIVE job keeps its start count while
--- it has work waiting; the sweep forgets it once it has none: forget_idle.lua.)
+-- Counted attempts ended (ack, fail, reap, release, ...): `ended` has how many per key, of the
+-- attempts whose start counted against a max_active (count_end, lib/started.lua). A key below
+-- its max_active again may start more.
 local function keys_ended(L, ended)
+  if next(ended) == nil then
+    return
+  end
   local negative = {}
   for key, n in pairs(ended) do negative[key] = -n end
-  add_active(L, negative)
-  if next(ended) ~= nil and redis.call('SCARD', L.capped) > 0 then
-    for key in pairs(ended) do
-      unhold_key(L, key, true)
-    end
+  add_counts(L.busy, negative)
+  for key in pairs(ended) do
+    unhold_key(L, key, true)
   end
 end
 
@@ -265,7 +244,9 @@ end
 -- back once (turns_flush). A key
 -- whose next turn falls beyond the last one loaded (the horizon: keys not loaded may come
 -- before it) leaves the local order and is only written back.
-local function turns_load(L, level, size, default)
+local function turns_load(L, level, size, default, quantum)
+  -- A turn serves up to `quantum` of a key of weight 1: fewer keys than starts are needed.
+  size = math.ceil(size / quantum) + 1
   local raw = redis.call('ZRANGE', L.ready .. level, 0, size - 1, 'WITHSCORES')
   local t = {list = {}, first = 1, moved = {}, gone = {}, quota = {}}
   local keys = {}
@@ -319,22 +300,30 @@ local function turns_flush(L, level, t)
   if #gone > 0 then redis.call('ZREM', L.ready .. level, unpack(gone)) end
 end
 
--- Take up to `want` ids, fairly. Returns {id1, key1, id2, key2, ...} in start order; the
--- counts (waiting, active, started per key) are written. `default` is the quota of keys
--- without their own; `guard` the priority guard.
-local function lanes_take(L, now, want, default, guard)
-  local taken, per_key, levels, count = {}, {}, {0, 0, 0}, 0
-  -- Each key's waiting count (all levels), read when its level is loaded, written at the end.
-  local left_of = {}
+-- Take up to `want` ids, fairly. Returns {id1, key1, id2, key2, ...} in start order, and the
+-- keys whose starts count against their max_active (key -> true: their started entries must say
+-- so, and key-busy has counted them); the waiting counts and the keys' starts are written.
+-- `default` is the quota of keys without their own; `guard` the priority guard; `quantum` how
+-- far a turn may run ahead (in starts at weight 1).
+local function lanes_take(L, now, want, default, guard, quantum)
+  local taken, per_key, counted, levels, count = {}, {}, {}, {0, 0, 0}, 0
   unhold_due(L, now)
-  local state = redis.call('HMGET', L.fair, 'n', 'v1', 'v2', 'v3')
+  local state = redis.call('HMGET', L.fair, 'n', 'v1', 'v2', 'v3', 'w1', 'w2', 'w3')
   local c = tonumber(state[1]) or 0
   local v = {tonumber(state[2]) or 0, tonumber(state[3]) or 0, tonumber(state[4]) or 0}
+  -- With work at one level only the guard has nobody to let first: no need to cut runs short.
+  local busy_levels = 0
+  for level = 1, LEVELS do
+    if (tonumber(state[4 + level]) or 0) > 0 then busy_levels = busy_levels + 1 end
+  end
   local turns = {}
   local looks = 0
   while count < want and looks < want + 64 do
     looks = looks + 1
     local order, run = level_order(c, guard)
+    if busy_levels < 2 then
+      run = want
+    end
     local level, t
     for _, l in ipairs(order) do
       local seen = turns[l]
@@ -344,15 +333,7 @@ local function lanes_take(L, now, want, default, guard)
         seen = nil
       end
       if not seen then
-        seen = turns_load(L, l, want - count + 1, default)
-        local unknown = {}
-        for _, turn in ipairs(seen.list) do
-          if not left_of[turn[1]] then unknown[#unknown + 1] = turn[1] end
-        end
-        if #unknown > 0 then
-          local scores = redis.call('ZMSCORE', L.waiting, unpack(unknown))
-          for i, key in ipairs(unknown) do left_of[key] = tonumber(scores[i]) or 0 end
-        end
+        seen = turns_load(L, l, want - count, default, quantum)
       end
       turns[l] = seen
       if turns[l].first <= #turns[l].list then
@@ -366,14 +347,16 @@ local function lanes_take(L, now, want, default, guard)
     local key, tag = head[1], head[2]
     local after = t.list[t.first] or t.horizon
     local q = t.quota[key]
-    -- As many as start in a row before another key's turn (its S comes first) or the guard's.
+    -- As many as start in a row before another key's turn (its S comes first, give or take the
+    -- quantum) or the guard's.
     local m = math.min(want - count, run)
     if after then
-      m = math.min(m, math.floor((after[2] - tag) * q.w) + 1)
+      m = math.min(m, math.floor((after[2] + quantum - 1 - tag) * q.w) + 1)
     end
     local until_ms = nil
     if q.m > 0 then
-      local busy = busy_parts(redis.call('HGET', L.active, key)) + (per_key[key] or 0)
+      counted[key] = true
+      local busy = (tonumber(redis.call('HGET', L.busy, key)) or 0) + (per_key[key] or 0)
       if busy >= q.m then
         until_ms = HELD_CAP
       else
@@ -404,15 +387,13 @@ local function lanes_take(L, now, want, default, guard)
       count = count + #ids
       per_key[key] = (per_key[key] or 0) + #ids
       c = c + #ids
-      -- What the key has left waiting (at every level) says when its lanes are empty.
-      local left = (left_of[key] or 0) - #ids
-      left_of[key] = left
       if #ids > 0 then
         v[level] = tag + (#ids - 1) / q.w
         levels[level] = levels[level] - #ids
       end
-      -- (With work left at another level only, this lane's emptiness shows at its next turn.)
-      if #ids < m or left <= 0 then
+      -- A lane that gave fewer than asked is empty; one that gave all it had shows so at its
+      -- next turn (an empty lane may stay ready that long).
+      if #ids < m then
         t.moved[key] = nil
         t.gone[key] = true
       else
@@ -425,19 +406,13 @@ local function lanes_take(L, now, want, default, guard)
   end
   if count > 0 then
     redis.call('HSET', L.fair, 'n', c, 'v1', v[1], 'v2', v[2], 'v3', v[3])
-    add_active(L, per_key, per_key)
-    local counts, emptied = {}, {}
-    for key in pairs(per_key) do
-      if left_of[key] > 0 then
-        counts[#counts + 1] = left_of[key]
-        counts[#counts + 1] = key
-      else
-        emptied[#emptied + 1] = key
-      end
+    add_counts(L.starts, per_key)
+    local busy = {}
+    for key in pairs(counted) do
+      if per_key[key] and per_key[key] > 0 then busy[key] = per_key[key] end
     end
-    if #counts > 0 then redis.call('ZADD', L.waiting, unpack(counts)) end
-    if #emptied > 0 then redis.call('ZREM', L.waiting, unpack(emptied)) end
+    add_counts(L.busy, busy)
     add_waiting(L, levels, -count)
   end
-  return taken
+  return taken, counted
 end

@@ -1,7 +1,8 @@
 -- Library: who runs an ACTIVE job, since when, and with which fence token.
 -- uses: codec, clock
 -- That lives in the queue's `started` hash (id -> "worker|ms|fence|key", key the job's fairness
--- key, whose count of ACTIVE jobs the attempt's end lowers), not in the record: taking
+-- key; "worker|ms|fence|key|1" when the start counts against the key's max_active, in key-busy,
+-- which the attempt's end lowers), not in the record: taking
 -- a job patches three header bytes of the codec's layout in place (SETRANGE) instead of
 -- decoding and rewriting the whole record. The attempt's end moves worker and start time into
 -- the record (settle_started) and drops the entry, and with it the attempt's token.
@@ -16,28 +17,32 @@ local function draw_fences(stats_key, n)
 end
 
 -- The parts of a started entry: worker, start ms, fence token (false for an entry written
--- before tokens existed: no token matches it, so its attempt ends only by the reaper), and
--- fairness key (false for an entry written before lanes existed).
+-- before tokens existed: no token matches it, so its attempt ends only by the reaper), fairness
+-- key (false for an entry written before lanes existed), and whether key-busy counts it.
 local function parse_started(who)
   local a = string.find(who, '|', 1, true)
   local b = string.find(who, '|', a + 1, true)
   if not b then
-    return string.sub(who, 1, a - 1), tonumber(string.sub(who, a + 1)), false, false
+    return string.sub(who, 1, a - 1), tonumber(string.sub(who, a + 1)), false, false, false
   end
   local c = string.find(who, '|', b + 1, true)
   local worker, since = string.sub(who, 1, a - 1), tonumber(string.sub(who, a + 1, b - 1))
   if not c then
-    return worker, since, string.sub(who, b + 1), false
+    return worker, since, string.sub(who, b + 1), false, false
   end
-  return worker, since, string.sub(who, b + 1, c - 1), string.sub(who, c + 1)
+  local d = string.find(who, '|', c + 1, true)
+  if not d then
+    return worker, since, string.sub(who, b + 1, c - 1), string.sub(who, c + 1), false
+  end
+  return worker, since, string.sub(who, b + 1, c - 1), string.sub(who, c + 1, d - 1), true
 end
 
 -- Count the end of the attempt that started entry `who` describes in `ended` (key -> n), for
--- keys_ended (lib/lanes.lua).
+-- keys_ended (lib/lanes.lua), when its start counted against its key's max_active.
 local function count_end(ended, who)
   if who then
-    local _, _, _, key = parse_started(who)
-    if key then
+    local _, _, _, key, counted = parse_started(who)
+    if counted then
       ended[key] = (ended[key] or 0) + 1
     end
   end
@@ -51,13 +56,13 @@ local function holds(who, token)
 end
 
 -- Mark a taken job ACTIVE for `worker`: one more attempt, started now, fenced by `fence` (a
--- number from draw_fences), counted against fairness key `key`. Returns the raw record, the
+-- number from draw_fences), of fairness key `key` (`counted`: key-busy counts it). Returns the raw record, the
 -- attempt's token and true, or false when the job is gone or already COMPLETED (then it is
 -- dropped from `active`). A replayed call (same worker, already ACTIVE) returns the record
 -- unchanged with the token already issued, and false: no new attempt began. With `marks`, the
 -- started entry is appended there for one HSET of the whole batch: every write command a
 -- script runs is also written to the AOF one by one, so fewer, wider commands are cheaper.
-local function mark_active(job_key, active_key, started_key, id, worker, now, fence, key, marks)
+local function mark_active(job_key, active_key, started_key, id, worker, now, fence, key, counted, marks)
   local raw = redis.call('GET', job_key)
   if not raw then
     redis.call('LREM', active_key, 1, id)
@@ -81,6 +86,9 @@ local function mark_active(job_key, active_key, started_key, id, worker, now, fe
   redis.call('SETRANGE', job_key, 1, patch)
   local token = string.format('%.0f', fence)
   local mark = worker .. '|' .. string.format('%.0f', now) .. '|' .. token .. '|' .. key
+  if counted then
+    mark = mark .. '|1'
+  end
   if marks then
     marks[#marks + 1] = id
     marks[#marks + 1] = mark

@@ -279,6 +279,28 @@ async def test_a_reaped_job_goes_back_first_in_line_of_its_key(queue: Queue, cli
     assert (await check(queue)).violations == []
 
 
+async def test_a_reaped_or_handed_back_capped_job_frees_its_key(
+    queue: Queue, client: Redis
+) -> None:
+    k = queue.keys
+    await queue.set_quota("k", max_active=2)
+    await backlog(queue, "k", 4)
+    await queue.heartbeat("reaper")
+    await queue.heartbeat("doomed")
+    [lost] = (await queue.take("doomed", 1)).jobs
+    [kept] = (await queue.take("leaving", 1)).jobs
+    assert (await queue.take("w1", 2)).jobs == []  # at its cap of 2
+    await silence(client, queue, "doomed", queue.config.heartbeat_grace + 1)
+    await queue.heartbeat("reaper")
+    assert await queue.reap() == 1
+    assert await client.hget(k.key_busy, "k") == b"1"  # the reaped attempt no longer counts
+    await queue.release("leaving", [kept])  # a worker that shuts down hands its job back
+    assert not await client.exists(k.key_busy)
+    # Both went back first in line, and the key may run two again.
+    assert [j.id for j in (await queue.take("w1", 4)).jobs] == [kept.id, lost.id]
+    assert (await check(queue)).violations == []
+
+
 async def test_a_retry_after_backoff_goes_back_first_in_line(
     queue: Queue, clock: FakeClock
 ) -> None:

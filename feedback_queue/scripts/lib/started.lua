@@ -2,10 +2,10 @@
 -- uses: codec, clock
 -- That lives in the queue's `started` hash (id -> "worker|ms|fence|key", key the job's fairness
 -- key; "worker|ms|fence|key|1" when the start counts against the key's max_active, in key-busy,
--- which the attempt's end lowers), not in the record: taking
--- a job patches three header bytes of the codec's layout in place (SETRANGE) instead of
--- decoding and rewriting the whole record. The attempt's end moves worker and start time into
--- the record (settle_started) and drops the entry, and with it the attempt's token.
+-- which the attempt's end lowers; no key holds a '|', fairness.KEY_PATTERN), not in the
+-- record: taking a job patches three header bytes of the codec's layout in place (SETRANGE)
+-- instead of decoding and rewriting the whole record. The attempt's end moves worker and start
+-- time into the record (settle_started) and drops the entry, and with it the attempt's token.
 -- The fence is the attempt's token: a number drawn from the queue-wide counter `fence` of the
 -- stats hash, which only ever grows (no retry, delete or reap resets it), so no two attempts of
 -- any job ever share one and a stale token can never become valid again. Ack, fail and release

@@ -15,8 +15,9 @@ key                                     type    role
                                                 its key's rate, or HELD_CAP while the key is at
                                                 its max_active
 ``{fbq:Q}:capped``                      set     keys with a lane held at max_active
-``{fbq:Q}:fair``                        hash    ``waiting`` (count), ``v<p>`` (each level's
-                                                virtual time), ``n`` (starts, for the guard)
+``{fbq:Q}:fair``                        hash    ``waiting`` (count), ``w<p>`` (level p's share),
+                                                ``v<p>`` (each level's virtual time), ``n``
+                                                (starts, for the guard)
 ``{fbq:Q}:wake``                        list    a token for idle workers (BLPOP) when work is
                                                 ready
 ``{fbq:Q}:quotas``                      hash    key -> "weight rate max_active" (own quotas)

@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from feedback_queue.errors import InvalidSubmission
 from feedback_queue.fairness import SHARED_KEY, Fairness, Quota
 from feedback_queue.job import Job, Status
+from feedback_queue.outcomes import Acked
 from feedback_queue.queue import Failure, Queue
 from feedback_queue.queue.check import check
 from feedback_queue.v1 import queue_pb2 as pb
@@ -35,15 +36,24 @@ async def backlog(queue: Queue, key: str, n: int, priority: int = NORMAL) -> lis
     return [r.id for r in await queue.enqueue_many(subs)]  # type: ignore[union-attr]
 
 
+def key_of(job: Job) -> str:
+    return pb.Submission.FromString(job.record.payload).submitter_id
+
+
 def keys_of(jobs: list[Job]) -> Counter[str]:
-    return Counter(pb.Submission.FromString(j.record.payload).submitter_id for j in jobs)
+    return Counter(key_of(j) for j in jobs)
+
+
+def with_quantum(queue: Queue, quantum: int) -> None:
+    """Run `queue` with FBQ_FAIR_QUANTUM=`quantum`, its other fairness settings kept."""
+    queue.config = dataclasses.replace(
+        queue.config, fairness=dataclasses.replace(queue.config.fairness, quantum=quantum)
+    )
 
 
 def strict_turns(queue: Queue) -> None:
     """One start per turn (FBQ_FAIR_QUANTUM=1), so that who starts when is exact."""
-    queue.config = dataclasses.replace(
-        queue.config, fairness=dataclasses.replace(queue.config.fairness, quantum=1)
-    )
+    with_quantum(queue, 1)
 
 
 async def take(queue: Queue, n: int, worker: str = "w1", step: int = 7) -> list[Job]:
@@ -87,7 +97,7 @@ async def test_the_quantum_lets_a_turn_run_ahead_by_at_most_itself(queue: Queue,
     depths = {"k0": 40, "k1": 60, "k2": 80, "k3": 400}
     for key, depth in depths.items():
         await backlog(queue, key, depth)
-    order = [keys_of([j]).most_common(1)[0][0] for j in await take(queue, 160, step=step)]
+    order = [key_of(j) for j in await take(queue, 160, step=step)]
     seen: Counter[str] = Counter()
     for key in order:
         seen[key] += 1
@@ -110,7 +120,7 @@ async def test_the_quantum_follows_the_weights(queue: Queue) -> None:
     for key, weight in weights.items():
         await queue.set_quota(key, weight=weight)
         await backlog(queue, key, 400)
-    order = [keys_of([j]).most_common(1)[0][0] for j in await take(queue, 280, step=16)]
+    order = [key_of(j) for j in await take(queue, 280, step=16)]
     seen: Counter[str] = Counter()
     for key in order:
         seen[key] += 1
@@ -123,9 +133,7 @@ async def test_the_quantum_follows_the_weights(queue: Queue) -> None:
 
 
 async def test_a_new_key_starts_next_whatever_the_quantum(queue: Queue) -> None:
-    queue.config = dataclasses.replace(
-        queue.config, fairness=dataclasses.replace(queue.config.fairness, quantum=50)
-    )
+    with_quantum(queue, 50)
     await backlog(queue, "big", 500)
     await take(queue, 10)
     [lone] = await backlog(queue, "small", 1)
@@ -155,13 +163,13 @@ async def test_max_active_caps_a_key_and_an_end_frees_its_turn(queue: Queue) -> 
     await backlog(queue, "free", 10)
     first = await take(queue, 10, step=10)
     assert keys_of(first) == {"capped": 2, "free": 8}
-    [done] = [j for j in first if j.id.startswith("") and keys_of([j])["capped"]][:1]
+    [done] = [j for j in first if key_of(j) == "capped"][:1]
     await queue.ack("w1", [(done.id, done.token, "ok")])
     again = await take(queue, 3, step=3)
     # One slot freed for capped; free's last two.
     assert keys_of(again) == {"capped": 1, "free": 2}
     assert (await queue.take("w1", 5)).jobs == []  # capped is at 2 again, free is empty
-    failed = next(j for j in again if keys_of([j])["capped"])
+    failed = next(j for j in again if key_of(j) == "capped")
     await queue.fail("w1", [Failure(failed, "boom", permanent=True)])
     assert keys_of((await queue.take("w1", 5)).jobs) == {"capped": 1}
     assert (await check(queue)).violations == []
@@ -274,7 +282,7 @@ async def test_a_reaped_job_goes_back_first_in_line_of_its_key(queue: Queue, cli
     await silence(client, queue, "doomed", queue.config.heartbeat_grace + 1)
     await queue.heartbeat("reaper")
     assert await queue.reap() == 1
-    k_jobs = [j for j in await take(queue, 10, step=10) if keys_of([j])["k"]]
+    k_jobs = [j for j in await take(queue, 10, step=10) if key_of(j) == "k"]
     assert [j.id for j in k_jobs] == ids  # its own again first, then the rest in order
     assert (await check(queue)).violations == []
 
@@ -294,10 +302,20 @@ async def test_a_reaped_or_handed_back_capped_job_frees_its_key(
     await queue.heartbeat("reaper")
     assert await queue.reap() == 1
     assert await client.hget(k.key_busy, "k") == b"1"  # the reaped attempt no longer counts
+    # The frozen worker wakes and acks: refused, and the count is not lowered twice.
+    assert await queue.ack("doomed", [(lost.id, lost.token, "late")]) == [Acked.STALE]
+    assert await client.hget(k.key_busy, "k") == b"1"
     await queue.release("leaving", [kept])  # a worker that shuts down hands its job back
     assert not await client.exists(k.key_busy)
     # Both went back first in line, and the key may run two again.
-    assert [j.id for j in (await queue.take("w1", 4)).jobs] == [kept.id, lost.id]
+    again = (await queue.take("w1", 4)).jobs
+    assert [j.id for j in again] == [kept.id, lost.id]
+    assert await client.hget(k.key_busy, "k") == b"2"
+    # An ack whose reply was lost, sent again: the second is a no-op, the count ends at none.
+    done = [(j.id, j.token, "ok") for j in again]
+    assert await queue.ack("w1", done) == [Acked.COMPLETED, Acked.COMPLETED]
+    assert await queue.ack("w1", done) == [Acked.ALREADY, Acked.ALREADY]
+    assert not await client.exists(k.key_busy)
     assert (await check(queue)).violations == []
 
 

@@ -9,12 +9,13 @@ ACTIVE     in exactly one worker's processing list, with a `started` entry namin
 DELAYED    in `delayed`, nowhere else
 FAILED     in `failed`, nowhere else
 COMPLETED  in no list or set but the `completed` index (absent from it once trimmed)
+CANCELLED  in no list or set but the `cancelled` index (absent from it once trimmed)
 ========== =================================================================================
 
-Besides: no id in a list or set without a record (but the `completed` index, whose entries
-outlive their records), no `started` entry for a job that is not ACTIVE, and no processing list
-of a worker missing from `workers` (an orphan: the reaper only looks at registered workers, so
-its jobs would never run again).
+Besides: no id in a list or set without a record (but the `completed` and `cancelled` indexes,
+whose entries outlive their records), no `started` entry for a job that is not ACTIVE, and no
+processing list of a worker missing from `workers` (an orphan: the reaper only looks at
+registered workers, so its jobs would never run again).
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from feedback_queue.job import Status
+
+# The indexes of finished jobs: their entries outlive the records, until trimmed.
+INDEXES = frozenset({"completed", "cancelled"})
 
 
 class Kind(StrEnum):
@@ -80,6 +84,7 @@ class Snapshot:
     delayed: frozenset[str] = frozenset()
     failed: frozenset[str] = frozenset()
     completed: frozenset[str] = frozenset()
+    cancelled: frozenset[str] = frozenset()
     # job id -> the worker its `started` entry names.
     started: Mapping[str, str] = field(default_factory=dict)
     statuses: Mapping[str, int | None] = field(default_factory=dict)
@@ -96,7 +101,8 @@ class Snapshot:
     @property
     def ids(self) -> set[str]:
         """Every job id the snapshot names anywhere."""
-        found = set(self.waiting) | set(self.delayed) | set(self.failed) | set(self.completed)
+        found = set(self.waiting) | set(self.delayed) | set(self.failed)
+        found |= set(self.completed) | set(self.cancelled)
         for ids in self.active.values():
             found.update(ids)
         return found | set(self.started) | set(self.statuses)
@@ -104,7 +110,7 @@ class Snapshot:
 
 def _places(snapshot: Snapshot) -> dict[str, list[str]]:
     """id -> where it is, one item per occurrence: 'waiting', 'delayed', 'failed',
-    'completed', or a worker's name for its processing list."""
+    'completed', 'cancelled', or 'active:<worker>' for a worker's processing list."""
     places: dict[str, list[str]] = {}
     for job_id in snapshot.waiting:
         places.setdefault(job_id, []).append("waiting")
@@ -112,6 +118,7 @@ def _places(snapshot: Snapshot) -> dict[str, list[str]]:
         ("delayed", snapshot.delayed),
         ("failed", snapshot.failed),
         ("completed", snapshot.completed),
+        ("cancelled", snapshot.cancelled),
     ):
         for job_id in members:
             places.setdefault(job_id, []).append(name)
@@ -129,7 +136,7 @@ def describe(where: Iterable[str]) -> str:
             f"the processing list of worker {place.removeprefix('active:')}"
             if place.startswith("active:")
             else f"the {place} index"
-            if place == "completed"
+            if place in INDEXES
             else place
         )
         parts.append(name if times == 1 else f"{name} {times} times")
@@ -138,9 +145,10 @@ def describe(where: Iterable[str]) -> str:
 
 def _expected(status: Status | None, where: list[str]) -> bool:
     """Does `where` (the places of one id) fit its record's `status` (None: no record)?"""
-    outside_index = [p for p in where if p != "completed"]
-    if status is None or status == Status.COMPLETED:
-        return not outside_index
+    if status is None:
+        return set(where) <= INDEXES
+    if status in (Status.COMPLETED, Status.CANCELLED):
+        return set(where) <= {status.name.lower()}
     if status == Status.WAITING:
         return where == ["waiting"]
     if status == Status.ACTIVE:
@@ -269,5 +277,6 @@ def _misplaced(job_id: str, status: Status, where: list[str]) -> str:
         Status.DELAYED: "delayed only",
         Status.FAILED: "failed only",
         Status.COMPLETED: "no list or set but the completed index",
+        Status.CANCELLED: "no list or set but the cancelled index",
     }[status]
     return f"job {job_id} is {status.name} but is in {describe(where)} (expected: {wanted})"

@@ -81,6 +81,12 @@ class Principal:
         """Whether it may read other principals' submissions (every role but producer)."""
         return self.role is not Role.PRODUCER
 
+    @property
+    def steers(self) -> bool:
+        """Whether it may steer the queue (operators and admins): a producer may cancel its
+        own submissions by id, but only a steering role may cancel by filter."""
+        return all(self.may(method) for method in STEER)
+
 
 # FBQ_GRPC_TOKEN's principal: the one token of before roles, which could do everything.
 LEGACY_ADMIN = Principal("admin", Role.ADMIN)

@@ -80,6 +80,17 @@ class Conflict(QueueError):
     """The request contradicts the stored state (idempotency key reused, wrong status)."""
 
 
+class NotCancellable(Conflict):
+    """The submission has reached COMPLETED or FAILED: there is nothing left to cancel."""
+
+    def __init__(self, job_id: str, status: str) -> None:
+        super().__init__(
+            f"submission {job_id!r} is {status} already; only WAITING, DELAYED and ACTIVE "
+            "submissions can be cancelled"
+        )
+        self.status = status
+
+
 class KeyConflict(Conflict):
     """The idempotency key was used before with a different payload."""
 

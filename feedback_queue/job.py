@@ -24,9 +24,10 @@ class Status(IntEnum):
     DELAYED = pb.DELAYED
     COMPLETED = pb.COMPLETED
     FAILED = pb.FAILED
+    CANCELLED = pb.CANCELLED
 
 
-FINAL = frozenset({Status.COMPLETED, Status.FAILED})
+FINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
 # What a listing keeps of a submission's content and instructions (SubmissionInfo.abridged):
 # the dashboard's table shows 80 characters, and 300 on hover.
 PREVIEW_CHARS = 300

@@ -38,11 +38,16 @@ key                                     type    role
 ``{fbq:Q}:failed``                      zset    dead letters: id -> when it failed (ms)
 ``{fbq:Q}:completed``                   zset    id -> when it completed (ms); index for listing,
                                                 trimmed to the retention period
+``{fbq:Q}:cancelled``                   zset    id -> when it was cancelled (ms); index for
+                                                listing and for idempotency keys that outlive
+                                                the record, trimmed to the longer of the
+                                                retention period and the idempotency TTL
 ``{fbq:Q}:job:<id>``                    string  the job record (see ``record.py``); PEXPIRE only
-                                                once COMPLETED
-``{fbq:Q}:started``                     hash    ACTIVE job id -> "<worker>|<started ms>|<fence>":
-                                                who holds the attempt, and its token; moved
-                                                into the record when the attempt ends
+                                                once COMPLETED or CANCELLED
+``{fbq:Q}:started``                     hash    ACTIVE job id -> "<worker>|<started ms>|<fence>|
+                                                <key>[|1]": who holds the attempt, its token,
+                                                its fairness key (|1: key-busy counts it);
+                                                moved into the record when the attempt ends
 ``{fbq:Q}:idem``                        hash    idempotency key -> "<id>:<payload digest>"
 ``{fbq:Q}:idem-expiry``                 zset    idempotency key -> when the record may go (ms)
 ``{fbq:Q}:stats``                       hash    monotonic counters (enqueued, completed, ...,
@@ -158,6 +163,10 @@ class Keys:
     @property
     def completed(self) -> str:
         return f"{self.tag}:completed"
+
+    @property
+    def cancelled(self) -> str:
+        return f"{self.tag}:cancelled"
 
     @property
     def job_prefix(self) -> str:

@@ -3,7 +3,7 @@
 The numbers are the wire format between `feedback_queue/scripts/*.lua` and the queue, so they
 never change. `feedback_queue.scripts` generates the Lua constants from these enums, each member
 as `<PREFIX>_<MEMBER>` with the prefix of `LUA_PREFIXES` (`Enqueued.QUEUE_FULL` is
-`ENQ_QUEUE_FULL` in Lua); job statuses keep their bare names there (`WAITING` .. `FAILED`).
+`ENQ_QUEUE_FULL` in Lua); job statuses keep their bare names there (`WAITING` .. `CANCELLED`).
 Counts (jobs acked, promoted, released, ...) are plain numbers and have no enum.
 """
 
@@ -33,6 +33,7 @@ class Acked(IntEnum):
     COMPLETED = 1
     ALREADY = 0  # already COMPLETED (a replayed call): nothing changed
     STALE = -1  # the token no longer holds the attempt (reaped, retried): nothing changed
+    CANCELLED = -2  # the job was cancelled meanwhile: its attempt no longer counts
 
 
 class Failed(IntEnum):
@@ -41,6 +42,7 @@ class Failed(IntEnum):
     STALE = 0  # the token no longer holds the attempt (a replay, or reaped): nothing changed
     DELAYED = 1  # backed off into delayed
     DEAD = 2  # dead-lettered into failed
+    CANCELLED = -1  # the job was cancelled meanwhile: nothing changed
 
 
 class Retried(IntEnum):
@@ -57,6 +59,23 @@ class Deleted(IntEnum):
     DELETED = 1
     NOT_FOUND = 0
     ACTIVE = -1  # nothing changed: let the worker finish
+
+
+class Cancelled(IntEnum):
+    """cancel.lua, per id."""
+
+    CANCELLED = 1
+    ALREADY = 0  # CANCELLED before (a replayed call): nothing changed
+    FINAL = -1  # COMPLETED or FAILED: nothing changed
+    NOT_FOUND = -2
+
+
+class Held(IntEnum):
+    """held.lua, per attempt a worker runs: may it go on?"""
+
+    HELD = 1
+    LOST = 0  # another attempt holds the job now (reaped, retried): stop, write nothing
+    CANCELLED = -1  # cancelled: stop, write nothing
 
 
 class TakeState(IntEnum):
@@ -86,6 +105,8 @@ LUA_PREFIXES: Final[Mapping[type[IntEnum], str]] = {
     Failed: "FAIL",
     Retried: "RETRY",
     Deleted: "DEL",
+    Cancelled: "CANCEL",
+    Held: "HELD",
     TakeState: "TAKE",
     Reaped: "REAP",
     Lease: "LEASE",

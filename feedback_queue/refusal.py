@@ -21,6 +21,7 @@ from feedback_queue.errors import (
     Conflict,
     InvalidSubmission,
     KeyConflict,
+    NotCancellable,
     NotFound,
     OutOfMemory,
     Overloaded,
@@ -119,6 +120,8 @@ def refusal_for(exc: BaseException) -> Refusal:
                 "IDEMPOTENCY_KEY_CONFLICT",
                 "submission.idempotency_key",
             )
+        case NotCancellable():
+            return Refusal(code.FAILED_PRECONDITION, str(exc), "NOT_CANCELLABLE", "id")
         case Conflict():
             return Refusal(code.FAILED_PRECONDITION, str(exc), "WRONG_STATE")
         case Overloaded():

@@ -30,6 +30,7 @@ from feedback_queue.job import ID_FIRST, Job, Status
 from feedback_queue.keys import shard_names
 from feedback_queue.queue import (
     NOBODY,
+    CancelFilter,
     EnqueueResult,
     FairShareView,
     KeyShare,
@@ -76,6 +77,10 @@ class QueueApi(Protocol):
     async def retry_all_failed(self, chunk: int = 500) -> int: ...
 
     async def delete(self, job_id: str) -> None: ...
+
+    async def cancel(self, job_id: str, by: str) -> bool: ...
+
+    async def cancel_where(self, where: CancelFilter, by: str, *, dry_run: bool = False) -> int: ...
 
     async def pause(self) -> None: ...
 
@@ -185,6 +190,13 @@ class ShardedQueue:
 
     async def delete(self, job_id: str) -> None:
         await self._by_id(job_id, lambda q: q.delete(job_id))
+
+    async def cancel(self, job_id: str, by: str) -> bool:
+        return await self._by_id(job_id, lambda q: q.cancel(job_id, by))
+
+    async def cancel_where(self, where: CancelFilter, by: str, *, dry_run: bool = False) -> int:
+        counts = [q.cancel_where(where, by, dry_run=dry_run) for q in self.shards]
+        return sum(await asyncio.gather(*counts))
 
     async def list_by_status(self, status: Status, limit: int = 50, cursor: str = "") -> Page:
         """The shards' listings one after another; the cursor is an offset into all of them."""

@@ -55,6 +55,7 @@ class QueueCollector(Collector):
                 q.retried_total,
             ),
             ("fbq_submissions_recovered", "Jobs returned from silent workers", q.recovered_total),
+            ("fbq_submissions_cancelled", "Submissions cancelled", q.cancelled_total),
         ):
             counter = CounterMetricFamily(name, doc)
             counter.add_metric([], float(value))

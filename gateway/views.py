@@ -66,6 +66,7 @@ def queue_stats(q: pb.QueueStats) -> dict[str, Any]:
         "failedTotal": q.failed_total,
         "retriedTotal": q.retried_total,
         "recoveredTotal": q.recovered_total,
+        "cancelledTotal": q.cancelled_total,
     }
 
 

@@ -1,5 +1,6 @@
-"""Audit of the AdminService calls that change the queue (feedback_queue/audit.py), naming the
-principal that made them (`identity.current()`, set by the auth interceptor)."""
+"""Audit of the calls that change the queue, the AdminService's and CancelSubmission
+(feedback_queue/audit.py), naming the principal that made them (`identity.current()`, set by
+the auth interceptor)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from feedback_queue.v1 import queue_pb2 as pb
 from ingest_service import identity
 from ingest_service.auth import Continuation, Handler, _Interceptor
 
-SERVICE = "/feedback_queue.v1.AdminService/"
-AUDITED = {"RetrySubmission", "DeleteSubmission", "PauseQueue", "ResumeQueue", "SetKeyQuota"}
+ADMIN = "/feedback_queue.v1.AdminService/"
+AUDITED = {
+    ADMIN + name
+    for name in ("RetrySubmission", "DeleteSubmission", "PauseQueue", "ResumeQueue", "SetKeyQuota")
+} | {"/feedback_queue.v1.SubmissionService/CancelSubmission"}
 
 
 class AuditInterceptor(_Interceptor):
@@ -22,9 +26,9 @@ class AuditInterceptor(_Interceptor):
     ) -> Handler:
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
-        action = method.removeprefix(SERVICE)
-        if handler is None or not method.startswith(SERVICE) or action not in AUDITED:
+        if handler is None or method not in AUDITED:
             return handler
+        action = method.rsplit("/", 1)[1]
         # Every audited method is unary; under grpc.aio its behaviour is a coroutine function
         # (the stubs type it as the sync one).
         inner: Any = handler.unary_unary
@@ -56,4 +60,11 @@ def _target(request: Any) -> str:
         return "all-failed"
     if isinstance(request, pb.SetKeyQuotaRequest):
         return f"key:{request.key}"
+    if isinstance(request, pb.CancelSubmissionRequest) and request.HasField("filter"):
+        f = request.filter
+        parts = [f"submitter={f.submitter_id}" if f.submitter_id else ""]
+        parts.append(f"key={f.fairness_key}" if f.fairness_key else "")
+        parts += [pb.Status.Name(s) for s in f.statuses]
+        target = "filter:" + ",".join(p for p in parts if p)
+        return target + (" (dry run)" if request.dry_run else "")
     return str(getattr(request, "id", "") or "queue")

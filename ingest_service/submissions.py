@@ -1,4 +1,5 @@
-"""SubmissionService: Submit, SubmitBatch, SubmitStream, GetSubmission, WatchSubmission."""
+"""SubmissionService: Submit, SubmitBatch, SubmitStream, GetSubmission, WatchSubmission,
+CancelSubmission."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from feedback_queue.errors import (
     QueueError,
     QueueUnavailable,
 )
-from feedback_queue.job import FINAL, Job
-from feedback_queue.queue import EnqueueResult
+from feedback_queue.fairness import validate_key
+from feedback_queue.job import FINAL, Job, Status
+from feedback_queue.queue import CancelFilter, EnqueueResult
 from feedback_queue.record import Record
-from feedback_queue.refusal import refusal_for
-from feedback_queue.rpc import Context, abort
+from feedback_queue.refusal import refusal_for, role_forbids
+from feedback_queue.rpc import Context, abort, refuse
 from feedback_queue.sharded import QueueApi
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
@@ -102,6 +104,19 @@ def summary(response: pb.SubmitBatchResponse) -> str:
     """How many of a batch were refused, by reason: one log line instead of one per item."""
     reasons = Counter(o.error.reason for o in response.outcomes if o.HasField("error"))
     return ", ".join(f"{reason} {count}" for reason, count in sorted(reasons.items()))
+
+
+def cancel_filter(given: pb.CancelFilter) -> CancelFilter:
+    """The queue's filter for a request's; a bad one is the caller's to fix, by field."""
+    for name in ("submitter_id", "fairness_key"):
+        if value := getattr(given, name):
+            validate_key(value, f"filter.{name}")
+    if not set(given.statuses) <= {pb.WAITING, pb.DELAYED}:
+        raise InvalidSubmission("filter.statuses", "may hold WAITING and DELAYED only")
+    statuses = frozenset(Status(s) for s in given.statuses)
+    if not statuses:
+        return CancelFilter(given.submitter_id, given.fairness_key)
+    return CancelFilter(given.submitter_id, given.fairness_key, statuses)
 
 
 def fingerprint(record: Record) -> tuple[object, ...]:
@@ -263,6 +278,33 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
         if not identity.may_see(job.owner):
             raise NotFound(job_id)
         return job
+
+    async def CancelSubmission(
+        self, request: pb.CancelSubmissionRequest, context: Context
+    ) -> pb.CancelSubmissionResponse:
+        principal = identity.current()
+        try:
+            if request.HasField("filter") == bool(request.id):
+                raise InvalidSubmission("id", "give either an id or a filter, not both")
+            if request.id:
+                if request.dry_run:
+                    raise InvalidSubmission("dry_run", "applies to a filter only")
+                await self._visible(request.id)
+                cancelled = await self.queue.cancel(request.id, principal.name)
+                log.info("CancelSubmission: %s cancelled by %s", request.id, principal.name)
+                return pb.CancelSubmissionResponse(status=pb.CANCELLED, already=not cancelled)
+            if not principal.steers:
+                await refuse(
+                    context, role_forbids(principal.role.value, "CancelSubmission by filter")
+                )
+            where = cancel_filter(request.filter)
+            count = await self.queue.cancel_where(where, principal.name, dry_run=request.dry_run)
+        except QueueError as exc:
+            await abort(context, exc, "CancelSubmission")
+        if request.dry_run:
+            return pb.CancelSubmissionResponse(matched=count)
+        log.info("CancelSubmission: %d cancelled by filter, by %s", count, principal.name)
+        return pb.CancelSubmissionResponse(matched=count, cancelled=count)
 
     async def WatchSubmission(
         self, request: pb.WatchSubmissionRequest, context: Context

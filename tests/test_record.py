@@ -46,9 +46,10 @@ def test_unknown_format_is_refused() -> None:
 def test_status_numbers_match_the_proto_and_the_lua_prelude() -> None:
     prelude = source("take").split("\n", 8)
     line = next(x for x in prelude if x.startswith("local WAITING"))
-    assert line == "local WAITING, ACTIVE, DELAYED, COMPLETED, FAILED = 1, 2, 3, 4, 5"
-    assert [pb.WAITING, pb.ACTIVE, pb.DELAYED, pb.COMPLETED, pb.FAILED] == [1, 2, 3, 4, 5]
-    assert [s.value for s in Status] == [1, 2, 3, 4, 5]
+    assert line == "local WAITING, ACTIVE, DELAYED, COMPLETED, FAILED, CANCELLED = 1, 2, 3, 4, 5, 6"
+    numbers = [pb.WAITING, pb.ACTIVE, pb.DELAYED, pb.COMPLETED, pb.FAILED, pb.CANCELLED]
+    assert numbers == [1, 2, 3, 4, 5, 6]
+    assert [s.value for s in Status] == [1, 2, 3, 4, 5, 6]
 
 
 async def test_lua_rewrites_what_python_wrote(client: Redis) -> None:

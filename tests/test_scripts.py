@@ -206,7 +206,9 @@ def test_a_script_is_sent_only_the_outcomes_it_names() -> None:
     assert "LEASE_HELD" in lock
     assert "ENQ_" not in lock
     assert "WAITING" not in lock
-    assert "local WAITING, ACTIVE, DELAYED, COMPLETED, FAILED = 1, 2, 3, 4, 5" in source("take")
+    assert "local WAITING, ACTIVE, DELAYED, COMPLETED, FAILED, CANCELLED = 1, 2, 3, 4, 5, 6" in (
+        source("take")
+    )
 
 
 def test_outcomes_imports_only_the_standard_library() -> None:

@@ -28,6 +28,7 @@ from feedback_queue.client.errors import (
     NotFound,
     PermissionDenied,
     ProcessingFailed,
+    SubmissionCancelled,
     Unauthenticated,
     Unavailable,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "RetryPolicy",
     "Status",
     "Submission",
+    "SubmissionCancelled",
     "SubmissionInfo",
     "SubmitFailed",
     "Submitted",

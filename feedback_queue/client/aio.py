@@ -17,8 +17,8 @@ from feedback_queue.client.batcher import Batcher
 from feedback_queue.client.chunking import chunks, framed
 from feedback_queue.client.errors import (
     FbqError,
-    ProcessingFailed,
     deadline_exceeded,
+    ended,
     from_call,
     from_item,
     watch_ended,
@@ -33,6 +33,7 @@ from feedback_queue.client.values import (
     SubmitFailed,
     Submitted,
     as_submission,
+    cancel_request,
     error_of,
     quota_request,
     record,
@@ -356,15 +357,41 @@ class AsyncClient:
             await asyncio.sleep(wait)
 
     async def wait(self, id: str, *, timeout: float | None = None) -> SubmissionInfo:
-        """Until the submission is COMPLETED (answers its info: `.result`) or FAILED (raises
-        ProcessingFailed, with the info); DeadlineExceeded after `timeout` seconds."""
+        """Until the submission is COMPLETED (answers its info: `.result`), FAILED (raises
+        ProcessingFailed, with the info) or CANCELLED (raises SubmissionCancelled, a
+        ProcessingFailed); DeadlineExceeded after `timeout` seconds."""
         final: SubmissionInfo | None = None
         async for info in self.watch(id, timeout=timeout):
             final = info
         assert final is not None
-        if final.status == pb.FAILED:
-            raise ProcessingFailed(final)
+        if error := ended(final):
+            raise error
         return final
+
+    async def cancel(self, id: str, *, timeout: float | None = None) -> bool:
+        """Cancel one submission (a producer: one of its own). True when this call cancelled
+        it, False when it was cancelled already. WAITING and DELAYED ones never run; an ACTIVE
+        one's outcome will not count and its processor is told to stop. FailedPrecondition
+        when it is COMPLETED or FAILED; retried through outages (a cancel is replay-safe)."""
+        request = pb.CancelSubmissionRequest(id=id)
+        reply = await self._call(self._stubs()[0].CancelSubmission, request, timeout)
+        return not reply.already
+
+    async def cancel_matching(
+        self,
+        *,
+        submitter_id: str = "",
+        fairness_key: str = "",
+        statuses: Sequence[pb.Status.ValueType] = (),
+        dry_run: bool = False,
+        timeout: float | None = None,
+    ) -> int:
+        """Cancel every WAITING or DELAYED submission of `submitter_id` and/or
+        `fairness_key` (in `statuses`: default both), operators and admins only; how many (a
+        dry run counts them and cancels nothing)."""
+        request = cancel_request(submitter_id, fairness_key, statuses, dry_run)
+        reply = await self._call(self._stubs()[0].CancelSubmission, request, timeout)
+        return reply.matched
 
     # -- AdminService ---------------------------------------------------------------------------
 

@@ -121,6 +121,23 @@ class ProcessingFailed(FbqError):
         self.info = info
 
 
+class SubmissionCancelled(ProcessingFailed):
+    """`wait` saw the submission end CANCELLED; `info.last_error` says by whom."""
+
+    def __init__(self, info: pb.SubmissionInfo) -> None:
+        FbqError.__init__(self, f"submission {info.id} was {info.last_error}", reason="CANCELLED")
+        self.info = info
+
+
+def ended(info: pb.SubmissionInfo) -> ProcessingFailed | None:
+    """What `wait` raises for a submission that ended `info`: None when it COMPLETED."""
+    if info.status == pb.FAILED:
+        return ProcessingFailed(info)
+    if info.status == pb.CANCELLED:
+        return SubmissionCancelled(info)
+    return None
+
+
 _CLASSES: dict[grpc.StatusCode, type[FbqError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
     grpc.StatusCode.OUT_OF_RANGE: InvalidArgument,

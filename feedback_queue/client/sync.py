@@ -20,8 +20,8 @@ from feedback_queue.client.chunking import chunks, framed
 from feedback_queue.client.errors import (
     FailedCall,
     FbqError,
-    ProcessingFailed,
     deadline_exceeded,
+    ended,
     from_call,
     from_item,
     watch_ended,
@@ -36,6 +36,7 @@ from feedback_queue.client.values import (
     SubmitFailed,
     Submitted,
     as_submission,
+    cancel_request,
     error_of,
     quota_request,
     record,
@@ -254,14 +255,35 @@ class Client:
             time.sleep(wait)
 
     def wait(self, id: str, *, timeout: float | None = None) -> SubmissionInfo:
-        """Until COMPLETED (its info) or FAILED (raises ProcessingFailed); see AsyncClient."""
+        """Until COMPLETED (its info), FAILED (raises ProcessingFailed) or CANCELLED (raises
+        SubmissionCancelled); see AsyncClient."""
         final: SubmissionInfo | None = None
         for info in self.watch(id, timeout=timeout):
             final = info
         assert final is not None
-        if final.status == pb.FAILED:
-            raise ProcessingFailed(final)
+        if error := ended(final):
+            raise error
         return final
+
+    def cancel(self, id: str, *, timeout: float | None = None) -> bool:
+        """See AsyncClient.cancel."""
+        reply = self._call(
+            self._submissions.CancelSubmission, pb.CancelSubmissionRequest(id=id), timeout
+        )
+        return not reply.already
+
+    def cancel_matching(
+        self,
+        *,
+        submitter_id: str = "",
+        fairness_key: str = "",
+        statuses: Sequence[pb.Status.ValueType] = (),
+        dry_run: bool = False,
+        timeout: float | None = None,
+    ) -> int:
+        """See AsyncClient.cancel_matching."""
+        request = cancel_request(submitter_id, fairness_key, statuses, dry_run)
+        return self._call(self._submissions.CancelSubmission, request, timeout).matched
 
     # -- AdminService ---------------------------------------------------------------------------
 

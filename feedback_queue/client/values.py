@@ -33,7 +33,7 @@ SubmissionInfo = pb.SubmissionInfo
 # The wire's enum (Status.COMPLETED, Status.Name(value)), as SubmissionInfo.status holds it.
 Status = pb.Status
 # The states a submission does not leave by itself (`wait` ends there).
-FINAL = frozenset({pb.COMPLETED, pb.FAILED})
+FINAL = frozenset({pb.COMPLETED, pb.FAILED, pb.CANCELLED})
 
 
 _KEYS: list[str] = []
@@ -207,6 +207,16 @@ def error_of(result: Submitted | SubmitFailed | None) -> FbqError:
     """The error of a result `record` wrote as refused."""
     assert isinstance(result, SubmitFailed)
     return result.error
+
+
+def cancel_request(
+    submitter_id: str, fairness_key: str, statuses: Sequence[pb.Status.ValueType], dry_run: bool
+) -> pb.CancelSubmissionRequest:
+    """The CancelSubmission request of a filter cancel."""
+    where = pb.CancelFilter(
+        submitter_id=submitter_id, fairness_key=fairness_key, statuses=list(statuses)
+    )
+    return pb.CancelSubmissionRequest(filter=where, dry_run=dry_run)
 
 
 def quota_request(

@@ -5,9 +5,10 @@ Life of a job (docs/data-model.md): `enqueue` writes its record and LPUSHes its 
 `ack` completes them, `fail` backs off into `delayed` or dead-letters into `failed`
 (consuming.py); `promote_due` brings due delayed jobs back and `reap` returns the processing
 lists of workers whose heartbeat stopped (housekeeping.py); the admin reads and steers
-(steering.py). Every rule is in the Lua scripts (feedback_queue/scripts), and every time they
-read is Redis's clock (scripts/lib/clock.lua): no two hosts' clocks are ever compared. Only
-tests set a `clock`, to age delays and backoffs without waiting.
+(steering.py) and cancels (cancelling.py). Every rule is in the Lua scripts
+(feedback_queue/scripts), and every time they read is Redis's clock (scripts/lib/clock.lua): no
+two hosts' clocks are ever compared. Only tests set a `clock`, to age delays and backoffs
+without waiting.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from feedback_queue.queue.base import Arg
+from feedback_queue.queue.cancelling import Cancelling
 from feedback_queue.queue.consuming import Consuming
 from feedback_queue.queue.housekeeping import Housekeeping
 from feedback_queue.queue.producing import Producing
@@ -22,6 +24,7 @@ from feedback_queue.queue.sharing import Sharing
 from feedback_queue.queue.steering import Steering
 from feedback_queue.queue.values import (
     NOBODY,
+    CancelFilter,
     EnqueueResult,
     Failure,
     FairShareView,
@@ -38,6 +41,7 @@ from feedback_queue.settings import Settings
 __all__ = [
     "NOBODY",
     "Arg",
+    "CancelFilter",
     "EnqueueResult",
     "Failure",
     "FairShareView",
@@ -52,7 +56,7 @@ __all__ = [
 ]
 
 
-class Queue(Producing, Consuming, Housekeeping, Steering, Sharing):
+class Queue(Producing, Consuming, Housekeeping, Steering, Sharing, Cancelling):
     """One named queue on one Redis client: `Queue(client, QueueConfig(...))`."""
 
     @classmethod

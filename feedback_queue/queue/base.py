@@ -62,6 +62,10 @@ class QueueBase:
         """A script's "now" argument: 0, for Redis's clock, unless a test's clock is set."""
         return int(self.clock() * 1000) if self.clock else 0
 
+    def _retention_ms(self) -> int:
+        """How long (ms) a finished record is kept: FBQ_RETENTION."""
+        return max(int(self.config.retention * 1000), 1)
+
     async def _eval(self, script: AsyncScript, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         """Run one of our scripts; Redis's errors come back as ours."""
         async with translated(self.address):

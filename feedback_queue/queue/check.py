@@ -96,13 +96,14 @@ async def read_snapshot(queue: QueueBase) -> Snapshot:
             pipe.zrange(k.delayed, 0, -1)
             pipe.zrange(k.failed, 0, -1)
             pipe.zrange(k.completed, 0, -1)
+            pipe.zrange(k.cancelled, 0, -1)
             pipe.hgetall(k.started)
             for level in LEVELS:
                 pipe.zrange(k.ready(level), 0, -1)
             pipe.zrange(k.held, 0, -1)
             pipe.hgetall(k.fair)
             pipe.hgetall(k.key_busy)
-            workers, delayed, failed, completed, started, *fair = await pipe.execute()
+            workers, delayed, failed, completed, cancelled, started, *fair = await pipe.execute()
         ready = {level: frozenset(_strs(keys)) for level, keys in zip(LEVELS, fair, strict=False)}
         held, counters, key_busy = fair[len(LEVELS) :]
         lists, records, lanes = await _scan(queue)
@@ -125,6 +126,7 @@ async def read_snapshot(queue: QueueBase) -> Snapshot:
             delayed=frozenset(_strs(delayed)),
             failed=frozenset(_strs(failed)),
             completed=frozenset(_strs(completed)),
+            cancelled=frozenset(_strs(cancelled)),
             started={i: entry.worker for i, entry in entries.items()},
             lanes={_lane(k.lane_prefix, name): len(ids) for name, ids in in_lanes.items() if ids},
             ready=ready,

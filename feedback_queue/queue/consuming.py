@@ -22,7 +22,11 @@ from feedback_queue.queue.base import Arg, QueueBase
 from feedback_queue.queue.values import Ack, Failure, Taken
 
 MAX_ERROR_CHARS = 2000
-_FAILED_STATUS = {Failed.DELAYED: Status.DELAYED, Failed.DEAD: Status.FAILED}
+_FAILED_STATUS = {
+    Failed.DELAYED: Status.DELAYED,
+    Failed.DEAD: Status.FAILED,
+    Failed.CANCELLED: Status.CANCELLED,
+}
 
 
 class Consuming(QueueBase):
@@ -74,9 +78,6 @@ class Consuming(QueueBase):
     def _share_args(self) -> tuple[str, int, int]:
         fairness = self.config.fairness
         return fairness.default.encode(), fairness.guard, fairness.quantum
-
-    def _retention_ms(self) -> int:
-        return max(int(self.config.retention * 1000), 1)
 
     async def wait_for_work(
         self, worker: str, count: int, block: float, held: float = 0.0

@@ -99,15 +99,16 @@ class Housekeeping(QueueBase):
         batch = max(batch, 1)  # each full batch shrinks what is left: the loop ends
         k = self.keys
         now, retention = self.now_arg(), int(self.config.retention * 1000)
+        cancelled_kept = max(retention, int(self.config.idempotency_ttl * 1000))
         forgotten = trimmed = 0
         while True:
-            keys, done = await self._eval(
+            keys, done, cancels = await self._eval(
                 self.scripts.sweep,
-                [k.idem, k.idem_expiry, k.completed],
-                [now, retention, batch],
+                [k.idem, k.idem_expiry, k.completed, k.cancelled],
+                [now, retention, batch, cancelled_kept],
             )
-            forgotten, trimmed = forgotten + int(keys), trimmed + int(done)
-            if int(keys) < batch and int(done) < batch:
+            forgotten, trimmed = forgotten + int(keys), trimmed + int(done) + int(cancels)
+            if max(int(keys), int(done), int(cancels)) < batch:
                 break
         await self.forget_idle_keys(batch)
         return forgotten, trimmed

@@ -176,6 +176,7 @@ class Producing(QueueBase):
             k.submitter_prefix,
             k.principal_prefix,
             *k.lanes_block(),
+            k.cancelled,
         ]
 
     async def _replicated(self, keys: list[str], args: list[Arg]) -> Any:

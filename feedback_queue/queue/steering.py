@@ -77,7 +77,7 @@ class Steering(QueueBase):
         self, status: Status, limit: int = 50, cursor: str = "", max_bytes: int = PAGE_BYTES
     ) -> Page:
         """One page of the jobs in `status`: waiting and delayed oldest or soonest first,
-        completed and failed newest first. `cursor` comes from the previous page.
+        completed, failed and cancelled newest first. `cursor` comes from the previous page.
 
         The page holds at most `max_bytes` of records (but always one): a listing of large
         records reads a few at a time instead of hundreds of megabytes (issue #21, finding 4).
@@ -120,12 +120,12 @@ class Steering(QueueBase):
             ids, total = everyone[offset : last + 1], len(everyone)
         elif status == Status.DELAYED:
             ids, total = strs(await c.zrange(k.delayed, offset, last)), await c.zcard(k.delayed)
-        elif status in (Status.FAILED, Status.COMPLETED):
-            zset = k.failed if status == Status.FAILED else k.completed
+        elif status in (Status.FAILED, Status.COMPLETED, Status.CANCELLED):
+            zset = {Status.FAILED: k.failed, Status.COMPLETED: k.completed}.get(status, k.cancelled)
             ids, total = strs(await c.zrevrange(zset, offset, last)), await c.zcard(zset)
         else:
             raise InvalidSubmission(
-                "status", "must be one of WAITING, ACTIVE, DELAYED, COMPLETED, FAILED"
+                "status", "must be one of WAITING, ACTIVE, DELAYED, COMPLETED, FAILED, CANCELLED"
             )
         return ids, int(total)
 
@@ -171,6 +171,7 @@ class Steering(QueueBase):
             failed_total=counters.get("failed", 0),
             retried_total=counters.get("retried", 0),
             recovered_total=counters.get("recovered", 0),
+            cancelled_total=counters.get("cancelled", 0),
         )
 
     async def ping(self) -> None:
@@ -221,7 +222,7 @@ class Steering(QueueBase):
         validate_id(job_id)
         k = self.keys
         keys = [k.delayed, k.failed, k.completed, k.stats, k.job_prefix, k.started]
-        keys += k.lanes_block()
+        keys += [*k.lanes_block(), k.cancelled]
         outcome = Deleted(int(await self._eval(self.scripts.delete, keys, [job_id])))
         if outcome == Deleted.NOT_FOUND:
             raise NotFound(job_id)

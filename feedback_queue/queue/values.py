@@ -31,6 +31,26 @@ NOBODY = Owner()
 
 
 @dataclass(frozen=True)
+class CancelFilter:
+    """Which WAITING or DELAYED submissions a filter cancel stops: those of `submitter_id`,
+    of fairness key `fairness_key`, or both (each given one must match), in `statuses`."""
+
+    submitter_id: str = ""
+    fairness_key: str = ""
+    statuses: frozenset[Status] = frozenset({Status.WAITING, Status.DELAYED})
+
+    def __post_init__(self) -> None:
+        if not (self.submitter_id or self.fairness_key):
+            raise InvalidSubmission(
+                "filter", "give a submitter_id or a fairness_key (or both) to match"
+            )
+        if not self.statuses or not self.statuses <= {Status.WAITING, Status.DELAYED}:
+            raise InvalidSubmission(
+                "filter.statuses", "may hold WAITING and DELAYED only (empty means both)"
+            )
+
+
+@dataclass(frozen=True)
 class EnqueueResult:
     id: str
     status: Status
@@ -78,6 +98,7 @@ class QueueStats:
     failed_total: int = 0
     retried_total: int = 0
     recovered_total: int = 0
+    cancelled_total: int = 0
 
     def to_proto(self) -> pb.QueueStats:
         return pb.QueueStats(
@@ -92,6 +113,7 @@ class QueueStats:
             failed_total=self.failed_total,
             retried_total=self.retried_total,
             recovered_total=self.recovered_total,
+            cancelled_total=self.cancelled_total,
         )
 
 

@@ -3,7 +3,7 @@
 -- KEYS[1] = delayed zset        KEYS[2] = idem hash         KEYS[3] = idem-expiry zset
 -- KEYS[4] = stats hash          KEYS[5] = job key prefix
 -- KEYS[6] = submitter rate key prefix   KEYS[7] = principal rate key prefix
--- KEYS[8..17] = the lanes block (lib/lanes.lua)
+-- KEYS[8..17] = the lanes block (lib/lanes.lua)   KEYS[18] = cancelled index zset
 -- ARGV[1] = a test's fixed now (ms; 0: Redis's clock)   ARGV[2] = idempotency TTL (ms)
 -- ARGV[3] = waiting cap (0: none)
 -- ARGV[4] = submissions per submitter per period (0: no limit)   ARGV[5] = that period (ms)
@@ -24,8 +24,11 @@
 -- nothing. The owner is kept in the record's extras (`o`).
 -- An unexpired idempotency entry decides alone, whether or not the job's record is still
 -- there: the same digest is ENQ_DUPLICATE (or ENQ_REPLAY) of its id, another ENQ_KEY_CONFLICT.
--- A record goes by itself only once COMPLETED (its retention TTL, or eviction under
--- volatile-lru), so a duplicate whose record is gone answers COMPLETED.
+-- A record goes by itself only once COMPLETED or CANCELLED (its retention TTL, or eviction under
+-- volatile-lru), so a duplicate whose record is gone answers CANCELLED when the cancelled index
+-- still lists its id (kept as long as idempotency keys live, sweep.lua), else COMPLETED. A
+-- cancelled submission's key is not freed: a client's retry of the Submit that raced an
+-- admin's cancel must not bring the work back.
 -- Replay-safe: ids are drawn by the caller, so a re-sent script finds its own job: ENQ_REPLAY.
 local L = lanes_keys(8)
 local now, idem_ttl, cap = now_ms(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -56,7 +59,8 @@ for _, job in ipairs(cmsgpack.unpack(ARGV[6])) do
       -- The entry alone decides for its whole TTL, record or no record.
       if old_digest == digest then
         outcome, id = (old_id == id) and ENQ_REPLAY or ENQ_DUPLICATE, old_id
-        status = status_of(KEYS[5] .. old_id) or COMPLETED
+        status = status_of(KEYS[5] .. old_id)
+          or (redis.call('ZSCORE', KEYS[18], old_id) and CANCELLED) or COMPLETED
       else
         outcome, status = ENQ_KEY_CONFLICT, 0
       end

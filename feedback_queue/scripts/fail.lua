@@ -5,7 +5,8 @@
 -- KEYS[6] = started hash   KEYS[7..16] = the lanes block (for the key's count of ACTIVE jobs)
 -- ARGV[1] = a test's fixed now (ms; 0: Redis's clock)   ARGV[2] = worker id
 -- then 4 per job: id, the failed attempt's token, error, backoff (ms from now; 0: FAILED)
--- Returns one outcome per job: FAIL_DELAYED, FAIL_DEAD (now FAILED), or FAIL_STALE: the token
+-- Returns one outcome per job: FAIL_DELAYED, FAIL_DEAD (now FAILED), FAIL_CANCELLED (cancelled
+-- while it ran: nothing changed), or FAIL_STALE: the token
 -- no longer holds the attempt (a replayed call, or the worker was reaped, the job retried or
 -- taken again meanwhile). A stale failure changes nothing but this: its id leaves this worker's
 -- processing list (unless the worker holds the job again under a newer token) and
@@ -44,7 +45,11 @@ for i = 3, #ARGV, 4 do
     if not (who and parse_started(who) == worker) then
       redis.call('LREM', KEYS[1], 1, id)
     end
-    stale = stale + 1
+    if rec_status(job_key) == CANCELLED then
+      outcome = FAIL_CANCELLED
+    else
+      stale = stale + 1
+    end
   end
   out[#out + 1] = outcome
 end

@@ -11,8 +11,9 @@ for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[1], id)
   local job_key = KEYS[2] .. id
   local raw = redis.call('GET', job_key)
-  if raw then
-    local rec = rec_decode(raw)
+  local rec = raw and rec_decode(raw)
+  -- Only a DELAYED job is due: any other (cancelled, say) only leaves delayed.
+  if rec and rec.status == DELAYED then
     rec.status = WAITING
     rec.extra.d = nil
     redis.call('SET', job_key, rec_encode(rec))

@@ -54,7 +54,10 @@ if ARGV[1] == 'only' then
       if not (who and parse_started(who) == worker) then
         redis.call('LREM', KEYS[1], 1, id)
       end
-      stale = stale + 1
+      -- A job cancelled while it ran was revoked on purpose: not stale.
+      if rec_status(KEYS[2] .. id) ~= CANCELLED then
+        stale = stale + 1
+      end
     end
   end
 else

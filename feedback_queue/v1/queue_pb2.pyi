@@ -78,6 +78,10 @@ class _StatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Status.ValueTy
     """Dead-lettered after its last attempt or a permanent error. Kept until an
     admin retries or deletes it.
     """
+    CANCELLED: _Status.ValueType  # 6
+    """Stopped by CancelSubmission: it never runs again, and no outcome of an
+    attempt that was running counts. Kept for the retention period.
+    """
 
 class Status(_Status, metaclass=_StatusEnumTypeWrapper):
     """Where a submission is in its life."""
@@ -94,6 +98,10 @@ COMPLETED: Status.ValueType  # 4
 FAILED: Status.ValueType  # 5
 """Dead-lettered after its last attempt or a permanent error. Kept until an
 admin retries or deletes it.
+"""
+CANCELLED: Status.ValueType  # 6
+"""Stopped by CancelSubmission: it never runs again, and no outcome of an
+attempt that was running counts. Kept for the retention period.
 """
 Global___Status: _TypeAlias = Status  # noqa: Y015
 
@@ -503,7 +511,7 @@ class SubmissionInfo(_message.Message):
 
     @_builtins.property
     def finished_at(self) -> _timestamp_pb2.Timestamp:
-        """When it reached COMPLETED or FAILED."""
+        """When it reached COMPLETED, FAILED or CANCELLED."""
 
     @_builtins.property
     def run_at(self) -> _timestamp_pb2.Timestamp:
@@ -534,6 +542,100 @@ class SubmissionInfo(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SubmissionInfo: _TypeAlias = SubmissionInfo  # noqa: Y015
+
+@_typing.final
+class CancelFilter(_message.Message):
+    """Which WAITING or DELAYED submissions a filter cancel stops. Give
+    submitter_id, fairness_key or both (both must match).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBMITTER_ID_FIELD_NUMBER: _builtins.int
+    FAIRNESS_KEY_FIELD_NUMBER: _builtins.int
+    STATUSES_FIELD_NUMBER: _builtins.int
+    submitter_id: _builtins.str
+    fairness_key: _builtins.str
+    """The key the submission waits under: its fairness_key, or its
+    submitter_id when it named none.
+    """
+    @_builtins.property
+    def statuses(self) -> _containers.RepeatedScalarFieldContainer[Global___Status.ValueType]:
+        """WAITING, DELAYED or both; empty means both."""
+
+    def __init__(
+        self,
+        *,
+        submitter_id: _builtins.str = ...,
+        fairness_key: _builtins.str = ...,
+        statuses: _abc.Iterable[Global___Status.ValueType] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fairness_key", b"fairness_key", "statuses", b"statuses", "submitter_id", b"submitter_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelFilter: _TypeAlias = CancelFilter  # noqa: Y015
+
+@_typing.final
+class CancelSubmissionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Exactly one of id and filter."""
+    dry_run: _builtins.bool
+    """With a filter: count what it matches now, and cancel nothing."""
+    @_builtins.property
+    def filter(self) -> Global___CancelFilter: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        filter: Global___CancelFilter | None = ...,
+        dry_run: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dry_run", b"dry_run", "filter", b"filter", "id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelSubmissionRequest: _TypeAlias = CancelSubmissionRequest  # noqa: Y015
+
+@_typing.final
+class CancelSubmissionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    ALREADY_FIELD_NUMBER: _builtins.int
+    MATCHED_FIELD_NUMBER: _builtins.int
+    CANCELLED_FIELD_NUMBER: _builtins.int
+    status: Global___Status.ValueType
+    """By id: the submission's status now (CANCELLED)."""
+    already: _builtins.bool
+    """By id: it was CANCELLED already; nothing changed."""
+    matched: _builtins.int
+    """With a filter: how many matched (a dry run), or were cancelled."""
+    cancelled: _builtins.int
+    def __init__(
+        self,
+        *,
+        status: Global___Status.ValueType = ...,
+        already: _builtins.bool = ...,
+        matched: _builtins.int = ...,
+        cancelled: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["already", b"already", "cancelled", b"cancelled", "matched", b"matched", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelSubmissionResponse: _TypeAlias = CancelSubmissionResponse  # noqa: Y015
 
 @_typing.final
 class GetRedisHealthRequest(_message.Message):
@@ -631,6 +733,7 @@ class QueueStats(_message.Message):
     FAILED_TOTAL_FIELD_NUMBER: _builtins.int
     RETRIED_TOTAL_FIELD_NUMBER: _builtins.int
     RECOVERED_TOTAL_FIELD_NUMBER: _builtins.int
+    CANCELLED_TOTAL_FIELD_NUMBER: _builtins.int
     waiting: _builtins.int
     active: _builtins.int
     delayed: _builtins.int
@@ -646,6 +749,8 @@ class QueueStats(_message.Message):
     failed_total: _builtins.int
     retried_total: _builtins.int
     recovered_total: _builtins.int
+    cancelled_total: _builtins.int
+    """Monotonic counter of submissions cancelled."""
     def __init__(
         self,
         *,
@@ -660,10 +765,11 @@ class QueueStats(_message.Message):
         failed_total: _builtins.int = ...,
         retried_total: _builtins.int = ...,
         recovered_total: _builtins.int = ...,
+        cancelled_total: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "completed", b"completed", "delayed", b"delayed", "enqueued_total", b"enqueued_total", "failed", b"failed", "failed_total", b"failed_total", "paused", b"paused", "recovered_total", b"recovered_total", "retried_total", b"retried_total", "waiting", b"waiting", "workers", b"workers"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "cancelled_total", b"cancelled_total", "completed", b"completed", "delayed", b"delayed", "enqueued_total", b"enqueued_total", "failed", b"failed", "failed_total", b"failed_total", "paused", b"paused", "recovered_total", b"recovered_total", "retried_total", b"retried_total", "waiting", b"waiting", "workers", b"workers"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

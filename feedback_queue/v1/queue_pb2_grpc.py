@@ -60,6 +60,11 @@ class SubmissionServiceStub:
                 request_serializer=feedback__queue_dot_v1_dot_queue__pb2.WatchSubmissionRequest.SerializeToString,
                 response_deserializer=feedback__queue_dot_v1_dot_queue__pb2.SubmissionInfo.FromString,
                 _registered_method=True)
+        self.CancelSubmission = channel.unary_unary(
+                '/feedback_queue.v1.SubmissionService/CancelSubmission',
+                request_serializer=feedback__queue_dot_v1_dot_queue__pb2.CancelSubmissionRequest.SerializeToString,
+                response_deserializer=feedback__queue_dot_v1_dot_queue__pb2.CancelSubmissionResponse.FromString,
+                _registered_method=True)
 
 
 class SubmissionServiceServicer:
@@ -97,7 +102,20 @@ class SubmissionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchSubmission(self, request, context):
-        """The current state at once, then every change until COMPLETED or FAILED.
+        """The current state at once, then every change until COMPLETED, FAILED or
+        CANCELLED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelSubmission(self, request, context):
+        """Cancel one submission by id (a producer: one of its own), or every WAITING
+        or DELAYED submission a filter matches (operators and admins).
+        WAITING and DELAYED end CANCELLED at once. ACTIVE ends CANCELLED at once
+        too: no outcome of the running attempt will count, and its worker is told
+        to stop (its processor sees it in its context). COMPLETED and FAILED are
+        FAILED_PRECONDITION; cancelling a CANCELLED one again is OK (already).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -130,6 +148,11 @@ def add_SubmissionServiceServicer_to_server(servicer, server):
                     servicer.WatchSubmission,
                     request_deserializer=feedback__queue_dot_v1_dot_queue__pb2.WatchSubmissionRequest.FromString,
                     response_serializer=feedback__queue_dot_v1_dot_queue__pb2.SubmissionInfo.SerializeToString,
+            ),
+            'CancelSubmission': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelSubmission,
+                    request_deserializer=feedback__queue_dot_v1_dot_queue__pb2.CancelSubmissionRequest.FromString,
+                    response_serializer=feedback__queue_dot_v1_dot_queue__pb2.CancelSubmissionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -268,6 +291,33 @@ class SubmissionService:
             '/feedback_queue.v1.SubmissionService/WatchSubmission',
             feedback__queue_dot_v1_dot_queue__pb2.WatchSubmissionRequest.SerializeToString,
             feedback__queue_dot_v1_dot_queue__pb2.SubmissionInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelSubmission(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/feedback_queue.v1.SubmissionService/CancelSubmission',
+            feedback__queue_dot_v1_dot_queue__pb2.CancelSubmissionRequest.SerializeToString,
+            feedback__queue_dot_v1_dot_queue__pb2.CancelSubmissionResponse.FromString,
             options,
             channel_credentials,
             insecure,

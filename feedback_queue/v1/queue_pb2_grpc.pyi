@@ -83,7 +83,17 @@ class SubmissionServiceStub:
     """
     GetSubmission: _grpc.UnaryUnaryMultiCallable[_queue_pb2.GetSubmissionRequest, _queue_pb2.SubmissionInfo]
     WatchSubmission: _grpc.UnaryStreamMultiCallable[_queue_pb2.WatchSubmissionRequest, _queue_pb2.SubmissionInfo]
-    """The current state at once, then every change until COMPLETED or FAILED."""
+    """The current state at once, then every change until COMPLETED, FAILED or
+    CANCELLED.
+    """
+    CancelSubmission: _grpc.UnaryUnaryMultiCallable[_queue_pb2.CancelSubmissionRequest, _queue_pb2.CancelSubmissionResponse]
+    """Cancel one submission by id (a producer: one of its own), or every WAITING
+    or DELAYED submission a filter matches (operators and admins).
+    WAITING and DELAYED end CANCELLED at once. ACTIVE ends CANCELLED at once
+    too: no outcome of the running attempt will count, and its worker is told
+    to stop (its processor sees it in its context). COMPLETED and FAILED are
+    FAILED_PRECONDITION; cancelling a CANCELLED one again is OK (already).
+    """
 
 @_typing.type_check_only
 class SubmissionServiceAsyncStub(SubmissionServiceStub):
@@ -102,7 +112,17 @@ class SubmissionServiceAsyncStub(SubmissionServiceStub):
     """
     GetSubmission: _aio.UnaryUnaryMultiCallable[_queue_pb2.GetSubmissionRequest, _queue_pb2.SubmissionInfo]  # type: ignore[assignment]
     WatchSubmission: _aio.UnaryStreamMultiCallable[_queue_pb2.WatchSubmissionRequest, _queue_pb2.SubmissionInfo]  # type: ignore[assignment]
-    """The current state at once, then every change until COMPLETED or FAILED."""
+    """The current state at once, then every change until COMPLETED, FAILED or
+    CANCELLED.
+    """
+    CancelSubmission: _aio.UnaryUnaryMultiCallable[_queue_pb2.CancelSubmissionRequest, _queue_pb2.CancelSubmissionResponse]  # type: ignore[assignment]
+    """Cancel one submission by id (a producer: one of its own), or every WAITING
+    or DELAYED submission a filter matches (operators and admins).
+    WAITING and DELAYED end CANCELLED at once. ACTIVE ends CANCELLED at once
+    too: no outcome of the running attempt will count, and its worker is told
+    to stop (its processor sees it in its context). COMPLETED and FAILED are
+    FAILED_PRECONDITION; cancelling a CANCELLED one again is OK (already).
+    """
 
 class SubmissionServiceServicer(metaclass=_abc_1.ABCMeta):
     """Producers hand in submissions and follow them to a final state."""
@@ -148,7 +168,23 @@ class SubmissionServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _queue_pb2.WatchSubmissionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_queue_pb2.SubmissionInfo], _abc.AsyncIterator[_queue_pb2.SubmissionInfo]]:
-        """The current state at once, then every change until COMPLETED or FAILED."""
+        """The current state at once, then every change until COMPLETED, FAILED or
+        CANCELLED.
+        """
+
+    @_abc_1.abstractmethod
+    def CancelSubmission(
+        self,
+        request: _queue_pb2.CancelSubmissionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_queue_pb2.CancelSubmissionResponse, _abc.Awaitable[_queue_pb2.CancelSubmissionResponse]]:
+        """Cancel one submission by id (a producer: one of its own), or every WAITING
+        or DELAYED submission a filter matches (operators and admins).
+        WAITING and DELAYED end CANCELLED at once. ACTIVE ends CANCELLED at once
+        too: no outcome of the running attempt will count, and its worker is told
+        to stop (its processor sees it in its context). COMPLETED and FAILED are
+        FAILED_PRECONDITION; cancelling a CANCELLED one again is OK (already).
+        """
 
 def add_SubmissionServiceServicer_to_server(servicer: SubmissionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

@@ -168,6 +168,7 @@ def stats_table(stats: pb.QueueStats) -> Table:
         ("failed", stats.failed_total),
         ("retried", stats.retried_total),
         ("recovered", stats.recovered_total),
+        ("cancelled", stats.cancelled_total),
     ]
     paused = Text("paused", style="bold red") if stats.paused else Text("running", style="green")
     table = make_table(["queue", ""], [*((k, str(v)) for k, v in now), ("state", paused)])

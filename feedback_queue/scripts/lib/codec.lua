@@ -1,7 +1,7 @@
 -- Library: the job record codec, the Lua half of feedback_queue/record.py (layout documented
 -- there; tests/test_record.py keeps the two in step). Scripts build job keys as
 -- KEYS[job prefix] .. id: every job key of a queue carries the queue's hash tag, so it lives in
--- the same cluster slot as the prefix. Status names (WAITING .. FAILED) come from the generated
+-- the same cluster slot as the prefix. Status names (WAITING .. CANCELLED) come from the generated
 -- constants (feedback_queue.job.Status).
 local REC_HEADER = '>BBHI6'
 -- Format bytes: record.py's _PLAIN (VERSION << 4) and _WITH_EXTRAS; change both together.
@@ -19,6 +19,12 @@ local function rec_decode(raw)
     rec.payload = string.sub(raw, pos)
   end
   return rec
+end
+
+-- The status of the record at `job_key`, read from its header alone (false: no record).
+local function rec_status(job_key)
+  local head = redis.call('GETRANGE', job_key, 0, 1)
+  return #head == 2 and string.byte(head, 2)
 end
 
 local function rec_encode(rec)

@@ -11,12 +11,13 @@ local L = lanes_keys(11)
 
 -- Complete the jobs named in ARGV[first..] as id, token, result triples, each taken by `worker`
 -- with that token: drop them from the processing list, store the result, start retention.
--- Returns one outcome per job (ACK_COMPLETED, ACK_ALREADY, ACK_STALE). Fenced: an ack whose
+-- Returns one outcome per job (ACK_COMPLETED, ACK_ALREADY, ACK_STALE, ACK_CANCELLED). Fenced: an ack whose
 -- token no longer holds the attempt (the worker was reaped, the job retried, taken again) is
 -- refused and changes nothing but this: its id leaves this worker's processing list (unless
 -- the worker holds the job again under a newer token) and `stale_outcomes` counts it; the job
 -- runs again (at-least-once). Replay-safe: an ack of a COMPLETED job with the token that
--- completed it (kept in the record, `k`) is ACK_ALREADY, a no-op.
+-- completed it (kept in the record, `k`) is ACK_ALREADY, a no-op. The ack of a job cancelled
+-- while it ran is ACK_CANCELLED: the cancel revoked the attempt (lib/cancelling.lua).
 local function ack_jobs(now, retention, worker, first)
   local out, done, stale = {}, 0, 0
   local settled, index, ended = {}, {}, {}
@@ -65,6 +66,9 @@ local function ack_jobs(now, retention, worker, first)
       -- Any other token (a reaped attempt whose job ran again and completed) is stale.
       if status == COMPLETED and rec_decode(redis.call('GET', job_key)).extra.k == token then
         out[#out + 1] = ACK_ALREADY
+      elseif status == CANCELLED then
+        -- Cancelled while it ran: the attempt was revoked on purpose, not lost.
+        out[#out + 1] = ACK_CANCELLED
       else
         stale = stale + 1
         out[#out + 1] = ACK_STALE

@@ -77,11 +77,11 @@ local function push_payload(L, payload, id, front, tally)
   lane_push(L, level, key, id, front, tally)
 end
 
--- Take `id` out of its lane (admin delete). True when it was there.
-local function lane_remove(L, payload, id, tally)
-  local level, key = lane_of(payload)
+-- Take `id` out of lane (level, key): the whole lane is searched, or with `near` only from its
+-- head (first in line) on, which finds an id near the head at once. True when it was there.
+local function lane_drop(L, level, key, id, tally, near)
   local lane = lane_name(L, level, key)
-  if redis.call('LREM', lane, 0, id) == 0 then
+  if redis.call('LREM', lane, near and -1 or 0, id) == 0 then
     return false
   end
   if redis.call('LLEN', lane) == 0 then
@@ -90,6 +90,12 @@ local function lane_remove(L, payload, id, tally)
   end
   count_waiting(tally, level, -1)
   return true
+end
+
+-- Take `id` out of the lane the stored submission `payload` names (admin delete, cancel).
+local function lane_remove(L, payload, id, tally)
+  local level, key = lane_of(payload)
+  return lane_drop(L, level, key, id, tally)
 end
 
 -- Add per_level[p] to fair.w<p> and `total` to fair.waiting.

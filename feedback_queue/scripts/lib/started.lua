@@ -57,7 +57,7 @@ end
 
 -- Mark a taken job ACTIVE for `worker`: one more attempt, started now, fenced by `fence` (a
 -- number from draw_fences), of fairness key `key` (`counted`: key-busy counts it). Returns the raw record, the
--- attempt's token and true, or false when the job is gone or already COMPLETED (then it is
+-- attempt's token and true, or false when the job is gone, COMPLETED or CANCELLED (then it is
 -- dropped from `active`). A replayed call (same worker, already ACTIVE) returns the record
 -- unchanged with the token already issued, and false: no new attempt began. With `marks`, the
 -- started entry is appended there for one HSET of the whole batch: every write command a
@@ -69,7 +69,7 @@ local function mark_active(job_key, active_key, started_key, id, worker, now, fe
     return false
   end
   local flags, status, attempts = struct.unpack('>BBH', raw)
-  if status == COMPLETED then
+  if status == COMPLETED or status == CANCELLED then
     redis.call('LREM', active_key, 1, id)
     return false
   end

@@ -21,7 +21,7 @@ local function pb_varint(s, pos)
   end
 end
 
--- The priority level and fairness key of a serialized Submission.
+-- The priority level, fairness key and submitter id of a serialized Submission.
 local function lane_of(payload)
   local pos, size = 1, #payload
   local submitter, key, priority = '', '', 0
@@ -51,5 +51,5 @@ local function lane_of(payload)
     end
   end
   if key == '' then key = submitter end
-  return PRIORITY_LEVEL[priority] or 2, key
+  return PRIORITY_LEVEL[priority] or 2, key, submitter
 end

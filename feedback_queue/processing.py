@@ -6,13 +6,51 @@ dict or list as JSON, None as empty). Raise `RetryableError` for a failure that 
 may fix (timeouts, a busy model service), `PermanentError` for one that it cannot (the input is
 unusable). Any other exception counts as retryable: a bug fixed by the next deploy should not
 have dead-lettered the work.
+
+An attempt may be stopped from outside: its submission cancelled, or the attempt taken from its
+worker (reaped while the worker was frozen, say). The processor sees it in its context
+(`job.cancelled`, `job.raise_if_cancelled()`, `await job.wait_cancelled()`); an async
+processor's task is cancelled after FBQ_CANCEL_GRACE. Whatever it returns or raises then is
+not written: the submission is CANCELLED, or another attempt owns it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import threading
+from dataclasses import dataclass, field
 
 from feedback_queue.v1 import queue_pb2 as pb
+
+
+class JobCancelled(Exception):
+    """Raised by `JobContext.raise_if_cancelled` once the attempt was stopped from outside."""
+
+
+class Stop:
+    """An attempt's stop signal, set once from the worker's event loop, read from any thread."""
+
+    def __init__(self) -> None:
+        self._flag = threading.Event()
+        self._event: asyncio.Event | None = None
+        self.reason = ""
+
+    def set(self, reason: str) -> None:
+        if not self._flag.is_set():
+            self.reason = reason
+            self._flag.set()
+            if self._event is not None:
+                self._event.set()
+
+    def is_set(self) -> bool:
+        return self._flag.is_set()
+
+    async def wait(self) -> None:
+        if self._event is None:
+            self._event = asyncio.Event()
+            if self._flag.is_set():
+                self._event.set()
+        await self._event.wait()
 
 
 @dataclass(frozen=True)
@@ -23,10 +61,31 @@ class JobContext:
     submission: pb.Submission
     attempt: int
     max_attempts: int
+    stop: Stop = field(default_factory=Stop, compare=False, repr=False)
 
     @property
     def last_attempt(self) -> bool:
         return self.attempt >= self.max_attempts
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether this attempt was stopped from outside: stop working, nothing will be kept.
+        Safe to read from a plain processor's thread."""
+        return self.stop.is_set()
+
+    @property
+    def cancel_reason(self) -> str:
+        """Why it was stopped ("" while it was not)."""
+        return self.stop.reason
+
+    def raise_if_cancelled(self) -> None:
+        """Raise JobCancelled once this attempt was stopped: call it between steps."""
+        if self.stop.is_set():
+            raise JobCancelled(self.stop.reason)
+
+    async def wait_cancelled(self) -> None:
+        """Return once this attempt is stopped (an async processor's race against its work)."""
+        await self.stop.wait()
 
 
 class RetryableError(Exception):

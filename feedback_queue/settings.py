@@ -96,6 +96,11 @@ class WorkerConfig:
     # end in bursts, much faster than a round trip: one script call instead of two then gave
     # no-op jobs at concurrency 64 about 50% more jobs/s (benchmarks/worker_throughput.py).
     acks_per_take: int = 2
+    # While it runs jobs, a worker asks this often whether any was cancelled (or taken from it:
+    # reaped while it was frozen, say); the processor is told at once (JobContext.cancelled),
+    # and an async processor's task is cancelled `cancel_grace` later.
+    cancel_check: float = 1.0
+    cancel_grace: float = 2.0
 
     @property
     def min_batch(self) -> int:
@@ -377,6 +382,8 @@ def _worker_from_env(env: Env) -> WorkerConfig:
         processor=env.text("FBQ_PROCESSOR", w.processor),
         processor_url=env.optional("FBQ_PROCESSOR_URL"),
         liveness_window=env.duration("FBQ_LIVENESS_WINDOW", w.liveness_window),
+        cancel_check=env.duration("FBQ_CANCEL_CHECK", w.cancel_check),
+        cancel_grace=env.duration("FBQ_CANCEL_GRACE", w.cancel_grace),
     )
 
 

@@ -21,8 +21,9 @@ from starlette.routing import Route
 from feedback_queue import audit
 from feedback_queue.credentials import Credentials
 from feedback_queue.v1 import queue_pb2 as pb
-from gateway import dashboard, sharing, views
+from gateway import cancelling, dashboard, sharing, views
 from gateway.auth import HttpAuth, Refusal, forbids
+from gateway.body import BadRequest
 from gateway.client import IngestClient
 from gateway.errors import from_rpc_error, problem
 from gateway.metrics import METRICS_TOP_KEYS, QueueCollector
@@ -130,6 +131,20 @@ class AdminApi:
         await self.client.delete(request.path_params["id"])
         return Response(status_code=204)
 
+    async def cancel(self, request: Request) -> Response:
+        reply = await self.client.cancel(pb.CancelSubmissionRequest(id=request.path_params["id"]))
+        return JSONResponse({"status": views.status_name(reply.status), "already": reply.already})
+
+    async def cancel_matching(self, request: Request) -> Response:
+        try:
+            call = await cancelling.filter_request(request)
+        except BadRequest as exc:
+            return problem(400, str(exc))
+        reply = await self.client.cancel(call)
+        return JSONResponse(
+            {"matched": reply.matched, "cancelled": reply.cancelled, "dryRun": call.dry_run}
+        )
+
     async def pause(self, request: Request) -> Response:
         return JSONResponse({"paused": await self.client.pause()})
 
@@ -139,14 +154,14 @@ class AdminApi:
     async def fair_share(self, request: Request) -> Response:
         try:
             top = sharing.top_of(request.query_params.get("top"))
-        except sharing.BadRequest as exc:
+        except BadRequest as exc:
             return problem(400, str(exc))
         return JSONResponse(sharing.fair_share(await self.client.fair_share(top)))
 
     async def set_quota(self, request: Request) -> Response:
         try:
             values = await sharing.quota_body(request)
-        except sharing.BadRequest as exc:
+        except BadRequest as exc:
             return problem(400, str(exc))
         quota = await self.client.set_quota(request.path_params["key"], values, reset=False)
         return JSONResponse(sharing.key_quota(quota))
@@ -194,6 +209,8 @@ def guard(handler: Handler, auth: HttpAuth, address: str, method: str, action: s
                 if key is not None
                 else "all-failed"
                 if action == "RetryAllFailed"
+                else "filter"
+                if action == "CancelMatching"
                 else "queue"
             )
             audit.record(caller.who, action, target, str(response.status_code))
@@ -242,9 +259,17 @@ def create_app(
         admin(
             "/submissions/retry-failed", h.retry_failed, "RetrySubmission", "POST", "RetryAllFailed"
         ),
+        admin(
+            "/submissions/cancel",
+            h.cancel_matching,
+            "CancelSubmission",
+            "POST",
+            "CancelMatching",
+        ),
         admin("/submissions/{id}", h.get_submission, "GetSubmission"),
         admin("/submissions/{id}", h.delete, "DeleteSubmission", "DELETE", "DeleteSubmission"),
         admin("/submissions/{id}/retry", h.retry, "RetrySubmission", "POST", "RetrySubmission"),
+        admin("/submissions/{id}/cancel", h.cancel, "CancelSubmission", "POST", "CancelSubmission"),
         admin("/fair-share", h.fair_share, "GetFairShare"),
         admin("/quotas/{key}", h.set_quota, "SetKeyQuota", "PUT", "SetKeyQuota"),
         admin("/quotas/{key}", h.reset_quota, "SetKeyQuota", "DELETE", "SetKeyQuota"),

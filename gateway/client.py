@@ -73,6 +73,9 @@ class IngestClient:
         request = pb.DeleteSubmissionRequest(id=job_id)
         await self.admin.DeleteSubmission(request, **self._call)  # type: ignore[arg-type]
 
+    async def cancel(self, request: pb.CancelSubmissionRequest) -> pb.CancelSubmissionResponse:
+        return await self.submissions.CancelSubmission(request, **self._call)  # type: ignore[arg-type]
+
     async def pause(self) -> bool:
         reply = await self.admin.PauseQueue(pb.PauseQueueRequest(), **self._call)  # type: ignore[arg-type]
         return reply.paused

@@ -3,13 +3,13 @@ requests (`top`, the quota body) that answer 400 with what to fix before ingest 
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
 from starlette.requests import Request
 
 from feedback_queue.v1 import queue_pb2 as pb
+from gateway.body import BadRequest, json_object
 
 DEFAULT_TOP = 10
 MAX_TOP = 1000
@@ -18,10 +18,6 @@ MAX_BODY = 4096
 # The body's names: as the proto and the CLI spell them, or camelCase like the answers.
 FIELDS = {"weight": "weight", "rate": "rate", "max_active": "max_active", "maxActive": "max_active"}
 BODY_EXAMPLE = '{"weight": 2, "rate": 5, "max_active": 10}'
-
-
-class BadRequest(Exception):
-    """What is wrong with a request, in words that say what to fix (a 400's detail)."""
 
 
 def top_of(text: str | None) -> int:
@@ -35,19 +31,7 @@ def top_of(text: str | None) -> int:
 async def quota_body(request: Request) -> dict[str, Any]:
     """The values a PUT sets: a JSON object of weight, rate and max_active (each optional,
     null keeps the current value; at least one given)."""
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_BODY:
-            raise BadRequest(
-                f"the body is over {MAX_BODY} bytes: send a JSON object like " + BODY_EXAMPLE
-            )
-    try:
-        body = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError):
-        body = None
-    if not isinstance(body, dict):
-        raise BadRequest(f"the body must be a JSON object like {BODY_EXAMPLE}")
+    body = await json_object(request, MAX_BODY, BODY_EXAMPLE)
     values: dict[str, Any] = {}
     for name, value in body.items():
         field = FIELDS.get(name)

@@ -15,7 +15,13 @@ STATUS_NAMES = {
     "delayed": pb.DELAYED,
     "completed": pb.COMPLETED,
     "failed": pb.FAILED,
+    "cancelled": pb.CANCELLED,
 }
+
+
+def status_name(status: int) -> str:
+    """A status as the JSON spells it: "waiting" .. "cancelled"."""
+    return pb.Status.Name(status).lower()  # type: ignore[arg-type]
 
 
 def redis_health(h: pb.RedisHealth) -> dict[str, Any]:
@@ -72,7 +78,7 @@ def queue_stats(q: pb.QueueStats) -> dict[str, Any]:
 
 def submission(info: pb.SubmissionInfo) -> dict[str, Any]:
     body: dict[str, Any] = MessageToDict(info, always_print_fields_with_no_presence=True)
-    body["status"] = pb.Status.Name(info.status).lower()
+    body["status"] = status_name(info.status)
     for field in ("attempts", "maxAttempts"):
         body[field] = int(body.get(field, 0))
     return body

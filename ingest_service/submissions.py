@@ -291,7 +291,8 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
                     raise InvalidSubmission("dry_run", "applies to a filter only")
                 await self._visible(request.id)
                 cancelled = await self.queue.cancel(request.id, principal.name)
-                log.info("CancelSubmission: %s cancelled by %s", request.id, principal.name)
+                done = "cancelled" if cancelled else "was cancelled already; asked again"
+                log.info("CancelSubmission: %s %s by %s", request.id, done, principal.name)
                 return pb.CancelSubmissionResponse(status=pb.CANCELLED, already=not cancelled)
             if not principal.steers:
                 await refuse(

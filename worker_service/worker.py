@@ -36,6 +36,7 @@ from feedback_queue.processing import JobContext, PermanentError, RetryableError
 from feedback_queue.queue import Failure, Queue, Taken
 from feedback_queue.settings import Bounds, WorkerConfig
 from worker_service.batching import OutcomeBatch
+from worker_service.cancels import CancelWatch
 from worker_service.housekeeping import HOUSEKEEPING_LEASE, Housekeeper
 from worker_service.liveness import Liveness
 from worker_service.processors import Processor
@@ -111,6 +112,16 @@ class Worker:
             monotonic=monotonic,
         )
         self._recover_pending = False
+        self._interrupted: set[str] = set()  # stopped attempts whose task we cancelled
+        self.cancels = CancelWatch(
+            queue,
+            config.cancel_check,
+            config.cancel_grace,
+            closing=self._closing,
+            interrupt=self._interrupt,
+            turn=lambda wait: self.liveness.turn("cancels", wait),
+            monotonic=monotonic,
+        )
         self.liveness.stalled = lambda window: (
             self._flush_spell.longer_than(window) and self._outcomes.pending
         )
@@ -155,6 +166,7 @@ class Worker:
             "flusher": asyncio.create_task(self._flusher()),
             "housekeeping": asyncio.create_task(self._housekeeper.run()),
             "watchdog": asyncio.create_task(self._watchdog()),
+            "cancels": asyncio.create_task(self.cancels.run()),
         }
         try:
             await self._fetch_loop(burst)
@@ -271,10 +283,16 @@ class Worker:
     async def _run_job(self, job: Job) -> None:
         try:
             context = JobContext(job.id, job.submission, job.attempts, self.queue.max_attempts)
+            self.cancels.track(job.id, job.token, context)
             # The watchdog enforces the deadline: one timer for all jobs, not one per job.
             self.threads.start(context)  # a plain processor's: from when a thread starts it
             result = await self.processor(context)
         except asyncio.CancelledError:
+            if job.id in self._interrupted:
+                self._interrupted.discard(job.id)
+                asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                self._stopped(job)
+                return
             if job.id not in self._timed_out:
                 raise  # shutdown: the job goes back to waiting with the rest
             self._timed_out.discard(job.id)
@@ -289,6 +307,9 @@ class Worker:
             log.warning("job %s attempt %d raised", job.id, job.attempts, exc_info=True)
             self._failed(job, f"{type(exc).__name__}: {exc}")
         else:
+            if self.cancels.is_revoked(job.id):
+                self._stopped(job)
+                return
             if (size := len(result.encode())) > self.max_result_bytes:
                 # Stored, it would make the submission unreadable (every read carries it);
                 # another attempt would most likely make as large a one.
@@ -297,6 +318,7 @@ class Worker:
             self._outcomes.ack(job.id, job.token, result)
             self.processed += 1
         finally:
+            self.cancels.untrack(job.id)
             self.threads.end(job.id)  # a thread still in the job now counts as stuck
             self._deadlines.pop(job.id, None)
             self.inflight.pop(job.id, None)
@@ -326,6 +348,18 @@ class Worker:
                 self._timed_out.add(job_id)
                 task.cancel()
 
+    def _interrupt(self, job_id: str) -> None:
+        """Cancel the task of a stopped attempt whose grace is over (CancelWatch)."""
+        task = self.inflight.get(job_id)
+        if task is not None and job_id not in self._timed_out:
+            self._interrupted.add(job_id)
+            task.cancel()
+
+    def _stopped(self, job: Job) -> None:
+        """An attempt stopped from outside ended: nothing of it is written (cancels.py)."""
+        self._interrupted.discard(job.id)
+        log.info("job %s attempt %d stopped; its outcome is not written", job.id, job.attempts)
+
     def _failed(
         self,
         job: Job,
@@ -335,6 +369,9 @@ class Worker:
         retry_after: float = 0.0,
         detail: str = "",
     ) -> None:
+        if self.cancels.is_revoked(job.id):
+            self._stopped(job)
+            return
         # `detail` may quote the submission: stored with the error, kept out of the log.
         log.info("job %s attempt %d failed: %s", job.id, job.attempts, error)
         stored = f"{error}: {detail}" if detail else error

@@ -348,6 +348,8 @@ def _add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     dead_delete.add_argument("ids", nargs="+", metavar="ID")
     dead_delete.set_defaults(run=_command("admin", "dead_delete"), client=True)
 
+    _add_cancel(commands, client)
+
     for name, verb, text in (
         ("pause", "pause", "workers take no new work (within a second); running work finishes"),
         ("resume", "resume", "workers take work again"),
@@ -426,3 +428,34 @@ def _add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
         help="content size in bytes (200)",
     )
     bench.set_defaults(run=_command("bench", "bench"), client=True)
+
+
+def _add_cancel(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], client: argparse.ArgumentParser
+) -> None:
+    cancel = commands.add_parser(
+        "cancel",
+        parents=[client],
+        help="cancel submissions by id, or every waiting or delayed one of a submitter or key",
+        description="Cancel submissions. WAITING and DELAYED ones never run; an ACTIVE one is "
+        "stopped (its processor is told, and its outcome will not count). With --submitter or "
+        "--key, every WAITING and DELAYED submission that matches is cancelled, after a count "
+        "(operators and admins).",
+        epilog="examples:\n"
+        "  fbq cancel Qm1c3m9yZXNk vjOSRCha0OCi\n"
+        "  fbq cancel --submitter learner-42 --dry-run     # how many would go\n"
+        "  fbq cancel --key course-7 --only delayed --yes",
+        formatter_class=RAW,
+    )
+    cancel.add_argument("ids", nargs="*", metavar="ID")
+    cancel.add_argument("--submitter", metavar="ID", help="match this submitter_id")
+    cancel.add_argument("--key", metavar="KEY", help="match this fairness key")
+    cancel.add_argument(
+        "--only",
+        action="append",
+        choices=["waiting", "delayed"],
+        help="only submissions in this state (repeatable; default both)",
+    )
+    cancel.add_argument("--dry-run", action="store_true", help="count, cancel nothing")
+    cancel.add_argument("--yes", action="store_true", help="cancel without asking")
+    cancel.set_defaults(run=_command("cancel", "cancel"), client=True)

@@ -100,6 +100,15 @@ export class Api {
     return this.request("DELETE", `/api/admin/submissions/${encodeURIComponent(id)}`);
   }
 
+  cancel(id) {
+    return this.request("POST", `/api/admin/submissions/${encodeURIComponent(id)}/cancel`);
+  }
+
+  // filter: { submitterId, fairnessKey, statuses, dryRun }
+  cancelMatching(filter) {
+    return this.request("POST", "/api/admin/submissions/cancel", [], filter);
+  }
+
   pause() {
     return this.request("POST", "/api/admin/queue/pause");
   }

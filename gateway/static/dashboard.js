@@ -4,6 +4,7 @@
 
 import { Api, ApiError } from "./api.js";
 import { Throughput, draw } from "./chart.js";
+import { CancelMatching } from "./cancels.js";
 import { FairShare } from "./fairshare.js";
 import { $, el, number, plural, preview, setText, show, time, timeElement } from "./dom.js";
 
@@ -13,17 +14,24 @@ const REFRESH_MS = 2000;
 const MAX_BACKOFF_MS = 8000;
 const PAGE_SIZE = 20;
 const CONTENT_PREVIEW = 2000;
-const STATES = ["waiting", "active", "delayed", "failed", "completed"];
+const STATES = ["waiting", "active", "delayed", "failed", "completed", "cancelled"];
 const TONES = {
   healthy: "ok", degraded: "warn", unhealthy: "err",
   waiting: "info", active: "info", delayed: "purple", completed: "ok", failed: "err",
+  cancelled: "warn",
 };
+// The buttons of a row, by the tab's state.
+const ACTIONS = {
+  waiting: ["cancel"], active: ["cancel"], delayed: ["cancel"], failed: ["retry", "delete"],
+};
+const ACTION_LABELS = { retry: "Retry", delete: "Delete", cancel: "Cancel" };
 const TIME_COLUMN = {
   waiting: ["Enqueued", "enqueuedAt"],
   active: ["Started", "startedAt"],
   delayed: ["Runs again at", "runAt"],
   failed: ["Failed at", "finishedAt"],
   completed: ["Finished", "finishedAt"],
+  cancelled: ["Cancelled at", "finishedAt"],
 };
 const EMPTY = {
   waiting: "Nothing is waiting: every submission has been picked up.",
@@ -31,6 +39,7 @@ const EMPTY = {
   delayed: "No submission is waiting for a retry.",
   failed: "Nothing has failed. Submissions land here after their last attempt fails.",
   completed: "No completed submission is kept right now (they expire after the retention time).",
+  cancelled: "Nothing was cancelled lately (cancelled submissions expire after the retention time).",
 };
 
 const state = {
@@ -58,7 +67,9 @@ let fairShare = null; // the Fair share panel (fairshare.js), made in start()
 function showSignin(message) {
   state.api = null;
   clearTimeout(state.timer);
-  for (const dialog of [$("detail"), $("confirm"), $("quota")]) if (dialog.open) dialog.close();
+  for (const dialog of [$("detail"), $("confirm"), $("quota"), $("cancel-dialog")]) {
+    if (dialog.open) dialog.close();
+  }
   show($("dashboard"), false);
   show($("session"), false);
   show($("signin"), true);
@@ -280,6 +291,7 @@ function renderCounts(stats) {
   for (const key of ["waiting", "active", "delayed", "failed"]) {
     setText($(`tab-count-${key}`), number(stats[key]));
   }
+  setText($("count-cancelled"), number(stats.cancelledTotal));
   show($("retry-all"), state.tab === "failed" && stats.failed > 0);
   setPaused(Boolean(stats.paused));
   const now = Date.now();
@@ -386,8 +398,9 @@ function renderList(status, page) {
   setText($("page-label"), `Page ${state.pageIndex + 1}`);
 
   const table = $("list");
-  const showError = status === "failed" || status === "delayed";
-  const showActions = status === "failed";
+  const showError = ["failed", "delayed", "cancelled"].includes(status);
+  const actions = ACTIONS[status] || [];
+  const showActions = actions.length > 0;
   table.classList.toggle("show-error", showError);
   table.classList.toggle("show-actions", showActions);
   const [timeHead, timeField] = TIME_COLUMN[status];
@@ -429,20 +442,15 @@ function renderList(status, page) {
           ? el(
               "div",
               { class: "actions" },
-              el("button", {
-                type: "button",
-                class: "btn btn-small",
-                "aria-label": `Retry ${id}`,
-                dataset: { retry: id, focusKey: `retry:${id}` },
-                text: "Retry",
-              }),
-              el("button", {
-                type: "button",
-                class: "btn btn-small btn-danger",
-                "aria-label": `Delete ${id}`,
-                dataset: { delete: id, focusKey: `delete:${id}` },
-                text: "Delete",
-              }),
+              ...actions.map((action) =>
+                el("button", {
+                  type: "button",
+                  class: action === "retry" ? "btn btn-small" : "btn btn-small btn-danger",
+                  "aria-label": `${ACTION_LABELS[action]} ${id}`,
+                  dataset: { [action]: id, focusKey: `${action}:${id}` },
+                  text: ACTION_LABELS[action],
+                }),
+              ),
             )
           : null,
       ),
@@ -463,6 +471,7 @@ function onListClick(event) {
   if (button.dataset.open) openDetail(button.dataset.open, button);
   else if (button.dataset.retry) retryOne(button.dataset.retry);
   else if (button.dataset.delete) deleteOne(button.dataset.delete);
+  else if (button.dataset.cancel) cancelOne(button.dataset.cancel);
 }
 
 function page(step) {
@@ -486,6 +495,7 @@ async function openDetail(id, opener) {
   show($("detail-error"), false);
   show($("detail-retry"), false);
   show($("detail-delete"), false);
+  show($("detail-cancel"), false);
   $("detail").showModal();
   await loadDetail();
 }
@@ -513,6 +523,7 @@ async function loadDetail() {
       show($("detail-body"), false);
       show($("detail-retry"), false);
       show($("detail-delete"), false);
+      show($("detail-cancel"), false);
     }
   }
 }
@@ -570,6 +581,7 @@ function renderDetail(s) {
   const failed = s.status === "failed";
   show($("detail-retry"), failed);
   show($("detail-delete"), failed);
+  show($("detail-cancel"), (ACTIONS[s.status] || []).includes("cancel"));
 }
 
 function prettyResult(result) {
@@ -621,10 +633,12 @@ function retryOne(id) {
   return act("Retry", () => state.api.retry(id), () => `Retried ${id}: it is waiting again.`);
 }
 
-function confirmDelete(id) {
+function confirmAction(title, text, ok, dismiss = "Cancel") {
   const dialog = $("confirm");
-  setText($("confirm-title"), `Delete ${id}?`);
-  setText($("confirm-text"), "The submission and its payload are removed for good.");
+  setText($("confirm-title"), title);
+  setText($("confirm-text"), text);
+  setText($("confirm-ok"), ok);
+  setText($("confirm-cancel"), dismiss);
   return new Promise((resolve) => {
     const finish = (answer) => {
       $("confirm-ok").removeEventListener("click", ok);
@@ -644,9 +658,23 @@ function confirmDelete(id) {
 }
 
 async function deleteOne(id) {
-  if (!(await confirmDelete(id))) return;
+  const text = "The submission and its payload are removed for good.";
+  if (!(await confirmAction(`Delete ${id}?`, text, "Delete"))) return;
   const deleted = await act("Delete", () => state.api.remove(id), () => `Deleted ${id}.`);
   if (deleted && state.detailId === id) $("detail").close();
+}
+
+async function cancelOne(id) {
+  const text =
+    "It will never run again. If a worker is running it, the worker is told to stop and " +
+    "its result is not kept.";
+  if (!(await confirmAction(`Cancel ${id}?`, text, "Cancel submission", "Keep it"))) return;
+  await act(
+    "Cancel",
+    () => state.api.cancel(id),
+    (reply) => (reply.already ? `${id} was cancelled already.` : `Cancelled ${id}.`),
+  );
+  if (state.detailId === id) await loadDetail();
 }
 
 function retryAll() {
@@ -710,6 +738,8 @@ function start() {
     await loadDetail();
   });
   $("detail-delete").addEventListener("click", () => deleteOne(state.detailId));
+  $("detail-cancel").addEventListener("click", () => cancelOne(state.detailId));
+  new CancelMatching({ api: () => state.api, endsSession, toast, refresh: () => refresh() });
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden) refresh();
   });

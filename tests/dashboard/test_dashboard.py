@@ -13,8 +13,10 @@ from playwright.async_api import expect
 from feedback_queue.credentials import Credentials, Role, add
 from feedback_queue.job import Status
 from feedback_queue.up.embedded import EmbeddedRedis
+from feedback_queue.v1 import queue_pb2 as pb
 from tests.dashboard.conftest import PHONE, MakeDashboard, not_found, submit_failed
 from tests.gateway.conftest import TOKEN
+from tests.helpers import submission
 from tests.secrets import secret
 
 POISON = "POISON: this piece makes the processor fail until the test cures it."
@@ -442,3 +444,56 @@ async def test_a_viewer_sees_the_dashboard_but_its_buttons_are_refused(
     ]
     assert dash.api_auth == {f"Bearer {viewer}"}
     dash.assert_clean(console=False)  # Chromium logs each refused call's 403
+
+
+async def test_cancel_one_from_its_row_then_a_submitters_work_after_a_count(
+    make_dashboard: MakeDashboard,
+) -> None:
+    dash = await make_dashboard()  # no worker: everything stays waiting until cancelled
+    page = dash.page
+    await dash.sign_in()
+    mine = await dash.submit(TEXT)
+    bobs = [
+        (
+            await dash.ingest.submissions.Submit(
+                pb.SubmitRequest(submission=submission(f"{TEXT} {i}", submitter_id="bob"))
+            )
+        ).id
+        for i in range(3)
+    ]
+    await expect(dash.count("waiting")).to_have_text("4")
+
+    confirm = page.get_by_role("dialog", name=f"Cancel {mine}?")
+    await page.get_by_role("button", name=f"Cancel {mine}").click()
+    await expect(confirm).to_be_visible()
+    await confirm.get_by_role("button", name="Keep it").click()  # changed its mind
+    await expect(confirm).to_be_hidden()
+    assert (await dash.ingest.queue.get(mine)).status == Status.WAITING
+    await page.get_by_role("button", name=f"Cancel {mine}").click()
+    await confirm.get_by_role("button", name="Cancel submission").click()
+    await expect(page.get_by_role("status").filter(has_text="Cancelled")).to_have_text(
+        f"Cancelled {mine}."
+    )
+    await expect(dash.count("cancelled")).to_have_text("1")
+    await expect(page.locator("#list-rows tr")).to_have_count(3)
+
+    await page.get_by_role("button", name="Cancel matching…").click()
+    dialog = page.get_by_role("dialog", name="Cancel matching submissions")
+    await dialog.get_by_label("Submitter").fill("bob")
+    await dialog.get_by_role("button", name="Count").click()
+    await expect(dialog.locator("#cancel-count")).to_have_text("3 submissions would be cancelled.")
+    assert (await dash.ingest.queue.stats()).cancelled_total == 1  # counted, nothing more
+    await dialog.get_by_role("button", name="Cancel 3 submissions").click()
+    await expect(dialog).to_be_hidden()
+    await expect(page.get_by_role("status").filter(has_text="Cancelled 3")).to_have_text(
+        "Cancelled 3 submissions."
+    )
+    await expect(dash.count("cancelled")).to_have_text("4")
+    await expect(dash.count("waiting")).to_have_text("0")
+    for job_id in [mine, *bobs]:
+        assert (await dash.ingest.queue.get(job_id)).status == Status.CANCELLED
+    await dash.tab("Cancelled")
+    await expect(page.locator("#list-rows tr")).to_have_count(4)
+    await expect(page.locator("#list-rows tr").first).to_contain_text("cancelled by")
+    await dash.shot("cancelled")
+    dash.assert_clean()

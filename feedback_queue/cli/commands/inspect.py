@@ -13,7 +13,6 @@ from rich.text import Text
 
 from feedback_queue.cli.commands import connect
 from feedback_queue.cli.commands.output import (
-    FINAL,
     Output,
     info_dict,
     make_table,
@@ -22,6 +21,7 @@ from feedback_queue.cli.commands.output import (
     timestamp,
 )
 from feedback_queue.client import AsyncClient
+from feedback_queue.client.values import FINAL
 from feedback_queue.v1 import queue_pb2 as pb
 
 STATS_EVERY = 1.0
@@ -55,8 +55,8 @@ def status(args: argparse.Namespace) -> int:
 async def follow(
     client: AsyncClient, job_id: str, each: Callable[[pb.SubmissionInfo], None]
 ) -> pb.SubmissionInfo:
-    """Watch a submission until COMPLETED or FAILED, calling `each` on every change (a watch
-    that breaks is made again by the client; one that cannot be raises its error)."""
+    """Watch a submission until COMPLETED, FAILED or CANCELLED, calling `each` on every change
+    (a watch that breaks is made again by the client; one that cannot be raises its error)."""
     last: pb.SubmissionInfo | None = None
     async for info in client.watch(job_id):
         each(info)
@@ -67,13 +67,16 @@ async def follow(
 
 
 def report_final(out: Output, info: pb.SubmissionInfo, *, json_done: bool = False) -> int:
-    """Print the result (stdout) or the error (stderr); 0 when COMPLETED, 1 when FAILED."""
+    """Print the result (stdout) or the error (stderr); 0 when COMPLETED, 1 when FAILED or
+    CANCELLED."""
     completed = info.status == pb.COMPLETED
     if out.json_mode:
         if not json_done:
             out.data(info_dict(info))
     elif completed:
         out.line(info.result)
+    elif info.status == pb.CANCELLED:
+        out.note(f"fbq: submission {info.id} was {info.last_error}")
     else:
         out.note(
             f"fbq: submission {info.id} FAILED after {info.attempts} "

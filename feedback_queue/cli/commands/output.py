@@ -25,8 +25,8 @@ STATUS_STYLES = {
     "ACTIVE": "yellow",
     "COMPLETED": "green",
     "FAILED": "red",
+    "CANCELLED": "magenta",
 }
-FINAL = frozenset({pb.COMPLETED, pb.FAILED})
 PIPE_WIDTH = 1000
 
 

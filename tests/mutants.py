@@ -158,6 +158,29 @@ MUTANTS = [
         "  return redis_ms() + 3600000\nend",
         "scripts act at Redis's time",
     ),
+    Mutant(
+        "cancel-revokes",
+        "feedback_queue/scripts/lib/cancelling.lua",
+        "    settle_started(rec, C.started, id, nil, who, ended)\n",
+        "",
+        "a cancel revokes the running attempt: its late ack completes nothing",
+    ),
+    Mutant(
+        "cancel-stops-take",
+        "feedback_queue/scripts/lib/started.lua",
+        "if status == COMPLETED or status == CANCELLED then",
+        "if status == COMPLETED then",
+        "a cancelled job is never taken again",
+    ),
+    Mutant(
+        "stopped-writes-nothing",
+        "worker_service/worker.py",
+        "            if self.cancels.is_revoked(job.id):\n"
+        "                self._stopped(job)\n"
+        "                return\n",
+        "",
+        "a worker writes no outcome for a stopped attempt",
+    ),
 ]
 
 

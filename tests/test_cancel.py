@@ -20,7 +20,7 @@ from feedback_queue.outcomes import Acked, Held
 from feedback_queue.queue import CancelFilter, Failure, Queue
 from feedback_queue.queue.check import check
 from tests.conftest import FakeClock
-from tests.helpers import silence, submission
+from tests.helpers import silence, sneak_into_line, submission
 
 
 async def enqueue(
@@ -279,4 +279,18 @@ async def test_a_filter_cancel_racing_takers_never_runs_and_cancels_one_job(queu
     assert {i for i, s in statuses.items() if s == Status.CANCELLED}.isdisjoint(taken)
     assert sum(1 for s in statuses.values() if s == Status.CANCELLED) == cancelled
     assert cancelled + len(taken) == len(ids)
+    await assert_clean(queue)
+
+
+async def test_a_cancelled_id_found_back_in_a_lane_is_never_taken(
+    queue: Queue, client: Redis
+) -> None:
+    """Defence in depth: should a cancelled id get into a lane again (a bug, a hand-made
+    repair), the take drops it instead of running it."""
+    first, second = await enqueue(queue, 2)
+    await queue.cancel(first, "alice")
+    await sneak_into_line(queue, client, first)
+    taken = (await queue.take("w1", 10)).jobs
+    assert [j.id for j in taken] == [second]
+    assert (await queue.get(first)).status == Status.CANCELLED
     await assert_clean(queue)

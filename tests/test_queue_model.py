@@ -2,23 +2,22 @@
 
 Hypothesis interleaves what producers, workers, the reaper and the admin do to one queue:
 submits (keyed or not, keys reused with the same or another payload, before and after they
-expire, some delayed), takes by two workers (take, reserve, the idle wait_for_work, ack_take), acks,
-transient and permanent failures, releases, clean shutdowns, reaps, admin retries and deletes,
-pause and resume, heartbeats, the test clock moving on, the promoter, the sweep and the watch
-over reaped workers' lists. A race is called up on purpose: a worker beats again between the
-reaper's choice and its reap. Acks, failures and releases present live tokens and stale ones:
-from attempts that ended (reaped, handed back, finished: a replay), whose job ran again since,
-or whose job runs again now under a newer attempt (DESIGN.md §1.2: a stale token changes
-nothing).
+expire, some delayed), takes by two workers (take, reserve, the idle wait_for_work, ack_take),
+acks, transient and permanent failures, releases, clean shutdowns, reaps, admin retries and
+deletes, pause and resume, cancels (of waiting, delayed and running jobs, and again),
+heartbeats, the test clock moving on, the promoter, the sweep and the watch over reaped workers'
+lists. A race is called up on purpose: a worker beats again between the reaper's choice and its
+reap. Acks, failures and releases present live tokens and stale ones: from attempts that ended
+(reaped, handed back, finished: a replay), whose job ran again since, or whose job runs again
+now under a newer attempt (DESIGN.md §1.2: a stale token changes nothing).
 
 A small model in Python holds what each step must leave: every job's status, attempts, holder,
-live token, due time and completing token; the order of the waiting line (every submission
-here has the same submitter, so one lane: first in, first out); each worker's jobs in order;
-the registered workers; the idempotency keys; the completed index; the counters. Each step's
-answer is checked against it, and after every step the queue must hold the model's state:
-`check` (what `fbq check` runs) finds no violation, the stats match, and so do every job's
-record, `started` entry and due time, the order of `waiting`, the completed index and the
-counters.
+live token, due time and completing token; the order of the waiting line (every submission here
+has the same submitter, so one lane: first in, first out); each worker's jobs in order; the
+registered workers; the idempotency keys; the completed index; the counters. Each step's answer
+is checked against it, and after every step the queue must hold the model's state: `check` (what
+`fbq check` runs) finds no violation, the stats match, and so do every job's record, `started`
+entry and due time, the order of `waiting`, the completed index and the counters.
 """
 
 from __future__ import annotations
@@ -50,9 +49,9 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from feedback_queue.connection import create_client
-from feedback_queue.errors import Conflict, NotFound
+from feedback_queue.errors import Conflict, NotCancellable, NotFound
 from feedback_queue.job import Job, Status, parse_started
-from feedback_queue.outcomes import Acked
+from feedback_queue.outcomes import Acked, Held
 from feedback_queue.queue import EnqueueResult, Failure, Queue, Taken, producing
 from feedback_queue.queue.base import Arg
 from feedback_queue.queue.check import check
@@ -105,7 +104,7 @@ class Expected:
     token: str = ""  # its live attempt's token, while ACTIVE
     last_token: str = ""  # the token of its latest attempt, running or not
     completed_by: str = ""  # the token of the attempt that completed it
-    finished_ms: int = 0  # when it completed
+    finished_ms: int = 0  # when it completed or was cancelled
     due_ms: int = 0  # when it is due, while DELAYED
 
 
@@ -180,6 +179,7 @@ class QueueModel(RuleBasedStateMachine):
         # idempotency key -> (content, id, expiry ms), until a sweep forgets it
         self.keyed: dict[str, tuple[str, str, int]] = {}
         self.indexed: set[str] = set()  # the completed jobs in the completed index
+        self.cancelled: set[str] = set()  # the cancelled jobs in the cancelled index
         self.counters: Counter[str] = Counter()
         self.highest_token = 0
         self.issued: list[Attempt] = []
@@ -428,8 +428,14 @@ class QueueModel(RuleBasedStateMachine):
             return Acked.COMPLETED
         if attempt.expected.completed_by == attempt.token and attempt.id in self.jobs:
             return Acked.ALREADY  # a replay of the ack that completed it
+        if self.is_cancelled(attempt.id):
+            return Acked.CANCELLED  # revoked on purpose: not counted stale
         self.counters["stale_outcomes"] += 1
         return Acked.STALE
+
+    def is_cancelled(self, job_id: str) -> bool:
+        job = self.jobs.get(job_id)
+        return job is not None and job.status == Status.CANCELLED
 
     def report_ack(self, attempt: Attempt) -> None:
         result = f"done by {attempt.token}"
@@ -475,6 +481,9 @@ class QueueModel(RuleBasedStateMachine):
         job = self.holding(attempt)
         now = self.now_ms()
         outcome = self.run(self.queue.fail(attempt.worker, [failure]))
+        if job is None and self.is_cancelled(attempt.id):
+            assert outcome == [Status.CANCELLED]
+            return
         if job is None:
             self.counters["stale_outcomes"] += 1
             assert outcome == [None]
@@ -498,7 +507,8 @@ class QueueModel(RuleBasedStateMachine):
         job = self.holding(attempt)
         released = self.run(self.queue.release(attempt.worker, [attempt.job]))
         if job is None:
-            self.counters["stale_outcomes"] += 1
+            if not self.is_cancelled(attempt.id):
+                self.counters["stale_outcomes"] += 1
             assert released == 0
             return
         assert released == 1
@@ -584,10 +594,15 @@ class QueueModel(RuleBasedStateMachine):
         expired = {key for key, (_, _, expiry) in self.keyed.items() if expiry <= now}
         edge = now - int(RETENTION * 1000)
         trimmed = {i for i in self.indexed if self.jobs[i].finished_ms < edge}
-        assert self.run(self.queue.sweep(batch)) == (len(expired), len(trimmed))
+        # Cancelled ids stay as long as the longer of the retention and the idempotency TTL.
+        kept = now - int(max(RETENTION, IDEMPOTENCY_TTL) * 1000)
+        uncancelled = {i for i in self.cancelled if self.jobs[i].finished_ms < kept}
+        swept = len(trimmed) + len(uncancelled)
+        assert self.run(self.queue.sweep(batch)) == (len(expired), swept)
         for key in expired:
             del self.keyed[key]
         self.indexed -= trimmed
+        self.cancelled -= uncancelled
 
     # -- the admin ------------------------------------------------------------------------
 
@@ -627,9 +642,40 @@ class QueueModel(RuleBasedStateMachine):
             self.run(self.queue.delete(job_id))
             del self.jobs[job_id]
             self.indexed.discard(job_id)
+            self.cancelled.discard(job_id)
             if job.status == Status.WAITING:
                 self.waiting.remove(job_id)
             self.counters["deleted"] += 1
+
+    @rule(job_id=job_ids)
+    def cancel(self, job_id: str) -> None:
+        """The admin cancels a job: WAITING and DELAYED end at once, an ACTIVE one's attempt
+        is revoked (its worker is told, and its outcomes change nothing); again is a no-op;
+        a finished one is refused."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            with pytest.raises(NotFound):
+                self.run(self.queue.cancel(job_id, "admin"))
+            return
+        if job.status in (Status.COMPLETED, Status.FAILED):
+            with pytest.raises(NotCancellable):
+                self.run(self.queue.cancel(job_id, "admin"))
+            return
+        if job.status == Status.CANCELLED:
+            assert self.run(self.queue.cancel(job_id, "admin")) is False
+            return
+        running = (job.last_token,) if job.status == Status.ACTIVE else ()
+        assert self.run(self.queue.cancel(job_id, "admin")) is True
+        if job.status == Status.WAITING:
+            self.waiting.remove(job_id)
+        elif job.status == Status.ACTIVE:
+            self.held[job.holder].remove(job_id)
+        job.status, job.holder, job.token, job.due_ms = Status.CANCELLED, "", "", 0
+        job.finished_ms = self.now_ms()
+        self.cancelled.add(job_id)
+        self.counters["cancelled"] += 1
+        for token in running:
+            assert self.run(self.queue.held([(job_id, token)])) == [Held.CANCELLED]
 
     @rule(pause=st.booleans())
     def pause_or_resume(self, pause: bool) -> None:
@@ -655,9 +701,12 @@ class QueueModel(RuleBasedStateMachine):
         assert (stats.workers, stats.paused) == (len(self.registered), self.paused)
         assert stats.completed == self.counters["completed"]
 
-        records, started, waiting, delayed, completed, counters = self.run(self.read_state())
+        records, started, waiting, delayed, completed, cancelled, counters = self.run(
+            self.read_state()
+        )
         assert waiting == self.waiting
         assert {i.decode() for i in completed} == self.indexed
+        assert {i.decode() for i in cancelled} == self.cancelled
         assert {k.decode(): int(v) for k, v in counters.items() if k != b"fence"} == {
             k: v for k, v in self.counters.items() if v
         }
@@ -679,19 +728,21 @@ class QueueModel(RuleBasedStateMachine):
 
     async def read_state(self) -> list[Any]:
         """The record of every job ever created, the `started` hash, `waiting`, `delayed`, the
-        completed index and the counters, in one round trip."""
+        completed and cancelled indexes and the counters, in one round trip."""
         k = self.queue.keys
         async with self.client.pipeline(transaction=False) as pipe:
             pipe.hgetall(k.started)
             pipe.zrange(k.delayed, 0, -1, withscores=True)
             pipe.zrange(k.completed, 0, -1)
+            pipe.zrange(k.cancelled, 0, -1)
             pipe.hgetall(k.stats)
             if self.created:
                 pipe.execute_command("MGET", *(k.job(i) for i in self.created))
             state: list[Any] = await pipe.execute()
-        started, delayed, completed, counters, *records = state
+        started, delayed, completed, cancelled, counters, *records = state
         waiting = await self.queue.waiting_ids()
-        return [records[0] if records else [], started, waiting, dict(delayed), completed, counters]
+        first = records[0] if records else []
+        return [first, started, waiting, dict(delayed), completed, cancelled, counters]
 
 
 def test_queue_follows_its_model(

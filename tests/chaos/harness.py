@@ -39,6 +39,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from redis.asyncio import Redis
 
 from feedback_queue.connection import create_client
+from feedback_queue.job import Job
 from feedback_queue.keys import Keys
 from feedback_queue.queue.check import check
 from feedback_queue.settings import RedisSettings, Settings
@@ -46,8 +47,19 @@ from feedback_queue.sharded import shard_queues
 from feedback_queue.up.embedded import EmbeddedRedis, free_port
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
-from tests.chaos.checker import Counts, count
-from tests.chaos.journal import ACK, ATTEMPT, DONE, ERROR, Event, Journal, read_events
+from tests.chaos.checker import CANCELLED_STATUS, CancelCounts, Counts, cancel_counts, count
+from tests.chaos.journal import (
+    ACK,
+    ATTEMPT,
+    CANCEL,
+    CANCEL_KEY,
+    CANCEL_LATE,
+    DONE,
+    ERROR,
+    Event,
+    Journal,
+    read_events,
+)
 from tests.chaos.producer import CHANNEL_OPTIONS
 from tests.chaos.report import report
 from tests.secrets import secret, seen
@@ -291,6 +303,7 @@ class Stack:
         self.name = name
         self.keys_of_queue = Keys(queue)
         self.drained: bool | None = None  # what the last drain_and_count saw
+        self.cancels: CancelCounts | None = None  # the same, of the cancels made
         # Only what the harness sets reaches the services: no FBQ_* or REDIS_* of the caller.
         base = {k: v for k, v in os.environ.items() if not k.startswith(("FBQ_", "REDIS_"))}
         if "REDIS_SERVER_BIN" in os.environ:
@@ -606,22 +619,87 @@ class Stack:
     # -- the count ------------------------------------------------------------------------------
 
     async def drain(self, expected_failed: Iterable[str] = (), timeout: float = 120.0) -> bool:
-        """Until producers ended, every acknowledged key completed (or is expected to fail) and
-        nothing waits, runs or is delayed. False when `timeout` passed first."""
+        """Until producers ended, every acknowledged key completed (or is expected to fail, or
+        was cancelled) and nothing waits, runs or is delayed. False when `timeout` passed
+        first."""
         deadline = time.monotonic() + timeout
         await self.wait_producers(timeout)
         failing = set(expected_failed)
         while True:
             events = self.events()
-            acked = {e.key for e in events if e.kind == ACK}
+            ids = {e.key: e.id for e in events if e.kind == ACK}
             done = {e.key for e in events if e.kind == DONE}
-            if acked - failing <= done:
+            outstanding = set(ids) - failing - done
+            if outstanding:
+                records = await self.records_of({k: ids[k] for k in outstanding})
+                outstanding -= {k for k, r in records.items() if r[0] == CANCELLED_STATUS}
+            if not outstanding:
                 stats = await self.stats()
                 if stats.waiting == stats.active == stats.delayed == 0:
                     return True
             if time.monotonic() > deadline:
                 return False
             await asyncio.sleep(0.25)
+
+    async def records_of(self, ids: dict[str, str]) -> dict[str, tuple[int, int, str]]:
+        """key -> (status, attempts, fairness key) of each key's job, read from Redis (a job
+        without a record is left out)."""
+        client = self.redis_client()
+        found: dict[str, tuple[int, int, str]] = {}
+        try:
+            pairs = list(ids.items())
+            for start in range(0, len(pairs), 500):
+                chunk = pairs[start : start + 500]
+                raws = await client.mget([self.keys_of_queue.job(i) for _, i in chunk])
+                for (key, job_id), raw in zip(chunk, raws, strict=True):
+                    if isinstance(raw, bytes):  # our clients answer bytes; None: no record
+                        job = Job.from_raw(job_id, raw)
+                        sub = job.submission
+                        where = sub.fairness_key or sub.submitter_id
+                        found[key] = (int(job.status), job.attempts, where)
+        finally:
+            await client.aclose()
+        return found
+
+    async def cancel_by_id(self, key: str, job_id: str) -> None:
+        """CancelSubmission of one job, retried through outages (a cancel is replay-safe),
+        journaled: CANCEL when answered OK, CANCEL_LATE when it had finished."""
+        request = pb.CancelSubmissionRequest(id=job_id)
+        try:
+            reply = await self._admin_call(
+                lambda: self.submissions.CancelSubmission(request, timeout=10)
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.FAILED_PRECONDITION:
+                raise
+            self._journal.write(CANCEL_LATE, key, job_id)
+            return
+        self._journal.write(CANCEL, key, job_id, int(reply.already))
+
+    async def cancel_key(self, fairness_key: str) -> int:
+        """Cancel every waiting or delayed job of a fairness key, journaled as CANCEL_KEY
+        before it is sent (whatever it cancels counts as asked for)."""
+        self._journal.write(CANCEL_KEY, fairness_key)
+        where = pb.CancelFilter(fairness_key=fairness_key)
+        request = pb.CancelSubmissionRequest(filter=where)
+        reply = await self._admin_call(
+            lambda: self.submissions.CancelSubmission(request, timeout=30)
+        )
+        return reply.cancelled
+
+    async def cancel_while_running(self, stop: asyncio.Event, every: float) -> None:
+        """Until `stop`: every `every` seconds, cancel one acknowledged job (the seed picks
+        it) that was not cancelled yet, be it waiting, delayed, running or done."""
+        asked: set[str] = set()
+        while not stop.is_set():
+            ids = {e.key: e.id for e in self.events() if e.kind == ACK}
+            choices = sorted(set(ids) - asked)
+            if choices:
+                key = self.rng.choice(choices)
+                asked.add(key)
+                await self.cancel_by_id(key, ids[key])
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
 
     async def stop_workers(self, timeout: float = 60.0) -> None:
         """SIGTERM every live worker; each must exit 0 (acks written, registry left)."""
@@ -643,7 +721,11 @@ class Stack:
         """Drain, stop the workers cleanly, count, and report the counts."""
         drained = self.drained = await self.drain(expected_failed, timeout)
         await self.stop_workers()
-        counts = count(self.events(), expected_failed)
+        events = self.events()
+        records = await self.records_of({e.key: e.id for e in events if e.kind == ACK})
+        cancelled = {k for k, r in records.items() if r[0] == CANCELLED_STATUS}
+        counts = count(events, expected_failed, cancelled)
+        cancels = self.cancels = cancel_counts(events, records)
         faults = ",".join(
             f"{k}:{sum(1 for f in self.faults if f.kind == k)}"
             for k in sorted({f.kind for f in self.faults})
@@ -651,7 +733,8 @@ class Stack:
         report(
             label or self.name,
             f"{counts.line()} in_flight_at_faults={self.in_flight_at_faults} "
-            f"faults={faults or 'none'} drained={drained} seed={self.seed}",
+            f"faults={faults or 'none'} drained={drained} seed={self.seed}"
+            + (f" {cancels.line()}" if cancels.asked or cancels.cancelled else ""),
         )
         broken = await self.check_invariants()
         assert not broken, "fbq check after the drain:\n" + "\n".join(broken)

@@ -24,6 +24,10 @@ ACK = "ack"  # Submit answered OK: id, n = 1 when duplicate=true
 ERROR = "error"  # one try failed: id holds the status code name; the op is retried
 REFUSED = "refused"  # refused for good (a status that retrying cannot fix): id holds the code
 GAVE_UP = "gave-up"  # retried for too long without an answer
+# The test's cancels.
+CANCEL = "cancel"  # CancelSubmission of id answered OK (n = 1: it was cancelled already)
+CANCEL_LATE = "cancel-late"  # refused: the submission had finished (id holds its status)
+CANCEL_KEY = "cancel-key"  # a filter cancel of fairness key `key` answered OK, n = how many
 # Processor events.
 START = "start"  # an attempt began: id, n = attempt number
 DONE = "done"  # the attempt finished successfully

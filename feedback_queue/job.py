@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from feedback_queue.progress import Progress
 from feedback_queue.record import Record, decode
 from feedback_queue.v1 import queue_pb2 as pb
 
@@ -84,6 +85,8 @@ class Job:
     # The fence token of the attempt this job was taken in: only its holder knows it, and ack,
     # fail and release present it (DESIGN.md §1.2). Empty when not taken by this process.
     token: str = ""
+    # The running attempt's latest progress report, when it made one (read with the job).
+    progress: Progress | None = None
 
     @classmethod
     def from_raw(
@@ -141,6 +144,11 @@ class Job:
             last_error=rec.error,
             result="" if abridged else rec.result,
             principal=rec.owner,
+            progress=(
+                self.progress.to_proto(abridged=abridged)
+                if self.progress is not None and rec.status == Status.ACTIVE
+                else None
+            ),
         )
 
 

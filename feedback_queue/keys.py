@@ -48,6 +48,12 @@ key                                     type    role
                                                 <key>[|1]": who holds the attempt, its token,
                                                 its fairness key (|1: key-busy counts it);
                                                 moved into the record when the attempt ends
+``{fbq:Q}:progress``                    hash    job id -> "<token>|<ms>|<report>": the latest
+                                                progress report of the attempt of that token
+                                                (MessagePack); read only while that attempt runs
+``{fbq:Q}:leases``                      zset    job id -> when its attempt last reported (ms,
+                                                Redis time): the attempt's own lease; the sweep
+                                                drops those older than the grace
 ``{fbq:Q}:idem``                        hash    idempotency key -> "<id>:<payload digest>"
 ``{fbq:Q}:idem-expiry``                 zset    idempotency key -> when the record may go (ms)
 ``{fbq:Q}:stats``                       hash    monotonic counters (enqueued, completed, ...,
@@ -167,6 +173,14 @@ class Keys:
     @property
     def cancelled(self) -> str:
         return f"{self.tag}:cancelled"
+
+    @property
+    def progress(self) -> str:
+        return f"{self.tag}:progress"
+
+    @property
+    def leases(self) -> str:
+        return f"{self.tag}:leases"
 
     @property
     def job_prefix(self) -> str:

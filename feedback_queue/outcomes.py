@@ -78,6 +78,15 @@ class Held(IntEnum):
     CANCELLED = -1  # cancelled: stop, write nothing
 
 
+class Progressed(IntEnum):
+    """progress.lua, per report."""
+
+    OK = 1
+    THROTTLED = 0  # too soon after the last accepted one: nothing changed
+    LOST = -1  # the attempt no longer holds the job (reaped, retried): stop
+    CANCELLED = -2  # the job was cancelled: stop
+
+
 class TakeState(IntEnum):
     """The state that take.lua, start.lua and ack_take.lua answer first; a positive state is
     not a member: it is the ms to wait while the global rate limit allows no start."""
@@ -107,6 +116,7 @@ LUA_PREFIXES: Final[Mapping[type[IntEnum], str]] = {
     Deleted: "DEL",
     Cancelled: "CANCEL",
     Held: "HELD",
+    Progressed: "PROG",
     TakeState: "TAKE",
     Reaped: "REAP",
     Lease: "LEASE",

@@ -7,6 +7,12 @@ may fix (timeouts, a busy model service), `PermanentError` for one that it canno
 unusable). Any other exception counts as retryable: a bug fixed by the next deploy should not
 have dead-lettered the work.
 
+A processor may report how far it got: `job.report(percent=40, message="…", partial=…)`. The
+worker writes the latest report of each job at most once per FBQ_PROGRESS_INTERVAL, and each
+written one renews the attempt's own lease: a long job that keeps reporting is never taken for
+dead, even if its worker's heartbeats stop. Reporting never blocks and never fails for Redis
+trouble; a report that breaks the limits raises ValueError.
+
 An attempt may be stopped from outside: its submission cancelled, or the attempt taken from its
 worker (reaped while the worker was frozen, say). The processor sees it in its context
 (`job.cancelled`, `job.raise_if_cancelled()`, `await job.wait_cancelled()`); an async
@@ -19,8 +25,18 @@ from __future__ import annotations
 import asyncio
 import threading
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
+from feedback_queue.progress import Progress
 from feedback_queue.v1 import queue_pb2 as pb
+
+
+class ProgressSink(Protocol):
+    """Where a context's reports go (the worker's reporter, worker_service/progress.py)."""
+
+    max_bytes: int
+
+    def offer(self, job_id: str, progress: Progress) -> None: ...
 
 
 class JobCancelled(Exception):
@@ -62,10 +78,22 @@ class JobContext:
     attempt: int
     max_attempts: int
     stop: Stop = field(default_factory=Stop, compare=False, repr=False)
+    sink: ProgressSink | None = field(default=None, compare=False, repr=False)
 
     @property
     def last_attempt(self) -> bool:
         return self.attempt >= self.max_attempts
+
+    def report(self, percent: float | None = None, message: str = "", partial: Any = None) -> None:
+        """Say how far this attempt got: a percentage (0-100), a short message (at most 200
+        characters), a partial result (a string, or anything JSON takes). Only the latest
+        report is kept; callable from a plain processor's thread. ValueError when a value
+        breaks those limits (or the partial result is over FBQ_MAX_PROGRESS_BYTES)."""
+        if self.sink is None:
+            return
+        made = Progress.made(percent, message, partial, self.sink.max_bytes)
+        if not self.stop.is_set():
+            self.sink.offer(self.id, made)
 
     @property
     def cancelled(self) -> bool:

@@ -101,6 +101,8 @@ class WorkerConfig:
     # and an async processor's task is cancelled `cancel_grace` later.
     cancel_check: float = 1.0
     cancel_grace: float = 2.0
+    # A job's progress reports are written at most this often (the latest one of each interval).
+    progress_interval: float = 1.0
 
     @property
     def min_batch(self) -> int:
@@ -164,6 +166,8 @@ class Bounds:
     redis_pool_timeout: float = 5.0
     # The largest processor result a worker stores; a larger one fails the attempt for good.
     max_result_bytes: int = 1024 * 1024
+    # The largest partial result one progress report may carry (JobContext.report).
+    max_progress_bytes: int = 16 * 1024
 
 
 def _bounds_from_env(env: Env) -> Bounds:
@@ -195,6 +199,9 @@ def _bounds_from_env(env: Env) -> Bounds:
         redis_pool_timeout=env.duration("FBQ_REDIS_POOL_TIMEOUT", b.redis_pool_timeout),
         max_result_bytes=env.integer(
             "FBQ_MAX_RESULT_BYTES", b.max_result_bytes, minimum=1, maximum=64 * 1024 * 1024
+        ),
+        max_progress_bytes=env.integer(
+            "FBQ_MAX_PROGRESS_BYTES", b.max_progress_bytes, minimum=0, maximum=1024 * 1024
         ),
     )
 
@@ -384,6 +391,7 @@ def _worker_from_env(env: Env) -> WorkerConfig:
         liveness_window=env.duration("FBQ_LIVENESS_WINDOW", w.liveness_window),
         cancel_check=env.duration("FBQ_CANCEL_CHECK", w.cancel_check),
         cancel_grace=env.duration("FBQ_CANCEL_GRACE", w.cancel_grace),
+        progress_interval=env.duration("FBQ_PROGRESS_INTERVAL", w.progress_interval),
     )
 
 

@@ -18,7 +18,6 @@ from feedback_queue.errors import (
 from feedback_queue.fairness import validate_key
 from feedback_queue.job import FINAL, Job, Status
 from feedback_queue.queue import CancelFilter, EnqueueResult
-from feedback_queue.record import Record
 from feedback_queue.refusal import refusal_for, role_forbids
 from feedback_queue.rpc import Context, abort, refuse
 from feedback_queue.sharded import QueueApi
@@ -119,10 +118,13 @@ def cancel_filter(given: pb.CancelFilter) -> CancelFilter:
     return CancelFilter(given.submitter_id, given.fairness_key, statuses)
 
 
-def fingerprint(record: Record) -> tuple[object, ...]:
-    """What tells one state of a record from the next, in a few dozen bytes: the payload never
-    changes, and a result or error is represented by its hash and length."""
+def fingerprint(job: Job) -> tuple[object, ...]:
+    """What tells one state of a job from the next, in a few dozen bytes: the payload never
+    changes, a result or error is represented by its hash and length, and a progress report by
+    when it was taken."""
+    record = job.record
     return (
+        job.progress.updated_ms if job.progress else 0,
         record.status,
         record.attempts,
         record.started_ms,
@@ -323,7 +325,7 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
                     glanced = glance
                     # Whose it is is checked at the first read: the owner never changes.
                     job = await self._visible(request.id)
-                    if (seen := fingerprint(job.record)) != last:
+                    if (seen := fingerprint(job)) != last:
                         last = seen
                         yield job.to_info(self.queue.max_attempts)
                     if job.status in FINAL:

@@ -147,7 +147,7 @@ MUTANTS = [
     Mutant(
         "sweep-keeps-up",
         "feedback_queue/queue/housekeeping.py",
-        "if max(int(keys), int(done), int(cancels)) < batch:",
+        "if max(int(keys), int(done), int(cancels), int(leases)) < batch:",
         "if True:",
         "one sweep forgets everything expired, at any rate",
     ),

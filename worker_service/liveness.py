@@ -2,9 +2,9 @@
 
 Liveness fails when:
 - a loop is stuck: the fetch loop, or a background loop (flusher, housekeeping, watchdog,
-  cancels), has not turned within the window. Each loop notes every turn with the wait it plans
-  next, so a loop waiting on purpose (an idle flusher, housekeeping between rounds, a backoff)
-  is not stuck;
+  cancels, progress), has not turned within the window. Each loop notes every turn with the
+  wait it plans next, so a loop waiting on purpose (an idle flusher, housekeeping between
+  rounds, a backoff) is not stuck;
 - a background loop has ended: they end only at shutdown, so one that ended has died;
 - outcomes (acks, failures) have stayed unwritable for the whole window because of an error
   that waiting alone does not cure (Redis out of memory, a revoked ACL permission, a bug; see

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from feedback_queue.errors import ConfigError
 from feedback_queue.processing import JobContext
+from feedback_queue.progress import as_result
 from feedback_queue.settings import Settings
 from worker_service import feedback
 from worker_service.threads import ProcessorThreads
@@ -39,17 +39,6 @@ class Processor:
     async def aclose(self) -> None:
         for close in self.closers:
             await close()
-
-
-def as_result(value: Any) -> str:
-    """The stored form of a processor's return value."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def load(settings: Settings) -> Processor:

@@ -66,9 +66,17 @@ async def serve(
     if len(queues) * loops > 1:
         share = max(1, config.concurrency // (len(queues) * loops))
         config = dataclasses.replace(config, concurrency=share)
-    cap = settings.bounds.max_result_bytes
+    bounds = settings.bounds
     workers = [
-        Worker(q, processor, config, max_result_bytes=cap) for q in queues for _ in range(loops)
+        Worker(
+            q,
+            processor,
+            config,
+            max_result_bytes=bounds.max_result_bytes,
+            max_progress_bytes=bounds.max_progress_bytes,
+        )
+        for q in queues
+        for _ in range(loops)
     ]
     await require_redis(queues[0], settings.startup_timeout)
 

@@ -32,14 +32,16 @@ from tenacity import stop_after_delay
 
 from feedback_queue.errors import InvalidSubmission, QueueError
 from feedback_queue.job import Job
+from feedback_queue.outcomes import Held, Progressed
 from feedback_queue.processing import JobContext, PermanentError, RetryableError
 from feedback_queue.queue import Failure, Queue, Taken
 from feedback_queue.settings import Bounds, WorkerConfig
 from worker_service.batching import OutcomeBatch
-from worker_service.cancels import CancelWatch
+from worker_service.cancels import REASONS, CancelWatch
 from worker_service.housekeeping import HOUSEKEEPING_LEASE, Housekeeper
 from worker_service.liveness import Liveness
 from worker_service.processors import Processor
+from worker_service.progress import Reporter
 from worker_service.retrying import MAX_WAIT, RedisGuard, Sleep, Spell
 from worker_service.threads import JobThreads
 
@@ -73,6 +75,7 @@ class Worker:
         sleep: Sleep = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         max_result_bytes: int = Bounds.max_result_bytes,
+        max_progress_bytes: int = Bounds.max_progress_bytes,
     ) -> None:
         self.queue = queue
         self.max_result_bytes = max_result_bytes
@@ -122,6 +125,15 @@ class Worker:
             turn=lambda wait: self.liveness.turn("cancels", wait),
             monotonic=monotonic,
         )
+        self.progress = Reporter(
+            queue,
+            config.progress_interval,
+            max_progress_bytes,
+            closing=self._closing,
+            stopped=self._lost_or_cancelled,
+            turn=lambda wait: self.liveness.turn("progress", wait),
+            monotonic=monotonic,
+        )
         self.liveness.stalled = lambda window: (
             self._flush_spell.longer_than(window) and self._outcomes.pending
         )
@@ -167,6 +179,7 @@ class Worker:
             "housekeeping": asyncio.create_task(self._housekeeper.run()),
             "watchdog": asyncio.create_task(self._watchdog()),
             "cancels": asyncio.create_task(self.cancels.run()),
+            "progress": asyncio.create_task(self.progress.run()),
         }
         try:
             await self._fetch_loop(burst)
@@ -282,8 +295,11 @@ class Worker:
 
     async def _run_job(self, job: Job) -> None:
         try:
-            context = JobContext(job.id, job.submission, job.attempts, self.queue.max_attempts)
+            context = JobContext(
+                job.id, job.submission, job.attempts, self.queue.max_attempts, sink=self.progress
+            )
             self.cancels.track(job.id, job.token, context)
+            self.progress.track(job.id, job.token)
             # The watchdog enforces the deadline: one timer for all jobs, not one per job.
             self.threads.start(context)  # a plain processor's: from when a thread starts it
             result = await self.processor(context)
@@ -319,6 +335,7 @@ class Worker:
             self.processed += 1
         finally:
             self.cancels.untrack(job.id)
+            self.progress.untrack(job.id)
             self.threads.end(job.id)  # a thread still in the job now counts as stuck
             self._deadlines.pop(job.id, None)
             self.inflight.pop(job.id, None)
@@ -347,6 +364,12 @@ class Worker:
             if deadline <= now and task is not None and job_id not in self._timed_out:
                 self._timed_out.add(job_id)
                 task.cancel()
+
+    def _lost_or_cancelled(self, job_id: str, outcome: Progressed) -> None:
+        """A progress report found its attempt cancelled or lost: stop it now."""
+        if job_id in self.cancels.running and not self.cancels.is_revoked(job_id):
+            held = Held.CANCELLED if outcome == Progressed.CANCELLED else Held.LOST
+            self.cancels.revoke(job_id, REASONS[held])
 
     def _interrupt(self, job_id: str) -> None:
         """Cancel the task of a stopped attempt whose grace is over (CancelWatch)."""

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from feedback_queue.job import Job, Status
-from feedback_queue.outcomes import Acked, Failed, TakeState
+from feedback_queue.outcomes import Acked, Failed, Progressed, TakeState
 from feedback_queue.queue.base import Arg, QueueBase
 from feedback_queue.queue.values import Ack, Failure, Taken
 
@@ -73,6 +73,8 @@ class Consuming(QueueBase):
             k.limiter,
             k.workers,
             *k.lanes_block(),
+            k.progress,
+            k.leases,
         ]
 
     def _share_args(self) -> tuple[str, int, int]:
@@ -165,6 +167,19 @@ class Consuming(QueueBase):
         k = self.keys
         keys = [k.active(worker), k.job_prefix, k.started, k.stats, *k.lanes_block()]
         return int(await self._eval(self.scripts.release, keys, [mode, worker, *args]))
+
+    async def report(
+        self, reports: Sequence[tuple[str, str, bytes]], gap_ms: int
+    ) -> list[Progressed]:
+        """Write (job id, token, report) progress reports of running attempts (progress.lua):
+        each renews its attempt's lease. One outcome each: OK, THROTTLED (within `gap_ms` of
+        the job's last one), LOST or CANCELLED (the attempt must stop)."""
+        if not reports:
+            return []
+        k = self.keys
+        args: list[Arg] = [gap_ms, *(a for report in reports for a in report)]
+        keys = [k.started, k.job_prefix, k.progress, k.leases]
+        return [Progressed(int(o)) for o in await self._eval(self.scripts.progress, keys, args)]
 
     async def heartbeat(self, worker: str) -> None:
         """Tell the fleet `worker` is alive; its processing list is safe from the reaper. The

@@ -52,6 +52,8 @@ class Housekeeping(QueueBase):
             k.started,
             k.reaped,
             *k.lanes_block(),
+            k.leases,
+            k.progress,
         ]
 
     async def reap_orphans(self) -> int:
@@ -100,15 +102,16 @@ class Housekeeping(QueueBase):
         k = self.keys
         now, retention = self.now_arg(), int(self.config.retention * 1000)
         cancelled_kept = max(retention, int(self.config.idempotency_ttl * 1000))
+        grace = int(self.config.heartbeat_grace * 1000)
         forgotten = trimmed = 0
         while True:
-            keys, done, cancels = await self._eval(
+            keys, done, cancels, leases = await self._eval(
                 self.scripts.sweep,
-                [k.idem, k.idem_expiry, k.completed, k.cancelled],
-                [now, retention, batch, cancelled_kept],
+                [k.idem, k.idem_expiry, k.completed, k.cancelled, k.leases, k.progress],
+                [now, retention, batch, cancelled_kept, grace],
             )
             forgotten, trimmed = forgotten + int(keys), trimmed + int(done) + int(cancels)
-            if max(int(keys), int(done), int(cancels)) < batch:
+            if max(int(keys), int(done), int(cancels), int(leases)) < batch:
                 break
         await self.forget_idle_keys(batch)
         return forgotten, trimmed

@@ -142,6 +142,8 @@ class Scripts:
     cancel: AsyncScript
     cancel_where: AsyncScript
     held: AsyncScript
+    # Progress reports, which renew an attempt's own lease (worker_service/progress.py).
+    progress: AsyncScript
 
     @classmethod
     def register(cls, client: Redis) -> Scripts:

@@ -464,6 +464,44 @@ class WatchSubmissionRequest(_message.Message):
 Global___WatchSubmissionRequest: _TypeAlias = WatchSubmissionRequest  # noqa: Y015
 
 @_typing.final
+class Progress(_message.Message):
+    """What the processor last said of a running attempt (JobContext.report)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERCENT_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    PARTIAL_RESULT_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    percent: _builtins.float
+    """0-100; unset when the processor gave no percentage."""
+    message: _builtins.str
+    """At most 200 characters, e.g. "summarising the second part"."""
+    partial_result: _builtins.str
+    """A partial result (usually JSON), at most FBQ_MAX_PROGRESS_BYTES."""
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp:
+        """When Redis took the report (its clock)."""
+
+    def __init__(
+        self,
+        *,
+        percent: _builtins.float | None = ...,
+        message: _builtins.str = ...,
+        partial_result: _builtins.str = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_percent", b"_percent", "percent", b"percent", "updated_at", b"updated_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_percent", b"_percent", "message", b"message", "partial_result", b"partial_result", "percent", b"percent", "updated_at", b"updated_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__percent: _TypeAlias = _typing.Literal["percent"]  # noqa: Y015
+    _WhichOneofArgType__percent: _TypeAlias = _typing.Literal["_percent", b"_percent"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__percent) -> _WhichOneofReturnType__percent | None: ...
+
+Global___Progress: _TypeAlias = Progress  # noqa: Y015
+
+@_typing.final
 class SubmissionInfo(_message.Message):
     """Everything known about one submission."""
 
@@ -483,6 +521,7 @@ class SubmissionInfo(_message.Message):
     RESULT_FIELD_NUMBER: _builtins.int
     PRINCIPAL_FIELD_NUMBER: _builtins.int
     ABRIDGED_FIELD_NUMBER: _builtins.int
+    PROGRESS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     status: Global___Status.ValueType
     attempts: _builtins.int
@@ -517,6 +556,12 @@ class SubmissionInfo(_message.Message):
     def run_at(self) -> _timestamp_pb2.Timestamp:
         """For DELAYED: when it becomes WAITING again."""
 
+    @_builtins.property
+    def progress(self) -> Global___Progress:
+        """While ACTIVE: the running attempt's latest progress report, if it made one.
+        A listing leaves the partial result out.
+        """
+
     def __init__(
         self,
         *,
@@ -534,10 +579,11 @@ class SubmissionInfo(_message.Message):
         result: _builtins.str = ...,
         principal: _builtins.str = ...,
         abridged: _builtins.bool = ...,
+        progress: Global___Progress | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["enqueued_at", b"enqueued_at", "finished_at", b"finished_at", "run_at", b"run_at", "started_at", b"started_at", "submission", b"submission"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["enqueued_at", b"enqueued_at", "finished_at", b"finished_at", "progress", b"progress", "run_at", b"run_at", "started_at", b"started_at", "submission", b"submission"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["abridged", b"abridged", "attempts", b"attempts", "enqueued_at", b"enqueued_at", "finished_at", b"finished_at", "id", b"id", "last_error", b"last_error", "max_attempts", b"max_attempts", "principal", b"principal", "result", b"result", "run_at", b"run_at", "started_at", b"started_at", "status", b"status", "submission", b"submission", "worker", b"worker"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["abridged", b"abridged", "attempts", b"attempts", "enqueued_at", b"enqueued_at", "finished_at", b"finished_at", "id", b"id", "last_error", b"last_error", "max_attempts", b"max_attempts", "principal", b"principal", "progress", b"progress", "result", b"result", "run_at", b"run_at", "started_at", b"started_at", "status", b"status", "submission", b"submission", "worker", b"worker"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -398,7 +398,8 @@ function renderList(status, page) {
   setText($("page-label"), `Page ${state.pageIndex + 1}`);
 
   const table = $("list");
-  const showError = ["failed", "delayed", "cancelled"].includes(status);
+  const showError = ["failed", "delayed", "cancelled", "active"].includes(status);
+  setText($("list-error-head"), status === "active" ? "Progress" : "Last error");
   const actions = ACTIONS[status] || [];
   const showActions = actions.length > 0;
   table.classList.toggle("show-error", showError);
@@ -435,7 +436,9 @@ function renderList(status, page) {
       }),
       cell({ class: "nowrap", "data-label": "Attempts", text: `${s.attempts} of ${s.maxAttempts}` }),
       cell({ class: "nowrap", "data-label": timeHead }, timeElement(s[timeField])),
-      cell({ class: "col-error error-text", "data-label": "Last error", text: preview(s.lastError, 160) }),
+      status === "active"
+        ? cell({ class: "col-error", "data-label": "Progress" }, ...progressView(s.progress))
+        : cell({ class: "col-error error-text", "data-label": "Last error", text: preview(s.lastError, 160) }),
       cell(
         { class: "col-actions" },
         showActions
@@ -463,6 +466,23 @@ function renderList(status, page) {
     if (again) again.focus();
     else $("submissions-title").focus();
   }
+}
+
+// A running attempt's progress: a bar when it gave a percentage, and its message.
+function progressText(progress) {
+  if (!progress) return "";
+  const percent = progress.percent === undefined ? "" : `${number(progress.percent)}% `;
+  return `${percent}${progress.message || ""}`.trim();
+}
+
+function progressView(progress) {
+  if (!progress) return [el("span", { class: "muted", text: "no report yet" })];
+  const parts = [];
+  if (progress.percent !== undefined) {
+    parts.push(el("progress", { max: "100", value: String(progress.percent), "aria-label": "Progress" }));
+  }
+  parts.push(el("span", { class: "progress-text", text: preview(progressText(progress), 120) }));
+  return parts;
 }
 
 function onListClick(event) {
@@ -551,6 +571,7 @@ function renderDetail(s) {
     ["Finished", timeElement(s.finishedAt)],
     s.runAt ? ["Runs again at", timeElement(s.runAt)] : null,
     ["Worker", s.worker || "–"],
+    s.status === "active" && s.progress ? ["Progress", progressText(s.progress)] : null,
     sub.idempotencyKey ? ["Idempotency key", sub.idempotencyKey] : null,
   ].filter(Boolean);
   $("detail-facts").replaceChildren(

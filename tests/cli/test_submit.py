@@ -11,6 +11,7 @@ import pytest
 
 from feedback_queue.job import Status
 from feedback_queue.processing import JobContext
+from feedback_queue.progress import Progress
 from tests.cli.conftest import Fbq, running_worker
 from tests.ingest.conftest import Ingest
 from worker_service import feedback
@@ -146,3 +147,18 @@ async def test_status_watch_streams_changes_until_final(cli: Fbq, ingest: Ingest
     assert human.code == 0
     assert human.lines[0].endswith("COMPLETED attempt 1/5")
     assert json.loads(human.lines[1])["words"] == 6
+
+
+async def test_status_shows_the_running_attempts_progress(cli: Fbq, ingest: Ingest) -> None:
+    job_id = (await cli("submit", ESSAY)).out.split()[0]
+    await ingest.queue.heartbeat("w1")
+    [job] = await ingest.queue.reserve("w1")
+    made = Progress(40.0, "summarising", '{"parts": 2}').encode()
+    await ingest.queue.report([(job.id, job.token, made)], 0)
+    shown = await cli("status", job_id)
+    assert shown.code == 0
+    rows = {line.split(None, 1)[0]: line.split(None, 1)[1] for line in shown.lines if line}
+    assert rows["progress"] == "40% summarising"
+    assert rows["partial"] == '{"parts": 2}'
+    as_json = json.loads((await cli("status", job_id, "--json")).out)
+    assert as_json["progress"]["percent"] == 40.0

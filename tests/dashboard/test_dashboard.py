@@ -12,6 +12,8 @@ from playwright.async_api import expect
 
 from feedback_queue.credentials import Credentials, Role, add
 from feedback_queue.job import Status
+from feedback_queue.outcomes import Held
+from feedback_queue.progress import Progress
 from feedback_queue.up.embedded import EmbeddedRedis
 from feedback_queue.v1 import queue_pb2 as pb
 from tests.dashboard.conftest import PHONE, MakeDashboard, not_found, submit_failed
@@ -496,4 +498,33 @@ async def test_cancel_one_from_its_row_then_a_submitters_work_after_a_count(
     await expect(page.locator("#list-rows tr")).to_have_count(4)
     await expect(page.locator("#list-rows tr").first).to_contain_text("cancelled by")
     await dash.shot("cancelled")
+    dash.assert_clean()
+
+
+async def test_an_active_submissions_progress_shows_and_it_is_cancelled_from_its_detail(
+    make_dashboard: MakeDashboard,
+) -> None:
+    dash = await make_dashboard()
+    page = dash.page
+    queue = dash.ingest.queue
+    await dash.sign_in()
+    job_id = await dash.submit(TEXT)
+    await queue.heartbeat("w1")
+    [job] = await queue.reserve("w1")
+    await queue.report([(job.id, job.token, Progress(40.0, "summarising").encode())], 0)
+    await dash.tab("Active")
+    row = page.locator("#list-rows tr").first
+    await expect(row).to_contain_text("40% summarising")
+    await expect(row.get_by_role("progressbar")).to_have_attribute("value", "40")
+    await expect(page.locator("#list-error-head")).to_have_text("Progress")
+
+    await page.get_by_role("button", name=f"Open {job_id}").click()
+    detail = page.get_by_role("dialog", name=re.compile("Submission"))
+    await expect(detail.locator("#detail-facts")).to_contain_text("40% summarising")
+    await detail.get_by_role("button", name="Cancel submission").click()
+    confirm = page.get_by_role("dialog", name=f"Cancel {job_id}?")
+    await confirm.get_by_role("button", name="Cancel submission").click()
+    await expect(detail.locator("#detail-status")).to_have_text("cancelled")
+    assert await queue.held([(job.id, job.token)]) == [Held.CANCELLED]
+    await expect(dash.count("active")).to_have_text("0")
     dash.assert_clean()

@@ -149,6 +149,7 @@ async def test_a_failure_pending_while_redis_is_busy_is_written_after(
             "housekeeping": True,
             "watchdog": True,
             "cancels": True,
+            "progress": True,
         }
         assert samples
         assert all(samples)  # BUSY passes by itself: no restart wanted
@@ -191,6 +192,7 @@ async def test_out_of_memory_ends_no_loop_and_is_logged_once(
             "housekeeping": True,
             "watchdog": True,
             "cancels": True,
+            "progress": True,
         }
         assert worker.alive(WINDOW)
         await admin.delete("filler")  # an operator frees memory, and gives some room
@@ -243,6 +245,7 @@ async def test_a_bug_in_a_queue_call_ends_no_loop_and_drops_nothing(
             "housekeeping": True,
             "watchdog": True,
             "cancels": True,
+            "progress": True,
         }
         assert worker.alive(WINDOW)  # not for long enough yet
         clock.now += WINDOW
@@ -260,6 +263,7 @@ async def test_a_bug_in_a_queue_call_ends_no_loop_and_drops_nothing(
             "housekeeping": True,
             "watchdog": True,
             "cancels": True,
+            "progress": True,
         }
     [line] = [r for r in caplog.records if "writing outcomes failed" in r.getMessage()]
     assert line.levelno == logging.ERROR

@@ -13,13 +13,14 @@ import pytest
 
 from feedback_queue.job import Status
 from feedback_queue.processing import JobContext, PermanentError, RetryableError
+from feedback_queue.progress import as_result
 from feedback_queue.queue import Queue
 from feedback_queue.settings import WorkerConfig
 from tests.conftest import FakeClock
 from tests.helpers import submission
 from worker_service import feedback
 from worker_service.http_processor import HttpProcessor, retry_after
-from worker_service.processors import Processor, as_result
+from worker_service.processors import Processor
 from worker_service.worker import Worker
 
 FAST = WorkerConfig(concurrency=4, job_timeout=5.0, shutdown_grace=2.0, block_timeout=0.1)

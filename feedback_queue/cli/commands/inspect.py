@@ -92,11 +92,19 @@ def state_line(info: pb.SubmissionInfo) -> list[str | Text]:
         parts.append(f" attempt {info.attempts}/{info.max_attempts}")
     if info.status == pb.ACTIVE and info.worker:
         parts.append(f" on {info.worker}")
+    if info.status == pb.ACTIVE and info.HasField("progress"):
+        parts.append(f": {progress_text(info.progress)}")
     if info.status == pb.DELAYED and info.HasField("run_at"):
         parts.append(f" until {timestamp(info.run_at)}")
     if info.last_error and info.status != pb.COMPLETED:
         parts.append(f": {info.last_error}")
     return parts
+
+
+def progress_text(progress: pb.Progress) -> str:
+    """'40% summarising', '40%' or 'summarising'."""
+    shown = [f"{progress.percent:g}%"] if progress.HasField("percent") else []
+    return " ".join([*shown, progress.message]).strip()
 
 
 def print_info(out: Output, info: pb.SubmissionInfo) -> None:
@@ -118,6 +126,8 @@ def print_info(out: Output, info: pb.SubmissionInfo) -> None:
             rows.append((label, timestamp(getattr(info, name))))
     rows += [
         ("worker", info.worker),
+        ("progress", progress_text(info.progress) if info.HasField("progress") else ""),
+        ("partial", info.progress.partial_result),
         ("metadata", ", ".join(f"{k}={v}" for k, v in sorted(sub.metadata.items()))),
         ("last error", info.last_error),
         ("result", info.result),

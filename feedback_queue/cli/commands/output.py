@@ -106,6 +106,7 @@ def info_dict(info: pb.SubmissionInfo) -> dict[str, Any]:
         "worker": info.worker,
         "last_error": info.last_error,
         "result": info.result,
+        "progress": progress_dict(info.progress) if info.HasField("progress") else None,
         # A listing's (fbq dead list): content and instructions cut, no result; `fbq status`
         # shows one submission whole.
         **({"abridged": True} if info.abridged else {}),
@@ -115,3 +116,13 @@ def info_dict(info: pb.SubmissionInfo) -> dict[str, Any]:
 def stats_dict(stats: pb.QueueStats) -> dict[str, Any]:
     """Every counter of QueueStats by its proto name (numbers, not the strings of proto JSON)."""
     return {f.name: getattr(stats, f.name) for f in stats.DESCRIPTOR.fields}
+
+
+def progress_dict(progress: pb.Progress) -> dict[str, Any]:
+    """A running attempt's progress as JSON: percent null when it gave none."""
+    return {
+        "percent": progress.percent if progress.HasField("percent") else None,
+        "message": progress.message,
+        "partial_result": progress.partial_result,
+        "updated_at": timestamp(progress.updated_at),
+    }

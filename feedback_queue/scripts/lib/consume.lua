@@ -7,6 +7,7 @@
 --   KEYS[7] = started hash   KEYS[8] = paused flag
 --   KEYS[9] = global rate limiter (gcra_admit without a TTL)   KEYS[10] = workers zset
 --   KEYS[11..20] = the lanes block (lib/lanes.lua)
+--   KEYS[21] = progress hash   KEYS[22] = leases zset (progress.lua)
 local L = lanes_keys(11)
 
 -- Complete the jobs named in ARGV[first..] as id, token, result triples, each taken by `worker`
@@ -84,6 +85,11 @@ local function ack_jobs(now, retention, worker, first)
   end
   if #settled > 0 then
     redis.call('HDEL', KEYS[7], unpack(settled))
+    -- The completed attempts' progress reports and leases, when any attempt reports at all.
+    if redis.call('EXISTS', KEYS[21]) == 1 then
+      redis.call('HDEL', KEYS[21], unpack(settled))
+      redis.call('ZREM', KEYS[22], unpack(settled))
+    end
   end
   keys_ended(L, ended)
   return out

@@ -287,7 +287,8 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
         principal = identity.current()
         try:
             if request.HasField("filter") == bool(request.id):
-                raise InvalidSubmission("id", "give either an id or a filter, not both")
+                both = "not both" if request.id else "one is required"
+                raise InvalidSubmission("id", f"give either an id or a filter ({both})")
             if request.id:
                 if request.dry_run:
                     raise InvalidSubmission("dry_run", "applies to a filter only")

@@ -371,8 +371,9 @@ class AsyncClient:
     async def cancel(self, id: str, *, timeout: float | None = None) -> bool:
         """Cancel one submission (a producer: one of its own). True when this call cancelled
         it, False when it was cancelled already. WAITING and DELAYED ones never run; an ACTIVE
-        one's outcome will not count and its processor is told to stop. FailedPrecondition
-        when it is COMPLETED or FAILED; retried through outages (a cancel is replay-safe)."""
+        one's outcome will not count and its processor is told to stop. Conflict (reason
+        NOT_CANCELLABLE) when it is COMPLETED or FAILED; retried through outages (a cancel is
+        replay-safe)."""
         request = pb.CancelSubmissionRequest(id=id)
         reply = await self._call(self._stubs()[0].CancelSubmission, request, timeout)
         return not reply.already

@@ -138,6 +138,21 @@ def test_the_installed_service_config() -> None:
     assert installed["retryThrottling"] == published["retryThrottling"]
 
 
+def test_the_service_config_names_every_method() -> None:
+    """Each call gets its deadline and retries in every language: none is left out."""
+    named = {
+        f"{n['service']}/{n['method']}"
+        for m in published_service_config()["methodConfig"]
+        for n in m["name"]
+    }
+    methods = {
+        f"{service.full_name}/{method.name}"
+        for service in pb.DESCRIPTOR.services_by_name.values()
+        for method in service.methods
+    }
+    assert named == methods
+
+
 def test_the_target_is_found_as_fbq_finds_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -24,9 +24,10 @@ from feedback_queue import health
 from feedback_queue.connection import create_client
 from feedback_queue.errors import QueueAuthError, QueueError
 from feedback_queue.job import Status
-from feedback_queue.outcomes import Acked
+from feedback_queue.outcomes import Acked, Held, Progressed
 from feedback_queue.processing import JobContext
-from feedback_queue.queue import Failure, Owner, Queue, sharing
+from feedback_queue.progress import Progress
+from feedback_queue.queue import CancelFilter, Failure, Owner, Queue, sharing
 from feedback_queue.queue.check import check
 from feedback_queue.settings import WorkerConfig
 from feedback_queue.startup import require_redis
@@ -269,7 +270,31 @@ async def _ingest_and_worker_flows(
     assert (stats.waiting, stats.active, stats.delayed, stats.failed) == (0, 0, 0, 0)
     assert stats.completed == 8  # the counter: one before the delete, seven by the loop
 
+    await _cancel_and_progress_flows(ingest, worker)
     await _fair_share_flows(ingest, worker, clock, monkeypatch)
+
+
+async def _cancel_and_progress_flows(ingest: Queue, worker: Queue) -> None:
+    """A running job reports progress and is cancelled by id; waiting and delayed ones are
+    counted, then cancelled, by filter."""
+    running = await ingest.enqueue(submission("long one"))
+    await worker.heartbeat("w-c")
+    [job] = (await worker.take("w-c", 1)).jobs
+    assert job.id == running.id
+    report = (job.id, job.token, Progress(50.0, "half way").encode())
+    assert await worker.report([report], 0) == [Progressed.OK]
+    assert (await ingest.get(job.id)).progress is not None
+    assert await worker.held([(job.id, job.token)]) == [Held.HELD]
+    assert await ingest.cancel(job.id, "ops") is True
+    assert await worker.held([(job.id, job.token)]) == [Held.CANCELLED]
+    assert await worker.ack("w-c", [(job.id, job.token, "late")]) == [Acked.CANCELLED]
+    await ingest.enqueue(submission("a", submitter_id="bob"))
+    await ingest.enqueue(submission("b", submitter_id="bob"), delay=30.0)
+    where = CancelFilter(submitter_id="bob")
+    assert await ingest.cancel_where(where, "ops", dry_run=True) == 2
+    assert await ingest.cancel_where(CancelFilter(fairness_key="bob"), "ops") == 2
+    assert (await ingest.list_by_status(Status.CANCELLED)).total == 3
+    assert await worker.leave("w-c") == 0
 
 
 async def _fair_share_flows(

@@ -91,21 +91,22 @@ def dead_delete(args: argparse.Namespace) -> int:
 async def each_id(
     out: Output,
     ids: Sequence[str],
-    action: Callable[[str], Awaitable[None]],
+    action: Callable[[str], Awaitable[str | None]],
     done: str,
 ) -> int:
-    """Apply `action` to every id; one refusal does not stop the others. 1 if any was refused."""
+    """Apply `action` to every id and say `done` of it (or what the action answers instead);
+    one refusal does not stop the others. 1 if any was refused."""
     refused = 0
     for job_id in ids:
         try:
-            await action(job_id)
+            answer = await action(job_id)
         except (Unavailable, Unauthenticated):
             raise  # the rest would fail the same way
         except FbqError as exc:
             refused += 1
             out.note(f"fbq: error: {exc}")
         else:
-            out.line(f"{done} {job_id}")
+            out.line(f"{answer or done} {job_id}")
     return 1 if refused else 0
 
 

@@ -28,9 +28,8 @@ def cancel(args: argparse.Namespace) -> int:
     statuses = [STATES[s] for s in args.only or ()]
 
     async def by_ids(client: AsyncClient) -> int:
-        async def one(job_id: str) -> None:
-            if not await client.cancel(job_id):
-                out.note(f"{job_id} was cancelled already")
+        async def one(job_id: str) -> str:
+            return "cancelled" if await client.cancel(job_id) else "was cancelled already:"
 
         return await each_id(out, args.ids, one, "cancelled")
 
@@ -44,20 +43,19 @@ def cancel(args: argparse.Namespace) -> int:
             )
 
         count = await matches(dry_run=True)
-        what = _describe(args)
         if args.dry_run or count == 0:
-            out.line(f"{count} {what} would be cancelled" if count else f"no {what} to cancel")
+            shown = f"{_describe(args, count)} would be cancelled" if count else "nothing matches"
+            out.line(shown)
             return 0
         if not args.yes:
             if not sys.stdin.isatty():
-                raise CliError(f"{count} {what} match: add --yes to cancel them")
-            answer = await asyncio.to_thread(input, f"cancel {count} {what}? [y/N] ")
-            answer = answer.strip().lower()
-            if answer not in ("y", "yes"):
+                raise CliError(f"{_describe(args, count)} match: add --yes to cancel them")
+            answer = await asyncio.to_thread(input, f"cancel {_describe(args, count)}? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
                 out.line("nothing cancelled")
                 return 1
         done = await matches(dry_run=False)
-        out.line(f"cancelled {done} {what}")
+        out.line(f"cancelled {_describe(args, done)}")
         if done != count:
             out.note(f"({count} matched a moment before: work was taken or submitted meanwhile)")
         return 0
@@ -65,8 +63,10 @@ def cancel(args: argparse.Namespace) -> int:
     return connect.run(args, matching if by_filter else by_ids)
 
 
-def _describe(args: argparse.Namespace) -> str:
+def _describe(args: argparse.Namespace, count: int) -> str:
+    """'3 waiting or delayed submissions of submitter bob', '1 waiting submission under key k'."""
     states = " or ".join(args.only) if args.only else "waiting or delayed"
+    noun = "submission" if count == 1 else "submissions"
     parts = [f"of submitter {args.submitter}" if args.submitter else ""]
     parts.append(f"under key {args.key}" if args.key else "")
-    return " ".join(p for p in [f"{states} submissions", *parts] if p)
+    return " ".join(p for p in [f"{count} {states} {noun}", *parts] if p)

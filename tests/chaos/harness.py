@@ -83,6 +83,8 @@ WORKER_DEFAULTS = {
     # against poison); with ten attempts no healthy job of these runs gets there.
     "FBQ_MAX_ATTEMPTS": "10",
     "FBQ_SHUTDOWN_GRACE": "5s",
+    # Progress reports (every attempt makes two) are written often enough to be in the mix.
+    "FBQ_PROGRESS_INTERVAL": "100ms",
 }
 SERVICE_DEFAULTS = {
     "FBQ_HEALTH_INTERVAL": "200ms",

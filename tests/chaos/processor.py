@@ -5,6 +5,9 @@ It journals every attempt's start and end (see journal.py) in FBQ_CHAOS_JOURNAL,
 test kills something), or the submission's own metadata["sleep"]; a submission with
 metadata["poison"] fails every attempt with a RetryableError.
 
+Every attempt also reports progress (10% at its start, 90% after its sleep), so every scenario
+has progress reports, and the leases they renew, in the mix.
+
 Two more modes, for the scenarios that need them:
 - FBQ_CHAOS_GATE, a file path: an attempt after the first waits until that file exists before
   it runs. A test holds the re-runs of reaped jobs with it (they are attempt 2 or later) while
@@ -76,7 +79,11 @@ async def process(job: JobContext) -> dict[str, int]:
     ):
         if gate:
             await _gate(gate)
+    # Progress mixed into every scenario: reports before and after the work, each a write
+    # (paced by the worker) that renews the attempt's lease while the chaos goes on.
+    job.report(percent=10, message=f"attempt {job.attempt} started")
     await asyncio.sleep(float(meta.get("sleep", env.get("FBQ_CHAOS_SLEEP", "0"))))
+    job.report(percent=90, message="almost done", partial={"attempt": job.attempt})
     if "poison" in meta:
         journal().write(FAIL, key, job.id, job.attempt)
         raise RetryableError("poison: this submission fails every attempt")

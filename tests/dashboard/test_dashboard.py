@@ -224,7 +224,10 @@ async def test_keyboard_alone_reaches_every_view(make_dashboard: MakeDashboard) 
     await page.keyboard.press("Enter")
     await expect(page.get_by_role("heading", name="Submissions")).to_be_focused()
 
-    # Tabs: one stop, arrows move between them (the ARIA tabs pattern).
+    # The card's own action first, then the tabs: one stop, arrows move between them (the
+    # ARIA tabs pattern).
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("button", name="Cancel matching…")).to_be_focused()
     await page.keyboard.press("Tab")
     await expect(page.get_by_role("tab", name=re.compile("^Waiting"))).to_be_focused()
     await expect(page.locator("#list-rows tr")).to_have_count(2)

@@ -106,14 +106,26 @@ class Env:
             raise ConfigError(f"{name}: must be at most {maximum}, got {value}")
         return value
 
-    def number(self, name: str, default: float) -> float:
+    def number(
+        self,
+        name: str,
+        default: float,
+        *,
+        minimum: float | None = None,
+        maximum: float | None = None,
+    ) -> float:
         text = self.optional(name)
         if text is None:
             return default
         try:
-            return float(text)
+            value = float(text)
         except ValueError:
             raise ConfigError(f"{name}: expected a number, got {text!r}") from None
+        if minimum is not None and not value >= minimum:  # "not >=" refuses nan too
+            raise ConfigError(f"{name}: must be at least {minimum:g}, got {text!r}")
+        if maximum is not None and not value <= maximum:
+            raise ConfigError(f"{name}: must be at most {maximum:g}, got {text!r}")
+        return value
 
     def port(self, name: str, default: int) -> int:
         return self.integer(name, default, minimum=0, maximum=65535)

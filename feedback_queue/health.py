@@ -1,12 +1,13 @@
 """The redis-health report: what an operator needs to know about the Redis behind the queue.
 
-`assess` is a pure function of INFO, one PING's latency and the queue counts, so every rule is
-tested without a Redis in a bad state. `check` gathers those through the queue.
+`assess` is a pure function of INFO, one PING's latency, the queue counts and the CPU readings
+taken so far (redis_cpu.py), so every rule is tested without a Redis in a bad state. `check`
+gathers those through the queue, and remembers each CPU reading in the caller's sampler.
 
 healthy    Redis answers, accepts writes, and nothing below is wrong.
 degraded   it works, but something puts submissions at risk or slows them: an allkeys-*
            eviction policy (queue keys could be evicted), memory above the warning threshold,
-           no AOF, slow PINGs.
+           no AOF, slow PINGs, a CPU busier than the warning threshold for a whole window.
 unhealthy  it cannot take submissions: unreachable, refused credentials, still loading, a
            read-only replica, out of memory, or its last disk write failed.
 
@@ -15,18 +16,24 @@ unhealthy  it cannot take submissions: unreachable, refused credentials, still l
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from feedback_queue import redis_cpu
 from feedback_queue.errors import QueueError
 from feedback_queue.queue import QueueStats
+from feedback_queue.settings import Settings
 from feedback_queue.sharded import QueueApi
 from feedback_queue.v1 import queue_pb2 as pb
 
 HEALTHY, DEGRADED, UNHEALTHY = "healthy", "degraded", "unhealthy"
 MEMORY_WARNING = 0.90
 LATENCY_WARNING_MS = 100.0
+# The fraction of one core Redis may use for a whole window before the report says degraded:
+# FBQ_REDIS_CPU_WARNING, whose default lives with the settings.
+CPU_WARNING = Settings.redis_cpu_warning
 _SAFE_POLICIES = {"noeviction", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"}
 
 
@@ -65,6 +72,7 @@ class HealthReport:
     warnings: tuple[str, ...] = ()
     role: str = ""
     mode: str = ""
+    cpu: redis_cpu.CpuUse = field(default_factory=redis_cpu.CpuUse)
 
     def to_proto(self) -> pb.RedisHealth:
         return pb.RedisHealth(
@@ -98,6 +106,14 @@ class HealthReport:
             warnings=list(self.warnings),
             role=self.role,
             mode=self.mode,
+            cpu=pb.RedisCpu(
+                user_seconds=self.cpu.user_seconds,
+                sys_seconds=self.cpu.sys_seconds,
+                utilization=(
+                    None if self.cpu.utilization is None else round(self.cpu.utilization, 4)
+                ),
+                interval_seconds=self.cpu.interval_seconds or 0.0,
+            ),
         )
 
 
@@ -123,8 +139,12 @@ def assess(
     *,
     memory_warning: float = MEMORY_WARNING,
     latency_warning_ms: float = LATENCY_WARNING_MS,
+    cpu: Sequence[redis_cpu.CpuSample] = (),
+    cpu_warning: float = CPU_WARNING,
+    cpu_window: float = redis_cpu.CPU_WINDOW,
 ) -> HealthReport:
-    """Judge a Redis server from its INFO (as redis-py parses it)."""
+    """Judge a Redis server from its INFO (as redis-py parses it) and the CPU readings taken so
+    far, oldest first, this INFO's last (none: the totals of this INFO, no rate)."""
     problems: list[str] = []  # make it unhealthy
     risks: list[str] = []  # make it degraded
     notes: list[str] = []  # worth a look, status unchanged
@@ -174,6 +194,14 @@ def assess(
         problems.append("connected to a read-only replica: point REDIS_URL at the master")
     if latency_ms >= latency_warning_ms:
         risks.append(f"a PING took {latency_ms:.0f} ms: check the network and Redis CPU")
+    cpu_use = _cpu_use(info, cpu)
+    if redis_cpu.sustained_above(cpu, cpu_warning, window=cpu_window):
+        risks.append(
+            f"Redis has used more than {cpu_warning:.0%} of a CPU core for {cpu_window:.0f} s "
+            f"({100 * (cpu_use.utilization or 0.0):.0f}% now): every call waits for it; look "
+            "for slow or heavy commands (SLOWLOG GET, INFO commandstats) and for what else "
+            "runs on its host"
+        )
 
     status = UNHEALTHY if problems else DEGRADED if risks else HEALTHY
     return HealthReport(
@@ -191,7 +219,15 @@ def assess(
         warnings=tuple(problems + risks + notes),
         role=role,
         mode=str(info.get("redis_mode", "")),
+        cpu=cpu_use,
     )
+
+
+def _cpu_use(info: dict[str, object], cpu: Sequence[redis_cpu.CpuSample]) -> redis_cpu.CpuUse:
+    if cpu:
+        return redis_cpu.use(cpu)
+    sample = redis_cpu.sample_of(info)
+    return redis_cpu.CpuUse() if sample is None else redis_cpu.use([sample])
 
 
 def unreachable(reason: str) -> HealthReport:
@@ -199,11 +235,26 @@ def unreachable(reason: str) -> HealthReport:
     return HealthReport(status=UNHEALTHY, connected=False, warnings=(reason,))
 
 
-async def check(queue: QueueApi) -> HealthReport:
-    """Ask Redis and judge; never raises for a Redis problem (that is what it reports)."""
+async def check(
+    queue: QueueApi,
+    cpu: redis_cpu.CpuSampler | None = None,
+    *,
+    cpu_warning: float = CPU_WARNING,
+) -> HealthReport:
+    """Ask Redis and judge; never raises for a Redis problem (that is what it reports).
+
+    With `cpu`, this INFO's CPU reading joins the earlier ones, so the report has a rate."""
     try:
         server = await queue.server_info()
         stats = await queue.stats()
     except QueueError as exc:
         return unreachable(str(exc))
-    return assess(server.info, server.latency_ms, stats)
+    samples = cpu.add(redis_cpu.sample_of(server.info)) if cpu is not None else ()
+    return assess(
+        server.info,
+        server.latency_ms,
+        stats,
+        cpu=samples,
+        cpu_warning=cpu_warning,
+        cpu_window=cpu.window if cpu is not None else redis_cpu.CPU_WINDOW,
+    )

@@ -245,6 +245,9 @@ class Settings:
     redis_server_bin: str | None = None
     reflection: bool = True
     health_interval: float = 2.0
+    # The fraction of one core Redis may use for a whole minute before redis-health says
+    # degraded (health.py).
+    redis_cpu_warning: float = 0.8
     watch_interval: float = 0.25
     log_level: str = "INFO"
     startup_timeout: float = 30.0
@@ -299,6 +302,9 @@ class Settings:
             redis_server_bin=env.optional("REDIS_SERVER_BIN"),
             reflection=env.flag("FBQ_REFLECTION", cls.reflection),
             health_interval=env.duration("FBQ_HEALTH_INTERVAL", cls.health_interval),
+            redis_cpu_warning=env.number(
+                "FBQ_REDIS_CPU_WARNING", cls.redis_cpu_warning, minimum=0.05, maximum=1.0
+            ),
             watch_interval=env.duration("FBQ_WATCH_INTERVAL", cls.watch_interval),
             startup_timeout=env.duration("FBQ_STARTUP_TIMEOUT", cls.startup_timeout),
             rpc_deadline=env.duration("FBQ_RPC_DEADLINE", cls.rpc_deadline),

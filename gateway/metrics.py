@@ -67,6 +67,7 @@ class QueueCollector(Collector):
         )
         yield _gauge("fbq_redis_latency_seconds", "Round trip of one PING", h.latency_ms / 1000)
         yield _gauge("fbq_redis_connected_clients", "Redis connected_clients", h.connected_clients)
+        yield from cpu_metrics(h.cpu)
         healthy = GaugeMetricFamily(
             "fbq_redis_health", "1 for the current health status", labels=["status"]
         )
@@ -75,6 +76,24 @@ class QueueCollector(Collector):
         yield healthy
         if self.fair_share is not None:
             yield from fair_share_metrics(self.fair_share)
+
+
+def cpu_metrics(cpu: pb.RedisCpu) -> Iterator[Metric]:
+    """Redis's CPU seconds as counters (for rate()), and ingest's own rate while it knows one."""
+    seconds = CounterMetricFamily(
+        "fbq_redis_cpu_seconds",
+        "CPU seconds used by the Redis server since it started (INFO cpu)",
+        labels=["mode"],
+    )
+    seconds.add_metric(["user"], cpu.user_seconds)
+    seconds.add_metric(["sys"], cpu.sys_seconds)
+    yield seconds
+    if cpu.HasField("utilization"):
+        yield _gauge(
+            "fbq_redis_cpu_utilization",
+            "Fraction of one core Redis used over the last interval, by its own clock",
+            cpu.utilization,
+        )
 
 
 def fair_share_metrics(share: pb.FairShare) -> Iterator[Metric]:

@@ -55,7 +55,19 @@ def redis_health(h: pb.RedisHealth) -> dict[str, Any]:
         "keyspaceMisses": h.keyspace_misses,
         "role": h.role,
         "mode": h.mode,
+        "cpu": cpu(h.cpu),
         "warnings": list(h.warnings),
+    }
+
+
+def cpu(c: pb.RedisCpu) -> dict[str, Any]:
+    """Percent of one core over the last interval; both null until ingest has two readings."""
+    known = c.HasField("utilization")
+    return {
+        "percent": round(100 * c.utilization, 1) if known else None,
+        "intervalSeconds": c.interval_seconds if known else None,
+        "userSeconds": c.user_seconds,
+        "sysSeconds": c.sys_seconds,
     }
 
 

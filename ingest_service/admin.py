@@ -8,6 +8,7 @@ import logging
 from feedback_queue import health
 from feedback_queue.errors import InvalidSubmission, QueueError
 from feedback_queue.job import Status
+from feedback_queue.redis_cpu import CpuSampler
 from feedback_queue.rpc import Context, abort
 from feedback_queue.sharded import QueueApi
 from feedback_queue.v1 import queue_pb2 as pb
@@ -21,13 +22,17 @@ MAX_PAGE = 500
 
 
 class AdminServicer(pb_grpc.AdminServiceServicer):
-    def __init__(self, queue: QueueApi) -> None:
+    def __init__(self, queue: QueueApi, *, cpu_warning: float = health.CPU_WARNING) -> None:
         self.queue = queue
+        self.cpu_warning = cpu_warning
+        # Ingest lives long: each report's CPU reading is kept for the next to compare with.
+        self.cpu = CpuSampler()
 
     async def GetRedisHealth(
         self, request: pb.GetRedisHealthRequest, context: Context
     ) -> pb.RedisHealth:
-        return (await health.check(self.queue)).to_proto()
+        report = await health.check(self.queue, self.cpu, cpu_warning=self.cpu_warning)
+        return report.to_proto()
 
     async def GetQueueStats(
         self, request: pb.GetQueueStatsRequest, context: Context

@@ -138,7 +138,7 @@ def create_server(
         max_stream_request=settings.queue.limits.max_content_bytes + MESSAGE_OVERHEAD,
         read_ahead_bytes=settings.bounds.stream_read_ahead_bytes,
     )
-    admin = AdminServicer(queue)
+    admin = AdminServicer(queue, cpu_warning=settings.redis_cpu_warning)
     admin_port = settings.ingest_admin_port if admin_port is None else admin_port
     split = admin_port is not None
 

@@ -7,6 +7,7 @@ import pytest
 from feedback_queue.connection import create_client
 from feedback_queue.health import DEGRADED, HEALTHY, UNHEALTHY, assess, check, human_bytes
 from feedback_queue.queue import Queue, QueueStats
+from feedback_queue.redis_cpu import CpuSample, CpuSampler, retain
 from feedback_queue.settings import QueueConfig, RedisSettings
 from feedback_queue.up.embedded import EmbeddedRedis, free_port
 from tests.conftest import redis_settings
@@ -75,6 +76,59 @@ def test_total_is_the_machine_when_maxmemory_is_unset() -> None:
     assert report.memory.total_bytes == 25_000_000_000
 
 
+def busy(*rates: float, step: float = 5.0) -> tuple[CpuSample, ...]:
+    """The readings a sampler keeps over intervals of `step` s that used `rates` of a core."""
+    held: tuple[CpuSample, ...] = (CpuSample(1_000.0, 40.0, 10.0, "r1"),)
+    for r in rates:
+        last = held[-1]
+        held = retain(held, CpuSample(last.clock + step, last.user + r * step, last.sys, "r1"))
+    return held
+
+
+def test_the_first_report_has_the_cpu_totals_and_no_rate() -> None:
+    info = {**GOOD, "used_cpu_user": 40.0, "used_cpu_sys": 10.0, "server_time_usec": 10**15}
+    report = assess(info, 1.0, QueueStats())
+    assert (report.cpu.user_seconds, report.cpu.sys_seconds) == (40.0, 10.0)
+    assert report.cpu.utilization is None
+    message = report.to_proto().cpu
+    assert (message.user_seconds, message.sys_seconds) == (40.0, 10.0)
+    assert not message.HasField("utilization")
+    assert message.interval_seconds == 0.0
+
+
+def test_the_cpu_rate_over_the_last_interval() -> None:
+    report = assess(GOOD, 1.0, QueueStats(), cpu=busy(0.2, 0.125))
+    assert report.status == HEALTHY, report.warnings
+    message = report.to_proto().cpu
+    assert message.HasField("utilization")
+    assert message.utilization == 0.125
+    assert message.interval_seconds == 5.0
+    assert message.user_seconds == 40.0 + 5 * 0.325
+
+
+def test_cpu_high_for_the_whole_window_is_degraded_and_says_what_to_check() -> None:
+    report = assess(GOOD, 1.0, QueueStats(), cpu=busy(*[0.9] * 13))
+    assert report.status == DEGRADED
+    (warning,) = report.warnings
+    assert "more than 80% of a CPU core for 60 s (90% now)" in warning
+    assert "SLOWLOG" in warning
+    # The threshold is the caller's (FBQ_REDIS_CPU_WARNING).
+    assert assess(GOOD, 1.0, QueueStats(), cpu=busy(*[0.9] * 13), cpu_warning=0.95).warnings == ()
+
+
+@pytest.mark.parametrize(
+    "rates",
+    [
+        [0.1] * 6 + [1.0] + [0.1] * 6,  # one busy interval in a quiet minute
+        [0.1] * 12 + [1.0],  # a spike now
+        [0.9] * 11,  # busy, but not for a whole minute yet
+    ],
+)
+def test_a_spike_or_a_short_burst_of_cpu_does_not_warn(rates: list[float]) -> None:
+    report = assess(GOOD, 1.0, QueueStats(), cpu=busy(*rates))
+    assert (report.status, report.warnings) == (HEALTHY, ())
+
+
 def test_human_bytes() -> None:
     assert [human_bytes(n) for n in (0, 512, 2048, 1_288_490_188, 3 * 1024**4)] == [
         "0B",
@@ -100,6 +154,28 @@ async def test_check_a_real_redis(make_server: type[EmbeddedRedis]) -> None:
     assert report.persistence.aof_enabled
     assert report.queue.waiting == 1
     assert report.latency_ms > 0
+    assert report.cpu.user_seconds + report.cpu.sys_seconds > 0
+    assert report.cpu.utilization is None  # no sampler: one reading, no rate
+
+
+async def test_check_rates_the_cpu_from_the_second_report_on(
+    make_server: type[EmbeddedRedis],
+) -> None:
+    server = make_server(appendonly=True)  # type: ignore[call-arg]
+    client = create_client(redis_settings(server))
+    queue = Queue(client, QueueConfig(name="health-cpu"))
+    sampler = CpuSampler()
+    first = await check(queue, sampler)
+    assert first.cpu.utilization is None
+    assert first.cpu.user_seconds + first.cpu.sys_seconds > 0
+    second = await check(queue, sampler)
+    await client.aclose()
+    assert second.cpu.utilization is not None
+    assert second.cpu.utilization >= 0
+    assert second.cpu.interval_seconds is not None
+    assert second.cpu.interval_seconds > 0
+    assert second.cpu.user_seconds >= first.cpu.user_seconds
+    assert len(sampler.samples) == 2
 
 
 async def test_check_an_unreachable_redis() -> None:

@@ -106,12 +106,21 @@ def test_secrets_never_show() -> None:
         ({"FBQ_PRIORITY_GUARD": "1"}, "FBQ_PRIORITY_GUARD: must be at least 2"),
         ({"FBQ_FAIR_QUANTUM": "0"}, "FBQ_FAIR_QUANTUM: must be at least 1"),
         ({"FBQ_FAIR_QUANTUM": "1001"}, "FBQ_FAIR_QUANTUM: must be at most 1000"),
+        ({"FBQ_REDIS_CPU_WARNING": "80%"}, "FBQ_REDIS_CPU_WARNING: expected a number"),
+        ({"FBQ_REDIS_CPU_WARNING": "0.01"}, "FBQ_REDIS_CPU_WARNING: must be at least 0.05"),
+        ({"FBQ_REDIS_CPU_WARNING": "80"}, "FBQ_REDIS_CPU_WARNING: must be at most 1"),
+        ({"FBQ_REDIS_CPU_WARNING": "nan"}, "FBQ_REDIS_CPU_WARNING: must be at least"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message) as info:
         Settings.from_env(env)
     assert "topsecret" not in str(info.value)
+
+
+def test_the_redis_cpu_warning_is_a_fraction_of_one_core() -> None:
+    assert Settings.from_env({}).redis_cpu_warning == 0.8
+    assert Settings.from_env({"FBQ_REDIS_CPU_WARNING": "0.5"}).redis_cpu_warning == 0.5
 
 
 def test_durations_and_rates() -> None:

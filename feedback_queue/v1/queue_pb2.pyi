@@ -765,6 +765,49 @@ class Persistence(_message.Message):
 Global___Persistence: _TypeAlias = Persistence  # noqa: Y015
 
 @_typing.final
+class RedisCpu(_message.Message):
+    """Redis's CPU use. The totals come from INFO cpu; the rate compares them with an earlier
+    reading taken by the same ingest process, over Redis's own clock (server_time_usec), so no
+    host clock takes part.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_SECONDS_FIELD_NUMBER: _builtins.int
+    SYS_SECONDS_FIELD_NUMBER: _builtins.int
+    UTILIZATION_FIELD_NUMBER: _builtins.int
+    INTERVAL_SECONDS_FIELD_NUMBER: _builtins.int
+    user_seconds: _builtins.float
+    """CPU seconds the Redis server has used since it started, in user and in system mode
+    (used_cpu_user, used_cpu_sys: its own threads, not the children it forks to save).
+    """
+    sys_seconds: _builtins.float
+    utilization: _builtins.float
+    """The fraction of one core it used over the last interval (above 1 with I/O threads).
+    Unset until this ingest process has read INFO twice from the same Redis process: never a
+    guess.
+    """
+    interval_seconds: _builtins.float
+    """The length of that interval in seconds, by Redis's clock; 0 while utilization is unset."""
+    def __init__(
+        self,
+        *,
+        user_seconds: _builtins.float = ...,
+        sys_seconds: _builtins.float = ...,
+        utilization: _builtins.float | None = ...,
+        interval_seconds: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_utilization", b"_utilization", "utilization", b"utilization"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_utilization", b"_utilization", "interval_seconds", b"interval_seconds", "sys_seconds", b"sys_seconds", "user_seconds", b"user_seconds", "utilization", b"utilization"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__utilization: _TypeAlias = _typing.Literal["utilization"]  # noqa: Y015
+    _WhichOneofArgType__utilization: _TypeAlias = _typing.Literal["_utilization", b"_utilization"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__utilization) -> _WhichOneofReturnType__utilization | None: ...
+
+Global___RedisCpu: _TypeAlias = RedisCpu  # noqa: Y015
+
+@_typing.final
 class QueueStats(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -839,6 +882,7 @@ class RedisHealth(_message.Message):
     WARNINGS_FIELD_NUMBER: _builtins.int
     ROLE_FIELD_NUMBER: _builtins.int
     MODE_FIELD_NUMBER: _builtins.int
+    CPU_FIELD_NUMBER: _builtins.int
     status: _builtins.str
     """"healthy", "degraded" or "unhealthy"."""
     connected: _builtins.bool
@@ -862,6 +906,12 @@ class RedisHealth(_message.Message):
     def warnings(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Human-readable problems an operator should look at."""
 
+    @_builtins.property
+    def cpu(self) -> Global___RedisCpu:
+        """CPU use; a warning (degraded) when every interval of the last minute used more than
+        FBQ_REDIS_CPU_WARNING of a core.
+        """
+
     def __init__(
         self,
         *,
@@ -879,10 +929,11 @@ class RedisHealth(_message.Message):
         warnings: _abc.Iterable[_builtins.str] | None = ...,
         role: _builtins.str = ...,
         mode: _builtins.str = ...,
+        cpu: Global___RedisCpu | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["memory_usage", b"memory_usage", "persistence", b"persistence", "queue_stats", b"queue_stats"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cpu", b"cpu", "memory_usage", b"memory_usage", "persistence", b"persistence", "queue_stats", b"queue_stats"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["connected", b"connected", "connected_clients", b"connected_clients", "keyspace_hits", b"keyspace_hits", "keyspace_misses", b"keyspace_misses", "latency_ms", b"latency_ms", "maxmemory_policy", b"maxmemory_policy", "memory_usage", b"memory_usage", "mode", b"mode", "persistence", b"persistence", "queue_stats", b"queue_stats", "role", b"role", "status", b"status", "version", b"version", "warnings", b"warnings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["connected", b"connected", "connected_clients", b"connected_clients", "cpu", b"cpu", "keyspace_hits", b"keyspace_hits", "keyspace_misses", b"keyspace_misses", "latency_ms", b"latency_ms", "maxmemory_policy", b"maxmemory_policy", "memory_usage", b"memory_usage", "mode", b"mode", "persistence", b"persistence", "queue_stats", b"queue_stats", "role", b"role", "status", b"status", "version", b"version", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -253,6 +253,7 @@ function renderHealth(h) {
   const p = h.persistence || {};
   const facts = {
     "redis-latency": connected ? `${Number(h.latencyMs).toFixed(2)} ms` : "–",
+    "redis-cpu": connected ? cpuText(h.cpu) : "–",
     "redis-persistence": connected
       ? [
           p.aofEnabled ? `AOF on (last write ${p.aofLastWriteStatus || "?"})` : "AOF off",
@@ -277,6 +278,13 @@ function renderHealth(h) {
         : [el("li", { class: "muted", text: "None" })]),
     );
   }
+}
+
+// Percent of one core over ingest's last interval; "–" until ingest has read Redis twice.
+function cpuText(cpu) {
+  if (!cpu || cpu.percent === null || cpu.percent === undefined) return "–";
+  const seconds = Number(cpu.intervalSeconds);
+  return `${Number(cpu.percent).toFixed(1)}% of a core, last ${seconds.toFixed(seconds < 10 ? 1 : 0)} s`;
 }
 
 function hitRate(hits, misses) {

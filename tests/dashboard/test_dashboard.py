@@ -22,6 +22,7 @@ from tests.helpers import submission
 from tests.secrets import secret
 
 POISON = "POISON: this piece makes the processor fail until the test cures it."
+CPU_SHOWN = re.compile(r"^\d+\.\d% of a core, last \d+(\.\d)? s$")
 TEXT = "The river was quiet that morning. We walked along it until the bridge, then turned back."
 
 
@@ -343,12 +344,16 @@ async def test_the_page_rides_out_a_redis_outage(
     kept = await dash.submit(TEXT)
     await expect(dash.count("waiting")).to_have_text("1")
     await expect(page.locator("#redis-status")).to_have_text("healthy")
+    # Redis's CPU, once ingest has read it twice (each refresh reads it once).
+    cpu = page.locator("#redis-cpu")
+    await expect(cpu).to_have_text(CPU_SHOWN)
 
     server.stop()
     outage = page.locator("#outage")
     await expect(outage).to_contain_text("The queue is unavailable")
     await expect(outage).to_contain_text("Redis")
     await expect(page.locator("#redis-status")).to_have_text("unhealthy")
+    await expect(cpu).to_have_text("\N{EN DASH}")
     await expect(page.locator("#live")).to_have_attribute("data-state", "down")
     await expect(page.locator("#stale-note")).to_be_visible()
     await expect(dash.count("waiting")).to_have_text("1")  # last known, not zeroed
@@ -359,6 +364,8 @@ async def test_the_page_rides_out_a_redis_outage(
     await expect(page.locator("#live")).to_have_attribute("data-state", "live")
     await expect(page.locator("#redis-status")).to_have_text("healthy")
     await expect(page.get_by_role("button", name=f"Open {kept}")).to_be_visible()
+    # A restarted Redis is another process: its rate starts over from new readings.
+    await expect(cpu).to_have_text(CPU_SHOWN)
     dash.assert_clean(console=False)  # the outage's 503s are logged by Chromium
 
 

@@ -58,6 +58,26 @@ async def test_redis_health_degraded_without_aof(stack: Stack) -> None:
     assert reply.headers["x-content-type-options"] == "nosniff"
 
 
+async def test_redis_health_has_the_cpu_rate_once_ingest_has_read_redis_twice(
+    stack: Stack,
+) -> None:
+    first = (await stack.http.get("/api/admin/system/redis-health", headers=AUTH)).json()
+    cpu = first["cpu"]
+    # No earlier reading: the totals, and no rate rather than a made-up one.
+    assert (cpu["percent"], cpu["intervalSeconds"]) == (None, None)
+    assert cpu["userSeconds"] + cpu["sysSeconds"] > 0
+    second = (await stack.http.get("/api/admin/system/redis-health", headers=AUTH)).json()
+    cpu = second["cpu"]
+    check_shape(
+        cpu,
+        {"percent": float, "intervalSeconds": float, "userSeconds": float, "sysSeconds": float},
+    )
+    assert cpu["percent"] >= 0
+    assert cpu["intervalSeconds"] > 0
+    assert cpu["userSeconds"] >= first["cpu"]["userSeconds"]
+    assert not any("CPU core" in w for w in second["warnings"])
+
+
 async def test_redis_health_healthy_then_degraded_by_policy_and_memory(
     start_stack: StartStack, make_server: type[EmbeddedRedis]
 ) -> None:
@@ -235,6 +255,19 @@ async def test_metrics_parse_with_prometheus_own_parser(stack: Stack) -> None:
     assert samples[("fbq_redis_memory_used_bytes", ())] > 0
     assert samples[("fbq_redis_health", (("status", "degraded"),))] == 1.0
     assert families["fbq_submissions_completed"].type == "counter"
+    assert families["fbq_redis_cpu_seconds"].type == "counter"
+    user = samples[("fbq_redis_cpu_seconds_total", (("mode", "user"),))]
+    system = samples[("fbq_redis_cpu_seconds_total", (("mode", "sys"),))]
+    assert user + system > 0
+    # The first report has no earlier reading to rate against: no utilization at all.
+    assert "fbq_redis_cpu_utilization" not in families
+    again = {
+        f.name: f for f in text_string_to_metric_families((await stack.http.get("/metrics")).text)
+    }
+    assert again["fbq_redis_cpu_utilization"].type == "gauge"
+    assert again["fbq_redis_cpu_utilization"].samples[0].value >= 0
+    later = {s.labels["mode"]: s.value for s in again["fbq_redis_cpu_seconds"].samples}
+    assert later["user"] >= user
 
 
 async def test_metrics_when_ingest_is_unreachable(start_stack: StartStack) -> None:

@@ -47,7 +47,7 @@ class Role(StrEnum):
 # What each role may call, by gRPC method name (service/method); "*" is every method.
 SUBMIT = {"Submit", "SubmitBatch", "SubmitStream"}
 READ_OWN = {"GetSubmission", "WatchSubmission", "CancelSubmission"}
-READ_ADMIN = {"GetRedisHealth", "GetQueueStats", "ListSubmissions", "GetFairShare"}
+READ_ADMIN = {"GetRedisHealth", "GetQueueStats", "ListSubmissions", "GetFairShare", "GetTimings"}
 STEER = {
     "RetrySubmission",
     "DeleteSubmission",

@@ -54,6 +54,11 @@ key                                     type    role
 ``{fbq:Q}:leases``                      zset    job id -> when its attempt last reported (ms,
                                                 Redis time): the attempt's own lease; the sweep
                                                 drops those older than the grace
+``{fbq:Q}:timing``                      hash    the fleet's histograms of queue wait and
+                                                processing time (timing.py): "<name>|<labels>|
+                                                <bucket>" -> count, "...|sum" -> seconds
+``{fbq:Q}:timing-batch:<worker>``       string  the last batch of counts a worker added (a
+                                                TTL of a day: a replay is not counted twice)
 ``{fbq:Q}:idem``                        hash    idempotency key -> "<id>:<payload digest>"
 ``{fbq:Q}:idem-expiry``                 zset    idempotency key -> when the record may go (ms)
 ``{fbq:Q}:stats``                       hash    monotonic counters (enqueued, completed, ...,
@@ -173,6 +178,13 @@ class Keys:
     @property
     def cancelled(self) -> str:
         return f"{self.tag}:cancelled"
+
+    @property
+    def timing(self) -> str:
+        return f"{self.tag}:timing"
+
+    def timing_batch(self, worker: str) -> str:
+        return f"{self.tag}:timing-batch:{worker}"
 
     @property
     def progress(self) -> str:

@@ -103,6 +103,9 @@ class WorkerConfig:
     cancel_grace: float = 2.0
     # A job's progress reports are written at most this often (the latest one of each interval).
     progress_interval: float = 1.0
+    # Where a worker serves its histograms (0: it does not); and how many kinds they label.
+    metrics_port: int = 0
+    metrics_kinds: int = 20
 
     @property
     def min_batch(self) -> int:
@@ -398,6 +401,8 @@ def _worker_from_env(env: Env) -> WorkerConfig:
         cancel_check=env.duration("FBQ_CANCEL_CHECK", w.cancel_check),
         cancel_grace=env.duration("FBQ_CANCEL_GRACE", w.cancel_grace),
         progress_interval=env.duration("FBQ_PROGRESS_INTERVAL", w.progress_interval),
+        metrics_port=env.port("FBQ_WORKER_METRICS_PORT", w.metrics_port),
+        metrics_kinds=env.integer("FBQ_METRICS_KINDS", w.metrics_kinds, minimum=1, maximum=1000),
     )
 
 

@@ -43,6 +43,7 @@ from feedback_queue.queue import (
 )
 from feedback_queue.queue.sharing import MAX_TOP
 from feedback_queue.settings import Settings
+from feedback_queue.timing import Histogram, Series
 from feedback_queue.v1 import queue_pb2 as pb
 
 T = TypeVar("T")
@@ -87,6 +88,8 @@ class QueueApi(Protocol):
     async def resume(self) -> None: ...
 
     async def is_paused(self) -> bool: ...
+
+    async def timings(self) -> list[Histogram]: ...
 
     async def ping(self) -> None: ...
 
@@ -230,6 +233,16 @@ class ShardedQueue:
 
     async def retry_all_failed(self, chunk: int = 500) -> int:
         return sum(await asyncio.gather(*(q.retry_all_failed(chunk) for q in self.shards)))
+
+    async def timings(self) -> list[Histogram]:
+        """Every shard's histograms, added up by name and labels."""
+        added: dict[tuple[str, tuple[tuple[str, str], ...]], Series] = {}
+        for found in await asyncio.gather(*(q.timings() for q in self.shards)):
+            for h in found:
+                into = added.setdefault((h.name, h.labels), Series())
+                into.counts = [a + b for a, b in zip(into.counts, h.series.counts, strict=True)]
+                into.sum += h.series.sum
+        return [Histogram(name, labels, s) for (name, labels), s in sorted(added.items())]
 
     async def pause(self) -> None:
         await asyncio.gather(*(q.pause() for q in self.shards))

@@ -71,17 +71,19 @@ class AdminApi:
         return JSONResponse({"status": "ok"})
 
     async def metrics(self, request: Request) -> Response:
-        health, share = await asyncio.gather(
+        health, share, timings = await asyncio.gather(
             self.client.redis_health(),
             self.client.fair_share(METRICS_TOP_KEYS),
+            self.client.timings(),
             return_exceptions=True,
         )
         # A failed call leaves its families out: the scrape itself still answers.
-        for answer in (health, share):
+        for answer in (health, share, timings):
             if isinstance(answer, BaseException) and not isinstance(answer, grpc.aio.AioRpcError):
                 raise answer
         self.collector.snapshot = health if isinstance(health, pb.RedisHealth) else None
         self.collector.fair_share = share if isinstance(share, pb.FairShare) else None
+        self.collector.timings = timings if isinstance(timings, pb.Timings) else None
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def redis_health(self, request: Request) -> Response:

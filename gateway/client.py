@@ -84,6 +84,9 @@ class IngestClient:
         reply = await self.admin.ResumeQueue(pb.ResumeQueueRequest(), **self._call)  # type: ignore[arg-type]
         return reply.paused
 
+    async def timings(self) -> pb.Timings:
+        return await self.admin.GetTimings(pb.GetTimingsRequest(), **self._call)  # type: ignore[arg-type]
+
     async def fair_share(self, top: int) -> pb.FairShare:
         request = pb.GetFairShareRequest(top=top)
         return await self.admin.GetFairShare(request, **self._call)  # type: ignore[arg-type]

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from feedback_queue.v1 import queue_pb2 as pb
@@ -23,6 +28,7 @@ class QueueCollector(Collector):
     def __init__(self) -> None:
         self.snapshot: pb.RedisHealth | None = None
         self.fair_share: pb.FairShare | None = None
+        self.timings: pb.Timings | None = None
 
     def collect(self) -> Iterator[Metric]:
         h = self.snapshot
@@ -76,6 +82,33 @@ class QueueCollector(Collector):
         yield healthy
         if self.fair_share is not None:
             yield from fair_share_metrics(self.fair_share)
+        if self.timings is not None:
+            yield from histogram_metrics(self.timings)
+
+
+# The help text of each histogram the workers count (feedback_queue/timing.py).
+HISTOGRAMS = {
+    "fbq_queue_wait_seconds": "From enqueue to a first attempt's start (Redis's clock), per kind",
+    "fbq_processing_seconds": "One attempt's run, per kind and outcome, over the whole fleet",
+}
+
+
+def histogram_metrics(timings: pb.Timings) -> Iterator[Metric]:
+    """The fleet's histograms, as Prometheus's (cumulative buckets, +Inf last)."""
+    families: dict[str, HistogramMetricFamily] = {}
+    for h in timings.histograms:
+        names = sorted(h.labels)
+        family = families.get(h.name)
+        if family is None:
+            family = HistogramMetricFamily(h.name, HISTOGRAMS.get(h.name, h.name), labels=names)
+            families[h.name] = family
+        bounds = [*(f"{b:g}" for b in h.bounds), "+Inf"]
+        buckets, total = [], 0
+        for bound, count in zip(bounds, h.counts, strict=True):
+            total += count
+            buckets.append((bound, float(total)))
+        family.add_metric([h.labels[n] for n in names], buckets, h.sum)
+    yield from families.values()
 
 
 def cpu_metrics(cpu: pb.RedisCpu) -> Iterator[Metric]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import logging
 
-from feedback_queue import health
+from feedback_queue import health, timing
 from feedback_queue.errors import InvalidSubmission, QueueError
 from feedback_queue.job import Status
 from feedback_queue.redis_cpu import CpuSampler
 from feedback_queue.rpc import Context, abort
 from feedback_queue.sharded import QueueApi
+from feedback_queue.timing import Histogram
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 from ingest_service import sharing
@@ -41,6 +42,13 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
             return (await self.queue.stats()).to_proto()
         except QueueError as exc:
             await abort(context, exc, "GetQueueStats")
+
+    async def GetTimings(self, request: pb.GetTimingsRequest, context: Context) -> pb.Timings:
+        try:
+            found = await self.queue.timings()
+        except QueueError as exc:
+            await abort(context, exc, "GetTimings")
+        return pb.Timings(histograms=[histogram_proto(h) for h in found])
 
     async def ListSubmissions(
         self, request: pb.ListSubmissionsRequest, context: Context
@@ -130,3 +138,14 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
             "its own" if custom else "the defaults",
         )
         return sharing.key_quota(change.key, quota, custom)
+
+
+def histogram_proto(h: Histogram) -> pb.Histogram:
+    return pb.Histogram(
+        name=h.name,
+        labels=dict(h.labels),
+        bounds=list(timing.BOUNDS),
+        counts=h.series.counts,
+        sum=h.series.sum,
+        count=h.series.count,
+    )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from feedback_queue.queue import Queue
@@ -37,8 +37,10 @@ class Housekeeper:
         turn: Callable[[float], None],
         sleep: Sleep,
         monotonic: Callable[[], float],
+        chores: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
         self.queue = queue
+        self.chores = chores  # this worker's own, every turn (sending its histograms' counts)
         self.worker_id = worker_id
         self.config = config
         self.closing = closing
@@ -80,6 +82,8 @@ class Housekeeper:
         queue, me, now = self.queue, self.worker_id, self.monotonic()
         if now - self.last_beat >= self.heartbeat_every:
             await self.beat()
+        for chore in self.chores:
+            await self._redis("chore", chore)
         lease = max(self.config.housekeeping_every * 3, 1.0)
         if not await self._redis("lease", lambda: queue.hold_lease(HOUSEKEEPING_LEASE, me, lease)):
             return

@@ -31,6 +31,7 @@ from feedback_queue.settings import Settings, bind_address
 from feedback_queue.sharded import shard_queues
 from feedback_queue.startup import require_redis
 from worker_service import processors
+from worker_service.metrics import WorkerMetrics
 from worker_service.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,34 @@ def fetch_loops(slots: int) -> int:
     return 2 if slots >= TWO_LOOPS_FROM else 1
 
 
+def make_workers(
+    settings: Settings, queues: list[Queue], processor: processors.Processor
+) -> list[Worker]:
+    """One fetch loop per shard (feedback_queue/sharded.py), sharing the slots, and two per
+    shard when the slots are many (see fetch_loops); one set of histograms for them all."""
+    config = settings.worker
+    loops = fetch_loops(config.concurrency // len(queues))
+    if len(queues) * loops > 1:
+        share = max(1, config.concurrency // (len(queues) * loops))
+        config = dataclasses.replace(config, concurrency=share)
+    bounds = settings.bounds
+    metrics = WorkerMetrics(config.metrics_kinds)
+    if config.metrics_port:
+        metrics.serve(settings.worker_health_host, config.metrics_port)
+    return [
+        Worker(
+            q,
+            processor,
+            config,
+            max_result_bytes=bounds.max_result_bytes,
+            max_progress_bytes=bounds.max_progress_bytes,
+            metrics=metrics,
+        )
+        for q in queues
+        for _ in range(loops)
+    ]
+
+
 async def serve(
     settings: Settings,
     *,
@@ -58,26 +87,9 @@ async def serve(
 ) -> None:
     """Work until SIGTERM/SIGINT, or until `stop` is set when one is given (then no signals)."""
     processor = processor or processors.load(settings)
-    # With FBQ_SHARDS, one fetch loop per shard (feedback_queue/sharded.py), sharing the slots;
-    # and two per shard when the slots are many (see fetch_loops).
     queues = [queue] if queue else shard_queues(settings, create_client(settings.redis))
-    config = settings.worker
-    loops = fetch_loops(config.concurrency // len(queues))
-    if len(queues) * loops > 1:
-        share = max(1, config.concurrency // (len(queues) * loops))
-        config = dataclasses.replace(config, concurrency=share)
-    bounds = settings.bounds
-    workers = [
-        Worker(
-            q,
-            processor,
-            config,
-            max_result_bytes=bounds.max_result_bytes,
-            max_progress_bytes=bounds.max_progress_bytes,
-        )
-        for q in queues
-        for _ in range(loops)
-    ]
+    workers = make_workers(settings, queues, processor)
+    config = workers[0].config
     await require_redis(queues[0], settings.startup_timeout)
 
     async def ready() -> None:

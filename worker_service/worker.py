@@ -40,6 +40,7 @@ from worker_service.batching import OutcomeBatch
 from worker_service.cancels import REASONS, CancelWatch
 from worker_service.housekeeping import HOUSEKEEPING_LEASE, Housekeeper
 from worker_service.liveness import Liveness
+from worker_service.metrics import Timings, WorkerMetrics
 from worker_service.processors import Processor
 from worker_service.progress import Reporter
 from worker_service.retrying import MAX_WAIT, RedisGuard, Sleep, Spell
@@ -76,6 +77,7 @@ class Worker:
         monotonic: Callable[[], float] = time.monotonic,
         max_result_bytes: int = Bounds.max_result_bytes,
         max_progress_bytes: int = Bounds.max_progress_bytes,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.queue = queue
         self.max_result_bytes = max_result_bytes
@@ -105,6 +107,8 @@ class Worker:
         self._outcomes = OutcomeBatch(queue, self.id, flush_guard)
         self._flush_spell = Spell("writing outcomes", monotonic)
         self._fetch_spell = Spell("fetching", monotonic)
+        self.metrics = metrics
+        self.timings = Timings(queue, self.id)
         self._housekeeper = Housekeeper(
             queue,
             self.id,
@@ -113,8 +117,10 @@ class Worker:
             turn=lambda wait: self.liveness.turn("housekeeping", wait),
             sleep=sleep,
             monotonic=monotonic,
+            chores=[self.timings.send] if metrics is not None else [],
         )
         self._recover_pending = False
+        self._began: dict[str, float] = {}  # job id -> when its attempt began (monotonic)
         self._interrupted: set[str] = set()  # stopped attempts whose task we cancelled
         self.cancels = CancelWatch(
             queue,
@@ -300,6 +306,9 @@ class Worker:
             )
             self.cancels.track(job.id, job.token, context)
             self.progress.track(job.id, job.token)
+            self._began[job.id] = self.monotonic()
+            if self.metrics is not None:
+                self.metrics.started(job, self.timings.tally)
             # The watchdog enforces the deadline: one timer for all jobs, not one per job.
             self.threads.start(context)  # a plain processor's: from when a thread starts it
             result = await self.processor(context)
@@ -332,8 +341,10 @@ class Worker:
                 self._failed(job, too_large(size, self.max_result_bytes), permanent=True)
                 return
             self._outcomes.ack(job.id, job.token, result)
+            self._timed(job, "completed")
             self.processed += 1
         finally:
+            self._began.pop(job.id, None)
             self.cancels.untrack(job.id)
             self.progress.untrack(job.id)
             self.threads.end(job.id)  # a thread still in the job now counts as stuck
@@ -381,7 +392,15 @@ class Worker:
     def _stopped(self, job: Job) -> None:
         """An attempt stopped from outside ended: nothing of it is written (cancels.py)."""
         self._interrupted.discard(job.id)
+        self._timed(job, "stopped")
         log.info("job %s attempt %d stopped; its outcome is not written", job.id, job.attempts)
+
+    def _timed(self, job: Job, outcome: str) -> None:
+        """Count how long the attempt ran, and how it ended (metrics.py)."""
+        began = self._began.get(job.id)
+        if self.metrics is not None and began is not None:
+            seconds = self.monotonic() - began
+            self.metrics.ended(job, seconds, outcome, self.timings.tally)
 
     def _failed(
         self,
@@ -399,6 +418,7 @@ class Worker:
         log.info("job %s attempt %d failed: %s", job.id, job.attempts, error)
         stored = f"{error}: {detail}" if detail else error
         self._outcomes.fail(Failure(job, stored, permanent, retry_after))
+        self._timed(job, "failed")
         self.failed += 1
 
     async def _flusher(self) -> None:
@@ -469,6 +489,8 @@ class Worker:
                 "leave", lambda: self.queue.leave(self.id), stop_after_delay(cfg.shutdown_grace)
             )
             await self.queue.hold_lease(HOUSEKEEPING_LEASE, self.id, 0)
+            if self.metrics is not None:
+                await self.timings.send()  # what it counted since its last turn
         except (QueueError, TimeoutError) as exc:
             log.warning(
                 "left without telling Redis (%s): the reaper will recover our jobs",

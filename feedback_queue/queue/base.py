@@ -108,3 +108,8 @@ class QueueBase:
 def strs(values: Any) -> list[str]:
     """Decode a list reply (our clients answer bytes)."""
     return [v.decode() for v in values]
+
+
+def text(value: bytes | str) -> str:
+    """One reply value as text (our clients answer bytes)."""
+    return value.decode() if isinstance(value, bytes) else value

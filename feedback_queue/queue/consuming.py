@@ -22,6 +22,9 @@ from feedback_queue.queue.base import Arg, QueueBase
 from feedback_queue.queue.values import Ack, Failure, Taken
 
 MAX_ERROR_CHARS = 2000
+# How long Redis remembers a worker's last batch of histogram counts (s): longer than any
+# outage a replay could follow.
+BATCH_TTL = 86400
 _FAILED_STATUS = {
     Failed.DELAYED: Status.DELAYED,
     Failed.DEAD: Status.FAILED,
@@ -180,6 +183,16 @@ class Consuming(QueueBase):
         args: list[Arg] = [gap_ms, *(a for report in reports for a in report)]
         keys = [k.started, k.job_prefix, k.progress, k.leases]
         return [Progressed(int(o)) for o in await self._eval(self.scripts.progress, keys, args)]
+
+    async def add_timings(
+        self, worker: str, batch: int, fields: Sequence[tuple[str, float]]
+    ) -> bool:
+        """Add one batch of `worker`'s histogram counts to the fleet's (timing.lua); False when
+        Redis had that batch already (a replay after a lost reply): nothing was added twice."""
+        k = self.keys
+        args: list[Arg] = [batch, BATCH_TTL, *(a for pair in fields for a in pair)]
+        keys = [k.timing, k.timing_batch(worker)]
+        return bool(int(await self._eval(self.scripts.timing, keys, args)))
 
     async def heartbeat(self, worker: str) -> None:
         """Tell the fleet `worker` is alive; its processing list is safe from the reaper. The

@@ -5,13 +5,15 @@ from __future__ import annotations
 import dataclasses
 import time
 
+from feedback_queue import timing
 from feedback_queue.errors import Conflict, InvalidSubmission, NotFound, QueueError
 from feedback_queue.job import Job, Status, parse_started
 from feedback_queue.outcomes import Deleted, Retried
 from feedback_queue.progress import Progress
-from feedback_queue.queue.base import QueueBase, strs
+from feedback_queue.queue.base import QueueBase, strs, text
 from feedback_queue.queue.values import Page, QueueStats, ServerInfo, page_window
 from feedback_queue.record import HEADER_SIZE
+from feedback_queue.timing import Histogram
 from feedback_queue.validation import validate_id
 
 # The most record bytes one listing page reads from Redis (STRLEN first, then the records).
@@ -183,6 +185,11 @@ class Steering(QueueBase):
             recovered_total=counters.get("recovered", 0),
             cancelled_total=counters.get("cancelled", 0),
         )
+
+    async def timings(self) -> list[Histogram]:
+        """The fleet's histograms of queue wait and processing time (timing.py)."""
+        raw = await self._call(self.client.hgetall(self.keys.timing))
+        return timing.parse((text(k), text(v)) for k, v in raw.items())
 
     async def ping(self) -> None:
         """Raise QueueUnavailable (or QueueAuthError) unless Redis answers."""

@@ -144,6 +144,8 @@ class Scripts:
     held: AsyncScript
     # Progress reports, which renew an attempt's own lease (worker_service/progress.py).
     progress: AsyncScript
+    # The fleet's histograms (feedback_queue/timing.py).
+    timing: AsyncScript
 
     @classmethod
     def register(cls, client: Redis) -> Scripts:

@@ -350,6 +350,11 @@ class AdminServiceStub:
                 request_serializer=feedback__queue_dot_v1_dot_queue__pb2.GetQueueStatsRequest.SerializeToString,
                 response_deserializer=feedback__queue_dot_v1_dot_queue__pb2.QueueStats.FromString,
                 _registered_method=True)
+        self.GetTimings = channel.unary_unary(
+                '/feedback_queue.v1.AdminService/GetTimings',
+                request_serializer=feedback__queue_dot_v1_dot_queue__pb2.GetTimingsRequest.SerializeToString,
+                response_deserializer=feedback__queue_dot_v1_dot_queue__pb2.Timings.FromString,
+                _registered_method=True)
         self.ListSubmissions = channel.unary_unary(
                 '/feedback_queue.v1.AdminService/ListSubmissions',
                 request_serializer=feedback__queue_dot_v1_dot_queue__pb2.ListSubmissionsRequest.SerializeToString,
@@ -400,6 +405,13 @@ class AdminServiceServicer:
 
     def GetQueueStats(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTimings(self, request, context):
+        """Where the time went: the fleet's histograms of queue wait and processing time, per kind.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -464,6 +476,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.GetQueueStats,
                     request_deserializer=feedback__queue_dot_v1_dot_queue__pb2.GetQueueStatsRequest.FromString,
                     response_serializer=feedback__queue_dot_v1_dot_queue__pb2.QueueStats.SerializeToString,
+            ),
+            'GetTimings': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTimings,
+                    request_deserializer=feedback__queue_dot_v1_dot_queue__pb2.GetTimingsRequest.FromString,
+                    response_serializer=feedback__queue_dot_v1_dot_queue__pb2.Timings.SerializeToString,
             ),
             'ListSubmissions': grpc.unary_unary_rpc_method_handler(
                     servicer.ListSubmissions,
@@ -557,6 +574,33 @@ class AdminService:
             '/feedback_queue.v1.AdminService/GetQueueStats',
             feedback__queue_dot_v1_dot_queue__pb2.GetQueueStatsRequest.SerializeToString,
             feedback__queue_dot_v1_dot_queue__pb2.QueueStats.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTimings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/feedback_queue.v1.AdminService/GetTimings',
+            feedback__queue_dot_v1_dot_queue__pb2.GetTimingsRequest.SerializeToString,
+            feedback__queue_dot_v1_dot_queue__pb2.Timings.FromString,
             options,
             channel_credentials,
             insecure,

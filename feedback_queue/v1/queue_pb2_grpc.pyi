@@ -199,6 +199,8 @@ class AdminServiceStub:
     def __new__(cls, channel: _aio.Channel) -> AdminServiceAsyncStub: ...
     GetRedisHealth: _grpc.UnaryUnaryMultiCallable[_queue_pb2.GetRedisHealthRequest, _queue_pb2.RedisHealth]
     GetQueueStats: _grpc.UnaryUnaryMultiCallable[_queue_pb2.GetQueueStatsRequest, _queue_pb2.QueueStats]
+    GetTimings: _grpc.UnaryUnaryMultiCallable[_queue_pb2.GetTimingsRequest, _queue_pb2.Timings]
+    """Where the time went: the fleet's histograms of queue wait and processing time, per kind."""
     ListSubmissions: _grpc.UnaryUnaryMultiCallable[_queue_pb2.ListSubmissionsRequest, _queue_pb2.ListSubmissionsResponse]
     RetrySubmission: _grpc.UnaryUnaryMultiCallable[_queue_pb2.RetrySubmissionRequest, _queue_pb2.RetrySubmissionResponse]
     """FAILED -> WAITING. Another state is FAILED_PRECONDITION."""
@@ -223,6 +225,8 @@ class AdminServiceAsyncStub(AdminServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetRedisHealth: _aio.UnaryUnaryMultiCallable[_queue_pb2.GetRedisHealthRequest, _queue_pb2.RedisHealth]  # type: ignore[assignment]
     GetQueueStats: _aio.UnaryUnaryMultiCallable[_queue_pb2.GetQueueStatsRequest, _queue_pb2.QueueStats]  # type: ignore[assignment]
+    GetTimings: _aio.UnaryUnaryMultiCallable[_queue_pb2.GetTimingsRequest, _queue_pb2.Timings]  # type: ignore[assignment]
+    """Where the time went: the fleet's histograms of queue wait and processing time, per kind."""
     ListSubmissions: _aio.UnaryUnaryMultiCallable[_queue_pb2.ListSubmissionsRequest, _queue_pb2.ListSubmissionsResponse]  # type: ignore[assignment]
     RetrySubmission: _aio.UnaryUnaryMultiCallable[_queue_pb2.RetrySubmissionRequest, _queue_pb2.RetrySubmissionResponse]  # type: ignore[assignment]
     """FAILED -> WAITING. Another state is FAILED_PRECONDITION."""
@@ -256,6 +260,14 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _queue_pb2.GetQueueStatsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_queue_pb2.QueueStats, _abc.Awaitable[_queue_pb2.QueueStats]]: ...
+
+    @_abc_1.abstractmethod
+    def GetTimings(
+        self,
+        request: _queue_pb2.GetTimingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_queue_pb2.Timings, _abc.Awaitable[_queue_pb2.Timings]]:
+        """Where the time went: the fleet's histograms of queue wait and processing time, per kind."""
 
     @_abc_1.abstractmethod
     def ListSubmissions(

@@ -295,6 +295,15 @@ async def _cancel_and_progress_flows(ingest: Queue, worker: Queue) -> None:
     assert await ingest.cancel_where(CancelFilter(fairness_key="bob"), "ops") == 2
     assert (await ingest.list_by_status(Status.CANCELLED)).total == 3
     assert await worker.leave("w-c") == 0
+    # The fleet's histograms: a worker adds a batch (again: a no-op), ingest reads them.
+    batch = [
+        ("fbq_processing_seconds|k|completed|3", 1),
+        ("fbq_processing_seconds|k|completed|sum", 0.04),
+    ]
+    assert await worker.add_timings("w-c", 1, batch) is True
+    assert await worker.add_timings("w-c", 1, batch) is False
+    [histogram] = await ingest.timings()
+    assert histogram.series.count == 1
 
 
 async def _fair_share_flows(

@@ -19,7 +19,8 @@ offset     type   field
 10+P       E      only with bit 0: MessagePack map of the rest: w worker, t started ms,
                   f finished ms, d run-at ms, x last error, r result, k the token
                   of the attempt that completed it, o the principal that submitted
-                  it (only when ingest knows one)
+                  it (only when ingest knows one), c the W3C traceparent of the
+                  Submit that made it (only while tracing is on)
 10+P+E     u32    only with bit 0: E
 =========  =====  =========================================================
 
@@ -61,6 +62,8 @@ class Record:
     error: str = ""
     result: str = ""
     owner: str = ""
+    # The W3C traceparent of the call that submitted it (feedback_queue/tracing.py), or "".
+    trace: str = ""
 
 
 def encode_new(payload: bytes, status: int, enqueued_ms: int, run_at_ms: int = 0) -> bytes:
@@ -105,4 +108,5 @@ def decode(raw: bytes, worker: str = "", started_ms: int = 0) -> Record:
         error=extra.get("x", ""),
         result=extra.get("r", ""),
         owner=extra.get("o", ""),
+        trace=extra.get("c", ""),
     )

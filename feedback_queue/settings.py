@@ -22,6 +22,7 @@ from feedback_queue.env import Env, Rate
 from feedback_queue.errors import ConfigError, InvalidSubmission
 from feedback_queue.fairness import Fairness, Quota
 from feedback_queue.redis_settings import RedisSettings, redis_from_env
+from feedback_queue.tracing import TracingConfig
 from feedback_queue.validation import Limits
 
 DEFAULT_QUEUE = "submissions"
@@ -173,6 +174,17 @@ class Bounds:
     max_progress_bytes: int = 16 * 1024
 
 
+def _tracing_from_env(env: Env) -> TracingConfig:
+    """On when an OTLP endpoint is set, unless OTEL_SDK_DISABLED or OTEL_TRACES_EXPORTER=none
+    say otherwise (the OpenTelemetry SDK's own variables, feedback_queue/tracing.py)."""
+    for name in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        if env.optional(name):
+            off = env.flag("OTEL_SDK_DISABLED", False)
+            off = off or (env.optional("OTEL_TRACES_EXPORTER") or "").lower() == "none"
+            return TracingConfig(enabled=not off, because=name)
+    return TracingConfig()
+
+
 def _bounds_from_env(env: Env) -> Bounds:
     b, count = Bounds, {"minimum": 1, "maximum": 1_000_000}
     size = {"minimum": 1024, "maximum": 4 * 1024 * 1024 * 1024}
@@ -230,6 +242,7 @@ class Settings:
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     tls: TlsSettings = field(default_factory=TlsSettings)
     bounds: Bounds = field(default_factory=Bounds)
+    tracing: TracingConfig = field(default_factory=TracingConfig)
     ingest_host: str = "[::]"
     ingest_port: int = 50051
     # AdminService on its own port, so a NetworkPolicy can let only the gateway reach it; that
@@ -291,6 +304,7 @@ class Settings:
             worker=_worker_from_env(env),
             tls=_tls_from_env(env),
             bounds=_bounds_from_env(env),
+            tracing=_tracing_from_env(env),
             ingest_host=env.text("FBQ_INGEST_HOST", cls.ingest_host),
             ingest_port=env.port("FBQ_INGEST_PORT", cls.ingest_port),
             ingest_admin_port=_admin_port(env),

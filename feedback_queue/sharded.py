@@ -61,7 +61,10 @@ class QueueApi(Protocol):
     def max_attempts(self) -> int: ...
 
     async def enqueue_many(
-        self, items: Sequence[tuple[pb.Submission, float]], owner: Owner = NOBODY
+        self,
+        items: Sequence[tuple[pb.Submission, float]],
+        owner: Owner = NOBODY,
+        traces: Sequence[str] = (),
     ) -> list[EnqueueResult | QueueError]:
         """Each item's result or its own error, in order; never raises QueueError."""
         ...
@@ -154,7 +157,10 @@ class ShardedQueue:
         return int.from_bytes(digest, "big") % len(self.shards)
 
     async def enqueue_many(
-        self, items: Sequence[tuple[pb.Submission, float]], owner: Owner = NOBODY
+        self,
+        items: Sequence[tuple[pb.Submission, float]],
+        owner: Owner = NOBODY,
+        traces: Sequence[str] = (),
     ) -> list[EnqueueResult | QueueError]:
         groups: dict[int, list[int]] = {}
         for position, (submission, _) in enumerate(items):
@@ -162,7 +168,10 @@ class ShardedQueue:
         results: dict[int, EnqueueResult | QueueError] = {}
 
         async def send(shard: int, positions: list[int]) -> None:
-            outcomes = await self.shards[shard].enqueue_many([items[p] for p in positions], owner)
+            mine = [traces[p] for p in positions] if traces else []
+            outcomes = await self.shards[shard].enqueue_many(
+                [items[p] for p in positions], owner, mine
+            )
             results.update(zip(positions, outcomes, strict=True))
 
         await asyncio.gather(*(send(shard, positions) for shard, positions in groups.items()))

@@ -58,12 +58,18 @@ def channel_credentials(tls: TlsSettings) -> grpc.ChannelCredentials | None:
     )
 
 
-def aio_channel(address: str, tls: TlsSettings, options: ChannelOptions = ()) -> grpc.aio.Channel:
-    """An asyncio channel to `address`, over TLS when the settings ask for it."""
+def aio_channel(
+    address: str,
+    tls: TlsSettings,
+    options: ChannelOptions = (),
+    interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
+) -> grpc.aio.Channel:
+    """An asyncio channel to `address`, over TLS when the settings ask for it; `interceptors`
+    (the trace's client spans, tracing.py) see every call."""
     credentials = channel_credentials(tls)
     if credentials is None:
-        return grpc.aio.insecure_channel(address, options=options)
-    return grpc.aio.secure_channel(address, credentials, options=options)
+        return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
+    return grpc.aio.secure_channel(address, credentials, options=options, interceptors=interceptors)
 
 
 def sync_channel(address: str, tls: TlsSettings, options: ChannelOptions = ()) -> grpc.Channel:

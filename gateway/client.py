@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from feedback_queue import tls
+from feedback_queue import tls, tracing
 from feedback_queue.settings import TlsSettings
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
@@ -19,6 +19,8 @@ class IngestClient:
     deadline: float = 5.0
     token: str | None = field(default=None, repr=False)
     tls: TlsSettings = field(default_factory=TlsSettings)
+    # The trace's client spans, when tracing is on (feedback_queue/tracing.py).
+    traced: bool = False
 
     def __post_init__(self) -> None:
         self._metadata = (("authorization", f"Bearer {self.token}"),) if self.token else ()
@@ -29,7 +31,8 @@ class IngestClient:
         # Made on first use, inside the server's running event loop (a grpc.aio channel
         # belongs to the loop it was made in).
         if self._channel is None:
-            self._channel = tls.aio_channel(self.address, self.tls)
+            spans = tracing.client_interceptors() if self.traced else []
+            self._channel = tls.aio_channel(self.address, self.tls, interceptors=spans)
         return self._channel
 
     @property

@@ -21,6 +21,7 @@ from feedback_queue import logs
 from feedback_queue.credentials import Credentials
 from feedback_queue.errors import ConfigError
 from feedback_queue.settings import Settings
+from feedback_queue.tracing import start as start_tracing
 from gateway import connections
 from gateway.app import create_app
 from gateway.client import IngestClient
@@ -90,7 +91,13 @@ def run(settings: Settings, *, insecure_no_auth: bool = False) -> None:
             "FBQ_TLS_CERT and FBQ_TLS_KEY for HTTPS, or terminate TLS in front of the gateway",
             host,
         )
-    client = IngestClient(settings.ingest_addr, settings.rpc_deadline, settings.grpc_token, tls)
+    try:
+        traced = start_tracing(settings.tracing, "fbq-gateway")
+    except ConfigError as exc:
+        sys.exit(f"fbq gateway: {exc}")
+    client = IngestClient(
+        settings.ingest_addr, settings.rpc_deadline, settings.grpc_token, tls, traced is not None
+    )
     app = create_app(
         client, token=token, cors_origins=settings.cors_origins, credentials=credentials
     )
@@ -117,3 +124,5 @@ def run(settings: Settings, *, insecure_no_auth: bool = False) -> None:
         ssl_certfile=tls.cert,
         ssl_keyfile=tls.key,
     )
+    if traced is not None:
+        traced.shutdown()  # sends the spans still batched

@@ -15,7 +15,8 @@ from feedback_queue.queue import NOBODY, EnqueueResult, Owner
 from feedback_queue.sharded import QueueApi
 from feedback_queue.v1 import queue_pb2 as pb
 
-_Item = tuple[pb.Submission, float, Owner, "asyncio.Future[EnqueueResult]"]
+# submission, delay, owner, trace context (tracing.py; "" for none), the caller's answer
+_Item = tuple[pb.Submission, float, Owner, str, "asyncio.Future[EnqueueResult]"]
 
 
 @dataclass
@@ -28,11 +29,12 @@ class Batcher:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def submit(
-        self, submission: pb.Submission, delay: float, owner: Owner = NOBODY
+        self, submission: pb.Submission, delay: float, owner: Owner = NOBODY, trace: str = ""
     ) -> EnqueueResult:
-        """Enqueue one submission with whatever else is waiting; raise its own error."""
+        """Enqueue one submission with whatever else is waiting; raise its own error. `trace`
+        is the caller's trace context, taken now: the write happens in another task."""
         future: asyncio.Future[EnqueueResult] = asyncio.get_running_loop().create_future()
-        self._pending.append((submission, delay, owner, future))
+        self._pending.append((submission, delay, owner, trace, future))
         if self._flushers < self.max_in_flight:
             self._flushers += 1
             task = asyncio.create_task(self._flush())
@@ -54,7 +56,9 @@ class Batcher:
                 self._pending = rest
                 try:
                     # Never raises QueueError: each item gets its result or its own error.
-                    results = await self.queue.enqueue_many([(s, d) for s, d, _, _ in batch], owner)
+                    results = await self.queue.enqueue_many(
+                        [(s, d) for s, d, *_ in batch], owner, [t for _, _, _, t, _ in batch]
+                    )
                 except BaseException:  # cancelled at shutdown: the callers' calls end too
                     for *_, future in batch:
                         future.cancel()

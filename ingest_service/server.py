@@ -31,6 +31,8 @@ from feedback_queue.rpc import MESSAGE_OVERHEAD, HealthReporter, server_options
 from feedback_queue.settings import Settings, bind_address
 from feedback_queue.sharded import QueueApi, ShardedQueue
 from feedback_queue.startup import require_redis
+from feedback_queue.tracing import Tracing
+from feedback_queue.tracing import start as start_tracing
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 from ingest_service.admin import AdminServicer
@@ -60,6 +62,7 @@ class IngestServer:
     # The AdminService server and its port, when FBQ_INGEST_ADMIN_PORT splits it off.
     admin_server: grpc.aio.Server | None = None
     admin_port: int | None = None
+    tracing: Tracing | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -89,6 +92,8 @@ class IngestServer:
         if self._tasks:  # the health loop ends by itself once shutdown() was called
             await asyncio.wait(self._tasks, timeout=5.0)
         await self.queue.close()
+        if self.tracing is not None:
+            self.tracing.shutdown()  # sends the spans still batched
 
 
 def create_server(
@@ -131,12 +136,16 @@ def create_server(
     if credentials:
         certificates = settings.tls.client_ca is not None
         interceptors.insert(0, AuthInterceptor(credentials, certificates=certificates))
+    tracing = start_tracing(settings.tracing, "fbq-ingest")
+    if tracing is not None:  # first: a refused call has its span too
+        interceptors[:0] = tracing.server_interceptors()
     submissions = SubmissionServicer(
         queue,
         watch_interval=settings.watch_interval,
         max_batch=settings.max_batch,
         max_stream_request=settings.queue.limits.max_content_bytes + MESSAGE_OVERHEAD,
         read_ahead_bytes=settings.bounds.stream_read_ahead_bytes,
+        tracing=tracing,
     )
     admin = AdminServicer(queue, cpu_warning=settings.redis_cpu_warning)
     admin_port = settings.ingest_admin_port if admin_port is None else admin_port
@@ -170,7 +179,7 @@ def create_server(
 
     main_port = settings.ingest_port if port is None else port
     server, bound = build(bind_address(settings.ingest_host, main_port), with_admin=not split)
-    ingest = IngestServer(server, bound, queue, health, settings, credentials)
+    ingest = IngestServer(server, bound, queue, health, settings, credentials, tracing=tracing)
     if admin_port is not None:
         address = bind_address(settings.ingest_host, admin_port)
         ingest.admin_server, ingest.admin_port = build(address, with_admin=True)

@@ -21,6 +21,7 @@ from feedback_queue.queue import CancelFilter, EnqueueResult
 from feedback_queue.refusal import refusal_for, role_forbids
 from feedback_queue.rpc import Context, abort, refuse
 from feedback_queue.sharded import QueueApi
+from feedback_queue.tracing import Tracing
 from feedback_queue.v1 import queue_pb2 as pb
 from feedback_queue.v1 import queue_pb2_grpc as pb_grpc
 from feedback_queue.validation import validate_id
@@ -147,7 +148,9 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
         max_batch: int = DEFAULT_MAX_BATCH,
         max_stream_request: int = DEFAULT_MAX_STREAM_REQUEST,
         read_ahead_bytes: int = DEFAULT_READ_AHEAD_BYTES,
+        tracing: Tracing | None = None,
     ) -> None:
+        self.tracing = tracing
         self.queue = queue
         self.batcher = Batcher(queue)
         self.watch_interval = watch_interval
@@ -160,7 +163,9 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
     async def Submit(self, request: pb.SubmitRequest, context: Context) -> pb.SubmitResponse:
         try:
             submission, delay = check_request(request)
-            return accepted(await self.batcher.submit(submission, delay, identity.owner()))
+            trace = self.tracing.traceparent() if self.tracing is not None else ""
+            owner = identity.owner()
+            return accepted(await self.batcher.submit(submission, delay, owner, trace))
         except QueueError as exc:
             await abort(context, exc, "Submit")
 
@@ -245,7 +250,10 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
             except QueueError as exc:
                 outcomes.append(exc)
         owner = identity.owner()
-        results = iter(await self.queue.enqueue_many(valid, owner)) if valid else iter(())
+        # The call's trace for each of its submissions (SubmitBatch, SubmitStream).
+        traces = [self.tracing.traceparent()] * len(valid) if self.tracing is not None else []
+        found = await self.queue.enqueue_many(valid, owner, traces) if valid else []
+        results = iter(found)
         return [o if o is not None else next(results) for o in outcomes]
 
     def _stream_response(

@@ -49,3 +49,16 @@ def test_fairness_runs_every_measure() -> None:
         assert measure in done.stdout
     assert "bytes per waiting job" in done.stdout
     assert "summary: Jain" in done.stdout
+
+
+def test_tracing_runs_off_and_on() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.tracing", "--jobs", "300", "--rounds", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "tracing on = " in done.stdout

@@ -76,7 +76,7 @@ async def test_replayed_enqueue_script_creates_nothing_twice(
         0,
         0,
         0,
-        pack_jobs([(job_id, payload, "k9", "d1", 0, "s1", "")]),
+        pack_jobs([(job_id, payload, "k9", "d1", 0, "s1", "", "")]),
     ]
     first = await queue.scripts.enqueue(keys=keys, args=args)
     replay = await queue.scripts.enqueue(keys=keys, args=args)
@@ -92,7 +92,7 @@ async def test_replayed_enqueue_script_creates_nothing_twice(
         0,
         0,
         0,
-        pack_jobs([("other-id-01", payload, "", "", 0, "s1", "")]),
+        pack_jobs([("other-id-01", payload, "", "", 0, "s1", "", "")]),
     ]
     await queue.scripts.enqueue(keys=keys, args=args2)
     assert (await queue.scripts.enqueue(keys=keys, args=args2))[2] == 2

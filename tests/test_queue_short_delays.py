@@ -70,7 +70,7 @@ async def test_the_script_stores_the_status_of_where_it_puts_the_id(
         0,
         0,
         0,
-        pack_jobs([(job_id, payload, "", "", delay_ms, "s1", "")]),
+        pack_jobs([(job_id, payload, "", "", delay_ms, "s1", "", "")]),
     ]
     [_, status, _] = await queue.scripts.enqueue(keys=keys, args=args)
     assert status == stored

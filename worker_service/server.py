@@ -30,6 +30,8 @@ from feedback_queue.rpc import HealthReporter
 from feedback_queue.settings import Settings, bind_address
 from feedback_queue.sharded import shard_queues
 from feedback_queue.startup import require_redis
+from feedback_queue.tracing import Tracing
+from feedback_queue.tracing import start as start_tracing
 from worker_service import processors
 from worker_service.metrics import WorkerMetrics
 from worker_service.worker import Worker
@@ -50,7 +52,10 @@ def fetch_loops(slots: int) -> int:
 
 
 def make_workers(
-    settings: Settings, queues: list[Queue], processor: processors.Processor
+    settings: Settings,
+    queues: list[Queue],
+    processor: processors.Processor,
+    tracing: Tracing | None = None,
 ) -> list[Worker]:
     """One fetch loop per shard (feedback_queue/sharded.py), sharing the slots, and two per
     shard when the slots are many (see fetch_loops); one set of histograms for them all."""
@@ -71,6 +76,7 @@ def make_workers(
             max_result_bytes=bounds.max_result_bytes,
             max_progress_bytes=bounds.max_progress_bytes,
             metrics=metrics,
+            tracing=tracing,
         )
         for q in queues
         for _ in range(loops)
@@ -88,7 +94,8 @@ async def serve(
     """Work until SIGTERM/SIGINT, or until `stop` is set when one is given (then no signals)."""
     processor = processor or processors.load(settings)
     queues = [queue] if queue else shard_queues(settings, create_client(settings.redis))
-    workers = make_workers(settings, queues, processor)
+    tracing = start_tracing(settings.tracing, "fbq-worker")
+    workers = make_workers(settings, queues, processor, tracing)
     config = workers[0].config
     await require_redis(queues[0], settings.startup_timeout)
 
@@ -140,6 +147,8 @@ async def serve(
         await server.stop(1.0)
         await processor.aclose()
         await queues[0].close()  # one client for all shards
+        if tracing is not None:
+            tracing.shutdown()  # sends the spans still batched
 
 
 async def _on_stop(stop: asyncio.Event, on_signal: Callable[[], None]) -> None:
@@ -161,7 +170,7 @@ def run(settings: Settings, *, burst: bool = False) -> None:
     logs.configure(settings.log_level, settings.secrets())
     try:
         run_loop(serve(settings, burst=burst, processor=processor))
-    except QueueError as exc:
+    except (QueueError, ConfigError) as exc:
         sys.exit(f"fbq worker: {exc}")
     # A plain processor stuck in its thread would hold the interpreter at exit; its job is
     # already back in waiting, so leave now.

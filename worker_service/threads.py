@@ -31,6 +31,7 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextvars import copy_context
 from typing import Any
 
 from feedback_queue.processing import JobContext
@@ -72,7 +73,8 @@ class ProcessorThreads:
 
         async def in_thread(job: JobContext) -> Any:
             attempt = self._attempts.get(id(job))
-            future = self._executor.submit(self._run, function, job)
+            # In a copy of the caller's context: the processor sees its trace span (tracing.py).
+            future = self._executor.submit(copy_context().run, self._run, function, job)
             if attempt is not None:
                 attempt.future = future
             return await asyncio.wrap_future(future)

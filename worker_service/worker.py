@@ -36,6 +36,7 @@ from feedback_queue.outcomes import Held, Progressed
 from feedback_queue.processing import JobContext, PermanentError, RetryableError
 from feedback_queue.queue import Failure, Queue, Taken
 from feedback_queue.settings import Bounds, WorkerConfig
+from feedback_queue.tracing import Tracing
 from worker_service.batching import OutcomeBatch
 from worker_service.cancels import REASONS, CancelWatch
 from worker_service.housekeeping import HOUSEKEEPING_LEASE, Housekeeper
@@ -78,7 +79,9 @@ class Worker:
         max_result_bytes: int = Bounds.max_result_bytes,
         max_progress_bytes: int = Bounds.max_progress_bytes,
         metrics: WorkerMetrics | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
+        self.tracing = tracing
         self.queue = queue
         self.max_result_bytes = max_result_bytes
         self.processor = processor
@@ -299,19 +302,27 @@ class Worker:
             self.inflight[job.id] = me
             await self._run_job(job)
 
+    async def _attempt(self, job: Job) -> str:
+        """Run the processor on one attempt: followed for cancels and progress, timed, in its
+        trace span when its submission was traced."""
+        context = JobContext(
+            job.id, job.submission, job.attempts, self.queue.max_attempts, sink=self.progress
+        )
+        self.cancels.track(job.id, job.token, context)
+        self.progress.track(job.id, job.token)
+        self._began[job.id] = self.monotonic()
+        if self.metrics is not None:
+            self.metrics.started(job, self.timings.tally)
+        # The watchdog enforces the deadline: one timer for all jobs, not one per job.
+        self.threads.start(context)  # a plain processor's: from when a thread starts it
+        if self.tracing is not None and job.record.trace:
+            with self.tracing.attempt(job.record.trace, job.submission.kind, self._span(job)):
+                return await self.processor(context)
+        return await self.processor(context)
+
     async def _run_job(self, job: Job) -> None:
         try:
-            context = JobContext(
-                job.id, job.submission, job.attempts, self.queue.max_attempts, sink=self.progress
-            )
-            self.cancels.track(job.id, job.token, context)
-            self.progress.track(job.id, job.token)
-            self._began[job.id] = self.monotonic()
-            if self.metrics is not None:
-                self.metrics.started(job, self.timings.tally)
-            # The watchdog enforces the deadline: one timer for all jobs, not one per job.
-            self.threads.start(context)  # a plain processor's: from when a thread starts it
-            result = await self.processor(context)
+            result = await self._attempt(job)
         except asyncio.CancelledError:
             if job.id in self._interrupted:
                 self._interrupted.discard(job.id)
@@ -394,6 +405,19 @@ class Worker:
         self._interrupted.discard(job.id)
         self._timed(job, "stopped")
         log.info("job %s attempt %d stopped; its outcome is not written", job.id, job.attempts)
+
+    def _span(self, job: Job) -> dict[str, str | int]:
+        """The attributes of an attempt's span (tracing.py)."""
+        rec = job.record
+        return {
+            "messaging.system": "feedback-queue",
+            "messaging.destination.name": self.queue.name,
+            "messaging.message.id": job.id,
+            "fbq.attempt": job.attempts,
+            "fbq.worker": self.id,
+            # Both ends stamped by Redis's clock: no host clock takes part.
+            "fbq.queue_wait_ms": max(rec.started_ms - rec.enqueued_ms, 0),
+        }
 
     def _timed(self, job: Job, outcome: str) -> None:
         """Count how long the attempt ran, and how it ended (metrics.py)."""

@@ -40,8 +40,9 @@ _STATUSES = {int(status): status for status in Status}
 _NOT_YET = QueueError("not enqueued")
 
 
-def pack_jobs(jobs: Sequence[tuple[str, bytes, str, str, int, str, str]]) -> bytes:
-    """enqueue.lua's ARGV[6]: (id, payload, key, digest, delay ms, submitter, owner) per job.
+def pack_jobs(jobs: Sequence[tuple[str, bytes, str, str, int, str, str, str]]) -> bytes:
+    """enqueue.lua's ARGV[6]: (id, payload, key, digest, delay ms, submitter, owner, trace
+    context) per job.
 
     Every string as msgpack's raw type: Redis's cmsgpack does not read the bin types."""
     return cast(bytes, msgpack.packb(jobs, use_bin_type=False))
@@ -53,6 +54,7 @@ class _Pending(NamedTuple):
     idempotency_key: str
     delay: float
     submitter_id: str
+    trace: str
 
 
 class Producing(QueueBase):
@@ -66,17 +68,22 @@ class Producing(QueueBase):
         return result
 
     async def enqueue_many(
-        self, items: Sequence[tuple[pb.Submission, float]], owner: Owner = NOBODY
+        self,
+        items: Sequence[tuple[pb.Submission, float]],
+        owner: Owner = NOBODY,
+        traces: Sequence[str] = (),
     ) -> list[EnqueueResult | QueueError]:
         """Enqueue many (submission, delay) pairs of one `owner`; each gets its result or its
-        own error.
+        own error. `traces`, when given, has each item's W3C traceparent ("" for none): kept
+        with the job, outside its payload (an idempotent retry in another trace is the same
+        submission), for the worker's span to continue (feedback_queue/tracing.py).
 
         One script call per chunk of ENQUEUE_CHUNK. Invalid items fail alone and are not sent.
         Redis failing at a chunk (down, out of memory) fails that chunk and the ones after it,
         which are not sent; what earlier chunks wrote keeps its result, so no caller is told
         "refused" about a submission that is in the queue. Never raises QueueError.
         """
-        results, pending = self._validated(items)
+        results, pending = self._validated(items, traces)
         for _ in range(_ID_DRAWS):
             collided: list[_Pending] = []
             for start in range(0, len(pending), ENQUEUE_CHUNK):
@@ -100,7 +107,7 @@ class Producing(QueueBase):
         return results
 
     def _validated(
-        self, items: Sequence[tuple[pb.Submission, float]]
+        self, items: Sequence[tuple[pb.Submission, float]], traces: Sequence[str]
     ) -> tuple[list[EnqueueResult | QueueError], list[_Pending]]:
         """Each item's error, or a placeholder for it and its serialized form to enqueue."""
         results: list[EnqueueResult | QueueError] = []
@@ -116,8 +123,16 @@ class Producing(QueueBase):
             # A placeholder until the enqueue answers; every pending index is overwritten.
             results.append(_NOT_YET)
             payload = submission.SerializeToString(deterministic=True)
+            trace = traces[index] if traces else ""
             pending.append(
-                _Pending(index, payload, submission.idempotency_key, delay, submission.submitter_id)
+                _Pending(
+                    index,
+                    payload,
+                    submission.idempotency_key,
+                    delay,
+                    submission.submitter_id,
+                    trace,
+                )
             )
         return results, pending
 
@@ -144,8 +159,9 @@ class Producing(QueueBase):
                 math.ceil(delay * 1000) if delay > 0 else 0,
                 submitter_id,
                 owner.name,
+                trace,
             )
-            for (_, payload, key, delay, submitter_id), drawn in zip(
+            for (_, payload, key, delay, submitter_id, trace), drawn in zip(
                 chunk, new_ids(len(chunk)), strict=True
             )
         ]

@@ -10,7 +10,8 @@
 -- ARGV[6] = the jobs, one MessagePack array of arrays (one argument, not seven per job: the
 -- client packs a batch in C instead of encoding thousands of arguments one by one), each:
 -- id, payload, idempotency key ('' for none; already scoped to the owner), payload digest,
--- delay (ms, 0: none), submitter id, owner (the principal that submits it, '' for none).
+-- delay (ms, 0: none), submitter id, owner (the principal that submits it, '' for none), and
+-- the W3C traceparent of the call that submits it ('' or absent: none; kept as extra `c`).
 -- ARGV[7] = submissions per owner per period (0 or absent: no limit)   ARGV[8] = that period
 -- The record is written here, stamped with Redis's clock: a job with a delay goes
 -- into delayed, due at now + delay (DELAYED), any other to the back of its lane (WAITING):
@@ -47,6 +48,7 @@ local created = 0
 for _, job in ipairs(cmsgpack.unpack(ARGV[6])) do
   local id, payload, key, digest, delay, submitter, owner = job[1], job[2], job[3], job[4],
     tonumber(job[5]), job[6], job[7] or ''
+  local trace = job[8] or ''
   local job_key = KEYS[5] .. id
   local outcome, status = nil, nil
 
@@ -100,6 +102,9 @@ for _, job in ipairs(cmsgpack.unpack(ARGV[6])) do
       end
       if owner ~= '' then
         rec.extra.o = owner
+      end
+      if trace ~= '' then
+        rec.extra.c = trace
       end
       status = rec.status
       redis.call('SET', job_key, rec_encode(rec))

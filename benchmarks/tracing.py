@@ -1,0 +1,118 @@
+"""The cost of tracing on a drain: one worker process, tracing off and on, in the same run.
+
+    .venv/bin/python -m benchmarks.tracing --jobs 20000 --rounds 5
+
+Starts its own redis-server and an OTLP receiver (benchmarks/otlp_sink.py, a process of its
+own). Each round drains the same jobs twice with `python -m worker_service` (no-op processor,
+concurrency 64), which goes first alternating between rounds:
+- off: jobs without a trace context, the worker without OTEL_EXPORTER_OTLP_ENDPOINT;
+- on: every job carries a traceparent (as a traced Submit leaves it) and the worker exports one
+  span per attempt over OTLP (batched, every span sampled).
+The headline is the median of the rounds' own ratios (on / off); the medians of each are
+printed beside it. Redis time per job is not measured here: tracing adds work in the worker
+(a span per attempt, the export) and in Redis (the record's extra, which takes the ack off its
+fast path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from benchmarks.common import payload_submission, wait_ready
+from feedback_queue.connection import create_client
+from feedback_queue.queue import Queue
+from feedback_queue.settings import QueueConfig, RedisSettings
+from feedback_queue.up.embedded import EmbeddedRedis, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+async def drain(redis_port: int, client: Redis, jobs: int, otlp: int | None) -> float:
+    """Jobs per second of one worker process draining `jobs`, traced when `otlp` is a port."""
+    await client.flushdb()
+    queue = Queue(client, QueueConfig(name="bench-tracing"))
+    await queue.pause()
+    batch = [(payload_submission(), 0.0)] * jobs
+    traces = [TRACEPARENT] * jobs if otlp else []
+    for start in range(0, jobs, 10_000):
+        part = traces[start : start + 10_000] if traces else []
+        await queue.enqueue_many(batch[start : start + 10_000], traces=part)
+    health = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "FBQ_"))}
+    env |= {
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "FBQ_QUEUE": queue.name,
+        "FBQ_PROCESSOR": "benchmarks.processors:noop",
+        "FBQ_CONCURRENCY": "64",
+        "FBQ_WORKER_HEALTH_HOST": "127.0.0.1",
+        "FBQ_WORKER_HEALTH_PORT": str(health),
+        "FBQ_LOG_LEVEL": "WARNING",
+    }
+    if otlp:
+        env |= {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp}",
+            "OTEL_EXPORTER_OTLP_INSECURE": "true",
+        }
+    worker = subprocess.Popen([sys.executable, "-m", "worker_service"], env=env, cwd=ROOT)
+    try:
+        await wait_ready(f"127.0.0.1:{health}")
+        await queue.resume()
+        while (stats := await queue.stats()).active == 0 and stats.completed == 0:  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+        started = time.perf_counter()
+        while (await queue.stats()).completed < jobs:  # noqa: ASYNC110  (the measurement)
+            await asyncio.sleep(0.005)
+        elapsed = time.perf_counter() - started
+    finally:
+        worker.terminate()
+        worker.wait(30)
+    return jobs / elapsed
+
+
+async def main(jobs: int, rounds: int) -> None:
+    sink_port = free_port()
+    argv = [sys.executable, "-m", "benchmarks.otlp_sink", str(sink_port)]
+    sink = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    off: list[float] = []
+    on: list[float] = []
+    try:
+        with tempfile.TemporaryDirectory() as folder, EmbeddedRedis(Path(folder)) as server:
+            client = create_client(RedisSettings(host="127.0.0.1", port=server.port))
+            for r in range(rounds):
+                first_on = r % 2 == 1
+                for traced in (first_on, not first_on):
+                    rate = await drain(server.port, client, jobs, sink_port if traced else None)
+                    (on if traced else off).append(rate)
+            await client.aclose()
+    finally:
+        sink.terminate()
+        received, _ = sink.communicate(timeout=10)
+    ratios = [a / b for a, b in zip(on, off, strict=True)]
+    print(f"one worker process, no-op processor, concurrency 64, {jobs} jobs, {rounds} rounds")
+    print(f"{'round':>6} {'off jobs/s':>12} {'on jobs/s':>12} {'on/off':>8}")
+    for r, (a, b, q) in enumerate(zip(off, on, ratios, strict=True), 1):
+        print(f"{r:>6} {a:12,.0f} {b:12,.0f} {q:8.2f}")
+    print(
+        f"\ntracing on = {statistics.median(ratios):.2f}x off (median of the rounds' ratios); "
+        f"medians {statistics.median(on):,.0f} vs {statistics.median(off):,.0f} jobs/s"
+    )
+    print(f"the receiver: {received.strip()} (expected {jobs * rounds}: one per traced attempt)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=20_000, help="jobs per drain")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of off and on")
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.jobs, arguments.rounds))

@@ -27,7 +27,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from feedback_queue.progress import Progress
+from feedback_queue.progress import MAX_PROGRESS_BYTES, Progress
 from feedback_queue.v1 import queue_pb2 as pb
 
 
@@ -89,10 +89,9 @@ class JobContext:
         characters), a partial result (a string, or anything JSON takes). Only the latest
         report is kept; callable from a plain processor's thread. ValueError when a value
         breaks those limits (or the partial result is over FBQ_MAX_PROGRESS_BYTES)."""
-        if self.sink is None:
-            return
-        made = Progress.made(percent, message, partial, self.sink.max_bytes)
-        if not self.stop.is_set():
+        limit = self.sink.max_bytes if self.sink is not None else MAX_PROGRESS_BYTES
+        made = Progress.made(percent, message, partial, limit)
+        if self.sink is not None and not self.stop.is_set():
             self.sink.offer(self.id, made)
 
     @property

@@ -18,6 +18,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from feedback_queue.v1 import queue_pb2 as pb
 
 MAX_MESSAGE = 200
+# A report's partial result at most, by default (FBQ_MAX_PROGRESS_BYTES, Bounds).
+MAX_PROGRESS_BYTES = 16 * 1024
 
 
 def as_result(value: Any) -> str:

@@ -21,6 +21,7 @@ from feedback_queue.backoff import Backoff
 from feedback_queue.env import Env, Rate
 from feedback_queue.errors import ConfigError, InvalidSubmission
 from feedback_queue.fairness import Fairness, Quota
+from feedback_queue.progress import MAX_PROGRESS_BYTES
 from feedback_queue.redis_settings import RedisSettings, redis_from_env
 from feedback_queue.tracing import TracingConfig
 from feedback_queue.validation import Limits
@@ -171,7 +172,7 @@ class Bounds:
     # The largest processor result a worker stores; a larger one fails the attempt for good.
     max_result_bytes: int = 1024 * 1024
     # The largest partial result one progress report may carry (JobContext.report).
-    max_progress_bytes: int = 16 * 1024
+    max_progress_bytes: int = MAX_PROGRESS_BYTES
 
 
 def _tracing_from_env(env: Env) -> TracingConfig:
@@ -443,6 +444,11 @@ def _check(settings: Settings) -> None:
         )
     if settings.ingest_admin_port == settings.ingest_port:
         raise ConfigError("FBQ_INGEST_ADMIN_PORT: must differ from FBQ_INGEST_PORT")
+    if settings.worker.progress_interval * 2 > queue.heartbeat_grace:
+        raise ConfigError(
+            "FBQ_PROGRESS_INTERVAL: must be at most half of FBQ_HEARTBEAT_GRACE, or a report's "
+            "lease runs out before the next one is written"
+        )
     if queue.backoff.cap < queue.backoff.base:
         raise ConfigError("FBQ_BACKOFF_MAX: must be at least FBQ_BACKOFF_BASE")
     if queue.heartbeat_grace <= settings.worker.block_timeout * 3:

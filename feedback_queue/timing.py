@@ -24,6 +24,10 @@ WAIT, PROCESSING = "fbq_queue_wait_seconds", "fbq_processing_seconds"
 # Upper bounds of the buckets (the last one, +Inf, is implied): from milliseconds to an hour.
 BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
 OUTCOMES = ("completed", "failed", "stopped")
+HELP = {
+    WAIT: "From enqueue to a first attempt's start (Redis's clock), per kind",
+    PROCESSING: "One attempt's run (its worker's clock), per kind and outcome",
+}
 OTHER = "other"
 DEFAULT_KINDS = 20
 
@@ -69,7 +73,8 @@ class Kinds:
         self.seen: set[str] = set()
 
     def __call__(self, kind: str) -> str:
-        kind = kind or "default"
+        # "|" separates the parts of the timing hash's fields: a kind may not carry one.
+        kind = (kind or "default").replace("|", "_")
         if kind in self.seen:
             return kind
         if len(self.seen) < self.limit and kind != OTHER:

@@ -18,6 +18,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from feedback_queue import timing
 from feedback_queue.v1 import queue_pb2 as pb
 
 METRICS_TOP_KEYS = 10
@@ -86,13 +87,6 @@ class QueueCollector(Collector):
             yield from histogram_metrics(self.timings)
 
 
-# The help text of each histogram the workers count (feedback_queue/timing.py).
-HISTOGRAMS = {
-    "fbq_queue_wait_seconds": "From enqueue to a first attempt's start (Redis's clock), per kind",
-    "fbq_processing_seconds": "One attempt's run, per kind and outcome, over the whole fleet",
-}
-
-
 def histogram_metrics(timings: pb.Timings) -> Iterator[Metric]:
     """The fleet's histograms, as Prometheus's (cumulative buckets, +Inf last)."""
     families: dict[str, HistogramMetricFamily] = {}
@@ -100,7 +94,7 @@ def histogram_metrics(timings: pb.Timings) -> Iterator[Metric]:
         names = sorted(h.labels)
         family = families.get(h.name)
         if family is None:
-            family = HistogramMetricFamily(h.name, HISTOGRAMS.get(h.name, h.name), labels=names)
+            family = HistogramMetricFamily(h.name, timing.HELP.get(h.name, h.name), labels=names)
             families[h.name] = family
         bounds = [*(f"{b:g}" for b in h.bounds), "+Inf"]
         buckets, total = [], 0

@@ -19,6 +19,7 @@ _BRANCHES: list[dict[str, str]] = [
     {},
     {"REDIS_URL": "redis://h:1/0"},
     {"FBQ_SENTINEL_HOSTS": "h:1"},
+    {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://h:1"},
 ]
 
 

@@ -181,6 +181,27 @@ MUTANTS = [
         "",
         "a worker writes no outcome for a stopped attempt",
     ),
+    Mutant(
+        "progress-fenced",
+        "feedback_queue/scripts/progress.lua",
+        "  if not holds(redis.call('HGET', KEYS[1], id), token) then",
+        "  if not redis.call('HGET', KEYS[1], id) then",
+        "only the attempt that holds the job may report (and renew its lease)",
+    ),
+    Mutant(
+        "lease-of-this-attempt",
+        "feedback_queue/scripts/reap.lua",
+        "string.sub(report, 1, #token + 1) == token .. '|' and tonumber(stamp)",
+        "tonumber(stamp)",
+        "only the running attempt's own report keeps it from the reaper",
+    ),
+    Mutant(
+        "timing-batch-once",
+        "feedback_queue/scripts/timing.lua",
+        "if batch <= last then",
+        "if false then",
+        "a batch of histogram counts sent again is not counted twice",
+    ),
 ]
 
 

@@ -127,3 +127,22 @@ async def test_the_sweep_drops_leases_older_than_the_grace(queue: Queue, client:
     await queue.sweep()
     assert await client.zrange(queue.keys.leases, 0, -1) == [fresh.id.encode()]
     assert await client.hkeys(queue.keys.progress) == [fresh.id.encode()]
+
+
+async def test_an_earlier_attempts_fresh_report_keeps_no_later_one_alive(
+    queue: Queue, client: Redis
+) -> None:
+    """A report renews the lease of the attempt that made it, and only that one: handed back
+    just after reporting, the job runs again elsewhere, silent, and is reaped on time."""
+    [first] = await taken(queue, 1)
+    assert await queue.report([report(first, 30)], GAP) == [Progressed.OK]
+    assert await queue.release("w1", [first]) == 1  # its lease stays fresh a while
+    await queue.heartbeat("reaper")
+    await queue.heartbeat("w2")
+    [again] = await queue.reserve("w2")
+    assert again.id == first.id
+    await silence(client, queue, "w2", queue.config.heartbeat_grace + 1)
+    await queue.heartbeat("reaper")
+    assert await queue.reap() == 1
+    assert (await queue.get(first.id)).status == Status.WAITING
+    assert (await check(queue)).violations == []

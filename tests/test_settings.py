@@ -152,3 +152,10 @@ def test_empty_values_count_as_unset() -> None:
     s = Settings.from_env({"REDIS_URL": "", "REDIS_HOST": " ", "FBQ_CONCURRENCY": ""})
     assert not s.redis.configured
     assert s.worker.concurrency == 16
+
+
+def test_a_progress_interval_the_lease_cannot_bridge_is_refused() -> None:
+    with pytest.raises(ConfigError, match="FBQ_PROGRESS_INTERVAL: must be at most half"):
+        Settings.from_env({"FBQ_PROGRESS_INTERVAL": "10s", "FBQ_HEARTBEAT_GRACE": "15s"})
+    ok = Settings.from_env({"FBQ_PROGRESS_INTERVAL": "5s", "FBQ_HEARTBEAT_GRACE": "15s"})
+    assert ok.worker.progress_interval == 5.0

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Histogram, start_http_server
 
 from feedback_queue.job import Job
 from feedback_queue.queue import Queue
-from feedback_queue.timing import BOUNDS, PROCESSING, WAIT, Kinds, Tally
+from feedback_queue.timing import BOUNDS, HELP, PROCESSING, WAIT, Kinds, Tally
 
 log = logging.getLogger(__name__)
 
@@ -24,14 +24,14 @@ class WorkerMetrics:
         self.kinds = Kinds(max_kinds)
         self.wait = Histogram(
             WAIT,
-            "From enqueue to a first attempt's start (Redis's clock), per kind",
+            HELP[WAIT],
             ["kind"],
             buckets=BOUNDS,
             registry=self.registry,
         )
         self.processing = Histogram(
             PROCESSING,
-            "One attempt's run, per kind and outcome (completed, failed, stopped)",
+            HELP[PROCESSING],
             ["kind", "outcome"],
             buckets=BOUNDS,
             registry=self.registry,

@@ -488,6 +488,14 @@ class Worker:
     # -- shutdown -----------------------------------------------------------------------------
 
     async def _shutdown(self) -> None:
+        await self._leave()
+        if self.metrics is not None:
+            try:  # what it counted since its last turn; at worst lost, never counted twice
+                await asyncio.wait_for(self.timings.send(), self.config.shutdown_grace)
+            except (QueueError, TimeoutError) as exc:
+                log.warning("the last histogram counts were not sent: %s", exc or "timed out")
+
+    async def _leave(self) -> None:
         cfg = self.config
         if self.inflight:
             log.info("waiting up to %gs for %d jobs", cfg.shutdown_grace, len(self.inflight))
@@ -513,8 +521,6 @@ class Worker:
                 "leave", lambda: self.queue.leave(self.id), stop_after_delay(cfg.shutdown_grace)
             )
             await self.queue.hold_lease(HOUSEKEEPING_LEASE, self.id, 0)
-            if self.metrics is not None:
-                await self.timings.send()  # what it counted since its last turn
         except (QueueError, TimeoutError) as exc:
             log.warning(
                 "left without telling Redis (%s): the reaper will recover our jobs",

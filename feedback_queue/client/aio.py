@@ -316,7 +316,8 @@ class AsyncClient:
     async def watch(
         self, id: str, *, timeout: float | None = None
     ) -> AsyncIterator[SubmissionInfo]:
-        """The submission's state now, then each change, until COMPLETED or FAILED.
+        """The submission's state now, then each change (progress reports of its running attempt
+        included), until COMPLETED, FAILED or CANCELLED.
 
         The first state must come within the client's timeout; after that the watch lasts as
         long as the work (or `timeout` seconds in all). A watch that breaks (ingest restarted)

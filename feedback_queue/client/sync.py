@@ -218,8 +218,8 @@ class Client:
     def watch(
         self, id: str, *, timeout: float | None = None, clock: Callable[[], float] = time.monotonic
     ) -> Iterator[SubmissionInfo]:
-        """The state now, then each change, until COMPLETED or FAILED (see AsyncClient.watch;
-        here `timeout` bounds the whole watch, the first state included)."""
+        """The state now, then each change, until COMPLETED, FAILED or CANCELLED (see
+        AsyncClient.watch; here `timeout` bounds the whole watch, the first state included)."""
         deadline = None if timeout is None else clock() + timeout
         request = pb.WatchSubmissionRequest(id=id)
         last: SubmissionInfo | None = None

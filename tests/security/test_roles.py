@@ -75,6 +75,10 @@ CALLS: dict[str, Call] = {
     "PauseQueue": lambda i, kw: i.admin.PauseQueue(pb.PauseQueueRequest(), **kw),
     "ResumeQueue": lambda i, kw: i.admin.ResumeQueue(pb.ResumeQueueRequest(), **kw),
     "GetFairShare": lambda i, kw: i.admin.GetFairShare(pb.GetFairShareRequest(), **kw),
+    "GetTimings": lambda i, kw: i.admin.GetTimings(pb.GetTimingsRequest(), **kw),
+    "CancelSubmission": lambda i, kw: i.submissions.CancelSubmission(
+        pb.CancelSubmissionRequest(id="nosuch"), **kw
+    ),
     "SetKeyQuota": lambda i, kw: i.admin.SetKeyQuota(
         pb.SetKeyQuotaRequest(key="school-a", weight=2), **kw
     ),
@@ -86,12 +90,20 @@ READS = {
     "GetQueueStats",
     "ListSubmissions",
     "GetFairShare",
+    "GetTimings",
 }
-STEERS = {"RetrySubmission", "DeleteSubmission", "PauseQueue", "ResumeQueue", "SetKeyQuota"}
+STEERS = {
+    "RetrySubmission",
+    "DeleteSubmission",
+    "PauseQueue",
+    "ResumeQueue",
+    "SetKeyQuota",
+    "CancelSubmission",
+}
 SUBMITS = {"Submit", "SubmitBatch", "SubmitStream"}
 # Written out, not derived from credentials.ALLOWED: a change to the model must change this too.
 MAY = {
-    "alice": SUBMITS | {"GetSubmission", "WatchSubmission"},
+    "alice": SUBMITS | {"GetSubmission", "WatchSubmission", "CancelSubmission"},
     "vera": READS,
     "otto": READS | STEERS,
     "ada": set(CALLS),

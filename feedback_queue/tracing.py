@@ -44,6 +44,7 @@ class Tracing:
     """The tracer of one service, and the interceptors of its gRPC servers and channels."""
 
     def __init__(self, service: str) -> None:
+        from opentelemetry import context as contexts  # noqa: PLC0415
         from opentelemetry import trace  # noqa: PLC0415  (only when tracing is on)
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415
             OTLPSpanExporter,
@@ -64,6 +65,7 @@ class Tracing:
         self.tracer = trace.get_tracer("feedback_queue")
         self.propagator = TraceContextTextMapPropagator()  # W3C traceparent, made once
         self.consumer = SpanKind.CONSUMER
+        self.contexts = contexts
 
     def server_interceptors(self) -> list[Any]:
         from opentelemetry.instrumentation.grpc import (  # noqa: PLC0415
@@ -83,8 +85,17 @@ class Tracing:
     @contextlib.contextmanager
     def attempt(self, traceparent: str, kind: str, attributes: dict[str, Any]) -> Iterator[Any]:
         """A span for one attempt, child of the Submit that `traceparent` names, current while
-        the processor runs; an error it raises marks the span failed."""
+        the processor runs; an error it raises marks the span failed. When the caller did not
+        sample that Submit (its flags say so), no span is made: its context is only made
+        current, so the processor's own spans follow the caller's decision too."""
         parent = self.propagator.extract({"traceparent": traceparent})
+        if traceparent.endswith("-00"):
+            token = self.contexts.attach(parent)
+            try:
+                yield None
+            finally:
+                self.contexts.detach(token)
+            return
         name = f"fbq process {kind or 'default'}"
         with self.tracer.start_as_current_span(
             name, context=parent, kind=self.consumer, attributes=attributes

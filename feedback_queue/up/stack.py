@@ -267,11 +267,14 @@ class Stack:
         workers = []
         for n in range(self.options.workers):
             port = s.worker_health_port + n
+            env = {**base, "FBQ_WORKER_HEALTH_PORT": str(port)}
+            if s.worker.metrics_port:  # a port each, as for health
+                env["FBQ_WORKER_METRICS_PORT"] = str(s.worker.metrics_port + n)
             workers.append(
                 Child(
                     f"worker-{n + 1}",
                     [*command, "worker"],
-                    {**base, "FBQ_WORKER_HEALTH_PORT": str(port)},
+                    env,
                     grpc_serving(f"{reach}:{port}", "readiness", s.tls),
                 )
             )

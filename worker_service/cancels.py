@@ -15,15 +15,13 @@ error is logged once per spell and the check tried again; the loop never ends be
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
-from feedback_queue.errors import is_transient
 from feedback_queue.outcomes import Held
 from feedback_queue.processing import JobContext
 from feedback_queue.queue import Queue
-from worker_service.retrying import MAX_WAIT, Spell
+from worker_service.retrying import Spell, every_turn
 
 log = logging.getLogger(__name__)
 
@@ -69,23 +67,14 @@ class CancelWatch:
         return job_id in self.revoked
 
     async def run(self) -> None:
-        while not self.closing.is_set():
-            self.turn(self.every)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.every):
-                    await self.closing.wait()
-            if self.closing.is_set():
-                return
-            self.turn(self.every + MAX_WAIT)
-            try:
-                async with asyncio.timeout(self.every + MAX_WAIT):
-                    await self.check()
-            except Exception as exc:  # no error may end the loop; the next turn tries again
-                if not is_transient(exc):  # an outage: the fetch loop's guard says so already
-                    self._spell.failed(exc)
-            else:
-                self._spell.over()
-            self.checked.set()
+        await every_turn(
+            self.every,
+            closing=self.closing,
+            turn=self.turn,
+            spell=self._spell,
+            step=self.check,
+            after=self.checked.set,
+        )
 
     async def check(self) -> None:
         """Interrupt the stopped attempts whose grace is over; ask about the others."""

@@ -15,16 +15,14 @@ an attempt that ended meanwhile is dropped: its outcome says more.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 from collections.abc import Callable
 
-from feedback_queue.errors import is_transient
 from feedback_queue.outcomes import Progressed
 from feedback_queue.progress import Progress
 from feedback_queue.queue import Queue
-from worker_service.retrying import MAX_WAIT, Spell
+from worker_service.retrying import Spell, every_turn
 
 log = logging.getLogger(__name__)
 
@@ -68,22 +66,9 @@ class Reporter:
                 self._pending[job_id] = progress
 
     async def run(self) -> None:
-        while not self.closing.is_set():
-            self.turn(self.every)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.every):
-                    await self.closing.wait()
-            if self.closing.is_set():
-                return
-            self.turn(self.every + MAX_WAIT)
-            try:
-                async with asyncio.timeout(self.every + MAX_WAIT):
-                    await self.write()
-            except Exception as exc:  # no error may end the loop; the next turn tries again
-                if not is_transient(exc):  # an outage: the fetch loop's guard says so already
-                    self._spell.failed(exc)
-            else:
-                self._spell.over()
+        await every_turn(
+            self.every, closing=self.closing, turn=self.turn, spell=self._spell, step=self.write
+        )
 
     async def write(self) -> None:
         """Write every pending report in one call; on failure they stay (unless replaced)."""

@@ -14,6 +14,8 @@ Two kinds of trouble, two answers:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -149,3 +151,35 @@ class Spell:
     def longer_than(self, seconds: float) -> bool:
         """Whether the current spell has lasted `seconds` or more."""
         return self.since is not None and self.monotonic() - self.since >= seconds
+
+
+async def every_turn(
+    every: float,
+    *,
+    closing: asyncio.Event,
+    turn: Callable[[float], None],
+    spell: Spell,
+    step: Callable[[], Awaitable[None]],
+    after: Callable[[], None] = lambda: None,
+) -> None:
+    """A background loop: `step` every `every` seconds until `closing`, each bounded by
+    `every` + MAX_WAIT; its failures are logged once per spell (an outage not at all: the
+    fetch loop's guard says so already) and never end the loop. `turn` notes each sign of life
+    with the wait planned next (liveness.py); `after` runs after each step."""
+    while not closing.is_set():
+        turn(every)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(every):
+                await closing.wait()
+        if closing.is_set():
+            return
+        turn(every + MAX_WAIT)
+        try:
+            async with asyncio.timeout(every + MAX_WAIT):
+                await step()
+        except Exception as exc:  # no error may end the loop; the next turn tries again
+            if not is_transient(exc):
+                spell.failed(exc)
+        else:
+            spell.over()
+        after()

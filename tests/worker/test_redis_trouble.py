@@ -88,6 +88,10 @@ async def running(worker: Worker) -> AsyncIterator[asyncio.Task[None]]:
         await asyncio.wait_for(task, 30)
 
 
+# The worker's background loops, each alive (liveness.py).
+ALL_LIVE = {loop: True for loop in ("flusher", "housekeeping", "watchdog", "cancels", "progress")}
+
+
 def own_queue(server: EmbeddedRedis, cls: type[Queue] = Queue, name: str = "trouble") -> Queue:
     client = create_client(redis_settings(server))
     config = QueueConfig(name=name, max_attempts=3, backoff=seeded_backoff())
@@ -144,13 +148,7 @@ async def test_a_failure_pending_while_redis_is_busy_is_written_after(
             caplog, logging.WARNING, "take failed"
         )
         assert all(logged(caplog, logging.WARNING, "busy running a script"))
-        assert loops_alive(worker) == {
-            "flusher": True,
-            "housekeeping": True,
-            "watchdog": True,
-            "cancels": True,
-            "progress": True,
-        }
+        assert loops_alive(worker) == ALL_LIVE
         assert samples
         assert all(samples)  # BUSY passes by itself: no restart wanted
         assert not logged(caplog, logging.ERROR, "failed, will keep trying")
@@ -187,13 +185,7 @@ async def test_out_of_memory_ends_no_loop_and_is_logged_once(
         for _ in range(5):  # five more turns of the fetch loop while Redis stays full
             worker.turned.clear()
             await within(worker.turned)
-        assert loops_alive(worker) == {
-            "flusher": True,
-            "housekeeping": True,
-            "watchdog": True,
-            "cancels": True,
-            "progress": True,
-        }
+        assert loops_alive(worker) == ALL_LIVE
         assert worker.alive(WINDOW)
         await admin.delete("filler")  # an operator frees memory, and gives some room
         await admin.config_set("maxmemory", "64mb")
@@ -240,13 +232,7 @@ async def test_a_bug_in_a_queue_call_ends_no_loop_and_drops_nothing(
             return queue.calls >= 3
 
         await until(tried_thrice)
-        assert loops_alive(worker) == {
-            "flusher": True,
-            "housekeeping": True,
-            "watchdog": True,
-            "cancels": True,
-            "progress": True,
-        }
+        assert loops_alive(worker) == ALL_LIVE
         assert worker.alive(WINDOW)  # not for long enough yet
         clock.now += WINDOW
         # A whole window with the failure unwritable, and waiting will not fix a bug: restart.
@@ -258,13 +244,7 @@ async def test_a_bug_in_a_queue_call_ends_no_loop_and_drops_nothing(
         job = await queue.get(job_id)
         assert (job.status, job.attempts, job.record.error) == (Status.DELAYED, 1, "model busy")
         assert not worker.liveness.stalled(0.0)
-        assert loops_alive(worker) == {
-            "flusher": True,
-            "housekeeping": True,
-            "watchdog": True,
-            "cancels": True,
-            "progress": True,
-        }
+        assert loops_alive(worker) == ALL_LIVE
     [line] = [r for r in caplog.records if "writing outcomes failed" in r.getMessage()]
     assert line.levelno == logging.ERROR
     assert line.exc_info  # a bug: logged with its traceback

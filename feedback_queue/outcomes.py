@@ -87,6 +87,13 @@ class Progressed(IntEnum):
     CANCELLED = -2  # the job was cancelled: stop
 
 
+class Timed(IntEnum):
+    """timing.lua, per batch of histogram counts."""
+
+    ADDED = 1
+    REPLAY = 0  # no newer than the last batch added (sent again after a lost reply): not added
+
+
 class TakeState(IntEnum):
     """The state that take.lua, start.lua and ack_take.lua answer first; a positive state is
     not a member: it is the ms to wait while the global rate limit allows no start."""
@@ -117,6 +124,7 @@ LUA_PREFIXES: Final[Mapping[type[IntEnum], str]] = {
     Cancelled: "CANCEL",
     Held: "HELD",
     Progressed: "PROG",
+    Timed: "TIMED",
     TakeState: "TAKE",
     Reaped: "REAP",
     Lease: "LEASE",

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from feedback_queue.job import Job, Status
-from feedback_queue.outcomes import Acked, Failed, Progressed, TakeState
+from feedback_queue.outcomes import Acked, Failed, Progressed, TakeState, Timed
 from feedback_queue.queue.base import Arg, QueueBase
 from feedback_queue.queue.values import Ack, Failure, Taken
 
@@ -192,7 +192,7 @@ class Consuming(QueueBase):
         k = self.keys
         args: list[Arg] = [batch, BATCH_TTL, *(a for pair in fields for a in pair)]
         keys = [k.timing, k.timing_batch(worker)]
-        return bool(int(await self._eval(self.scripts.timing, keys, args)))
+        return Timed(int(await self._eval(self.scripts.timing, keys, args))) == Timed.ADDED
 
     async def heartbeat(self, worker: str) -> None:
         """Tell the fleet `worker` is alive; its processing list is safe from the reaper. The

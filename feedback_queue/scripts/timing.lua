@@ -2,12 +2,12 @@
 -- KEYS[1] = timing hash   KEYS[2] = this worker's batch number (a string with a TTL)
 -- ARGV[1] = the batch's number (each batch of a worker one more)   ARGV[2] = that key's TTL (s)
 -- then field, increment pairs: a bucket's count (`...|<n>`) or a sum of seconds (`...|sum`)
--- Returns 1 when added, 0 for a batch no newer than the last one added (sent again after its
--- reply was lost): nothing is counted twice.
+-- Returns TIMED_ADDED, or TIMED_REPLAY for a batch no newer than the last one added (sent again
+-- after its reply was lost): nothing is counted twice.
 local batch = tonumber(ARGV[1])
 local last = tonumber(redis.call('GET', KEYS[2]) or 0)
 if batch <= last then
-  return 0
+  return TIMED_REPLAY
 end
 for i = 3, #ARGV, 2 do
   local name, by = ARGV[i], ARGV[i + 1]
@@ -18,4 +18,4 @@ for i = 3, #ARGV, 2 do
   end
 end
 redis.call('SET', KEYS[2], batch, 'EX', tonumber(ARGV[2]))
-return 1
+return TIMED_ADDED

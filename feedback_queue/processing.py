@@ -23,7 +23,6 @@ not written: the submission is CANCELLED, or another attempt owns it.
 from __future__ import annotations
 
 import asyncio
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -44,27 +43,28 @@ class JobCancelled(Exception):
 
 
 class Stop:
-    """An attempt's stop signal, set once from the worker's event loop, read from any thread."""
+    """An attempt's stop signal, set once from the worker's event loop, read from any thread
+    (a plain attribute: one is made per attempt, and a thread only reads it)."""
 
     def __init__(self) -> None:
-        self._flag = threading.Event()
+        self._set = False
         self._event: asyncio.Event | None = None
         self.reason = ""
 
     def set(self, reason: str) -> None:
-        if not self._flag.is_set():
+        if not self._set:
             self.reason = reason
-            self._flag.set()
+            self._set = True
             if self._event is not None:
                 self._event.set()
 
     def is_set(self) -> bool:
-        return self._flag.is_set()
+        return self._set
 
     async def wait(self) -> None:
         if self._event is None:
             self._event = asyncio.Event()
-            if self._flag.is_set():
+            if self._set:
                 self._event.set()
         await self._event.wait()
 

@@ -16,6 +16,7 @@ worker meets are labelled as they are, later ones as "other".
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -34,10 +35,7 @@ DEFAULT_KINDS = 20
 
 def bucket_of(seconds: float) -> int:
     """The index of the bucket `seconds` falls in (len(BOUNDS): +Inf)."""
-    for i, bound in enumerate(BOUNDS):
-        if seconds <= bound:
-            return i
-    return len(BOUNDS)
+    return bisect_left(BOUNDS, seconds)
 
 
 @dataclass
@@ -54,6 +52,14 @@ class Series:
     def observe(self, seconds: float) -> None:
         self.counts[bucket_of(seconds)] += 1
         self.sum += seconds
+
+    def buckets(self) -> list[tuple[str, float]]:
+        """Prometheus's cumulative buckets: (upper bound, count at or below it), +Inf last."""
+        out, total = [], 0
+        for bound, n in zip([*(f"{b:g}" for b in BOUNDS), "+Inf"], self.counts, strict=True):
+            total += n
+            out.append((bound, float(total)))
+        return out
 
 
 @dataclass(frozen=True)

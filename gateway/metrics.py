@@ -96,12 +96,8 @@ def histogram_metrics(timings: pb.Timings) -> Iterator[Metric]:
         if family is None:
             family = HistogramMetricFamily(h.name, timing.HELP.get(h.name, h.name), labels=names)
             families[h.name] = family
-        bounds = [*(f"{b:g}" for b in h.bounds), "+Inf"]
-        buckets, total = [], 0
-        for bound, count in zip(bounds, h.counts, strict=True):
-            total += count
-            buckets.append((bound, float(total)))
-        family.add_metric([h.labels[n] for n in names], buckets, h.sum)
+        series = timing.Series(counts=list(h.counts), sum=h.sum)
+        family.add_metric([h.labels[n] for n in names], series.buckets(), h.sum)
     yield from families.values()
 
 

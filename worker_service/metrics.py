@@ -2,40 +2,34 @@
 when it is set, and added to the fleet's in Redis by each fetch loop's housekeeping.
 
 One `WorkerMetrics` per process, shared by its fetch loops (one per shard, or two when the slots
-are many); each loop keeps the tally of its own queue (`tally_for`), sent to that queue's Redis.
+are many); each loop keeps the tally of its own queue (`Timings`), sent to that queue's Redis.
+An observation costs two list increments (the process's totals and the loop's tally): the
+histograms are rendered from the totals only when /metrics is read.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
+from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from feedback_queue.job import Job
 from feedback_queue.queue import Queue
-from feedback_queue.timing import BOUNDS, HELP, PROCESSING, WAIT, Kinds, Tally
+from feedback_queue.timing import HELP, LABELS, PROCESSING, WAIT, Kinds, Series, Tally
 
 log = logging.getLogger(__name__)
 
 
-class WorkerMetrics:
+class WorkerMetrics(Collector):
     def __init__(self, max_kinds: int) -> None:
-        self.registry = CollectorRegistry()
         self.kinds = Kinds(max_kinds)
-        self.wait = Histogram(
-            WAIT,
-            HELP[WAIT],
-            ["kind"],
-            buckets=BOUNDS,
-            registry=self.registry,
-        )
-        self.processing = Histogram(
-            PROCESSING,
-            HELP[PROCESSING],
-            ["kind", "outcome"],
-            buckets=BOUNDS,
-            registry=self.registry,
-        )
+        self.totals: dict[tuple[str, tuple[str, ...]], Series] = defaultdict(Series)
+        self.registry = CollectorRegistry()
+        self.registry.register(self)
 
     def serve(self, host: str, port: int) -> None:
         """Serve /metrics on `host:port` from a daemon thread (prometheus_client's server)."""
@@ -45,15 +39,25 @@ class WorkerMetrics:
     def started(self, job: Job, tally: Tally) -> None:
         """A first attempt started: its wait, both ends stamped by Redis."""
         if job.attempts == 1 and job.record.started_ms:
-            kind = self.kinds(job.submission.kind)
             seconds = max(job.record.started_ms - job.record.enqueued_ms, 0) / 1000
-            self.wait.labels(kind).observe(seconds)
-            tally.observe(WAIT, (kind,), seconds)
+            self._observe(WAIT, (self.kinds(job.submission.kind),), seconds, tally)
 
     def ended(self, job: Job, seconds: float, outcome: str, tally: Tally) -> None:
-        kind = self.kinds(job.submission.kind)
-        self.processing.labels(kind, outcome).observe(seconds)
-        tally.observe(PROCESSING, (kind, outcome), seconds)
+        self._observe(PROCESSING, (self.kinds(job.submission.kind), outcome), seconds, tally)
+
+    def _observe(self, name: str, labels: tuple[str, ...], seconds: float, tally: Tally) -> None:
+        self.totals[(name, labels)].observe(seconds)
+        tally.observe(name, labels, seconds)
+
+    def collect(self) -> Iterator[Metric]:
+        """The process's histograms since it started (cumulative buckets, +Inf last)."""
+        families = {
+            name: HistogramMetricFamily(name, HELP[name], labels=list(LABELS[name]))
+            for name in LABELS
+        }
+        for (name, labels), series in sorted(self.totals.items()):
+            families[name].add_metric(list(labels), series.buckets(), series.sum)
+        yield from families.values()
 
 
 class Timings:

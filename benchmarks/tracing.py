@@ -26,18 +26,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from redis.asyncio import Redis
 
-from benchmarks.common import payload_submission, wait_ready
+from benchmarks.common import ROOT, payload_submission, timed_drain
 from feedback_queue.connection import create_client
 from feedback_queue.queue import Queue
 from feedback_queue.settings import QueueConfig, RedisSettings
 from feedback_queue.up.embedded import EmbeddedRedis, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 UNSAMPLED = TRACEPARENT[:-2] + "00"
 OFF, ON, TENTH = "off", "on", "1 in 10"
@@ -72,20 +70,7 @@ async def drain(
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp}",
             "OTEL_EXPORTER_OTLP_INSECURE": "true",
         }
-    worker = subprocess.Popen([sys.executable, "-m", "worker_service"], env=env, cwd=ROOT)
-    try:
-        await wait_ready(f"127.0.0.1:{health}")
-        await queue.resume()
-        while (stats := await queue.stats()).active == 0 and stats.completed == 0:  # noqa: ASYNC110
-            await asyncio.sleep(0.005)
-        started = time.perf_counter()
-        while (await queue.stats()).completed < jobs:  # noqa: ASYNC110  (the measurement)
-            await asyncio.sleep(0.005)
-        elapsed = time.perf_counter() - started
-    finally:
-        worker.terminate()
-        worker.wait(30)
-    return jobs / elapsed
+    return await timed_drain(queue, jobs, env)
 
 
 async def main(jobs: int, rounds: int) -> None:

@@ -18,22 +18,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from redis.asyncio import Redis
 
-from benchmarks.common import payload_submission, wait_ready
+from benchmarks.common import payload_submission, timed_drain
 from feedback_queue.connection import create_client
 from feedback_queue.fairness import Fairness
 from feedback_queue.queue import Queue
 from feedback_queue.settings import QueueConfig, RedisSettings
 from feedback_queue.up.embedded import EmbeddedRedis, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 # name, processor, concurrency, fairness keys (0: FBQ_FAIRNESS_KEY=none, one shared key)
 CASES = [
     ("no-op, concurrency 1", "noop", 1, 1),
@@ -83,22 +80,7 @@ async def drain(
         "FBQ_WORKER_HEALTH_PORT": str(health),
         "FBQ_LOG_LEVEL": "WARNING",
     }
-    worker = subprocess.Popen([sys.executable, "-m", "worker_service"], env=env, cwd=ROOT)
-    try:
-        await wait_ready(f"127.0.0.1:{health}")
-        await queue.resume()
-        # The clock starts when the worker has noticed the resume (it looks every second while
-        # paused) and ends when every job is COMPLETED; both are seen within 5 ms.
-        while (stats := await queue.stats()).active == 0 and stats.completed == 0:  # noqa: ASYNC110
-            await asyncio.sleep(0.005)
-        started = time.perf_counter()
-        while (await queue.stats()).completed < jobs:  # noqa: ASYNC110  (the measurement)
-            await asyncio.sleep(0.005)
-        elapsed = time.perf_counter() - started
-    finally:
-        worker.terminate()
-        worker.wait(30)
-    return jobs / elapsed
+    return await timed_drain(queue, jobs, env)
 
 
 async def main(jobs: int) -> None:

@@ -248,9 +248,7 @@ class ShardedQueue:
         added: dict[tuple[str, tuple[tuple[str, str], ...]], Series] = {}
         for found in await asyncio.gather(*(q.timings() for q in self.shards)):
             for h in found:
-                into = added.setdefault((h.name, h.labels), Series())
-                into.counts = [a + b for a, b in zip(into.counts, h.series.counts, strict=True)]
-                into.sum += h.series.sum
+                added.setdefault((h.name, h.labels), Series()).add(h.series)
         return [Histogram(name, labels, s) for (name, labels), s in sorted(added.items())]
 
     async def pause(self) -> None:

@@ -53,6 +53,11 @@ class Series:
         self.counts[bucket_of(seconds)] += 1
         self.sum += seconds
 
+    def add(self, other: Series) -> None:
+        """Count `other`'s observations too (another shard's)."""
+        self.counts = [a + b for a, b in zip(self.counts, other.counts, strict=True)]
+        self.sum += other.sum
+
     def buckets(self) -> list[tuple[str, float]]:
         """Prometheus's cumulative buckets: (upper bound, count at or below it), +Inf last."""
         out, total = [], 0

@@ -7,10 +7,11 @@ from starlette.requests import Request
 
 from feedback_queue.v1 import queue_pb2 as pb
 from gateway.body import BadRequest, json_object
+from gateway.views import STATUS_NAMES
 
 MAX_BODY = 4096
 BODY_EXAMPLE = '{"submitterId": "learner-42", "statuses": ["waiting"], "dryRun": true}'
-STATES = {"waiting": pb.WAITING, "delayed": pb.DELAYED}
+STATES = {name: STATUS_NAMES[name] for name in ("waiting", "delayed")}
 TEXT_FIELDS = {"submitterId": "submitter_id", "fairnessKey": "fairness_key"}
 
 

@@ -15,8 +15,7 @@ from feedback_queue.errors import (
     QueueError,
     QueueUnavailable,
 )
-from feedback_queue.fairness import validate_key
-from feedback_queue.job import FINAL, Job, Status
+from feedback_queue.job import FINAL, Job
 from feedback_queue.queue import CancelFilter, EnqueueResult
 from feedback_queue.refusal import refusal_for, role_forbids
 from feedback_queue.rpc import Context, abort, refuse
@@ -107,16 +106,11 @@ def summary(response: pb.SubmitBatchResponse) -> str:
 
 
 def cancel_filter(given: pb.CancelFilter) -> CancelFilter:
-    """The queue's filter for a request's; a bad one is the caller's to fix, by field."""
-    for name in ("submitter_id", "fairness_key"):
-        if value := getattr(given, name):
-            validate_key(value, f"filter.{name}")
-    if not set(given.statuses) <= {pb.WAITING, pb.DELAYED}:
-        raise InvalidSubmission("filter.statuses", "may hold WAITING and DELAYED only")
-    statuses = frozenset(Status(s) for s in given.statuses)
-    if not statuses:
+    """The queue's filter for a request's (CancelFilter says what is wrong with it, by
+    field); no statuses means both."""
+    if not given.statuses:
         return CancelFilter(given.submitter_id, given.fairness_key)
-    return CancelFilter(given.submitter_id, given.fairness_key, statuses)
+    return CancelFilter(given.submitter_id, given.fairness_key, frozenset(given.statuses))
 
 
 def fingerprint(job: Job) -> tuple[object, ...]:
@@ -163,9 +157,8 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
     async def Submit(self, request: pb.SubmitRequest, context: Context) -> pb.SubmitResponse:
         try:
             submission, delay = check_request(request)
-            trace = self.tracing.traceparent() if self.tracing is not None else ""
             owner = identity.owner()
-            return accepted(await self.batcher.submit(submission, delay, owner, trace))
+            return accepted(await self.batcher.submit(submission, delay, owner, self._trace()))
         except QueueError as exc:
             await abort(context, exc, "Submit")
 
@@ -251,7 +244,7 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
                 outcomes.append(exc)
         owner = identity.owner()
         # The call's trace for each of its submissions (SubmitBatch, SubmitStream).
-        traces = [self.tracing.traceparent()] * len(valid) if self.tracing is not None else []
+        traces = [self._trace()] * len(valid) if self.tracing is not None else []
         found = await self.queue.enqueue_many(valid, owner, traces) if valid else []
         results = iter(found)
         return [o if o is not None else next(results) for o in outcomes]
@@ -280,6 +273,10 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
         except QueueError as exc:
             await abort(context, exc, "GetSubmission")
         return job.to_info(self.queue.max_attempts)
+
+    def _trace(self) -> str:
+        """The current call's W3C traceparent, kept with what it submits ("" untraced)."""
+        return self.tracing.traceparent() if self.tracing is not None else ""
 
     async def _visible(self, job_id: str) -> Job:
         """The job, if the caller may see it; another principal's is NOT_FOUND to a producer,

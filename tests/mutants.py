@@ -191,8 +191,8 @@ MUTANTS = [
     Mutant(
         "lease-of-this-attempt",
         "feedback_queue/scripts/reap.lua",
-        "string.sub(report, 1, #token + 1) == token .. '|' and tonumber(stamp)",
-        "tonumber(stamp)",
+        "return reported_by(redis.call('HGET', KEYS[19], id), token) and tonumber(stamp)",
+        "return tonumber(stamp)",
         "only the running attempt's own report keeps it from the reaper",
     ),
     Mutant(

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMAND = [sys.executable, "-m", "benchmarks.ingest_throughput"]
 # benchmarks.fairness in a few seconds: 20 keys, small backlogs, one drain of each kind.
 SMALL_FAIRNESS = [
     *("--keys", "20", "--smallest", "2", "--weighted-backlog", "300"),
@@ -20,9 +19,10 @@ SMALL_FAIRNESS = [
 ]
 
 
-def test_ingest_throughput_runs_every_measure() -> None:
+def run(module: str, *args: str) -> str:
+    """Run `python -m benchmarks.<module> args`; its output, once it exited 0."""
     done = subprocess.run(
-        [*COMMAND, "--jobs", "1000", "--latency-calls", "20"],
+        [sys.executable, "-m", f"benchmarks.{module}", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -30,35 +30,25 @@ def test_ingest_throughput_runs_every_measure() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_ingest_throughput_runs_every_measure() -> None:
+    stdout = run("ingest_throughput", "--jobs", "1000", "--latency-calls", "20")
     for measure in ("Submit, 32 callers", "SubmitStream, 1 stream", "SubmitBatch of 1000"):
-        assert measure in done.stdout
-    assert "AsyncClient.submit" in done.stdout
+        assert measure in stdout
+    assert "AsyncClient.submit" in stdout
 
 
 def test_fairness_runs_every_measure() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.fairness", *SMALL_FAIRNESS],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    stdout = run("fairness", *SMALL_FAIRNESS)
     for measure in ("Jain's index", "weights 1:2:4", "wait of a fresh key", "drain of"):
-        assert measure in done.stdout
-    assert "bytes per waiting job" in done.stdout
-    assert "summary: Jain" in done.stdout
+        assert measure in stdout
+    assert "bytes per waiting job" in stdout
+    assert "summary: Jain" in stdout
 
 
 def test_tracing_runs_off_and_on() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.tracing", "--jobs", "300", "--rounds", "1"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "tracing on = " in done.stdout
+    stdout = run("tracing", "--jobs", "300", "--rounds", "1")
+    assert "tracing on = " in stdout
+    assert "spans received: 330 (expected 330" in stdout

@@ -11,12 +11,14 @@ import dataclasses
 import pytest
 from redis.asyncio import Redis
 
+from feedback_queue import timing
 from feedback_queue.errors import Conflict
 from feedback_queue.job import Status
 from feedback_queue.keys import shard_names
 from feedback_queue.queue import EnqueueResult, Queue
 from feedback_queue.settings import QueueConfig
 from feedback_queue.sharded import ALPHABET, ShardedQueue
+from feedback_queue.timing import Tally
 from tests.conftest import FakeClock, seeded_backoff
 from tests.helpers import submission
 
@@ -99,3 +101,18 @@ async def test_unkeyed_submissions_still_go_to_their_submitters_shard(
     for job_id, who in zip(ids, (alice, bob), strict=True):
         shard = sharded.shards[sharded.shard_of_submitter(who)]
         assert (await shard.get(job_id)).status == Status.WAITING
+
+
+async def test_the_shards_histograms_are_added_up(sharded: ShardedQueue) -> None:
+    """Not idempotency, but the same shards: each worker adds its counts to its own shard, and
+    the fleet's histograms (GetTimings) are their sum."""
+    for index, shard in enumerate(sharded.shards):
+        tally = Tally()
+        tally.observe(timing.WAIT, ("essay",), 0.02 * (index + 1))
+        assert await shard.add_timings(f"w{index}", 1, tally.take())
+    [wait] = await sharded.timings()
+    assert wait.labels == (("kind", "essay"),)
+    assert wait.series.count == len(sharded.shards)
+    assert round(wait.series.sum, 6) == round(
+        sum(0.02 * (i + 1) for i in range(len(sharded.shards))), 6
+    )

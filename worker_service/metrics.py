@@ -10,7 +10,6 @@ histograms are rendered from the totals only when /metrics is read.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -19,7 +18,7 @@ from prometheus_client.registry import Collector
 
 from feedback_queue.job import Job
 from feedback_queue.queue import Queue
-from feedback_queue.timing import HELP, LABELS, PROCESSING, WAIT, Kinds, Series, Tally
+from feedback_queue.timing import HELP, LABELS, PROCESSING, WAIT, Kinds, Tally
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +26,7 @@ log = logging.getLogger(__name__)
 class WorkerMetrics(Collector):
     def __init__(self, max_kinds: int) -> None:
         self.kinds = Kinds(max_kinds)
-        self.totals: dict[tuple[str, tuple[str, ...]], Series] = defaultdict(Series)
+        self.totals = Tally()  # since the process started: never taken
         self.registry = CollectorRegistry()
         self.registry.register(self)
 
@@ -46,7 +45,7 @@ class WorkerMetrics(Collector):
         self._observe(PROCESSING, (self.kinds(job.submission.kind), outcome), seconds, tally)
 
     def _observe(self, name: str, labels: tuple[str, ...], seconds: float, tally: Tally) -> None:
-        self.totals[(name, labels)].observe(seconds)
+        self.totals.observe(name, labels, seconds)
         tally.observe(name, labels, seconds)
 
     def collect(self) -> Iterator[Metric]:
@@ -55,7 +54,7 @@ class WorkerMetrics(Collector):
             name: HistogramMetricFamily(name, HELP[name], labels=list(LABELS[name]))
             for name in LABELS
         }
-        for (name, labels), series in sorted(self.totals.items()):
+        for (name, labels), series in sorted(self.totals.series.items()):
             families[name].add_metric(list(labels), series.buckets(), series.sum)
         yield from families.values()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from feedback_queue.errors import InvalidSubmission
-from feedback_queue.fairness import Quota
+from feedback_queue.fairness import Quota, validate_key
 from feedback_queue.job import Job, Status
 from feedback_queue.v1 import queue_pb2 as pb
 
@@ -37,13 +37,17 @@ class CancelFilter:
 
     submitter_id: str = ""
     fairness_key: str = ""
-    statuses: frozenset[Status] = frozenset({Status.WAITING, Status.DELAYED})
+    # Status numbers (a request's may be any): WAITING, DELAYED or both.
+    statuses: frozenset[int] = frozenset({Status.WAITING, Status.DELAYED})
 
     def __post_init__(self) -> None:
         if not (self.submitter_id or self.fairness_key):
             raise InvalidSubmission(
                 "filter", "give a submitter_id or a fairness_key (or both) to match"
             )
+        for name in ("submitter_id", "fairness_key"):
+            if value := getattr(self, name):
+                validate_key(value, f"filter.{name}")
         if not self.statuses or not self.statuses <= {Status.WAITING, Status.DELAYED}:
             raise InvalidSubmission(
                 "filter.statuses", "may hold WAITING and DELAYED only (empty means both)"

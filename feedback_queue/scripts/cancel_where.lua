@@ -32,10 +32,10 @@ else
   ids = redis.call('ZRANGE', C.delayed, offset, offset + window - 1)
 end
 local matched = 0
+local wanted = place == 'lane' and WAITING or DELAYED
 for _, id in ipairs(ids) do
   local raw = redis.call('GET', C.jobs .. id)
   local rec = raw and rec_decode(raw)
-  local wanted = place == 'lane' and WAITING or DELAYED
   if rec and rec.status == wanted then
     local _, own_key, own_submitter = lane_of(rec.payload)
     if (submitter == '' or submitter == own_submitter) and (key == '' or key == own_key) then

@@ -21,10 +21,10 @@ for i = 2, #ARGV, 3 do
   if not holds(redis.call('HGET', KEYS[1], id), token) then
     out[#out + 1] = rec_status(KEYS[2] .. id) == CANCELLED and PROG_CANCELLED or PROG_LOST
   else
+    -- Too soon after this attempt's own last report (another attempt's does not count).
     local last = redis.call('ZSCORE', KEYS[4], id)
-    local prior = last and redis.call('HGET', KEYS[3], id)
-    local same = prior and string.sub(prior, 1, #token + 1) == token .. '|'
-    if same and now - tonumber(last) < gap then
+    local soon = last and now - tonumber(last) < gap
+    if soon and reported_by(redis.call('HGET', KEYS[3], id), token) then
       out[#out + 1] = PROG_THROTTLED
     else
       kept[#kept + 1] = id

@@ -34,8 +34,7 @@ local function leased(id, who)
     return false
   end
   local _, _, token = parse_started(who)
-  local report = redis.call('HGET', KEYS[19], id)
-  return token and report and string.sub(report, 1, #token + 1) == token .. '|' and tonumber(stamp)
+  return reported_by(redis.call('HGET', KEYS[19], id), token) and tonumber(stamp)
 end
 
 -- Newest first, each to the head of its lane: the oldest ends up first in line.

@@ -48,6 +48,12 @@ local function count_end(ended, who)
   end
 end
 
+-- Was `report` (a progress report as progress.lua keeps it, "<token>|<ms>|<report>", or false)
+-- made by the attempt that `token` names? Reports outlive their attempts (readers compare).
+local function reported_by(report, token)
+  return report and token and string.sub(report, 1, #token + 1) == token .. '|'
+end
+
 -- Does `who` (a started entry, or false) hold the attempt that `token` names?
 local function holds(who, token)
   if not who then return false end

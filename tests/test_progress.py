@@ -10,10 +10,14 @@ a cancel in the middle, and clocks: every stamp here is Redis's.
 
 from __future__ import annotations
 
+import re
+
+import pytest
 from redis.asyncio import Redis
 
 from feedback_queue.job import Job, Status
 from feedback_queue.outcomes import Acked, Progressed
+from feedback_queue.processing import JobContext
 from feedback_queue.progress import Progress
 from feedback_queue.queue import Queue
 from feedback_queue.queue.check import check
@@ -146,3 +150,32 @@ async def test_an_earlier_attempts_fresh_report_keeps_no_later_one_alive(
     assert await queue.reap() == 1
     assert (await queue.get(first.id)).status == Status.WAITING
     assert (await check(queue)).violations == []
+
+
+def test_a_report_out_of_bounds_says_what_to_fix_and_is_not_kept() -> None:
+    kept: list[Progress] = []
+
+    class Sink:
+        max_bytes = 100
+
+        def offer(self, job_id: str, progress: Progress) -> None:
+            kept.append(progress)
+
+    job = JobContext("j1", submission("essay"), 1, 5, sink=Sink())
+    for kwargs, says in (
+        ({"percent": -1}, "percent must be from 0 to 100"),
+        ({"percent": 101}, "percent must be from 0 to 100"),
+        ({"percent": float("nan")}, "percent must be from 0 to 100"),
+        ({"percent": True}, "percent must be a number"),
+        ({"percent": "50"}, "percent must be a number"),
+        ({"message": "x" * 201}, "at most 200 characters"),
+        ({"partial": "y" * 101}, "over the 100 a report may carry (FBQ_MAX_PROGRESS_BYTES)"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(says)):
+            job.report(**kwargs)
+    assert kept == []
+    job.report(percent=100, message="x" * 200, partial="y" * 100)  # the bounds themselves
+    assert len(kept) == 1
+    # Without a worker (a context made by hand) a report is checked all the same.
+    with pytest.raises(ValueError, match="percent"):
+        JobContext("j2", submission("essay"), 1, 5).report(percent=500)

@@ -110,6 +110,17 @@ def test_secrets_never_show() -> None:
         ({"FBQ_REDIS_CPU_WARNING": "0.01"}, "FBQ_REDIS_CPU_WARNING: must be at least 0.05"),
         ({"FBQ_REDIS_CPU_WARNING": "80"}, "FBQ_REDIS_CPU_WARNING: must be at most 1"),
         ({"FBQ_REDIS_CPU_WARNING": "nan"}, "FBQ_REDIS_CPU_WARNING: must be at least"),
+        ({"FBQ_CANCEL_CHECK": "0"}, "FBQ_CANCEL_CHECK: must be more than zero"),
+        ({"FBQ_CANCEL_GRACE": "later"}, "FBQ_CANCEL_GRACE: expected a duration"),
+        ({"FBQ_PROGRESS_INTERVAL": "-1s"}, "FBQ_PROGRESS_INTERVAL"),
+        ({"FBQ_MAX_PROGRESS_BYTES": "2000000"}, "FBQ_MAX_PROGRESS_BYTES: must be at most"),
+        ({"FBQ_WORKER_METRICS_PORT": "70000"}, "FBQ_WORKER_METRICS_PORT: must be at most 65535"),
+        ({"FBQ_METRICS_KINDS": "0"}, "FBQ_METRICS_KINDS: must be at least 1"),
+        ({"FBQ_METRICS_KINDS": "1001"}, "FBQ_METRICS_KINDS: must be at most 1000"),
+        (
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://x", "OTEL_SDK_DISABLED": "maybe"},
+            "OTEL_SDK_DISABLED",
+        ),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:

@@ -89,19 +89,21 @@ class QueueBase:
 
     async def waiting_lanes(self) -> list[tuple[str, int]]:
         """Every lane with waiting work and its length, in about the order they start: by
-        level, the ready keys by their turn, then the held ones."""
+        level, the ready keys by their turn, then the held ones. Redis's errors come back as
+        ours (several commands: every caller would otherwise have to wrap it)."""
         k, c = self.keys, self.client
         names: list[str] = []
         held = {1: [], 2: [], 3: []}  # type: dict[int, list[str]]
-        for member in strs(await c.zrange(k.held, 0, -1)):
-            held[int(member[0])].append(member[2:])
-        for level in LEVELS:
-            keys = strs(await c.zrange(k.ready(level), 0, -1)) + held[level]
-            names += [k.lane(level, key) for key in keys]
-        async with c.pipeline(transaction=False) as pipe:
-            for name in names:
-                pipe.llen(name)
-            lengths = await pipe.execute()
+        async with translated(self.address):
+            for member in strs(await c.zrange(k.held, 0, -1)):
+                held[int(member[0])].append(member[2:])
+            for level in LEVELS:
+                keys = strs(await c.zrange(k.ready(level), 0, -1)) + held[level]
+                names += [k.lane(level, key) for key in keys]
+            async with c.pipeline(transaction=False) as pipe:
+                for name in names:
+                    pipe.llen(name)
+                lengths = await pipe.execute()
         return [(n, int(size)) for n, size in zip(names, lengths, strict=True) if size]
 
 

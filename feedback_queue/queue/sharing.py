@@ -61,7 +61,7 @@ class Sharing(QueueBase):
         top = max(1, min(top, MAX_TOP))
         k = self.keys
         waiting: Counter[str] = Counter()
-        for name, size in await self._call(self.waiting_lanes()):
+        for name, size in await self.waiting_lanes():
             waiting[name[len(k.lane_prefix) + 2 :]] += size
         listed = sorted(waiting, key=lambda key: (-waiting[key], key))[:top]
 

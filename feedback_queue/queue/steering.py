@@ -144,7 +144,7 @@ class Steering(QueueBase):
     async def waiting_ids(self) -> list[str]:
         """Every waiting id, lane by lane (waiting_lanes), each lane first in line first."""
         c, ids = self.client, []
-        for name, _ in await self._call(self.waiting_lanes()):
+        for name, _ in await self.waiting_lanes():
             ids += strs(await self._call(c.lrange(name, 0, -1)))[::-1]
         return ids
 

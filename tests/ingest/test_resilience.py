@@ -67,14 +67,20 @@ async def test_redis_unreachable_is_unavailable_without_internals(
     assert "127.0.0.1" not in details
 
 
-async def test_fair_share_calls_on_a_dead_redis_are_unavailable(
+async def test_fair_share_cancel_and_timing_calls_on_a_dead_redis_are_unavailable(
     start_ingest: StartIngest,
 ) -> None:
     dead = RedisSettings(host="127.0.0.1", port=free_port(), connect_timeout=1)
     ingest = await start_ingest(redis=dead)
+    where = pb.CancelFilter(submitter_id="learner-1")
     for call in (
         lambda: ingest.admin.GetFairShare(pb.GetFairShareRequest()),
         lambda: ingest.admin.SetKeyQuota(pb.SetKeyQuotaRequest(key="k", weight=2)),
+        lambda: ingest.admin.GetTimings(pb.GetTimingsRequest()),
+        lambda: ingest.submissions.CancelSubmission(pb.CancelSubmissionRequest(id="Abc123def456")),
+        lambda: ingest.submissions.CancelSubmission(
+            pb.CancelSubmissionRequest(filter=where, dry_run=True)
+        ),
     ):
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await call()
